@@ -1,0 +1,66 @@
+"""AVAIL01: the zone is available the way ICANN's Specification 10 counts it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from probes.checks.evidence import Evidence
+from probes.checks.lame import verdicts
+from probes.checks.registry import register
+from probes.model import Finding, Severity, Transport
+
+MIN_SERVERS_UP = 2  # Spec 10 / RSM DNS.AVAIL.MINNS
+
+
+def answering_in_time(evidence: Evidence) -> set[tuple[str, str]]:
+    """(NS, address) pairs that answered authoritatively over UDP within the RTT threshold."""
+    udp = evidence.soa(Transport.UDP)
+    threshold = evidence.settings.rtt_udp_threshold
+    good = set()
+    for nameserver, address, verdict, _reason in verdicts(evidence):
+        obs = udp.get((nameserver, address))
+        if verdict == "ok" and obs is not None and obs.rtt is not None and obs.rtt <= threshold:
+            good.add((nameserver, address))
+    return good
+
+
+def servers_up(evidence: Evidence) -> list[str]:
+    """NS names all of whose addresses answer authoritatively over UDP in time."""
+    good = answering_in_time(evidence)
+    return [
+        ns.name
+        for ns in evidence.delegation.nameservers
+        if ns.addresses and all((ns.name, a) in good for a in ns.addresses)
+    ]
+
+
+@register(
+    "AVAIL01",
+    "Zone available",
+    "ICANN Spec 10: at least 2 name servers answer authoritatively over UDP, within the RTT01 "
+    "threshold, on every one of their addresses. One such server is a degraded service "
+    "(ERROR), none is down (CRITICAL). When no address responds at all, one finding lists "
+    "every address tried.",
+)
+def judge_availability(evidence: Evidence) -> Iterator[Finding]:
+    targets = evidence.targets()
+    results = list(verdicts(evidence))
+    if not targets:
+        yield Finding("AVAIL01", Severity.CRITICAL, "NO_ADDRESSES",
+                      "no name server address to probe", reason="down")
+        return
+    if all(v == "unreachable" for _n, _a, v, _r in results):
+        tried = ", ".join(f"{n} {a} ({r})" for n, a, _v, r in results)
+        yield Finding("AVAIL01", Severity.CRITICAL, "ZONE_UNREACHABLE",
+                      f"no server of the zone responded; tried {tried}", reason="down",
+                      args={"tried": [f"{n} {a}" for n, a, _v, _r in results]})
+        return
+    up = servers_up(evidence)
+    if len(up) >= MIN_SERVERS_UP:
+        return
+    severity = Severity.ERROR if up else Severity.CRITICAL
+    state = "degraded" if up else "down"
+    names = ", ".join(up) or "none"
+    yield Finding("AVAIL01", severity, "ZONE_DEGRADED" if up else "ZONE_DOWN",
+                  f"zone {state}: {len(up)} name server(s) answer on all addresses ({names}); "
+                  f"{MIN_SERVERS_UP} needed", reason=state, args={"servers_up": len(up)})

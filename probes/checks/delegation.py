@@ -1,0 +1,128 @@
+"""DELEG01-04: the delegation at the parent, and whether the child agrees with it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+
+from probes.checks.evidence import Evidence, rrset_addresses, rrset_names
+from probes.checks.registry import register
+from probes.model import Finding, Severity, Transport
+
+MIN_NAMESERVERS = 2  # RFC 2182
+
+
+@register(
+    "DELEG01",
+    "Delegation found at the parent",
+    "The parent's referral has at least one NS record (ERROR if none), and at least 2 "
+    "(WARNING if fewer, RFC 2182).",
+)
+def judge_parent(evidence: Evidence) -> Iterator[Finding]:
+    delegation = evidence.delegation
+    count = len(delegation.parent_ns)
+    if count == 0:
+        if not delegation.parent_addresses:
+            tried = "; ".join(delegation.parent_failures) or "none configured"
+            yield Finding("DELEG01", Severity.ERROR, "PARENT_NO_RESPONSE",
+                          f"no parent server answered the referral query ({tried})",
+                          reason="parent-unreachable")
+        else:
+            yield Finding("DELEG01", Severity.ERROR, "NOT_DELEGATED",
+                          "the parent has no NS records for the zone", reason="none")
+    elif count < MIN_NAMESERVERS:
+        yield Finding("DELEG01", Severity.WARNING, "TOO_FEW_NS",
+                      f"the parent lists {count} name server; RFC 2182 asks for at least 2",
+                      reason="too-few", args={"count": count})
+
+
+@register(
+    "DELEG02",
+    "Every NS name has an address",
+    "Glue or resolution gives at least one A or AAAA for every NS name of the delegation.",
+)
+def judge_addresses(evidence: Evidence) -> Iterator[Finding]:
+    errors = evidence.delegation.resolution_errors
+    for ns in evidence.delegation.nameservers:
+        if not ns.addresses:
+            why = errors.get(ns.name, "no glue and no A/AAAA found")
+            yield Finding("DELEG02", Severity.ERROR, "NS_NO_ADDRESS",
+                          f"{ns.name} has no address: {why}", nameserver=ns.name,
+                          reason="no-address")
+
+
+def _normal(name: str) -> str:
+    return dns.name.from_text(name).to_text().lower()
+
+
+@register(
+    "DELEG03",
+    "Parent and child NS sets agree",
+    "The NS set at the parent equals the apex NS set each authoritative server returns "
+    "(case-insensitive, trailing dot normalised). One finding per distinct differing set, "
+    "naming the servers that returned it.",
+)
+def judge_ns_sets(evidence: Evidence) -> Iterator[Finding]:
+    parent = {_normal(n) for n in evidence.delegation.parent_ns}
+    if not parent:
+        return
+    by_set: dict[frozenset[str], list[str]] = {}
+    for obs in evidence.select("NS", Transport.UDP):
+        if obs.reply is None or obs.question.name != evidence.zone:
+            continue
+        child = frozenset(rrset_names(obs.reply, "NS", evidence.zone))
+        if child and child != parent:
+            by_set.setdefault(child, []).append(f"{obs.nameserver} {obs.address}")
+    for child, servers in sorted(by_set.items(), key=lambda item: sorted(item[0])):
+        only_parent = sorted(parent - child)
+        only_child = sorted(child - parent)
+        yield Finding(
+            "DELEG03", Severity.WARNING, "NS_SET_DIFFERS",
+            f"child NS set differs from the parent's: only at parent {only_parent or '-'}, "
+            f"only at child {only_child or '-'} (from {', '.join(servers)})",
+            reason="differs",
+            args={"only_parent": only_parent, "only_child": only_child, "servers": servers},
+        )
+
+
+@register(
+    "DELEG04",
+    "Glue agrees with the child",
+    "For in-zone NS names, the glue A/AAAA at the parent equals the A/AAAA the zone's "
+    "authoritative servers serve. Glue pointing where the child does not is an ERROR; an "
+    "address the child serves but the glue lacks is a WARNING.",
+)
+def judge_glue(evidence: Evidence) -> Iterator[Finding]:
+    served: dict[str, set[str]] = {}
+    answered: set[tuple[str, str]] = set()
+    for rdtype in ("A", "AAAA"):
+        for obs in evidence.select(rdtype, Transport.UDP):
+            if obs.reply is None or not _authoritative_reply(obs.reply):
+                continue
+            answered.add((obs.question.name, rdtype))
+            served.setdefault(obs.question.name, set()).update(
+                rrset_addresses(obs.reply, obs.question.name))
+    for name, glue in sorted(evidence.delegation.glue.items()):
+        if not any((name, t) in answered for t in ("A", "AAAA")):
+            continue  # the child was not asked or did not answer: nothing to compare
+        child = served.get(name, set())
+        wrong = sorted(set(glue) - child)
+        missing = sorted(a for a in child - set(glue)
+                         if (name, "AAAA" if ":" in a else "A") in answered)
+        if wrong:
+            yield Finding("DELEG04", Severity.ERROR, "GLUE_NOT_IN_CHILD",
+                          f"glue for {name} lists {', '.join(wrong)}, which the zone does not "
+                          f"serve (zone has {', '.join(sorted(child)) or 'none'})",
+                          nameserver=name, reason="glue-wrong")
+        if missing:
+            yield Finding("DELEG04", Severity.WARNING, "GLUE_MISSING_ADDRESS",
+                          f"the zone serves {', '.join(missing)} for {name}, the glue lacks it",
+                          nameserver=name, reason="glue-missing")
+
+
+def _authoritative_reply(reply: dns.message.Message) -> bool:
+    return bool(reply.flags & dns.flags.AA) and reply.rcode() == dns.rcode.NOERROR

@@ -1,0 +1,148 @@
+"""The input of every judge, and small pure readings of observations shared by them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.SOA
+
+from probes.model import Delegation, FailureKind, Observation, Transport
+from probes.settings import ProbeSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Everything a sweep saw of one zone; the judges read it and never do I/O."""
+
+    zone: str  # absolute, lower case: "fr."
+    delegation: Delegation
+    observations: tuple[Observation, ...]
+    settings: ProbeSettings
+
+    def select(self, rdtype: str, transport: Transport | None = None) -> Iterator[Observation]:
+        """Observations of one query type (and transport), in probe order."""
+        for obs in self.observations:
+            if obs.question.rdtype == rdtype and (transport is None or obs.transport == transport):
+                yield obs
+
+    def soa(self, transport: Transport) -> dict[tuple[str, str], Observation]:
+        """The apex SOA observation per (name server, address)."""
+        return {
+            (o.nameserver, o.address): o
+            for o in self.select("SOA", transport)
+            if o.question.name == self.zone
+        }
+
+    def targets(self) -> list[tuple[str, str]]:
+        """Every (name server, address) the sweep probed, in delegation order."""
+        return [(ns.name, a) for ns in self.delegation.nameservers for a in ns.addresses]
+
+
+# LAME01 reasons: a closed vocabulary, used as a metric label value.
+LAME_REASONS: tuple[str, ...] = (
+    "refused", "servfail", "not-authoritative", "referral", "nxdomain", "wrong-owner",
+    "malformed", "other-rcode",
+)  # fmt: skip
+
+_RCODE_REASONS = {
+    dns.rcode.REFUSED: "refused",
+    dns.rcode.SERVFAIL: "servfail",
+    dns.rcode.NXDOMAIN: "nxdomain",
+}
+
+
+def apex_soa(reply: dns.message.Message, zone: str) -> dns.rdtypes.ANY.SOA.SOA | None:
+    """The SOA record for the zone apex in the answer section, if there is one."""
+    name = dns.name.from_text(zone)
+    for rrset in reply.answer:
+        if rrset.rdtype == dns.rdatatype.SOA and rrset.name == name and len(rrset):
+            return rrset[0]  # type: ignore[no-any-return]
+    return None
+
+
+def lame_reason(obs: Observation, zone: str) -> str | None:
+    """Why this SOA observation is lame, or None when it is an authoritative answer.
+
+    Not called for observations without a usable reply: no reply is unreachable, not lame.
+    A reply that only came as malformed bytes is lame ("malformed").
+    """
+    reply = obs.reply
+    if reply is None:
+        if obs.failure in (FailureKind.MALFORMED, FailureKind.MISMATCH):
+            return "malformed"
+        raise ValueError("no reply: unreachable, not lame")
+    rcode = reply.rcode()
+    if rcode != dns.rcode.NOERROR:
+        return _RCODE_REASONS.get(rcode, "other-rcode")
+    name = dns.name.from_text(zone)
+    soa_any_owner = [r for r in reply.answer if r.rdtype == dns.rdatatype.SOA]
+    if soa_any_owner and all(r.name != name for r in soa_any_owner):
+        return "wrong-owner"
+    authoritative = bool(reply.flags & dns.flags.AA)
+    delegates = any(r.rdtype == dns.rdatatype.NS for r in reply.authority)
+    if not reply.answer and delegates and not authoritative:
+        return "referral"
+    if not authoritative:
+        return "not-authoritative"
+    if apex_soa(reply, zone) is None:
+        if any(r.rdtype == dns.rdatatype.SOA and r.name != name for r in reply.authority):
+            return "wrong-owner"  # authoritative for some other zone: NODATA from elsewhere
+        return "malformed"  # claims authority yet has no apex SOA
+    return None
+
+
+def is_authoritative(obs: Observation, zone: str) -> bool:
+    """A usable reply that is an authoritative apex SOA answer."""
+    if obs.reply is None:
+        return False
+    return lame_reason(obs, zone) is None
+
+
+def has_reply(obs: Observation | None) -> bool:
+    """A reply came back that we could read (whatever it said)."""
+    return obs is not None and obs.reply is not None
+
+
+def responded(obs: Observation | None) -> bool:
+    """The server sent something, usable or not: a reply, garbage or a mismatched reply."""
+    if obs is None:
+        return False
+    return obs.reply is not None or obs.failure in (FailureKind.MALFORMED, FailureKind.MISMATCH,
+                                                     FailureKind.OVERSIZED)
+
+
+def serial_of(obs: Observation, zone: str) -> int | None:
+    if obs.reply is None:
+        return None
+    soa = apex_soa(obs.reply, zone)
+    return None if soa is None else int(soa.serial)
+
+
+def rrset_names(reply: dns.message.Message, rdtype: str, owner: str) -> set[str]:
+    """Target names of the records of one type and owner in the answer section."""
+    wanted = dns.rdatatype.from_text(rdtype)
+    name = dns.name.from_text(owner)
+    return {
+        rdata.target.to_text().lower()
+        for rrset in reply.answer
+        if rrset.rdtype == wanted and rrset.name == name and rrset.rdclass == dns.rdataclass.IN
+        for rdata in rrset
+    }
+
+
+def rrset_addresses(reply: dns.message.Message, owner: str) -> set[str]:
+    """A and AAAA addresses for an owner name in the answer section."""
+    name = dns.name.from_text(owner)
+    return {
+        rdata.address
+        for rrset in reply.answer
+        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA) and rrset.name == name
+        for rdata in rrset
+    }

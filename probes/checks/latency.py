@@ -1,0 +1,72 @@
+"""RTT01, RTT02 and TCP01: answers in time, over UDP and over TCP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from probes.checks.evidence import Evidence, has_reply, is_authoritative
+from probes.checks.lame import server_verdict
+from probes.checks.registry import register
+from probes.model import Finding, Severity, Transport
+
+
+def _slow(
+    evidence: Evidence, transport: Transport, threshold: float, check: str
+) -> Iterator[Finding]:
+    for (nameserver, address), obs in evidence.soa(transport).items():
+        if obs.rtt is not None and has_reply(obs) and obs.rtt > threshold:
+            yield Finding(
+                check, Severity.WARNING, "SLOW_RESPONSE",
+                f"{nameserver} {address} answered over {transport.upper()} in "
+                f"{obs.rtt * 1000:.0f} ms (threshold {threshold * 1000:.0f} ms)",
+                nameserver=nameserver, address=address, reason="slow",
+                args={"rtt": round(obs.rtt, 6), "threshold": threshold},
+            )
+
+
+@register(
+    "RTT01",
+    "UDP answers in time",
+    "The UDP round trip of the SOA query is at most the threshold (default 500 ms, the ICANN "
+    "SLA figure). A slower answer counts as unanswered for availability (AVAIL01).",
+)
+def judge_udp_rtt(evidence: Evidence) -> Iterator[Finding]:
+    yield from _slow(evidence, Transport.UDP, evidence.settings.rtt_udp_threshold, "RTT01")
+
+
+@register(
+    "RTT02",
+    "TCP answers in time",
+    "The TCP round trip of the SOA query, handshake included, is at most the threshold "
+    "(default 1500 ms).",
+)
+def judge_tcp_rtt(evidence: Evidence) -> Iterator[Finding]:
+    yield from _slow(evidence, Transport.TCP, evidence.settings.rtt_tcp_threshold, "RTT02")
+
+
+@register(
+    "TCP01",
+    "TCP service",
+    "Every address that responds over UDP also answers the SOA query over TCP (RFC 7766), "
+    "authoritatively. Addresses that respond to nothing are REACH01's.",
+)
+def judge_tcp(evidence: Evidence) -> Iterator[Finding]:
+    udp = evidence.soa(Transport.UDP)
+    for key, tcp_obs in evidence.soa(Transport.TCP).items():
+        nameserver, address = key
+        verdict, _ = server_verdict(udp.get(key), None, evidence.zone)
+        if verdict == "unreachable":
+            continue
+        if not has_reply(tcp_obs):
+            reason = str(tcp_obs.failure or "timeout")
+            yield Finding(
+                "TCP01", Severity.ERROR, "NO_TCP",
+                f"{nameserver} {address} does not answer over TCP ({reason})",
+                nameserver=nameserver, address=address, reason=reason,
+            )
+        elif verdict == "ok" and not is_authoritative(tcp_obs, evidence.zone):
+            yield Finding(
+                "TCP01", Severity.ERROR, "TCP_NOT_AUTHORITATIVE",
+                f"{nameserver} {address} answers over TCP without authority for the zone",
+                nameserver=nameserver, address=address, reason="not-authoritative",
+            )

@@ -1,0 +1,127 @@
+"""SOA01 and SOA02: do all servers serve the same version of the zone."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+
+import dns.serial
+
+from probes.checks.evidence import Evidence, apex_soa, is_authoritative
+from probes.checks.registry import register
+from probes.model import Finding, Observation, Severity, Transport
+
+SERIAL_MODULUS = 2**32
+
+
+def highest_serial(serials: Iterable[int]) -> int | None:
+    """The newest serial in RFC 1982 arithmetic: the one no other serial is greater than.
+
+    4294967295 → 1 is a step forward, so max() is wrong. When the arithmetic is undefined
+    (two serials exactly 2^31 apart) the serial that beats the most others wins.
+    """
+    distinct = sorted(set(serials))
+    if not distinct:
+        return None
+
+    def beaten_by(s: int) -> int:
+        return sum(1 for o in distinct if dns.serial.Serial(o) > dns.serial.Serial(s))
+
+    def beats(s: int) -> int:
+        return sum(1 for o in distinct if dns.serial.Serial(s) > dns.serial.Serial(o))
+
+    return min(distinct, key=lambda s: (beaten_by(s), -beats(s)))
+
+
+def serial_lag(serial: int, highest: int) -> int:
+    """How many serial steps `serial` is behind `highest`, in RFC 1982 arithmetic."""
+    return (highest - serial) % SERIAL_MODULUS
+
+
+def authoritative_soa(evidence: Evidence) -> dict[tuple[str, str], Observation]:
+    """Per (NS, address), the authoritative apex SOA observation (UDP preferred, TCP else)."""
+    chosen: dict[tuple[str, str], Observation] = {}
+    for transport in (Transport.TCP, Transport.UDP):  # UDP last, so it wins
+        for key, obs in evidence.soa(transport).items():
+            if is_authoritative(obs, evidence.zone):
+                chosen[key] = obs
+    return chosen
+
+
+def serials(evidence: Evidence) -> dict[tuple[str, str], int]:
+    out = {}
+    for key, obs in authoritative_soa(evidence).items():
+        soa = apex_soa(obs.reply, evidence.zone) if obs.reply else None
+        if soa is not None:
+            out[key] = int(soa.serial)
+    return out
+
+
+def lags(found: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """Each server's lag behind the highest serial seen."""
+    top = highest_serial(found.values())
+    return {} if top is None else {key: serial_lag(s, top) for key, s in found.items()}
+
+
+@register(
+    "SOA01",
+    "SOA serials agree",
+    "All authoritative answers carry the same SOA serial. Otherwise each server whose serial "
+    "lags the highest serial seen (RFC 1982 arithmetic) by more than the configured tolerance "
+    "(default 0) is named with its lag.",
+)
+def judge_serials(evidence: Evidence) -> Iterator[Finding]:
+    found = serials(evidence)
+    top = highest_serial(found.values())
+    if top is None:
+        return
+    tolerance = evidence.settings.serial_tolerance
+    for (nameserver, address), serial in sorted(found.items()):
+        lag = serial_lag(serial, top)
+        if lag > tolerance:
+            yield Finding(
+                "SOA01", Severity.WARNING, "SERIAL_BEHIND",
+                f"{nameserver} {address} serves serial {serial}, {lag} behind {top}",
+                nameserver=nameserver, address=address, reason="behind",
+                args={"serial": serial, "highest": top, "lag": lag},
+            )
+
+
+SOA_FIELDS = ("mname", "rname", "refresh", "retry", "expire", "minimum")
+
+
+def _fields(obs: Observation, zone: str) -> tuple[str, ...] | None:
+    soa = apex_soa(obs.reply, zone) if obs.reply else None
+    if soa is None:
+        return None
+    return tuple(str(getattr(soa, f)).lower() for f in SOA_FIELDS)
+
+
+@register(
+    "SOA02",
+    "SOA fields agree",
+    "MNAME, RNAME, REFRESH, RETRY, EXPIRE and MINIMUM are equal on every authoritative server. "
+    "Servers that differ from the most common set are named with the fields that differ.",
+)
+def judge_fields(evidence: Evidence) -> Iterator[Finding]:
+    per_server = {
+        key: fields
+        for key, obs in authoritative_soa(evidence).items()
+        if (fields := _fields(obs, evidence.zone)) is not None
+    }
+    if len(set(per_server.values())) < 2:
+        return
+    common, _count = Counter(per_server.values()).most_common(1)[0]
+    for (nameserver, address), fields in sorted(per_server.items()):
+        if fields == common:
+            continue
+        differing = [
+            f"{name} {mine} (others {theirs})"
+            for name, mine, theirs in zip(SOA_FIELDS, fields, common, strict=True)
+            if mine != theirs
+        ]
+        yield Finding(
+            "SOA02", Severity.WARNING, "SOA_FIELDS_DIFFER",
+            f"{nameserver} {address} SOA differs: " + ", ".join(differing),
+            nameserver=nameserver, address=address, reason="differs",
+        )

@@ -1,0 +1,121 @@
+"""Discover: ask the parent for the zone's delegation and find an address for every NS.
+
+The parent's referral gives the NS set and its glue; NS names without glue are resolved
+with aiodns against the configured resolver (the system's by default), as a resolver on
+the Internet would have to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+
+import aiodns
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+from probes.engine import QueryEngine
+from probes.model import Delegation, NameServer, Observation, Source, Transport
+from probes.names import absolute
+from probes.settings import ProbeSettings
+
+
+class AddressResolver:
+    """A/AAAA look-ups for NS names without glue, through aiodns."""
+
+    def __init__(self, settings: ProbeSettings) -> None:
+        options: dict[str, object] = {"timeout": settings.udp_timeout, "tries": settings.udp_tries}
+        if settings.resolver:
+            options.update(udp_port=settings.resolver_port, tcp_port=settings.resolver_port)
+        self._resolver = aiodns.DNSResolver(nameservers=list(settings.resolver) or None, **options)
+        self._families = ("A", "AAAA") if settings.ipv6 else ("A",)
+
+    async def addresses(self, name: str) -> tuple[tuple[str, ...], str]:
+        """(addresses, error text) for one host name; error is "" when any address came."""
+        results = await asyncio.gather(
+            *(self._lookup(name, family) for family in self._families))
+        found = sorted({a for addresses, _ in results for a in addresses})
+        errors = "; ".join(err for _, err in results if err)
+        return tuple(found), ("" if found else errors or "no A/AAAA record")
+
+    async def _lookup(self, name: str, family: str) -> tuple[list[str], str]:
+        try:
+            result = await self._resolver.query_dns(name, family)
+        except aiodns.error.DNSError as exc:
+            return [], f"{family}: {exc.args[-1] if exc.args else exc}"
+        addresses = [str(r.data.addr) for r in result.answer if hasattr(r.data, "addr")]
+        return addresses, ""
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
+def parse_referral(reply: dns.message.Message, zone: str) -> tuple[list[str], dict[str, list[str]]]:
+    """NS names (sorted, lower case) and glue (name → addresses) from a parent's reply."""
+    owner = dns.name.from_text(zone)
+    names: set[str] = set()
+    for section in (reply.answer, reply.authority):
+        for rrset in section:
+            if rrset.rdtype == dns.rdatatype.NS and rrset.name == owner:
+                names.update(r.target.to_text().lower() for r in rrset)
+    glue: dict[str, list[str]] = {}
+    for rrset in reply.additional:
+        name = rrset.name.to_text().lower()
+        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA) and name in names:
+            glue.setdefault(name, []).extend(r.address for r in rrset)
+    return sorted(names), {n: sorted(set(a)) for n, a in glue.items()}
+
+
+async def ask_parent(
+    zone: str, engine: QueryEngine, parents: Iterable[str]
+) -> tuple[Observation | None, list[str]]:
+    """The first usable parent reply to `zone NS`, and "address: reason" for those that failed."""
+    failures = []
+    for address in parents:
+        obs = await engine.ask("parent", address, zone, "NS", Transport.UDP)
+        if obs.reply is not None and obs.reply.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            return obs, failures
+        reason = (dns.rcode.to_text(obs.reply.rcode()).lower() if obs.reply is not None
+                  else str(obs.failure))
+        failures.append(f"{address}: {reason}")
+    return None, failures
+
+
+async def discover(
+    zone: str, engine: QueryEngine, resolver: AddressResolver, settings: ProbeSettings
+) -> Delegation:
+    """The delegation of `zone` ("fr") as its parent publishes it, with addresses to probe."""
+    qname = absolute(zone)
+    obs, failures = await ask_parent(qname, engine, settings.parent_addresses)
+    if obs is None or obs.reply is None:
+        return Delegation(qname, (), {}, (), (), tuple(failures))
+    names, glue = parse_referral(obs.reply, qname)
+    if not settings.ipv6:
+        glue = {n: [a for a in addrs if ":" not in a] for n, addrs in glue.items()}
+    need = [n for n in names if not glue.get(n)]
+    looked_up = await asyncio.gather(*(resolver.addresses(n) for n in need))
+    resolved = {n: addrs for n, (addrs, _err) in zip(need, looked_up, strict=True) if addrs}
+    errors = {n: err for n, (addrs, err) in zip(need, looked_up, strict=True) if not addrs}
+    return Delegation(
+        zone=qname,
+        parent_ns=tuple(names),
+        glue={n: tuple(a) for n, a in glue.items() if a},
+        nameservers=tuple(_nameserver(n, glue, resolved) for n in names),
+        parent_addresses=(obs.address,),
+        parent_failures=tuple(failures),
+        resolution_errors=errors,
+    )
+
+
+def _nameserver(
+    name: str, glue: Mapping[str, list[str]], resolved: Mapping[str, tuple[str, ...]]
+) -> NameServer:
+    if glue.get(name):
+        addresses = tuple(glue[name])
+        return NameServer(name, addresses, frozenset({Source.PARENT, Source.GLUE}),
+                          {a: Source.GLUE for a in addresses})
+    addresses = tuple(resolved.get(name, ()))
+    return NameServer(name, addresses, frozenset({Source.PARENT, Source.RESOLVED}),
+                      {a: Source.RESOLVED for a in addresses})

@@ -1,0 +1,108 @@
+"""The query engine: bounded concurrency, retries and TCP fallback around the transport.
+
+Gentle by design: at most a few queries in flight per address (real ccTLD servers run
+response-rate limiting, and our own dropped queries must not read as the server's loss),
+and a global bound so a sweep of thousands of addresses never floods the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import dns.flags
+import dns.message
+
+from probes.model import FailureKind, Observation, Question, Transport
+from probes.settings import ProbeSettings
+from probes.transport import RawResult, make_query, tcp_exchange, udp_exchange
+
+_RETRYABLE = (FailureKind.TIMEOUT, FailureKind.MISMATCH, FailureKind.MALFORMED)
+
+
+class QueryEngine:
+    """Sends queries for a sweep (or for many: one engine can serve every zone)."""
+
+    def __init__(self, settings: ProbeSettings) -> None:
+        self.settings = settings
+        self._global = asyncio.Semaphore(settings.max_in_flight)
+        self._per_address: dict[str, asyncio.Semaphore] = {}
+        self.sent = 0
+        self.failures: Counter[str] = Counter()
+
+    def _address_slot(self, address: str) -> asyncio.Semaphore:
+        slot = self._per_address.get(address)
+        if slot is None:
+            slot = self._per_address[address] = asyncio.Semaphore(
+                self.settings.per_address_in_flight)
+        return slot
+
+    async def ask(
+        self, nameserver: str, address: str, qname: str, rdtype: str, transport: Transport,
+        *, port: int | None = None, query: dns.message.Message | None = None,
+    ) -> Observation:
+        """One question to one address; UDP retried on timeout and over TCP on TC=1."""
+        question = Question(qname.lower(), rdtype)
+        port = port or self.settings.port
+        if transport is Transport.TCP:
+            raw = await self._exchange(Transport.TCP, address, port, question, query)
+            return self._observation(nameserver, address, Transport.TCP, question, raw)
+        raw = await self._udp_with_retries(address, port, question, query)
+        if raw.reply is not None and raw.reply.flags & dns.flags.TC:
+            tcp = await self._exchange(Transport.TCP, address, port, question, query)
+            return self._observation(nameserver, address, Transport.UDP, question, tcp,
+                                     truncated=True)
+        return self._observation(nameserver, address, Transport.UDP, question, raw)
+
+    async def _udp_with_retries(
+        self, address: str, port: int, question: Question, query: dns.message.Message | None
+    ) -> RawResult:
+        raw = RawResult(0.0, failure=FailureKind.TIMEOUT)
+        for _attempt in range(max(1, self.settings.udp_tries)):
+            raw = await self._exchange(Transport.UDP, address, port, question, query)
+            if raw.failure not in _RETRYABLE:
+                break
+        return raw
+
+    async def _exchange(
+        self, transport: Transport, address: str, port: int, question: Question,
+        query: dns.message.Message | None,
+    ) -> RawResult:
+        message = query or make_query(question.name, question.rdtype,
+                                      edns_buffer=self.settings.edns_buffer)
+        if query is not None:
+            message.id = dns.message.Message().id  # a fresh random ID for every try
+        async with self._address_slot(address), self._global:
+            self.sent += 1
+            if transport is Transport.TCP:
+                raw = await tcp_exchange(message, address, port, self.settings.tcp_timeout)
+            else:
+                raw = await udp_exchange(message, address, port, self.settings.udp_timeout)
+        if transport is Transport.UDP:
+            raw = _check_size(raw, message)
+        if raw.failure is not None:
+            self.failures[str(raw.failure)] += 1
+        return raw
+
+    @staticmethod
+    def _observation(
+        nameserver: str, address: str, transport: Transport, question: Question, raw: RawResult,
+        *, truncated: bool = False,
+    ) -> Observation:
+        return Observation(
+            nameserver=nameserver, address=address, transport=transport, question=question,
+            sent_at=raw.sent_at, rtt=raw.rtt, reply=raw.reply, failure=raw.failure,
+            detail=raw.detail, mismatches=raw.mismatches, malformed=raw.malformed,
+            truncated_udp=truncated,
+            oversized_bytes=raw.size if raw.failure is FailureKind.OVERSIZED else 0,
+        )
+
+
+def _check_size(raw: RawResult, query: dns.message.Message) -> RawResult:
+    """A UDP reply bigger than we advertised, without TC, breaks on real paths: a failure."""
+    limit = query.payload if query.edns >= 0 else 512
+    if raw.reply is None or raw.size <= limit or raw.reply.flags & dns.flags.TC:
+        return raw
+    return RawResult(raw.sent_at, rtt=raw.rtt, failure=FailureKind.OVERSIZED,
+                     detail=f"{raw.size}-byte UDP reply over our {limit}-byte buffer",
+                     mismatches=raw.mismatches, malformed=raw.malformed, size=raw.size)

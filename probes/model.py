@@ -1,0 +1,198 @@
+"""The values that flow through a sweep: observations in, findings and a report out.
+
+Nothing here does I/O. Observations keep the parsed reply so the judges can look at
+any part of it; reports keep only plain values so they serialise to JSON and back.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import dns.message
+
+
+class Transport(enum.StrEnum):
+    UDP = "udp"
+    TCP = "tcp"
+
+
+class FailureKind(enum.StrEnum):
+    """Why a query produced no usable reply. A closed set: these become label values."""
+
+    TIMEOUT = "timeout"  # nothing usable came back before the deadline
+    UNREACHABLE = "unreachable"  # the kernel said so: ICMP port unreachable, TCP RST
+    NETWORK_ERROR = "network-error"  # any other socket error (no route, ...)
+    MALFORMED = "malformed"  # only unparseable bytes came back
+    MISMATCH = "mismatch"  # only replies with the wrong ID or question came back
+    OVERSIZED = "oversized"  # UDP reply larger than our EDNS buffer and not truncated
+    TRUNCATED = "truncated"  # TC=1 where no fallback is possible (TC over TCP)
+
+
+class Severity(enum.IntEnum):
+    """Outcome levels, ordered so that the worst of several is simply max()."""
+
+    OK = 0
+    INFO = 1
+    NOTICE = 2
+    WARNING = 3
+    ERROR = 4
+    CRITICAL = 5
+
+
+class Source(enum.StrEnum):
+    """Where a name server or address of the delegation came from."""
+
+    PARENT = "parent"
+    CHILD = "child"
+    GLUE = "glue"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    name: str  # absolute, lower case, trailing dot
+    rdtype: str  # "SOA", "NS", "A", ...
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One query to one address, and what came of it. No judgement here."""
+
+    nameserver: str  # NS name we were probing, absolute, lower case
+    address: str
+    transport: Transport
+    question: Question
+    sent_at: float  # unix seconds
+    rtt: float | None = None  # seconds, from the send to the kernel's receive stamp
+    reply: dns.message.Message | None = None
+    failure: FailureKind | None = None
+    detail: str = ""  # human words for the failure (errno text, count of bad replies)
+    mismatches: int = 0  # replies discarded for wrong ID/question before the answer
+    malformed: int = 0  # unparseable datagrams discarded before the answer
+    truncated_udp: bool = False  # UDP said TC=1 and this is the TCP retry's result
+    oversized_bytes: int = 0  # size of an oversized UDP reply
+
+
+@dataclass(frozen=True, slots=True)
+class NameServer:
+    """One NS name of the delegation with the addresses we found for it."""
+
+    name: str
+    addresses: tuple[str, ...]
+    sources: frozenset[Source]
+    address_sources: Mapping[str, Source] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Delegation:
+    """What discovery learnt about a zone before any server of the zone was asked."""
+
+    zone: str
+    parent_ns: tuple[str, ...]  # as the parent lists them, sorted
+    glue: Mapping[str, tuple[str, ...]]  # NS name -> addresses from the referral
+    nameservers: tuple[NameServer, ...]  # what we will probe
+    parent_addresses: tuple[str, ...]  # parent servers that answered the referral
+    parent_failures: tuple[str, ...] = ()  # "address: reason" for parents that did not
+    resolution_errors: Mapping[str, str] = field(default_factory=dict)  # NS name -> why
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One verdict of one check, about the zone or a named server and address."""
+
+    check: str  # stable check ID, e.g. "LAME01"
+    severity: Severity
+    tag: str  # SCREAMING_SNAKE outcome, e.g. "LAME_DELEGATION"
+    message: str  # one line a human reads
+    nameserver: str = ""
+    address: str = ""
+    reason: str = ""  # bounded vocabulary per check, e.g. "refused"
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["severity"] = self.severity.name
+        data["args"] = dict(self.args)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        return cls(**{**data, "severity": Severity[data["severity"]], "args": data["args"]})
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    """The per (name server, address, transport) summary the monitor exposes."""
+
+    nameserver: str
+    address: str
+    transport: Transport
+    answered: bool  # a usable reply came back (any rcode)
+    authoritative: bool  # NOERROR, AA=1, SOA owner = zone
+    rtt: float | None  # seconds
+    serial: int | None
+    lame_reason: str = ""  # LAME01 reason when not authoritative, "" otherwise
+    failure: str = ""  # FailureKind value when no usable reply
+    within_threshold: bool = False  # authoritative and RTT within RTT01/RTT02
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["transport"] = str(self.transport)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServerStatus:
+        return cls(**{**data, "transport": Transport(data["transport"])})
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneReport:
+    """Everything one sweep of one zone concluded. Plain values only."""
+
+    zone: str  # A-label, no trailing dot ("fr", "xn--fiqs8s")
+    started_at: float  # unix seconds
+    duration: float  # seconds
+    servers: tuple[ServerStatus, ...]
+    findings: tuple[Finding, ...]
+    parent_ns: tuple[str, ...] = ()
+    child_ns: tuple[str, ...] = ()
+    queries: int = 0
+    query_failures: Mapping[str, int] = field(default_factory=dict)  # FailureKind -> count
+    rtts: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # transport -> RTTs
+
+    @property
+    def severity(self) -> Severity:
+        return max((f.severity for f in self.findings), default=Severity.OK)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "zone": self.zone,
+            "started_at": self.started_at,
+            "duration": self.duration,
+            "severity": self.severity.name,
+            "parent_ns": list(self.parent_ns),
+            "child_ns": list(self.child_ns),
+            "queries": self.queries,
+            "query_failures": dict(self.query_failures),
+            "rtts": {k: list(v) for k, v in self.rtts.items()},
+            "servers": [s.to_dict() for s in self.servers],
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ZoneReport:
+        return cls(
+            zone=data["zone"],
+            started_at=data["started_at"],
+            duration=data["duration"],
+            servers=tuple(ServerStatus.from_dict(s) for s in data["servers"]),
+            findings=tuple(Finding.from_dict(f) for f in data["findings"]),
+            parent_ns=tuple(data.get("parent_ns", ())),
+            child_ns=tuple(data.get("child_ns", ())),
+            queries=data.get("queries", 0),
+            query_failures=dict(data.get("query_failures", {})),
+            rtts={k: tuple(v) for k, v in data.get("rtts", {}).items()},
+        )

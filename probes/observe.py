@@ -1,0 +1,56 @@
+"""Observe: the queries a sweep sends to the zone's servers. No judgement here."""
+
+from __future__ import annotations
+
+import asyncio
+
+import dns.name
+
+from probes.checks.evidence import is_authoritative
+from probes.engine import QueryEngine
+from probes.model import Delegation, Observation, Transport
+
+# Per address: the apex SOA over both transports, and the apex NS set over UDP.
+CORE_QUERIES: tuple[tuple[str, Transport], ...] = (
+    ("SOA", Transport.UDP),
+    ("SOA", Transport.TCP),
+    ("NS", Transport.UDP),
+)
+
+
+async def observe(delegation: Delegation, engine: QueryEngine) -> list[Observation]:
+    """Ask every (NS, address) the core questions, then the glue questions (DELEG04)."""
+    zone = delegation.zone
+    tasks = [
+        engine.ask(ns.name, address, zone, rdtype, transport)
+        for ns in delegation.nameservers
+        for address in ns.addresses
+        for rdtype, transport in CORE_QUERIES
+    ]
+    observations = list(await asyncio.gather(*tasks))
+    observations.extend(await _glue_questions(delegation, observations, engine))
+    return observations
+
+
+async def _glue_questions(
+    delegation: Delegation, observations: list[Observation], engine: QueryEngine
+) -> list[Observation]:
+    """A and AAAA of the in-zone NS names that have glue, asked of one authoritative server."""
+    zone = dns.name.from_text(delegation.zone)
+    in_zone = [n for n in delegation.glue if dns.name.from_text(n).is_subdomain(zone)]
+    if not in_zone:
+        return []
+    answering = [
+        o for o in observations
+        if o.question.rdtype == "SOA" and o.transport is Transport.UDP
+        and is_authoritative(o, delegation.zone)
+    ]
+    if not answering:
+        return []
+    server = min(answering, key=lambda o: (o.rtt or 0.0, o.address))
+    tasks = [
+        engine.ask(server.nameserver, server.address, name, rdtype, Transport.UDP)
+        for name in sorted(in_zone)
+        for rdtype in ("A", "AAAA")
+    ]
+    return list(await asyncio.gather(*tasks))

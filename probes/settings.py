@@ -1,0 +1,45 @@
+"""How a sweep probes and judges: every knob with its default, in one frozen value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The IANA root servers (root hints, named.root). Used only when no parent is configured.
+ROOT_HINTS: tuple[str, ...] = (
+    "198.41.0.4", "170.247.170.2", "192.33.4.12", "199.7.91.13", "192.203.230.10",
+    "192.5.5.241", "192.112.36.4", "198.97.190.53", "192.36.148.17", "192.58.128.30",
+    "193.0.14.129", "199.7.83.42", "202.12.27.33",
+    "2001:503:ba3e::2:30", "2801:1b8:10::b", "2001:500:2::c", "2001:500:2d::d",
+    "2001:500:a8::e", "2001:500:2f::f", "2001:500:12::d0d", "2001:500:1::53",
+    "2001:7fe::53", "2001:503:c27::2:30", "2001:7fd::1", "2001:500:9f::42", "2001:dc3::35",
+)  # fmt: skip
+
+DEFAULT_UDP_TIMEOUT = 2.5  # s; ICANN counts a UDP reply later than 5 x 500 ms as unanswered
+DEFAULT_TCP_TIMEOUT = 7.5  # s; 5 x the 1500 ms TCP SLR
+DEFAULT_UDP_TRIES = 2
+DEFAULT_PER_ADDRESS_IN_FLIGHT = 4  # gentle: real ccTLD servers run RRL
+DEFAULT_MAX_IN_FLIGHT = 2000
+DEFAULT_EDNS_BUFFER = 1232  # bytes, the DNS flag day 2020 figure
+DEFAULT_RTT_UDP_THRESHOLD = 0.5  # s, ICANN Spec 10 UDP SLR
+DEFAULT_RTT_TCP_THRESHOLD = 1.5  # s, ICANN Spec 10 TCP SLR
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSettings:
+    """Everything probes/ needs to know; monitor/config.py builds it from config.yaml."""
+
+    parent_addresses: tuple[str, ...] = ROOT_HINTS  # who we ask for the delegation
+    resolver: tuple[str, ...] = ()  # () = the system resolver (aiodns default)
+    resolver_port: int = 53
+    port: int = 53  # of the parent and the zone's servers
+    udp_timeout: float = DEFAULT_UDP_TIMEOUT
+    udp_tries: int = DEFAULT_UDP_TRIES
+    tcp_timeout: float = DEFAULT_TCP_TIMEOUT
+    per_address_in_flight: int = DEFAULT_PER_ADDRESS_IN_FLIGHT
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    edns_buffer: int = DEFAULT_EDNS_BUFFER
+    rtt_udp_threshold: float = DEFAULT_RTT_UDP_THRESHOLD
+    rtt_tcp_threshold: float = DEFAULT_RTT_TCP_THRESHOLD
+    serial_tolerance: int = 0  # serial difference still counted as "in sync"
+    ipv6: bool = True  # probe IPv6 addresses too
+    disabled_checks: frozenset[str] = field(default_factory=frozenset)

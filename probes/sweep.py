@@ -1,0 +1,109 @@
+"""One sweep of one zone: discover → observe → judge → ZoneReport."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from types import TracebackType
+
+from probes.checks import Evidence, judge
+from probes.checks.evidence import rrset_names, serial_of
+from probes.checks.lame import server_verdict
+from probes.delegation import AddressResolver, discover
+from probes.engine import QueryEngine
+from probes.model import Observation, ServerStatus, Transport, ZoneReport
+from probes.names import absolute, normalise_zone
+from probes.observe import observe
+from probes.settings import ProbeSettings
+
+
+class Prober:
+    """Sweeps zones with one shared engine (so per-address limits hold across zones)."""
+
+    def __init__(self, settings: ProbeSettings) -> None:
+        self.settings = settings
+        self.engine: QueryEngine | None = None
+        self._resolver: AddressResolver | None = None
+
+    async def __aenter__(self) -> Prober:
+        self.engine = QueryEngine(self.settings)
+        self._resolver = AddressResolver(self.settings)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._resolver is not None:
+            await self._resolver.close()
+
+    async def sweep(self, zone: str) -> ZoneReport:
+        """Probe and judge one zone ("fr", "FR.", "中国" all work)."""
+        if self.engine is None or self._resolver is None:
+            raise RuntimeError("use Prober as an async context manager")
+        name = normalise_zone(zone)
+        started_at = time.time()
+        started = time.monotonic()
+        sent_before = self.engine.sent
+        failures_before = Counter(self.engine.failures)
+        delegation = await discover(name, self.engine, self._resolver, self.settings)
+        observations = await observe(delegation, self.engine)
+        evidence = Evidence(absolute(name), delegation, tuple(observations), self.settings)
+        findings = judge(evidence)
+        return ZoneReport(
+            zone=name,
+            started_at=started_at,
+            duration=time.monotonic() - started,
+            servers=tuple(server_statuses(evidence)),
+            findings=tuple(findings),
+            parent_ns=delegation.parent_ns,
+            child_ns=tuple(sorted(child_ns(observations, evidence.zone))),
+            queries=self.engine.sent - sent_before,
+            query_failures=dict(self.engine.failures - failures_before),
+            rtts={t.value: tuple(_rtts(observations, t)) for t in Transport},
+        )
+
+
+def server_statuses(evidence: Evidence) -> list[ServerStatus]:
+    """The per (NS, address, transport) summary, in delegation order."""
+    udp = evidence.soa(Transport.UDP)
+    tcp = evidence.soa(Transport.TCP)
+    thresholds = {Transport.UDP: evidence.settings.rtt_udp_threshold,
+                  Transport.TCP: evidence.settings.rtt_tcp_threshold}
+    statuses = []
+    for key in evidence.targets():
+        for transport, observed in ((Transport.UDP, udp), (Transport.TCP, tcp)):
+            obs = observed.get(key)
+            if obs is None:
+                continue
+            verdict, reason = server_verdict(obs, None, evidence.zone)
+            authoritative = verdict == "ok"
+            statuses.append(ServerStatus(
+                nameserver=key[0], address=key[1], transport=transport,
+                answered=obs.reply is not None,
+                authoritative=authoritative,
+                rtt=obs.rtt if obs.reply is not None else None,
+                serial=serial_of(obs, evidence.zone) if authoritative else None,
+                lame_reason=reason if verdict == "lame" else "",
+                failure=str(obs.failure) if obs.failure else "",
+                within_threshold=authoritative and obs.rtt is not None
+                and obs.rtt <= thresholds[transport],
+            ))
+    return statuses
+
+
+def child_ns(observations: list[Observation], zone: str) -> set[str]:
+    """The union of the apex NS sets the zone's servers returned."""
+    names: set[str] = set()
+    for obs in observations:
+        if obs.question.rdtype == "NS" and obs.question.name == zone and obs.reply is not None:
+            names |= rrset_names(obs.reply, "NS", zone)
+    return names
+
+
+def _rtts(observations: list[Observation], transport: Transport) -> list[float]:
+    return [
+        o.rtt for o in observations
+        if o.transport is transport and o.rtt is not None and o.reply is not None
+        and o.question.rdtype == "SOA"
+    ]
