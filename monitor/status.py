@@ -1,0 +1,438 @@
+"""What the monitor knows right now, and the per-zone figures every view shares.
+
+The service swaps in a new immutable :class:`Snapshot` after each sweep (one writer: the
+event loop). The metrics collector, the JSON API and the status page only read whichever
+snapshot is current, so none of them ever sees half a sweep, and all three derive their
+figures (serial lag, servers up, availability, RTT percentiles) from the same functions
+below, so the page and the metrics never disagree.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import dns.exception
+import dns.name
+import dns.serial
+
+from probes.model import Finding, ServerStatus, Severity, Transport, ZoneReport
+
+#: Upper bounds (seconds) of the RTT histogram buckets. 0.5 and 1.5 are the ICANN UDP and
+#: TCP service levels, 0.06 and 0.25 the DNSMON colour breakpoints, 2.5 and 7.5 the UDP and
+#: TCP "unanswered" cut-offs.
+BUCKETS: tuple[float, ...] = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.06, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 7.5,
+)  # fmt: skip
+
+#: Server states of the status grid, worst first.
+STATES: tuple[str, ...] = ("down", "lame", "stale", "slow", "degraded", "ok")
+
+SERIAL_MODULUS = 2**32
+
+
+def unicode_zone(zone: str) -> str:
+    """The zone as a reader writes it: U-labels for IDN, no trailing dot."""
+    try:
+        return dns.name.from_text(zone).to_unicode(omit_final_dot=True) or "."
+    except (dns.exception.DNSException, UnicodeError, ValueError):
+        return zone
+
+
+def normalise_zone(text: str) -> str | None:
+    """A-label form without trailing dot ("fr", "xn--fiqs8s") of a zone typed any way."""
+    try:
+        name = dns.name.from_unicode(text.strip()) if text.strip() else None
+    except (dns.exception.DNSException, UnicodeError, ValueError):
+        return None
+    if name is None:
+        return None
+    return name.to_text(omit_final_dot=True).lower()
+
+
+def is_ipv6(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).version == 6
+    except ValueError:
+        return ":" in address
+
+
+# --- serials -------------------------------------------------------------------------
+
+
+def highest_serial(serials: Iterable[int]) -> int | None:
+    """The serial that every other one is at or behind, in RFC 1982 arithmetic.
+
+    When the serials spread over half the number space no such serial exists; the one
+    that is ahead of the most others is taken then (ties: the numerically largest).
+    """
+    distinct = sorted(set(serials))
+    if not distinct:
+        return None
+    wrapped = [dns.serial.Serial(s) for s in distinct]
+    for candidate in wrapped:
+        if all(candidate >= other for other in wrapped):
+            return candidate.value
+    return max(distinct, key=lambda s: (sum(dns.serial.Serial(s) > o for o in wrapped), s))
+
+
+def serial_lags(serials: Mapping[Any, int]) -> dict[Any, int]:
+    """Each key's lag behind the highest serial, RFC 1982: (highest - serial) mod 2**32."""
+    top = highest_serial(serials.values())
+    if top is None:
+        return {}
+    return {key: (top - s) % SERIAL_MODULUS for key, s in serials.items()}
+
+
+# --- cumulative counters (kept across sweeps and restarts) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """Non-cumulative bucket counts over :data:`BUCKETS` plus +Inf, and the sum."""
+
+    counts: tuple[int, ...] = (0,) * (len(BUCKETS) + 1)
+    total: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def observe(self, values: Iterable[float]) -> Histogram:
+        counts = list(self.counts)
+        total = self.total
+        for value in values:
+            if value is None or math.isnan(value) or value < 0:
+                continue
+            index = next((i for i, b in enumerate(BUCKETS) if value <= b), len(BUCKETS))
+            counts[index] += 1
+            total += value
+        return Histogram(tuple(counts), total)
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """(le, cumulative count) pairs ending with +Inf, as Prometheus wants them."""
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound, n in zip((*BUCKETS, math.inf), self.counts, strict=True):
+            running += n
+            out.append(("+Inf" if bound == math.inf else repr(bound), float(running)))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"buckets": list(BUCKETS), "counts": list(self.counts), "sum": self.total}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Histogram:
+        if tuple(data.get("buckets", ())) != BUCKETS:
+            return cls()  # bucket layout changed between versions: start afresh
+        return cls(tuple(int(n) for n in data["counts"]), float(data["sum"]))
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneTotals:
+    """Counters of one zone that only ever grow (a restart reloads them from the store)."""
+
+    sweeps: int = 0
+    skipped: int = 0
+    errors: int = 0
+    queries: int = 0
+    failures: Mapping[str, int] = field(default_factory=dict)
+    rtt: Mapping[str, Histogram] = field(default_factory=dict)  # transport -> histogram
+
+    def add_report(self, report: ZoneReport) -> ZoneTotals:
+        failures = dict(self.failures)
+        for reason, n in report.query_failures.items():
+            failures[str(reason)] = failures.get(str(reason), 0) + int(n)
+        rtt = dict(self.rtt)
+        for transport, values in report.rtts.items():
+            rtt[str(transport)] = rtt.get(str(transport), Histogram()).observe(values)
+        return replace(
+            self,
+            sweeps=self.sweeps + 1,
+            queries=self.queries + report.queries,
+            failures=failures,
+            rtt=rtt,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sweeps": self.sweeps,
+            "skipped": self.skipped,
+            "errors": self.errors,
+            "queries": self.queries,
+            "failures": dict(self.failures),
+            "rtt": {t: h.to_dict() for t, h in self.rtt.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ZoneTotals:
+        return cls(
+            sweeps=int(data.get("sweeps", 0)),
+            skipped=int(data.get("skipped", 0)),
+            errors=int(data.get("errors", 0)),
+            queries=int(data.get("queries", 0)),
+            failures={k: int(v) for k, v in data.get("failures", {}).items()},
+            rtt={t: Histogram.from_dict(h) for t, h in data.get("rtt", {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneHistory:
+    """What the stored history says about a zone (computed by the store after a sweep)."""
+
+    window: float = 0.0  # seconds of history the availability covers
+    sweeps: int = 0
+    available_sweeps: int = 0
+    serial_first_seen: float | None = None  # when the current highest serial first showed
+    propagation: float | None = None  # seconds the newest complete serial took to reach all
+
+    @property
+    def availability(self) -> float | None:
+        return self.available_sweeps / self.sweeps if self.sweeps else None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the read side shows, swapped as a whole after every change."""
+
+    zones: tuple[str, ...] = ()  # configured, A-labels, in config order
+    reports: Mapping[str, ZoneReport] = field(default_factory=dict)
+    totals: Mapping[str, ZoneTotals] = field(default_factory=dict)
+    history: Mapping[str, ZoneHistory] = field(default_factory=dict)
+    interval: float = 60.0
+    started_at: float = 0.0  # when this process started
+
+    @property
+    def last_completed(self) -> float | None:
+        ends = [r.started_at + r.duration for r in self.reports.values()]
+        return max(ends, default=None)
+
+    def health(self, now: float | None = None) -> tuple[bool, str]:
+        """Healthy while some sweep completed within the last three intervals."""
+        now = time.time() if now is None else now
+        limit = 3 * self.interval
+        last = self.last_completed
+        if last is not None and now - last <= limit:
+            return True, f"last sweep completed {now - last:.1f} s ago"
+        if last is None and now - self.started_at <= limit:
+            return True, "starting: no sweep completed yet"
+        if last is None:
+            return False, f"no sweep completed in {now - self.started_at:.0f} s"
+        return False, f"last sweep completed {now - last:.0f} s ago (limit {limit:.0f} s)"
+
+
+class MonitorState:
+    """Holder of the current snapshot. Only the event loop writes; any thread reads."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def publish(self, report: ZoneReport, totals: ZoneTotals, history: ZoneHistory) -> None:
+        snap = self.snapshot
+        self.snapshot = replace(
+            snap,
+            reports={**snap.reports, report.zone: report},
+            totals={**snap.totals, report.zone: totals},
+            history={**snap.history, report.zone: history},
+        )
+
+    def publish_totals(self, zone: str, totals: ZoneTotals) -> None:
+        snap = self.snapshot
+        self.snapshot = replace(snap, totals={**snap.totals, zone: totals})
+
+
+# --- per server and per zone views ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerView:
+    """One (name server, address) with its UDP and TCP results side by side."""
+
+    nameserver: str
+    address: str
+    udp: ServerStatus | None
+    tcp: ServerStatus | None
+    serial: int | None  # from an authoritative answer, UDP first
+    lag: int | None  # RFC 1982 distance behind the zone's highest serial
+    lame_reason: str
+    state: str
+
+    @property
+    def ipv6(self) -> bool:
+        return is_ipv6(self.address)
+
+    @property
+    def rtt(self) -> float | None:
+        return self.udp.rtt if self.udp is not None else None
+
+    @property
+    def statuses(self) -> tuple[ServerStatus, ...]:
+        return tuple(s for s in (self.udp, self.tcp) if s is not None)
+
+    @property
+    def up(self) -> bool:
+        """Counts for ICANN-style availability: UDP (TCP if UDP was not probed) in time."""
+        first = self.udp if self.udp is not None else self.tcp
+        return bool(first and first.within_threshold)
+
+
+def _serial_of(udp: ServerStatus | None, tcp: ServerStatus | None) -> int | None:
+    for s in (udp, tcp):
+        if s is not None and s.authoritative and s.serial is not None:
+            return s.serial
+    return None
+
+
+def _state(rows: tuple[ServerStatus, ...], lag: int | None) -> tuple[str, str]:
+    answered = [s for s in rows if s.answered]
+    if not answered:
+        return "down", ""
+    lame = [s for s in answered if not s.authoritative]
+    if lame:
+        return "lame", lame[0].lame_reason or "unknown"
+    if lag:
+        return "stale", ""
+    if any(not s.within_threshold for s in answered):
+        return "slow", ""
+    if len(answered) < len(rows):
+        return "degraded", ""
+    return "ok", ""
+
+
+def _address_key(address: str) -> tuple[int, str]:
+    try:
+        ip = ipaddress.ip_address(address)
+        return ip.version, ip.exploded
+    except ValueError:
+        return 9, address
+
+
+def server_views(report: ZoneReport) -> tuple[ServerView, ...]:
+    grouped: dict[tuple[str, str], dict[Transport, ServerStatus]] = {}
+    for status in report.servers:
+        grouped.setdefault((status.nameserver, status.address), {})[status.transport] = status
+    serials = {
+        key: serial
+        for key, by in grouped.items()
+        if (serial := _serial_of(by.get(Transport.UDP), by.get(Transport.TCP))) is not None
+    }
+    lags = serial_lags(serials)
+    views = []
+    for (ns, address), by in grouped.items():
+        udp, tcp = by.get(Transport.UDP), by.get(Transport.TCP)
+        rows = tuple(s for s in (udp, tcp) if s is not None)
+        lag = lags.get((ns, address))
+        state, reason = _state(rows, lag)
+        views.append(
+            ServerView(ns, address, udp, tcp, serials.get((ns, address)), lag, reason, state)
+        )
+    views.sort(key=lambda v: (v.nameserver, _address_key(v.address)))
+    return tuple(views)
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of the values, None when there are none."""
+    ordered = sorted(v for v in values if v is not None)
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneSummary:
+    """One row of the registry comparison table (and of /api/v1/zones)."""
+
+    zone: str
+    name: str  # U-label form
+    severity: Severity
+    started_at: float
+    finished_at: float
+    nameservers: int
+    nameservers_up: int
+    available: bool
+    addresses: int
+    lame: int
+    ipv6_nameservers: int
+    tcp_answering: int
+    tcp_probed: int
+    serials: int  # distinct serials among authoritative answers
+    highest_serial: int | None
+    rtt_median: float | None  # UDP, seconds
+    rtt_p95: float | None
+    availability: float | None  # share of stored sweeps with the zone available
+    propagation: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "zone": self.zone,
+            "name": self.name,
+            "severity": self.severity.name,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "nameservers": self.nameservers,
+            "nameservers_up": self.nameservers_up,
+            "available": self.available,
+            "addresses": self.addresses,
+            "lame": self.lame,
+            "ipv6_nameservers": self.ipv6_nameservers,
+            "tcp_answering": self.tcp_answering,
+            "tcp_probed": self.tcp_probed,
+            "serials": self.serials,
+            "highest_serial": self.highest_serial,
+            "rtt_median_seconds": self.rtt_median,
+            "rtt_p95_seconds": self.rtt_p95,
+            "availability": self.availability,
+            "propagation_seconds": self.propagation,
+        }
+
+
+def nameservers_up(views: Iterable[ServerView]) -> tuple[int, int]:
+    """(NS names with every address up, NS names) — the ICANN Spec 10 reading."""
+    by_ns: dict[str, list[bool]] = {}
+    for view in views:
+        by_ns.setdefault(view.nameserver, []).append(view.up)
+    return sum(all(ups) for ups in by_ns.values()), len(by_ns)
+
+
+def summarise(report: ZoneReport, history: ZoneHistory | None = None) -> ZoneSummary:
+    views = server_views(report)
+    up, total = nameservers_up(views)
+    udp_rtts = list(report.rtts.get("udp", ()))
+    if not udp_rtts:
+        udp_rtts = [v.udp.rtt for v in views if v.udp is not None and v.udp.rtt is not None]
+    tcp_rows = [v.tcp for v in views if v.tcp is not None]
+    serials = {v.serial for v in views if v.serial is not None}
+    history = history or ZoneHistory()
+    return ZoneSummary(
+        zone=report.zone,
+        name=unicode_zone(report.zone),
+        severity=report.severity,
+        started_at=report.started_at,
+        finished_at=report.started_at + report.duration,
+        nameservers=total,
+        nameservers_up=up,
+        available=up >= 2,
+        addresses=len(views),
+        lame=sum(v.state == "lame" for v in views),
+        ipv6_nameservers=len({v.nameserver for v in views if v.ipv6}),
+        tcp_answering=sum(s.authoritative for s in tcp_rows),
+        tcp_probed=len(tcp_rows),
+        serials=len(serials),
+        highest_serial=highest_serial(serials),
+        rtt_median=percentile(udp_rtts, 50),
+        rtt_p95=percentile(udp_rtts, 95),
+        availability=history.availability,
+        propagation=history.propagation,
+    )
+
+
+def open_findings(report: ZoneReport, minimum: Severity = Severity.NOTICE) -> list[Finding]:
+    """Findings worth a reader's attention, worst first."""
+    found = [f for f in report.findings if f.severity >= minimum]
+    found.sort(key=lambda f: (-f.severity, f.check, f.nameserver, _address_key(f.address)))
+    return found

@@ -1,0 +1,320 @@
+"""SQLite store: the latest report per zone, compact sweep history, serial propagation.
+
+One file, WAL mode, one writer (the service's event loop; every call is a few small
+statements, quick enough to run on the loop). What is kept:
+
+- ``latest``: the newest ``ZoneReport`` per zone as JSON, so a restart shows the last
+  known state at once;
+- ``sweeps``: one compact row per sweep (availability, severity, open findings), the
+  history alerts (hold-down counted in sweeps) and availability figures need, pruned
+  after the configured retention;
+- ``zone_serials``: when each new highest SOA serial was first seen on any server and
+  when on all (SOA03 propagation time, "seconds behind" per server);
+- ``totals``: the cumulative counters and RTT histograms, written in the same
+  transaction as the report, so counters survive restarts and match the reports.
+
+The schema is versioned with ``PRAGMA user_version``; issue 5 adds alert state and the
+mail outbox as migration 2 (see :data:`MIGRATIONS`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.status import (
+    ZoneHistory,
+    ZoneTotals,
+    highest_serial,
+    nameservers_up,
+    server_views,
+)
+from probes.model import Severity, ZoneReport
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1 (issue 4): reports, sweep history, serial propagation, counters.
+    """
+    CREATE TABLE latest (
+        zone TEXT PRIMARY KEY,
+        finished_at REAL NOT NULL,
+        report TEXT NOT NULL
+    );
+    CREATE TABLE sweeps (
+        zone TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        duration REAL NOT NULL,
+        severity INTEGER NOT NULL,
+        available INTEGER NOT NULL,
+        nameservers_up INTEGER NOT NULL,
+        nameservers INTEGER NOT NULL,
+        findings TEXT NOT NULL,
+        PRIMARY KEY (zone, started_at)
+    );
+    CREATE INDEX sweeps_by_time ON sweeps (started_at);
+    CREATE TABLE zone_serials (
+        zone TEXT NOT NULL,
+        serial INTEGER NOT NULL,
+        first_seen REAL NOT NULL,
+        complete_at REAL,
+        baseline INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (zone, serial)
+    );
+    CREATE TABLE totals (
+        zone TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    );
+    """,
+    # 2 (issue 5): alert state and the mail outbox go here.
+)
+
+
+class StoreError(Exception):
+    """The store file cannot be used (newer schema, not a database, unwritable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SweepRecord:
+    """One row of the compact sweep history."""
+
+    zone: str
+    started_at: float
+    duration: float
+    severity: Severity
+    available: bool
+    nameservers_up: int
+    nameservers: int
+    findings: tuple[tuple[str, str, str, str, str, str], ...]  # check, sev, tag, ns, addr, why
+
+
+def _compact_findings(report: ZoneReport) -> list[list[str]]:
+    return [
+        [f.check, f.severity.name, f.tag, f.nameserver, f.address, f.reason]
+        for f in report.findings
+        if f.severity >= Severity.NOTICE
+    ]
+
+
+class Store:
+    """The monitor's SQLite file. Not thread-safe: use it from one thread."""
+
+    def __init__(self, path: str, retention: float) -> None:
+        self.path = path
+        self.retention = retention
+        if path != ":memory:":
+            parent = os.path.dirname(os.path.abspath(path))
+            os.makedirs(parent, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot use store {path!r}: {exc}") from exc
+
+    # --- plumbing --------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        current = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"store {self.path!r} has schema version {current}, newer than this "
+                f"ccmon knows ({len(MIGRATIONS)})"
+            )
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
+            log.info("store %s migrated to schema version %d", self.path, version)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:  # pragma: no cover - best effort
+            log.warning("store checkpoint failed: %s", exc)
+        self._db.close()
+
+    def integrity_check(self) -> str:
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # --- writes ----------------------------------------------------------------------
+
+    def save_sweep(self, report: ZoneReport, totals: ZoneTotals) -> ZoneHistory:
+        """Record one finished sweep atomically; returns the zone's updated history."""
+        views = server_views(report)
+        up, total = nameservers_up(views)
+        finished = report.started_at + report.duration
+        serials = [v.serial for v in views if v.serial is not None]
+        top = highest_serial(serials)
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
+                (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    report.zone,
+                    report.started_at,
+                    report.duration,
+                    int(report.severity),
+                    int(up >= 2),
+                    up,
+                    total,
+                    json.dumps(_compact_findings(report), separators=(",", ":")),
+                ),
+            )
+            if top is not None:
+                self._track_serial(report.zone, top, serials, report.started_at)
+            self._write_totals(report.zone, totals)
+        return self.zone_history(report.zone, top, now=finished)
+
+    def _track_serial(self, zone: str, top: int, serials: list[int], seen_at: float) -> None:
+        db = self._db
+        known = db.execute(
+            "SELECT 1 FROM zone_serials WHERE zone = ? AND serial = ?", (zone, top)
+        ).fetchone()
+        if known is None:
+            first = db.execute("SELECT 1 FROM zone_serials WHERE zone = ?", (zone,)).fetchone()
+            db.execute(
+                "INSERT INTO zone_serials (zone, serial, first_seen, baseline) VALUES (?, ?, ?, ?)",
+                (zone, top, seen_at, int(first is None)),
+            )
+        if all(s == top for s in serials):
+            db.execute(
+                "UPDATE zone_serials SET complete_at = ? "
+                "WHERE zone = ? AND serial = ? AND complete_at IS NULL",
+                (seen_at, zone, top),
+            )
+
+    def _write_totals(self, zone: str, totals: ZoneTotals) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO totals (zone, data) VALUES (?, ?)",
+            (zone, json.dumps(totals.to_dict(), separators=(",", ":"))),
+        )
+
+    def save_totals(self, zone: str, totals: ZoneTotals) -> None:
+        with self._transaction():
+            self._write_totals(zone, totals)
+
+    def prune(self, now: float | None = None) -> int:
+        """Drop history older than the retention; returns the rows removed."""
+        if self.retention <= 0:
+            return 0
+        cutoff = (time.time() if now is None else now) - self.retention
+        with self._transaction() as db:
+            removed = db.execute("DELETE FROM sweeps WHERE started_at < ?", (cutoff,)).rowcount
+            removed += db.execute(
+                "DELETE FROM zone_serials WHERE first_seen < ? AND first_seen < "
+                "(SELECT max(first_seen) FROM zone_serials AS z WHERE z.zone = zone_serials.zone)",
+                (cutoff,),
+            ).rowcount
+            removed += db.execute("DELETE FROM latest WHERE finished_at < ?", (cutoff,)).rowcount
+            removed += db.execute(
+                "DELETE FROM zone_serials WHERE zone NOT IN (SELECT zone FROM latest)"
+            ).rowcount
+        return removed
+
+    # --- reads -----------------------------------------------------------------------
+
+    def latest_reports(self) -> dict[str, ZoneReport]:
+        reports = {}
+        for zone, text in self._db.execute("SELECT zone, report FROM latest ORDER BY zone"):
+            try:
+                reports[zone] = ZoneReport.from_dict(json.loads(text))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("store: unreadable latest report of %s dropped: %s", zone, exc)
+        return reports
+
+    def totals(self) -> dict[str, ZoneTotals]:
+        out = {}
+        for zone, text in self._db.execute("SELECT zone, data FROM totals"):
+            try:
+                out[zone] = ZoneTotals.from_dict(json.loads(text))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("store: unreadable totals of %s reset: %s", zone, exc)
+        return out
+
+    def zone_history(self, zone: str, top: int | None, now: float | None = None) -> ZoneHistory:
+        now = time.time() if now is None else now
+        since = now - self.retention if self.retention > 0 else float("-inf")
+        count, available, oldest = self._db.execute(
+            "SELECT count(*), coalesce(sum(available), 0), min(started_at) FROM sweeps "
+            "WHERE zone = ? AND started_at >= ?",
+            (zone, since),
+        ).fetchone()
+        first_seen = None
+        if top is not None:
+            row = self._db.execute(
+                "SELECT first_seen FROM zone_serials WHERE zone = ? AND serial = ?", (zone, top)
+            ).fetchone()
+            first_seen = row[0] if row else None
+        row = self._db.execute(
+            "SELECT complete_at - first_seen FROM zone_serials "
+            "WHERE zone = ? AND complete_at IS NOT NULL AND baseline = 0 "
+            "ORDER BY complete_at DESC LIMIT 1",
+            (zone,),
+        ).fetchone()
+        return ZoneHistory(
+            window=now - oldest if oldest is not None else 0.0,
+            sweeps=count,
+            available_sweeps=available,
+            serial_first_seen=first_seen,
+            propagation=row[0] if row else None,
+        )
+
+    def histories(self, reports: Mapping[str, ZoneReport]) -> dict[str, ZoneHistory]:
+        out = {}
+        for zone, report in reports.items():
+            serials = [v.serial for v in server_views(report) if v.serial is not None]
+            out[zone] = self.zone_history(zone, highest_serial(serials))
+        return out
+
+    def sweeps(self, zone: str, since: float = 0.0, limit: int = 1000) -> list[SweepRecord]:
+        """The zone's sweep history, newest first."""
+        rows = self._db.execute(
+            "SELECT zone, started_at, duration, severity, available, nameservers_up, "
+            "nameservers, findings FROM sweeps WHERE zone = ? AND started_at >= ? "
+            "ORDER BY started_at DESC LIMIT ?",
+            (zone, since, limit),
+        )
+        return [
+            SweepRecord(
+                zone=z,
+                started_at=s,
+                duration=d,
+                severity=Severity(sev),
+                available=bool(a),
+                nameservers_up=up,
+                nameservers=n,
+                findings=tuple(tuple(f) for f in json.loads(fj)),
+            )
+            for z, s, d, sev, a, up, n, fj in rows
+        ]
+
+    def table_counts(self) -> dict[str, Any]:
+        names = [
+            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        return {n: self._db.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}

@@ -1,0 +1,134 @@
+"""Hand-made ZoneReports for the monitor tests (no DNS, no engine)."""
+
+from __future__ import annotations
+
+from probes.model import Finding, ServerStatus, Severity, Transport, ZoneReport
+
+T0 = 1_700_000_000.0
+
+
+def ok(ns: str, address: str, serial: int = 2024010101, rtt: float = 0.012) -> list[ServerStatus]:
+    return [
+        ServerStatus(ns, address, Transport.UDP, True, True, rtt, serial, within_threshold=True),
+        ServerStatus(
+            ns, address, Transport.TCP, True, True, rtt * 2, serial, within_threshold=True
+        ),
+    ]
+
+
+def lame(ns: str, address: str, reason: str = "refused") -> list[ServerStatus]:
+    return [
+        ServerStatus(ns, address, Transport.UDP, True, False, 0.003, None, lame_reason=reason),
+        ServerStatus(ns, address, Transport.TCP, True, False, 0.004, None, lame_reason=reason),
+    ]
+
+
+def down(ns: str, address: str) -> list[ServerStatus]:
+    return [
+        ServerStatus(ns, address, Transport.UDP, False, False, None, None, failure="timeout"),
+        ServerStatus(ns, address, Transport.TCP, False, False, None, None, failure="timeout"),
+    ]
+
+
+def slow(ns: str, address: str, rtt: float = 0.7, serial: int = 2024010101) -> list[ServerStatus]:
+    return [
+        ServerStatus(ns, address, Transport.UDP, True, True, rtt, serial, within_threshold=False),
+        ServerStatus(
+            ns, address, Transport.TCP, True, True, rtt * 2, serial, within_threshold=True
+        ),
+    ]
+
+
+def report(
+    zone: str,
+    servers: list[ServerStatus],
+    findings: list[Finding] | None = None,
+    started_at: float = T0,
+    duration: float = 0.25,
+) -> ZoneReport:
+    rtts: dict[str, tuple[float, ...]] = {}
+    failures: dict[str, int] = {}
+    for s in servers:
+        if s.rtt is not None:
+            rtts.setdefault(str(s.transport), ())
+            rtts[str(s.transport)] += (s.rtt,)
+        if s.failure:
+            failures[s.failure] = failures.get(s.failure, 0) + 1
+    return ZoneReport(
+        zone=zone,
+        started_at=started_at,
+        duration=duration,
+        servers=tuple(servers),
+        findings=tuple(findings or ()),
+        parent_ns=tuple(sorted({s.nameserver for s in servers})),
+        child_ns=tuple(sorted({s.nameserver for s in servers})),
+        queries=len(servers),
+        query_failures=failures,
+        rtts=rtts,
+    )
+
+
+def mx_report(started_at: float = T0) -> ZoneReport:
+    """mx: ns1 and ns2 fine (ns1 dual-stack), ns3 refuses (lame)."""
+    servers = [
+        *ok("ns1.mx.", "127.53.1.1"),
+        *ok("ns1.mx.", "fd53::1:1"),
+        *ok("ns2.mx.", "127.53.1.2"),
+        *lame("ns3.mx.", "127.53.1.3"),
+    ]
+    findings = [
+        Finding(
+            "LAME01", Severity.ERROR, "LAME_DELEGATION",
+            "ns3.mx. (127.53.1.3) answers REFUSED for mx", "ns3.mx.", "127.53.1.3", "refused",
+        ),
+    ]  # fmt: skip
+    return report("mx", servers, findings, started_at=started_at)
+
+
+def ke_report(started_at: float = T0, stale: int = 2024010100) -> ZoneReport:
+    """ke: ns2 serves a serial behind the others."""
+    servers = [
+        *ok("ns1.ke.", "127.53.2.1", serial=2024010105),
+        *ok("ns2.ke.", "127.53.2.2", serial=stale),
+        *ok("ns3.ke.", "127.53.2.3", serial=2024010105),
+    ]
+    findings = [
+        Finding(
+            "SOA01", Severity.WARNING, "SERIAL_LAG", "ns2.ke. is 5 serials behind",
+            "ns2.ke.", "127.53.2.2", "", {"lag": 5},
+        ),
+    ]  # fmt: skip
+    return report("ke", servers, findings, started_at=started_at)
+
+
+def ec_report(started_at: float = T0) -> ZoneReport:
+    """ec: ns2 answers after 700 ms."""
+    servers = [*ok("ns1.ec.", "127.53.3.1"), *slow("ns2.ec.", "127.53.3.2")]
+    findings = [
+        Finding(
+            "RTT01", Severity.WARNING, "SLOW_UDP", "ns2.ec. answers in 700 ms",
+            "ns2.ec.", "127.53.3.2",
+        ),
+    ]  # fmt: skip
+    return report("ec", servers, findings, started_at=started_at)
+
+
+def idn_report(started_at: float = T0) -> ZoneReport:
+    """xn--fiqs8s (中国): one server down, one fine: not available."""
+    servers = [*ok("ns1.xn--fiqs8s.", "127.53.4.1"), *down("ns2.xn--fiqs8s.", "127.53.4.2")]
+    findings = [
+        Finding(
+            "AVAIL01",
+            Severity.ERROR,
+            "DEGRADED",
+            "only 1 name server answers",
+            args={"servers_up": 1},
+        ),
+        Finding("TCP01", Severity.OK, "TCP_OK", "fine"),
+    ]
+    return report("xn--fiqs8s", servers, findings, started_at=started_at)
+
+
+def all_reports(started_at: float = T0) -> list[ZoneReport]:
+    return [mx_report(started_at), ke_report(started_at), ec_report(started_at),
+            idn_report(started_at)]  # fmt: skip

@@ -1,0 +1,62 @@
+"""docs/metrics.md lists exactly what /metrics serves: names, types, labels."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import ccmon_fixtures as fx
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.metrics import METRICS, make_registry
+from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+
+
+def documented() -> dict[str, tuple[str, frozenset[str]]]:
+    text = DOC.read_text(encoding="utf-8").split("## Metric list", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"\| `(ccmon_\w+)` \| (\w+) \| ([^|]*) \|", line)
+        if m:
+            assert m.group(1) not in rows, f"{m.group(1)} listed twice"
+            labels = frozenset(re.findall(r"`(\w+)`", m.group(3)))
+            rows[m.group(1)] = (m.group(2), labels)
+    return rows
+
+
+def served() -> dict[str, tuple[str, frozenset[str]]]:
+    state = MonitorState(Snapshot(zones=("mx", "ke", "ec", "xn--fiqs8s")))
+    for r in fx.all_reports():
+        state.publish(
+            r, ZoneTotals().add_report(r), ZoneHistory(serial_first_seen=fx.T0 - 60, propagation=30)
+        )
+    text = generate_latest(make_registry(state)).decode()
+    out = {}
+    for family in text_string_to_metric_families(text):
+        if family.name.startswith("process_"):
+            continue
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = frozenset(k for s in family.samples for k in s.labels if k != "le")
+        assert family.samples, f"{name} served without samples in a full snapshot"
+        out[name] = (family.type, labels)
+    return out
+
+
+def test_docs_equal_served_metrics() -> None:
+    assert documented() == served()
+
+
+def test_docs_equal_definitions() -> None:
+    assert documented() == {m.name: (m.type, frozenset(m.labels)) for m in METRICS}
+
+
+def test_naming_rules() -> None:
+    allowed = {"dns_zone", "nameserver", "address", "transport", "check", "severity", "reason"}
+    for m in METRICS:
+        assert re.fullmatch(r"ccmon_[a-z0-9_]+", m.name)
+        assert m.name.endswith("_total") == (m.type == "counter"), m.name
+        if m.name != "ccmon_build_info":
+            assert set(m.labels) <= allowed, m.name

@@ -1,0 +1,138 @@
+"""The Collector: values per server and zone, state sets, removal, cumulative counters."""
+
+from __future__ import annotations
+
+import ccmon_fixtures as fx
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.metrics import LAME_REASONS, CcmonCollector, make_registry
+from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+
+
+def registry_for(state: MonitorState) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(CcmonCollector(state, build_version="1.2.3"))
+    return registry
+
+
+def populated_state() -> MonitorState:
+    state = MonitorState(Snapshot(zones=("mx", "ke", "ec", "xn--fiqs8s"), interval=60))
+    for r in fx.all_reports():
+        state.publish(r, ZoneTotals().add_report(r), ZoneHistory())
+    return state
+
+
+def test_server_values() -> None:
+    reg = registry_for(populated_state())
+    get = reg.get_sample_value
+    ns3 = {"dns_zone": "mx", "nameserver": "ns3.mx.", "address": "127.53.1.3"}
+    assert get("ccmon_nameserver_lame", {**ns3, "reason": "refused"}) == 1
+    assert get("ccmon_nameserver_lame", {**ns3, "reason": "servfail"}) == 0
+    assert get("ccmon_nameserver_answered", {**ns3, "transport": "udp"}) == 1
+    assert get("ccmon_nameserver_up", {**ns3, "transport": "udp"}) == 0
+    ns1 = {"dns_zone": "mx", "nameserver": "ns1.mx.", "address": "127.53.1.1"}
+    for reason in LAME_REASONS:
+        assert get("ccmon_nameserver_lame", {**ns1, "reason": reason}) == 0
+    assert get("ccmon_nameserver_up", {**ns1, "transport": "tcp"}) == 1
+    assert get("ccmon_nameserver_soa_serial", ns1) == 2024010101
+    assert get("ccmon_nameserver_response_time_seconds", {**ns1, "transport": "udp"}) == 0.012
+    assert get("ccmon_nameserver_soa_serial", ns3) is None  # lame: no serial to show
+    ke2 = {"dns_zone": "ke", "nameserver": "ns2.ke.", "address": "127.53.2.2"}
+    assert get("ccmon_nameserver_soa_serial_lag", ke2) == 5
+    ec2 = {"dns_zone": "ec", "nameserver": "ns2.ec.", "address": "127.53.3.2", "transport": "udp"}
+    assert get("ccmon_nameserver_response_time_seconds", ec2) == 0.7
+    assert get("ccmon_nameserver_up", ec2) == 0
+    down = {"dns_zone": "xn--fiqs8s", "nameserver": "ns2.xn--fiqs8s.", "address": "127.53.4.2"}
+    assert get("ccmon_nameserver_answered", {**down, "transport": "udp"}) == 0
+    assert get("ccmon_nameserver_response_time_seconds", {**down, "transport": "udp"}) is None
+
+
+def test_zone_values() -> None:
+    reg = registry_for(populated_state())
+    get = reg.get_sample_value
+    assert get("ccmon_build_info", {"version": "1.2.3"}) == 1
+    assert get("ccmon_zone_soa_serials", {"dns_zone": "ke"}) == 2
+    assert get("ccmon_zone_soa_serials", {"dns_zone": "mx"}) == 1
+    assert get("ccmon_zone_nameservers_up", {"dns_zone": "mx"}) == 2
+    assert get("ccmon_zone_available", {"dns_zone": "mx"}) == 1
+    assert get("ccmon_zone_available", {"dns_zone": "xn--fiqs8s"}) == 0
+    assert get("ccmon_zone_severity", {"dns_zone": "mx"}) == 4
+    lame = {"dns_zone": "mx", "check": "LAME01"}
+    assert get("ccmon_check_findings", {**lame, "severity": "error"}) == 1
+    assert get("ccmon_check_findings", {**lame, "severity": "critical"}) == 0
+    assert get("ccmon_check_findings", {"dns_zone": "xn--fiqs8s", "check": "TCP01",
+                                        "severity": "ok"}) is None  # fmt: skip
+    assert get("ccmon_last_sweep_timestamp_seconds", {"dns_zone": "mx"}) == fx.T0 + 0.25
+    assert get("ccmon_sweep_duration_seconds", {"dns_zone": "mx"}) == 0.25
+
+
+def test_counters_and_histogram_accumulate() -> None:
+    state = populated_state()
+    reg = registry_for(state)
+    get = reg.get_sample_value
+    zone = {"dns_zone": "xn--fiqs8s"}
+    assert get("ccmon_sweeps_total", zone) == 1
+    assert get("ccmon_probe_failures_total", {**zone, "reason": "timeout"}) == 2
+    assert get("ccmon_probe_failures_total", {**zone, "reason": "malformed"}) == 0
+    totals = state.snapshot.totals["xn--fiqs8s"].add_report(fx.idn_report(fx.T0 + 60))
+    state.publish(fx.idn_report(fx.T0 + 60), totals, ZoneHistory())
+    assert get("ccmon_sweeps_total", zone) == 2
+    assert get("ccmon_probes_total", zone) == 8
+    udp = {**zone, "transport": "udp"}
+    assert get("ccmon_query_duration_seconds_count", udp) == 2
+    assert get("ccmon_query_duration_seconds_bucket", {**udp, "le": "0.5"}) == 2
+    assert get("ccmon_query_duration_seconds_bucket", {**udp, "le": "1.5"}) == 2
+    ec = {"dns_zone": "ec", "transport": "udp"}
+    assert get("ccmon_query_duration_seconds_bucket", {**ec, "le": "0.5"}) == 1
+    assert get("ccmon_query_duration_seconds_bucket", {**ec, "le": "1.0"}) == 2
+
+
+def test_removed_server_vanishes() -> None:
+    state = populated_state()
+    reg = registry_for(state)
+    ns3 = {"dns_zone": "mx", "nameserver": "ns3.mx.", "address": "127.53.1.3", "reason": "refused"}
+    assert reg.get_sample_value("ccmon_nameserver_lame", ns3) == 1
+    smaller = fx.report("mx", fx.ok("ns1.mx.", "127.53.1.1") + fx.ok("ns2.mx.", "127.53.1.2"))
+    state.publish(smaller, ZoneTotals(), ZoneHistory())
+    assert reg.get_sample_value("ccmon_nameserver_lame", ns3) is None
+    text = generate_latest(reg).decode()
+    assert "ns3.mx." not in text
+
+
+def test_serial_behind_seconds_and_propagation() -> None:
+    state = MonitorState(Snapshot(zones=("ke",)))
+    history = ZoneHistory(serial_first_seen=fx.T0 - 90, propagation=42.0)
+    state.publish(fx.ke_report(), ZoneTotals(), history)
+    reg = registry_for(state)
+    get = reg.get_sample_value
+    ke = {"dns_zone": "ke", "address": "127.53.2.2", "nameserver": "ns2.ke."}
+    assert get("ccmon_nameserver_soa_serial_behind_seconds", ke) == 90
+    ke1 = {"dns_zone": "ke", "address": "127.53.2.1", "nameserver": "ns1.ke."}
+    assert get("ccmon_nameserver_soa_serial_behind_seconds", ke1) == 0
+    assert get("ccmon_zone_soa_propagation_seconds", {"dns_zone": "ke"}) == 42
+
+
+def test_unknown_lame_reason_still_shown() -> None:
+    state = MonitorState(Snapshot(zones=("mx",)))
+    r = fx.report("mx", fx.lame("ns9.mx.", "127.53.1.9", reason="new-reason"))
+    state.publish(r, ZoneTotals(), ZoneHistory())
+    labels = {"dns_zone": "mx", "nameserver": "ns9.mx.", "address": "127.53.1.9"}
+    reg = registry_for(state)
+    assert reg.get_sample_value("ccmon_nameserver_lame", {**labels, "reason": "new-reason"}) == 1
+
+
+def test_exposition_parses_and_no_duplicates() -> None:
+    text = generate_latest(make_registry(populated_state())).decode()
+    families = list(text_string_to_metric_families(text))
+    names = [f.name for f in families]
+    assert len(names) == len(set(names))
+    for family in families:
+        keys = [(s.name, tuple(sorted(s.labels.items()))) for s in family.samples]
+        assert len(keys) == len(set(keys)), family.name
+
+
+def test_empty_snapshot_renders() -> None:
+    reg = registry_for(MonitorState(Snapshot(zones=("fr",))))
+    assert reg.get_sample_value("ccmon_sweeps_total", {"dns_zone": "fr"}) == 0
+    assert reg.get_sample_value("ccmon_zone_available", {"dns_zone": "fr"}) is None

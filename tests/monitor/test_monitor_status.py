@@ -1,0 +1,105 @@
+"""Pure aggregation: serial lag, server states, zone summaries, health."""
+
+from __future__ import annotations
+
+import ccmon_fixtures as fx
+import pytest
+
+from monitor.status import (
+    Histogram,
+    Snapshot,
+    ZoneTotals,
+    highest_serial,
+    normalise_zone,
+    percentile,
+    serial_lags,
+    server_views,
+    summarise,
+    unicode_zone,
+)
+
+
+@pytest.mark.parametrize(
+    ("serials", "top"),
+    [
+        ([], None),
+        ([5], 5),
+        ([1, 2, 3], 3),
+        ([4294967295, 1], 1),  # wrapped: 1 is after 4294967295
+        ([4294967290, 4294967295, 3], 3),
+    ],
+)
+def test_highest_serial_rfc1982(serials: list[int], top: int | None) -> None:
+    assert highest_serial(serials) == top
+
+
+def test_serial_lags_wrap() -> None:
+    assert serial_lags({"a": 4294967295, "b": 1, "c": 1}) == {"a": 2, "b": 0, "c": 0}
+    assert serial_lags({}) == {}
+
+
+def test_server_states() -> None:
+    views = {(v.nameserver, v.address): v for v in server_views(fx.mx_report())}
+    assert views[("ns3.mx.", "127.53.1.3")].state == "lame"
+    assert views[("ns3.mx.", "127.53.1.3")].lame_reason == "refused"
+    assert views[("ns1.mx.", "fd53::1:1")].ipv6
+    assert views[("ns1.mx.", "127.53.1.1")].state == "ok"
+    ke = {v.nameserver: v for v in server_views(fx.ke_report())}
+    assert ke["ns2.ke."].state == "stale" and ke["ns2.ke."].lag == 5
+    assert ke["ns1.ke."].lag == 0
+    ec = {v.nameserver: v for v in server_views(fx.ec_report())}
+    assert ec["ns2.ec."].state == "slow"
+    idn = {v.nameserver: v for v in server_views(fx.idn_report())}
+    assert idn["ns2.xn--fiqs8s."].state == "down"
+
+
+def test_summary_figures() -> None:
+    mx = summarise(fx.mx_report())
+    assert (mx.nameservers, mx.nameservers_up, mx.available) == (3, 2, True)
+    assert mx.lame == 1 and mx.ipv6_nameservers == 1
+    assert (mx.tcp_answering, mx.tcp_probed) == (3, 4)
+    assert mx.serials == 1
+    idn = summarise(fx.idn_report())
+    assert idn.name == "中国" and not idn.available and idn.nameservers_up == 1
+    ke = summarise(fx.ke_report())
+    assert ke.serials == 2 and ke.highest_serial == 2024010105
+
+
+def test_percentile_nearest_rank() -> None:
+    assert percentile([], 50) is None
+    assert percentile([3, 1, 2], 50) == 2
+    assert percentile(range(1, 101), 95) == 95
+
+
+def test_zone_names() -> None:
+    assert unicode_zone("xn--fiqs8s") == "中国"
+    assert unicode_zone("fr") == "fr"
+    assert normalise_zone("中国") == "xn--fiqs8s"
+    assert normalise_zone("FR.") == "fr"
+    assert normalise_zone("") is None
+    assert normalise_zone("a" * 70) is None
+
+
+def test_histogram_cumulative_and_roundtrip() -> None:
+    h = Histogram().observe([0.0005, 0.7, 0.7, 100.0])
+    cum = dict(h.cumulative())
+    assert cum["0.5"] == 1 and cum["1.0"] == 3 and cum["+Inf"] == 4
+    assert h.count == 4
+    assert Histogram.from_dict(h.to_dict()) == h
+    assert Histogram.from_dict({"buckets": [1.0], "counts": [1, 2], "sum": 3}) == Histogram()
+
+
+def test_totals_accumulate() -> None:
+    t = ZoneTotals().add_report(fx.idn_report()).add_report(fx.idn_report())
+    assert t.sweeps == 2 and t.failures == {"timeout": 4}
+    assert t.rtt["udp"].count == 2
+    assert ZoneTotals.from_dict(t.to_dict()) == t
+
+
+def test_health() -> None:
+    snap = Snapshot(interval=10, started_at=1000.0)
+    assert snap.health(now=1020)[0]  # starting, within 3 intervals
+    assert not snap.health(now=1031)[0]
+    snap = Snapshot(interval=10, started_at=0.0, reports={"mx": fx.mx_report(started_at=1000)})
+    assert snap.health(now=1020)[0]
+    assert not snap.health(now=1040)[0]
