@@ -1,0 +1,1 @@
+"""ccmon: the long-running monitor and the CLI. No wire format in here."""

@@ -1,0 +1,158 @@
+"""`ccmon check | run | demo | test-email`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from monitor.config import Config, ConfigError, load_config, parse_address, with_overrides
+from monitor.report import EXIT_UNKNOWN, exit_status, render_text, to_json_document
+from probes.model import ZoneReport
+from probes.names import InvalidZoneName, normalise_zone
+from probes.sweep import Prober
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ccmon", description="Monitor ccTLD name servers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="probe zones once and report (Nagios-style exit)")
+    check.add_argument("zones", nargs="*", help="zones to check (default: the config's zones)")
+    check.add_argument("--config", "-c", help=f"config file (default: ./{DEFAULT_CONFIG} if any)")
+    check.add_argument(
+        "--root",
+        action="append",
+        metavar="ADDR",
+        help="parent server address to ask for delegations (repeatable)",
+    )
+    check.add_argument(
+        "--resolver",
+        action="append",
+        metavar="ADDR",
+        help="resolver for NS names without glue (repeatable; default: system)",
+    )
+    check.add_argument("--port", type=int, help="port of parent, zone servers and --resolver")
+    check.add_argument("--udp-timeout", type=float, metavar="SECONDS")
+    check.add_argument("--tcp-timeout", type=float, metavar="SECONDS")
+    check.add_argument("--json", action="store_true", help="print the JSON document instead")
+
+    run = commands.add_parser("run", help="monitor continuously; serve metrics and status page")
+    run.add_argument("--config", "-c", default=DEFAULT_CONFIG)
+    run.add_argument("--shard", metavar="K/N", help="watch only shard K of N of the zone list")
+
+    demo = commands.add_parser("demo", help="start the offline lab world and monitor it")
+    demo.add_argument("--port", type=int, help="lab port (default 53 as root, else 5300)")
+
+    test_email = commands.add_parser("test-email", help="send one test message and report")
+    test_email.add_argument("--config", "-c", default=DEFAULT_CONFIG)
+    test_email.add_argument("--to", action="append", help="recipient (default: the config's)")
+    return parser
+
+
+def _load_for_check(args: argparse.Namespace) -> Config:
+    path = args.config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).exists() else None)
+    config = load_config(path) if path else Config(zones=())
+    zones = config.zones
+    if args.zones:
+        try:
+            zones = tuple(dict.fromkeys(normalise_zone(z) for z in args.zones))
+        except InvalidZoneName as exc:
+            raise ConfigError(str(exc)) from None
+    if not zones:
+        raise ConfigError("no zones to check: name them on the command line or in the config")
+    for flag, value in (
+        ("--port", args.port),
+        ("--udp-timeout", args.udp_timeout),
+        ("--tcp-timeout", args.tcp_timeout),
+    ):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{flag}: must be greater than 0")
+    try:
+        roots = tuple(parse_address(a) for a in args.root) if args.root else None
+        resolvers = tuple(parse_address(a) for a in args.resolver) if args.resolver else None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    config = with_overrides(
+        config,
+        parent_addresses=roots,
+        resolver=resolvers,
+        port=args.port,
+        resolver_port=args.port if resolvers else None,
+        udp_timeout=args.udp_timeout,
+        tcp_timeout=args.tcp_timeout,
+    )
+    return replace(config, zones=zones)
+
+
+async def check_zones(config: Config) -> list[ZoneReport]:
+    """Sweep every zone of the config once, concurrently."""
+    async with Prober(config.probe) as prober:
+        return list(await asyncio.gather(*(prober.sweep(zone) for zone in config.zones)))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        config = _load_for_check(args)
+    except ConfigError as exc:
+        print(f"ccmon: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    reports = asyncio.run(check_zones(config))
+    if args.json:
+        print(json.dumps(to_json_document(reports), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(render_text(reports))
+    return exit_status(reports)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        if args.shard:
+            from monitor.sharding import apply_shard
+
+            config = apply_shard(config, args.shard)
+    except ConfigError as exc:
+        print(f"ccmon: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    from monitor import service
+
+    return service.run(config)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor import demo
+
+    return demo.run_demo(args.port)
+
+
+def cmd_test_email(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"ccmon: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    from monitor import mailer
+
+    return mailer.send_test_email(config, args.to)
+
+
+COMMANDS = {"check": cmd_check, "run": cmd_run, "demo": cmd_demo, "test-email": cmd_test_email}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Zone reports for people (a table per zone, then findings) and for programs (JSON).
+
+The exit status follows the Nagios plugin convention so `ccmon check` works as a plugin
+as it is: 0 OK, 1 WARNING, 2 CRITICAL (our ERROR and CRITICAL), 3 UNKNOWN (could not run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from probes.model import Finding, ServerStatus, Severity, ZoneReport
+from probes.names import display_name
+
+EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
+STATUS_WORDS = {
+    EXIT_OK: "OK",
+    EXIT_WARNING: "WARNING",
+    EXIT_CRITICAL: "CRITICAL",
+    EXIT_UNKNOWN: "UNKNOWN",
+}
+JSON_FORMAT_VERSION = 1
+
+# A report built without its parent's referral tells nothing about the zone: UNKNOWN.
+_CANNOT_JUDGE_TAGS = {"PARENT_NO_RESPONSE"}
+
+
+def zone_exit_status(report: ZoneReport) -> int:
+    if any(f.tag in _CANNOT_JUDGE_TAGS for f in report.findings):
+        return EXIT_UNKNOWN
+    severity = report.severity
+    if severity >= Severity.ERROR:
+        return EXIT_CRITICAL
+    if severity == Severity.WARNING:
+        return EXIT_WARNING
+    return EXIT_OK
+
+
+def exit_status(reports: Sequence[ZoneReport]) -> int:
+    """CRITICAL beats UNKNOWN beats WARNING beats OK, as Nagios aggregates."""
+    statuses = {zone_exit_status(r) for r in reports}
+    for status in (EXIT_CRITICAL, EXIT_UNKNOWN, EXIT_WARNING):
+        if status in statuses:
+            return status
+    return EXIT_OK
+
+
+def summary_line(reports: Sequence[ZoneReport]) -> str:
+    """The plugin's first line: overall status, then the worst zones."""
+    status = exit_status(reports)
+    bad = [
+        f"{display_name(r.zone)} {STATUS_WORDS[zone_exit_status(r)]}"
+        for r in reports
+        if zone_exit_status(r) != EXIT_OK
+    ]
+    detail = "; ".join(bad) if bad else "all zones served well"
+    return f"CCMON {STATUS_WORDS[status]} - {len(reports)} zone(s): {detail}"
+
+
+def server_verdict_text(status: ServerStatus, report: ZoneReport) -> str:
+    if status.lame_reason:
+        return f"lame ({status.lame_reason})"
+    if not status.answered:
+        return f"no reply ({status.failure or 'timeout'})"
+    if status.authoritative and not status.within_threshold:
+        return "slow"
+    if status.authoritative:
+        behind = [
+            f
+            for f in report.findings
+            if f.check == "SOA01"
+            and f.address == status.address
+            and f.nameserver == status.nameserver
+        ]
+        return f"stale (-{behind[0].args['lag']})" if behind else "ok"
+    return "not authoritative"
+
+
+def render_text(reports: Sequence[ZoneReport]) -> str:
+    lines = [summary_line(reports), ""]
+    for report in reports:
+        lines.extend(_zone_block(report))
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _zone_block(report: ZoneReport) -> list[str]:
+    status = STATUS_WORDS[zone_exit_status(report)]
+    addresses = len({s.address for s in report.servers})
+    names = len({s.nameserver for s in report.servers})
+    lines = [
+        f"== {display_name(report.zone)}: {status} — {names} name server(s), "
+        f"{addresses} address(es), {report.queries} queries in {report.duration:.2f} s"
+    ]
+    rows = [("NAME SERVER", "ADDRESS", "PROTO", "VERDICT", "RTT", "SERIAL")]
+    for s in report.servers:
+        rtt = f"{s.rtt * 1000:.1f} ms" if s.rtt is not None else "-"
+        serial = str(s.serial) if s.serial is not None else "-"
+        rows.append(
+            (
+                s.nameserver,
+                s.address,
+                s.transport.upper(),
+                server_verdict_text(s, report),
+                rtt,
+                serial,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines.extend(
+        "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+    if report.findings:
+        lines.append("  findings:")
+        lines.extend(f"    {_finding_line(f)}" for f in report.findings)
+    else:
+        lines.append("  findings: none")
+    return lines
+
+
+def _finding_line(finding: Finding) -> str:
+    return f"{finding.severity.name:<8} {finding.check:<8} {finding.message}"
+
+
+def to_json_document(reports: Sequence[ZoneReport]) -> dict[str, Any]:
+    """The `--json` document; its shape is documented in docs/check-json.md."""
+    status = exit_status(reports)
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "status": STATUS_WORDS[status],
+        "exit_status": status,
+        "zones": [
+            {
+                **report.to_dict(),
+                "display_name": display_name(report.zone),
+                "status": STATUS_WORDS[zone_exit_status(report)],
+            }
+            for report in reports
+        ],
+    }
