@@ -15,7 +15,7 @@ import dns.message
 
 from probes.model import FailureKind, Observation, Question, Transport
 from probes.settings import ProbeSettings
-from probes.transport import RawResult, make_query, tcp_exchange, udp_exchange
+from probes.transport import RawResult, WireQuery, make_query, tcp_exchange, udp_exchange
 
 _RETRYABLE = (FailureKind.TIMEOUT, FailureKind.MISMATCH, FailureKind.MALFORMED)
 
@@ -29,6 +29,7 @@ class QueryEngine:
         self._per_address: dict[str, asyncio.Semaphore] = {}
         self.sent = 0
         self.failures: Counter[str] = Counter()
+        self._templates: dict[tuple[str, str], WireQuery] = {}
 
     def _address_slot(self, address: str) -> asyncio.Semaphore:
         slot = self._per_address.get(address)
@@ -68,10 +69,7 @@ class QueryEngine:
         self, transport: Transport, address: str, port: int, question: Question,
         query: dns.message.Message | None,
     ) -> RawResult:
-        message = query or make_query(question.name, question.rdtype,
-                                      edns_buffer=self.settings.edns_buffer)
-        if query is not None:
-            message.id = dns.message.Message().id  # a fresh random ID for every try
+        message = self._wire_query(question, query).with_new_id()
         async with self._address_slot(address), self._global:
             self.sent += 1
             if transport is Transport.TCP:
@@ -79,10 +77,24 @@ class QueryEngine:
             else:
                 raw = await udp_exchange(message, address, port, self.settings.udp_timeout)
         if transport is Transport.UDP:
-            raw = _check_size(raw, message)
+            raw = _check_size(raw, message.payload)
         if raw.failure is not None:
             self.failures[str(raw.failure)] += 1
         return raw
+
+    def _wire_query(self, question: Question, query: dns.message.Message | None) -> WireQuery:
+        """The query's bytes; the standard ones are built once and reused with new IDs."""
+        if query is not None:
+            return WireQuery.from_message(query)
+        key = (question.name, question.rdtype)
+        template = self._templates.get(key)
+        if template is None:
+            if len(self._templates) > 10_000:  # bounded: names come from delegations
+                self._templates.clear()
+            message = make_query(question.name, question.rdtype,
+                                 edns_buffer=self.settings.edns_buffer)
+            template = self._templates[key] = WireQuery.from_message(message)
+        return template
 
     @staticmethod
     def _observation(
@@ -98,9 +110,8 @@ class QueryEngine:
         )
 
 
-def _check_size(raw: RawResult, query: dns.message.Message) -> RawResult:
+def _check_size(raw: RawResult, limit: int) -> RawResult:
     """A UDP reply bigger than we advertised, without TC, breaks on real paths: a failure."""
-    limit = query.payload if query.edns >= 0 else 512
     if raw.reply is None or raw.size <= limit or raw.reply.flags & dns.flags.TC:
         return raw
     return RawResult(raw.sent_at, rtt=raw.rtt, failure=FailureKind.OVERSIZED,
