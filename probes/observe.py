@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import dns.name
 
@@ -18,8 +19,14 @@ CORE_QUERIES: tuple[tuple[str, Transport], ...] = (
 )
 
 
+# Further probes (DNSSEC, AXFR, recursion, EDNS, NSID, ...) register here. Each gets the
+# delegation, the core observations and the engine, and returns its own observations.
+ExtraProbe = Callable[[Delegation, list[Observation], QueryEngine], Awaitable[list[Observation]]]
+EXTRA_PROBES: list[ExtraProbe] = []
+
+
 async def observe(delegation: Delegation, engine: QueryEngine) -> list[Observation]:
-    """Ask every (NS, address) the core questions, then the glue questions (DELEG04)."""
+    """Ask every (NS, address) the core questions, then the glue and further questions."""
     zone = delegation.zone
     tasks = [
         engine.ask(ns.name, address, zone, rdtype, transport)
@@ -28,7 +35,11 @@ async def observe(delegation: Delegation, engine: QueryEngine) -> list[Observati
         for rdtype, transport in CORE_QUERIES
     ]
     observations = list(await asyncio.gather(*tasks))
-    observations.extend(await _glue_questions(delegation, observations, engine))
+    core = list(observations)
+    follow_ups = [_glue_questions(delegation, core, engine)]
+    follow_ups += [probe(delegation, core, engine) for probe in EXTRA_PROBES]
+    for extra in await asyncio.gather(*follow_ups):
+        observations.extend(extra)
     return observations
 
 
