@@ -51,6 +51,9 @@ class QueryEngine:
         raw = await self._udp_with_retries(address, port, question, query)
         if raw.reply is not None and raw.reply.flags & dns.flags.TC:
             tcp = await self._exchange(Transport.TCP, address, port, question, query)
+            if tcp.reply is None:  # truncated over UDP and nothing over TCP: no answer at all
+                tcp = RawResult(tcp.sent_at, failure=FailureKind.TRUNCATED,
+                                detail=f"TC=1 over UDP, then TCP: {tcp.failure} {tcp.detail}")
             return self._observation(nameserver, address, Transport.UDP, question, tcp,
                                      truncated=True)
         return self._observation(nameserver, address, Transport.UDP, question, raw)
