@@ -25,6 +25,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import CollectorRegistry
 
+import probes.checks
 from monitor.status import (
     Histogram,
     MonitorState,
@@ -42,14 +43,11 @@ PREFIX = "ccmon_"
 #: LAME01 reasons, pre-created at 0 for every server (a state set: at most one is 1).
 LAME_REASONS: tuple[str, ...] = (
     "refused", "servfail", "not-authoritative", "referral", "nxdomain", "wrong-owner",
-    "malformed",
+    "malformed", "other-rcode",
 )  # fmt: skip
 
-#: Check IDs whose findings gauge is pre-created at 0 for every zone.
-CHECKS: tuple[str, ...] = (
-    "DELEG01", "DELEG02", "DELEG03", "DELEG04", "LAME01", "SOA01", "SOA02", "SOA03",
-    "RTT01", "RTT02", "TCP01", "AVAIL01",
-)  # fmt: skip
+#: Check IDs whose findings gauge is pre-created at 0 for every zone: the engine's registry.
+CHECKS: tuple[str, ...] = tuple(probes.checks.CHECKS)
 
 #: Finding severities exposed (OK and INFO are not problems and are not counted).
 SEVERITIES: tuple[Severity, ...] = (

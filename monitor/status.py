@@ -289,11 +289,11 @@ def _serial_of(udp: ServerStatus | None, tcp: ServerStatus | None) -> int | None
 
 def _state(rows: tuple[ServerStatus, ...], lag: int | None) -> tuple[str, str]:
     answered = [s for s in rows if s.answered]
+    lame = [s for s in rows if s.lame_reason or (s.answered and not s.authoritative)]
+    if lame:  # a reply that came only as garbage is lame ("malformed") though unanswered
+        return "lame", lame[0].lame_reason or "unknown"
     if not answered:
         return "down", ""
-    lame = [s for s in answered if not s.authoritative]
-    if lame:
-        return "lame", lame[0].lame_reason or "unknown"
     if lag:
         return "stale", ""
     if any(not s.within_threshold for s in answered):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ccmon_fixtures as fx
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.metrics import LAME_REASONS, CcmonCollector, make_registry
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from tests.monitor import ccmon_fixtures as fx
 
 
 def registry_for(state: MonitorState) -> CollectorRegistry:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ccmon_fixtures as fx
 import pytest
 
 from monitor.status import (
@@ -17,6 +16,7 @@ from monitor.status import (
     summarise,
     unicode_zone,
 )
+from tests.monitor import ccmon_fixtures as fx
 
 
 @pytest.mark.parametrize(

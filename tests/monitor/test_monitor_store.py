@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import ccmon_fixtures as fx
 import pytest
 
 from monitor.status import ZoneTotals
 from monitor.store import MIGRATIONS, Store, StoreError
+from tests.monitor import ccmon_fixtures as fx
 
 
 def test_survives_restart(tmp_path: Path) -> None:

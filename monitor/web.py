@@ -1,0 +1,421 @@
+"""HTTP: /metrics, /healthz, /api/v1/zones[/<zone>] and the status page at /.
+
+Why aiohttp: ccmon is asyncio throughout (the probe engine, APScheduler's asyncio
+scheduler), and aiohttp serves HTTP on an asyncio loop with everything this server needs
+in one dependency: TLS through a plain ``ssl.SSLContext`` (so the exporter-toolkit
+web-config maps onto it directly), middleware for basic auth on every route, a strict
+HTTP parser that answers malformed requests with 400 by itself, response compression for
+large scrapes, and a test client for unit tests. prometheus_client's own server is a
+thread-per-request ``http.server`` with no middleware; a WSGI/ASGI stack would add a
+second framework and a server to choose.
+
+The server runs on its own event loop in its own thread (:class:`WebServer`): a sweep of
+hundreds of zones keeps the engine's loop busy, and a scrape must not queue behind it.
+Handlers only read the current immutable snapshot, so no locking is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import html
+import json
+import logging
+import re
+import ssl
+import threading
+import time
+from importlib import resources
+from string import Template
+from typing import Any
+
+from aiohttp import web
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import CollectorRegistry
+
+from monitor.metrics import make_registry
+from monitor.status import (
+    STATES,
+    MonitorState,
+    ServerView,
+    Snapshot,
+    ZoneSummary,
+    normalise_zone,
+    open_findings,
+    server_views,
+    summarise,
+    unicode_zone,
+)
+from monitor.webconfig import Guard, WebSecurity
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = web.AppKey("state", MonitorState)
+REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+
+
+# --- the application -----------------------------------------------------------------
+
+
+def make_app(
+    state: MonitorState,
+    security: WebSecurity | None = None,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    """The aiohttp application; the same one serves tests and ``ccmon run``."""
+    security = security or WebSecurity()
+    app = web.Application(middlewares=[Guard(security).middleware], client_max_size=64 * 1024)
+    app[STATE_KEY] = state
+    app[REGISTRY_KEY] = registry or make_registry(state)
+    app.router.add_get("/", status_page)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/v1/zones", zones)
+    app.router.add_get("/api/v1/zones/{zone}", zone_detail)
+    return app
+
+
+async def metrics(request: web.Request) -> web.Response:
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encoder(request.app[REGISTRY_KEY])
+    headers = {"Content-Type": content_type}
+    if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 4096:
+        body = gzip.compress(body, compresslevel=1)
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body, headers=headers)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    healthy, detail = request.app[STATE_KEY].snapshot.health()
+    return web.json_response(
+        {"status": "ok" if healthy else "unhealthy", "detail": detail},
+        status=200 if healthy else 503,
+    )
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, indent=1))
+
+
+def _view_dict(view: ServerView) -> dict[str, Any]:
+    return {
+        "nameserver": view.nameserver,
+        "address": view.address,
+        "state": view.state,
+        "lame_reason": view.lame_reason,
+        "serial": view.serial,
+        "serial_lag": view.lag,
+        "udp_rtt_seconds": view.udp.rtt if view.udp else None,
+        "tcp_rtt_seconds": view.tcp.rtt if view.tcp else None,
+    }
+
+
+async def zones(request: web.Request) -> web.Response:
+    snap = request.app[STATE_KEY].snapshot
+    out = []
+    for zone in snap.zones:
+        report = snap.reports.get(zone)
+        if report is None:
+            out.append({"zone": zone, "name": unicode_zone(zone), "status": "pending"})
+        else:
+            out.append({**summarise(report, snap.history.get(zone)).to_dict(), "status": "swept"})
+    return _json({"zones": out, "generated_at": time.time()})
+
+
+async def zone_detail(request: web.Request) -> web.Response:
+    snap = request.app[STATE_KEY].snapshot
+    zone = normalise_zone(request.match_info["zone"])
+    if zone is None or (zone not in snap.zones and zone not in snap.reports):
+        return _json({"error": "unknown zone"}, status=404)
+    report = snap.reports.get(zone)
+    if report is None:
+        return _json({"zone": zone, "name": unicode_zone(zone), "status": "pending"})
+    return _json(
+        {
+            "zone": zone,
+            "name": unicode_zone(zone),
+            "status": "swept",
+            "summary": summarise(report, snap.history.get(zone)).to_dict(),
+            "servers": [_view_dict(v) for v in server_views(report)],
+            "report": report.to_dict(),
+        }
+    )
+
+
+async def status_page(request: web.Request) -> web.Response:
+    page = render_status_page(request.app[STATE_KEY].snapshot)
+    return web.Response(text=page, content_type="text/html", charset="utf-8")
+
+
+# --- the status page -----------------------------------------------------------------
+
+_TEMPLATE: Template | None = None
+_STATE_WORDS = {
+    "ok": "answers authoritatively, in time, current serial",
+    "degraded": "one transport (UDP or TCP) fails",
+    "slow": "answers slower than the RTT threshold",
+    "stale": "serves an older serial",
+    "lame": "answers, but not authoritatively",
+    "down": "no answer",
+}
+
+
+def _template() -> Template:
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        path = resources.files("monitor").joinpath("templates/status.html")
+        _TEMPLATE = Template(path.read_text(encoding="utf-8"))
+    return _TEMPLATE
+
+
+def e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _ms(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts))
+
+
+def _ago(ts: float, now: float) -> str:
+    delta = max(0.0, now - ts)
+    if delta < 120:
+        return f"{delta:.0f} s ago"
+    if delta < 7200:
+        return f"{delta / 60:.0f} min ago"
+    return f"{delta / 3600:.1f} h ago"
+
+
+def _display_ns(name: str) -> str:
+    return unicode_zone(name.rstrip(".")) + "."
+
+
+def _cell(view: ServerView) -> str:
+    marks = []
+    for label, status in (("UDP", view.udp), ("TCP", view.tcp)):
+        if status is not None:
+            ok = status.authoritative
+            marks.append(f'<span class="{"t-ok" if ok else "t-bad"}">{label}</span>')
+    detail = view.state if not view.lame_reason else f"lame: {view.lame_reason}"
+    if view.lag:
+        detail = f"{detail}, {view.lag} behind"
+    serial = "–" if view.serial is None else str(view.serial)
+    title = f"{view.nameserver} {view.address}: {detail} — {_STATE_WORDS.get(view.state, '')}"
+    return (
+        f'<div class="cell s-{e(view.state)}" title="{e(title)}" data-state="{e(view.state)}">'
+        f'<div class="ns">{e(_display_ns(view.nameserver))}</div>'
+        f'<div class="addr">{e(view.address)}</div>'
+        f'<div class="fig"><span class="rtt">{e(_ms(view.rtt))}</span> '
+        f'<span class="serial">{e(serial)}</span></div>'
+        f'<div class="fig"><span class="state">{e(detail)}</span> {"".join(marks)}</div></div>'
+    )
+
+
+def _grid(snap: Snapshot, now: float) -> str:
+    rows = []
+    for zone in snap.zones:
+        name = unicode_zone(zone)
+        report = snap.reports.get(zone)
+        if report is None:
+            rows.append(
+                f'<tr><th scope="row">{e(name)}</th><td class="sev">–</td>'
+                f'<td><div class="pending">waiting for the first sweep</div></td></tr>'
+            )
+            continue
+        cells = "".join(_cell(v) for v in server_views(report))
+        sev = report.severity.name.lower()
+        when = report.started_at + report.duration
+        rows.append(
+            f'<tr id="zone-{e(zone)}"><th scope="row"><a href="api/v1/zones/{e(zone)}">'
+            f'{e(name)}</a><div class="when" title="{e(_utc(when))}">{e(_ago(when, now))}'
+            f'</div></th><td class="sev"><span class="badge b-{e(sev)}">{e(sev)}</span></td>'
+            f'<td><div class="cells">{cells or "no servers found"}</div></td></tr>'
+        )
+    return "\n".join(rows)
+
+
+def _findings(snap: Snapshot) -> str:
+    rows = []
+    for zone in snap.zones:
+        report = snap.reports.get(zone)
+        for f in open_findings(report) if report else ():
+            sev = f.severity.name.lower()
+            rows.append(
+                (
+                    -int(f.severity),
+                    f'<tr><td>{e(unicode_zone(zone))}</td><td><span class="badge b-{e(sev)}">'
+                    f"{e(sev)}</span></td><td>{e(f.check)}</td>"
+                    f"<td>{e(_display_ns(f.nameserver) if f.nameserver else '')}</td>"
+                    f"<td>{e(f.address)}</td><td>{e(f.message)}</td></tr>",
+                )
+            )
+    if not rows:
+        return '<tr><td colspan="6">No open findings.</td></tr>'
+    rows.sort(key=lambda r: r[0])
+    return "\n".join(r[1] for r in rows)
+
+
+def _rtt_bar(median: float | None, p95: float | None) -> str:
+    """A 60 px inline SVG bar: p95 light, median dark, 500 ms (the UDP SLR) at the end."""
+    if median is None or p95 is None:
+        return ""
+    full = 0.5
+    w95 = min(60.0, 60 * p95 / full)
+    w50 = min(60.0, 60 * median / full)
+    return (
+        f'<svg class="bar" width="60" height="8" viewBox="0 0 60 8" aria-hidden="true">'
+        f'<rect width="60" height="8" fill="#eee"/><rect width="{w95:.1f}" height="8" '
+        f'fill="#9ecae1"/><rect width="{w50:.1f}" height="8" fill="#3182bd"/></svg>'
+    )
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def _comparison_row(s: ZoneSummary) -> str:
+    avail_now = "yes" if s.available else "NO"
+    hist = "–" if s.availability is None else f"{s.availability * 100:.1f} %"
+    ipv6 = f"{s.ipv6_nameservers}/{s.nameservers}"
+    tcp = f"{s.tcp_answering}/{s.tcp_probed}"
+    cols = [
+        (s.name, e(s.name)),
+        (int(s.available) * 1000 + s.nameservers_up,
+         f'<span class="{"ok" if s.available else "bad"}">{avail_now}</span> '
+         f"({s.nameservers_up}/{s.nameservers} NS up)"),
+        (_num(s.availability), hist),
+        (_num(s.rtt_median), f"{_ms(s.rtt_median)} {_rtt_bar(s.rtt_median, s.rtt_p95)}"),
+        (_num(s.rtt_p95), _ms(s.rtt_p95)),
+        (s.lame, str(s.lame)),
+        (s.ipv6_nameservers / s.nameservers if s.nameservers else 0, ipv6),
+        (s.tcp_answering / s.tcp_probed if s.tcp_probed else 0, tcp),
+        (s.serials, str(s.serials)),
+        (int(s.severity), f'<span class="badge b-{s.severity.name.lower()}">'
+                          f"{s.severity.name.lower()}</span>"),
+    ]  # fmt: skip
+    cells = "".join(f'<td data-v="{e(v)}">{text}</td>' for v, text in cols)
+    return f"<tr>{cells}</tr>"
+
+
+def _comparison(snap: Snapshot) -> str:
+    rows = [
+        _comparison_row(summarise(report, snap.history.get(zone)))
+        for zone in snap.zones
+        if (report := snap.reports.get(zone)) is not None
+    ]
+    return "\n".join(rows) or '<tr><td colspan="10">No sweep completed yet.</td></tr>'
+
+
+def _legend() -> str:
+    items = []
+    for state in STATES:
+        items.append(
+            f'<span class="leg"><svg width="12" height="12" aria-hidden="true">'
+            f'<rect class="sw s-{state}" width="12" height="12" rx="2"/></svg> '
+            f"<b>{state}</b>: {e(_STATE_WORDS[state])}</span>"
+        )
+    return " ".join(items)
+
+
+def _counts(snap: Snapshot) -> str:
+    counts = dict.fromkeys(STATES, 0)
+    for report in snap.reports.values():
+        for view in server_views(report):
+            counts[view.state] = counts.get(view.state, 0) + 1
+    parts = [f"{n} {state}" for state, n in counts.items() if n]
+    return ", ".join(parts) or "no servers swept yet"
+
+
+def render_status_page(snap: Snapshot, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    healthy, detail = snap.health(now)
+    refresh = max(15, int(snap.interval))
+    return _template().substitute(
+        refresh=refresh,
+        generated=e(_utc(now)),
+        health=e(("healthy: " if healthy else "UNHEALTHY: ") + detail),
+        health_class="ok" if healthy else "bad",
+        zone_count=len(snap.zones),
+        server_counts=e(_counts(snap)),
+        legend=_legend(),
+        grid=_grid(snap, now),
+        findings=_findings(snap),
+        comparison=_comparison(snap),
+    )
+
+
+# --- running the server in its own thread --------------------------------------------
+
+
+def parse_listen(listen: str) -> tuple[str | None, int]:
+    """'127.0.0.1:9153' → ('127.0.0.1', 9153); '[::1]:9153' → ('::1', 9153); ':9153' → all."""
+    match = re.fullmatch(r"(\[[0-9a-fA-F:.]*\]|[^:\[\]]*):(\d{1,5})", listen.strip())
+    if not match or int(match.group(2)) > 65535:
+        raise ValueError(f"bad listen address {listen!r} (host:port)")
+    host = match.group(1).strip("[]") or None
+    return host, int(match.group(2))
+
+
+class WebServer:
+    """Serves an aiohttp app from a dedicated thread and event loop."""
+
+    def __init__(
+        self, app: web.Application, listen: str, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        self.app = app
+        self.host, self.port = parse_listen(listen)
+        self.ssl_context = ssl_context
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.addresses: list[Any] = []
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ssl_context else "http"
+        host, port = self.addresses[0][:2] if self.addresses else (self.host, self.port)
+        host = host or "127.0.0.1"
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/"
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread = threading.Thread(target=self._serve, name="ccmon-web", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("web server did not start")
+        if self._error is not None:
+            raise self._error
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        try:
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(
+                runner, self.host, self.port, ssl_context=self.ssl_context, reuse_address=True
+            )
+            loop.run_until_complete(site.start())
+            self.addresses = list(runner.addresses)
+        except BaseException as exc:  # handed to start() in the caller thread
+            self._error = exc
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("web server thread did not stop within %.1f s", timeout)

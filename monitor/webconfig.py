@@ -1,0 +1,322 @@
+"""TLS and basic auth from a Prometheus exporter-toolkit web-config file.
+
+The file operators already write for node_exporter (``--web.config.file``) works
+unchanged::
+
+    tls_server_config:
+      cert_file: server.crt        # relative paths: relative to this file
+      key_file: server.key
+      min_version: TLS12
+    basic_auth_users:
+      prometheus: $2y$10$...       # bcrypt hash (htpasswd -nBC 10 "" | tr -d ':')
+
+Supported keys: ``tls_server_config`` (cert_file/key_file or inline cert/key,
+client_auth_type with client_ca_file, client_allowed_sans, min_version, max_version,
+cipher_suites, prefer_server_cipher_suites, curve_preferences), ``http_server_config``
+(headers, http2) and ``basic_auth_users``. Unknown keys are errors, as in the toolkit.
+
+Basic auth guards every endpoint. Any failure (no header, malformed header, unknown user,
+wrong password) gets the same bare 401: the client learns nothing about which. bcrypt runs
+in a worker thread, and for unknown users against a dummy hash of the same cost, so the
+response time does not tell users apart; successful checks are cached (bounded) so that a
+scrape every few seconds does not cost a bcrypt each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+import os
+import ssl
+import tempfile
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import bcrypt
+import yaml
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+_TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+
+# Go crypto/tls names (what the toolkit accepts) → OpenSSL names. TLS 1.3 suites are not
+# configurable in Go either.
+_CIPHERS = {
+    "TLS_RSA_WITH_AES_128_CBC_SHA": "AES128-SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA": "AES256-SHA",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305": "ECDHE-RSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+}
+_CURVES = {"CurveP256", "CurveP384", "CurveP521", "X25519", "X25519MLKEM768"}
+_CLIENT_AUTH = {
+    "NoClientCert": ssl.CERT_NONE,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+_HEADERS = {
+    "Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options",
+    "X-XSS-Protection", "Content-Security-Policy",
+}  # fmt: skip
+_TLS_KEYS = {
+    "cert_file", "key_file", "cert", "key", "client_auth_type", "client_ca_file",
+    "client_ca", "client_allowed_sans", "min_version", "max_version", "cipher_suites",
+    "prefer_server_cipher_suites", "curve_preferences",
+}  # fmt: skip
+_CACHE_SIZE = 256
+
+
+class WebConfigError(ValueError):
+    """The web-config file cannot be used; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class WebSecurity:
+    """What the HTTP server applies: a TLS context, users, extra response headers."""
+
+    ssl_context: ssl.SSLContext | None = None
+    users: Mapping[str, bytes] = field(default_factory=dict)  # user -> bcrypt hash
+    headers: Mapping[str, str] = field(default_factory=dict)
+    allowed_sans: tuple[str, ...] = ()
+    source: str = ""
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_context is not None else "http"
+
+
+def load_web_config(path: str | None) -> WebSecurity:
+    """Read and check a web-config file; None (no file) means plain HTTP, no auth."""
+    if not path:
+        return WebSecurity()
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except OSError as exc:
+        raise WebConfigError(f"{path}: cannot read web config: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise WebConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise WebConfigError(f"{path}: a mapping of settings expected")
+    _reject_unknown(path, "", data, {"tls_server_config", "http_server_config", "basic_auth_users"})
+    base = os.path.dirname(os.path.abspath(path))
+    tls = _mapping(path, "tls_server_config", data.get("tls_server_config"))
+    http = _mapping(path, "http_server_config", data.get("http_server_config"))
+    users = _users(path, data.get("basic_auth_users"))
+    _reject_unknown(path, "http_server_config.", http, {"headers", "http2"})
+    headers = _mapping(path, "http_server_config.headers", http.get("headers"))
+    for name in headers:
+        if name not in _HEADERS:
+            raise WebConfigError(f"{path}: http_server_config.headers: {name!r} not allowed")
+    context = _ssl_context(path, base, tls) if tls else None
+    sans = tuple(str(s) for s in tls.get("client_allowed_sans") or ())
+    return WebSecurity(context, users, {str(k): str(v) for k, v in headers.items()}, sans, path)
+
+
+def _reject_unknown(path: str, prefix: str, data: Mapping[str, Any], known: set[str]) -> None:
+    for key in data:
+        if key not in known:
+            raise WebConfigError(f"{path}: unknown key {prefix}{key}")
+
+
+def _mapping(path: str, key: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WebConfigError(f"{path}: {key}: a mapping expected")
+    return value
+
+
+def _users(path: str, value: Any) -> dict[str, bytes]:
+    users = {}
+    for user, hashed in _mapping(path, "basic_auth_users", value).items():
+        encoded = str(hashed or "").encode()
+        try:
+            bcrypt.checkpw(b"", encoded)
+        except ValueError:
+            raise WebConfigError(
+                f"{path}: basic_auth_users.{user}: not a bcrypt hash ($2a$/$2b$/$2y$...)"
+            ) from None
+        users[str(user)] = encoded
+    return users
+
+
+def _file(base: str, name: str) -> str:
+    return name if os.path.isabs(name) else os.path.join(base, name)
+
+
+def _ssl_context(path: str, base: str, tls: Mapping[str, Any]) -> ssl.SSLContext:
+    _reject_unknown(path, "tls_server_config.", tls, _TLS_KEYS)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    key = "tls_server_config"
+    try:
+        _load_chain(path, base, tls, ctx)
+        ctx.minimum_version = _version(path, f"{key}.min_version", tls.get("min_version", "TLS12"))
+        if tls.get("max_version"):
+            ctx.maximum_version = _version(path, f"{key}.max_version", tls["max_version"])
+        if tls.get("cipher_suites"):
+            ctx.set_ciphers(":".join(_cipher(path, c) for c in tls["cipher_suites"]))
+        for curve in tls.get("curve_preferences") or ():
+            if curve not in _CURVES:
+                raise WebConfigError(f"{path}: {key}.curve_preferences: unknown curve {curve!r}")
+        if tls.get("curve_preferences"):
+            log.warning("%s: curve_preferences not applied; OpenSSL's defaults are used", path)
+        _client_auth(path, base, tls, ctx)
+    except ssl.SSLError as exc:
+        raise WebConfigError(f"{path}: {key}: {exc.reason or exc}") from None
+    except OSError as exc:
+        raise WebConfigError(f"{path}: {key}: {exc.filename}: {exc.strerror}") from None
+    return ctx
+
+
+def _load_chain(path: str, base: str, tls: Mapping[str, Any], ctx: ssl.SSLContext) -> None:
+    key = "tls_server_config"
+    if tls.get("cert_file") and tls.get("key_file"):
+        files = {k: _file(base, str(tls[k])) for k in ("cert_file", "key_file")}
+        for name, file in files.items():
+            if not os.path.isfile(file):
+                raise WebConfigError(f"{path}: {key}.{name}: {file}: no such file")
+        ctx.load_cert_chain(files["cert_file"], files["key_file"])
+    elif tls.get("cert") and tls.get("key"):
+        with tempfile.TemporaryDirectory() as tmp:  # ssl loads PEM from files only
+            cert, keyfile = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+            for name, text in ((cert, tls["cert"]), (keyfile, tls["key"])):
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(str(text))
+            ctx.load_cert_chain(cert, keyfile)
+    else:
+        raise WebConfigError(f"{path}: {key}: cert_file and key_file (or cert and key) needed")
+
+
+def _client_auth(path: str, base: str, tls: Mapping[str, Any], ctx: ssl.SSLContext) -> None:
+    key = "tls_server_config.client_auth_type"
+    auth = str(tls.get("client_auth_type") or "NoClientCert")
+    if auth not in _CLIENT_AUTH:
+        raise WebConfigError(
+            f"{path}: {key}: {auth!r} not supported (use {', '.join(sorted(_CLIENT_AUTH))})"
+        )
+    if tls.get("client_ca_file"):
+        cafile = _file(base, str(tls["client_ca_file"]))
+        if not os.path.isfile(cafile):
+            raise WebConfigError(
+                f"{path}: tls_server_config.client_ca_file: {cafile}: no such file"
+            )
+        ctx.load_verify_locations(cafile=cafile)
+    elif tls.get("client_ca"):
+        ctx.load_verify_locations(cadata=str(tls["client_ca"]))
+    elif auth != "NoClientCert":
+        raise WebConfigError(f"{path}: {key}: {auth} needs client_ca_file")
+    ctx.verify_mode = _CLIENT_AUTH[auth]
+    if tls.get("client_allowed_sans") and auth == "NoClientCert":
+        raise WebConfigError(f"{path}: client_allowed_sans needs a client_auth_type")
+
+
+def _version(path: str, key: str, value: Any) -> ssl.TLSVersion:
+    try:
+        return _TLS_VERSIONS[str(value)]
+    except KeyError:
+        raise WebConfigError(f"{path}: {key}: {value!r} (use TLS10..TLS13)") from None
+
+
+def _cipher(path: str, name: Any) -> str:
+    try:
+        return _CIPHERS[str(name)]
+    except KeyError:
+        raise WebConfigError(f"{path}: tls_server_config.cipher_suites: unknown {name!r}") from None
+
+
+# --- the middleware ------------------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _unauthorized() -> web.Response:
+    return web.Response(
+        status=401,
+        text="Unauthorized\n",
+        headers={"WWW-Authenticate": 'Basic realm="ccmon", charset="UTF-8"'},
+    )
+
+
+def _credentials(header: str | None) -> tuple[str, str] | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def _client_sans(request: web.Request) -> set[str]:
+    cert = request.transport.get_extra_info("peercert") if request.transport else None
+    return {str(value) for _kind, value in (cert or {}).get("subjectAltName", ())}
+
+
+class Guard:
+    """The aiohttp middleware: basic auth, allowed client SANs, extra headers."""
+
+    def __init__(self, security: WebSecurity) -> None:
+        self.security = security
+        self._ok: dict[bytes, bool] = {}
+        first = next(iter(security.users.values()), b"")
+        cost = first[4:6] if first[:1] == b"$" else b"10"
+        rounds = int(cost) if cost.isdigit() else 10
+        self._dummy = bcrypt.hashpw(os.urandom(16), bcrypt.gensalt(rounds)) if first else b""
+
+    async def check(self, header: str | None) -> bool:
+        creds = _credentials(header)
+        if creds is None:
+            return False
+        user, password = creds
+        hashed = self.security.users.get(user)
+        key = hashlib.sha256(f"{user}\0{password}".encode() + b"\0" + (hashed or b"")).digest()
+        if hashed is not None and key in self._ok:
+            return True
+        loop = asyncio.get_running_loop()
+        target = hashed if hashed is not None else self._dummy
+        good = await loop.run_in_executor(None, bcrypt.checkpw, password.encode(), target)
+        if good and hashed is not None:
+            if len(self._ok) >= _CACHE_SIZE:
+                self._ok.clear()
+            self._ok[key] = True
+            return True
+        return False
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        sec = self.security
+        if sec.allowed_sans and not (_client_sans(request) & set(sec.allowed_sans)):
+            return _unauthorized()
+        if sec.users and not await self.check(request.headers.get("Authorization")):
+            return _unauthorized()
+        response = await handler(request)
+        for name, value in sec.headers.items():
+            response.headers[name] = value
+        return response
