@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from monitor.alerts_config import AlertsConfig, parse_alerts
 from probes.names import InvalidZoneName, normalise_zone
 from probes.settings import ROOT_HINTS, ProbeSettings
 
@@ -57,7 +58,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     web: WebConfig = field(default_factory=WebConfig)
-    alerts: dict[str, Any] = field(default_factory=dict)  # validated by monitor.alerts
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)  # monitor.alerts_config
     source: str = "<defaults>"
 
 
@@ -307,7 +308,6 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
     web.reject_unknown({"listen", "web_config_file", "external_url"})
     defaults = Config(zones=())
     interval = schedule.get("interval", _positive(parse_duration), defaults.schedule.interval)
-    alerts_node = root.items.get("alerts", (None, None))[1]
     return Config(
         zones=_zones(root),
         probe=_probe_settings(root),
@@ -317,15 +317,14 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
         ),
         store=StoreConfig(
             path=store.get("path", _text, defaults.store.path),
-            retention=store.get("retention", _positive(parse_duration),
-                                defaults.store.retention),
+            retention=store.get("retention", _positive(parse_duration), defaults.store.retention),
         ),
         web=WebConfig(
             listen=web.get("listen", parse_listen, DEFAULT_LISTEN),
             web_config_file=web.get("web_config_file", _optional_text, None),
             external_url=web.get("external_url", lambda v: str(v or ""), ""),
         ),
-        alerts=_plain(alerts_node) or {} if alerts_node is not None else {},
+        alerts=parse_alerts(root.section("alerts")),
         source=source,
     )
 
