@@ -178,3 +178,42 @@ def make_cert(directory: str, name: str = "server") -> tuple[str, str]:
             )
         )
     return cert_path, key_path
+
+
+class FakeProber:
+    """Stands in for probes.sweep.Prober: hand-made reports, stamped with the time now."""
+
+    def __init__(self, settings: object = None, delay: float = 0.0, fail: tuple[str, ...] = ()):
+        self.delay = delay
+        self.fail = fail
+        self.calls: list[str] = []
+        self.serial_bump = 0
+
+    async def __aenter__(self) -> FakeProber:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def sweep(self, zone: str) -> ZoneReport:
+        import asyncio
+        import time
+
+        self.calls.append(zone)
+        started = time.time()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if zone in self.fail:
+            raise RuntimeError(f"engine exploded on {zone}")
+        makers = {"mx": mx_report, "ke": ke_report, "ec": ec_report, "xn--fiqs8s": idn_report}
+        r = makers[zone](started)
+        return ZoneReport(**{**{f: getattr(r, f) for f in r.__dataclass_fields__},
+                             "duration": time.time() - started})  # fmt: skip
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,194 @@
+"""``ccmon run``: config → store → scheduler → prober → store → metrics and web.
+
+One asyncio loop runs the scheduler and the probe engine; the HTTP server runs on its own
+loop in a thread (see :mod:`monitor.web`). After each sweep the report, the history row
+and the updated counters go to SQLite in one transaction, then a new snapshot is swapped
+in for the readers. SIGTERM or SIGINT stops the scheduler, cancels sweeps in progress
+(a cancelled sweep writes nothing, so the store stays consistent), stops the web server
+and closes the store, all within a few seconds; the exit status is then 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from monitor.config import Config
+from monitor.scheduler import SweepScheduler
+from monitor.status import MonitorState, Snapshot, ZoneTotals
+from monitor.store import Store, StoreError
+from monitor.web import WebServer, make_app
+from monitor.webconfig import WebConfigError, load_web_config
+from probes.model import ZoneReport
+from probes.settings import ProbeSettings
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 3
+PRUNE_EVERY = 3600.0  # seconds between two prunes of the history
+SWEEP_STOP_TIMEOUT = 2.0  # seconds cancelled sweeps get to unwind
+PROBER_CLOSE_TIMEOUT = 1.0
+
+
+class ZoneProber(Protocol):
+    async def sweep(self, zone: str) -> ZoneReport: ...
+
+
+ProberFactory = Callable[[ProbeSettings], AbstractAsyncContextManager[Any]]
+
+
+def _default_prober(settings: ProbeSettings) -> AbstractAsyncContextManager[Any]:
+    from probes.sweep import Prober
+
+    return Prober(settings)
+
+
+class Service:
+    """The running monitor; :func:`run` drives it, tests can drive it directly."""
+
+    def __init__(self, config: Config, prober_factory: ProberFactory | None = None) -> None:
+        self.config = config
+        self.prober_factory = prober_factory or _default_prober
+        self.stopping = asyncio.Event()
+        self.store: Store | None = None
+        self.state: MonitorState | None = None
+        self.web: WebServer | None = None
+        self.scheduler: SweepScheduler | None = None
+        self.prober: ZoneProber | None = None
+        self.ready = asyncio.Event()  # set once the web server listens and jobs are added
+
+    # --- the sweep path ------------------------------------------------------------------
+
+    async def sweep_zone(self, zone: str) -> None:
+        assert self.prober is not None and self.store is not None and self.state is not None
+        try:
+            report = await self.prober.sweep(zone)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweep of %s failed", zone)
+            self._bump(zone, errors=1)
+            return
+        totals = self.state.snapshot.totals.get(report.zone, ZoneTotals()).add_report(report)
+        history = self.store.save_sweep(report, totals)  # one transaction, no await inside
+        self.state.publish(report, totals, history)
+        log.debug("swept %s in %.2f s: %s", zone, report.duration, report.severity.name)
+
+    def _bump(self, zone: str, *, errors: int = 0, skipped: int = 0) -> None:
+        assert self.store is not None and self.state is not None
+        old = self.state.snapshot.totals.get(zone, ZoneTotals())
+        totals = ZoneTotals.from_dict(
+            {**old.to_dict(), "errors": old.errors + errors, "skipped": old.skipped + skipped}
+        )
+        self.store.save_totals(zone, totals)
+        self.state.publish_totals(zone, totals)
+
+    def skipped(self, zone: str) -> None:
+        self._bump(zone, skipped=1)
+
+    async def prune(self) -> None:
+        assert self.store is not None
+        removed = self.store.prune()
+        if removed:
+            log.info("pruned %d history rows older than the retention", removed)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def _open(self) -> None:
+        cfg = self.config
+        self.store = Store(cfg.store.path, cfg.store.retention)
+        reports = {z: r for z, r in self.store.latest_reports().items() if z in cfg.zones}
+        self.state = MonitorState(
+            Snapshot(
+                zones=cfg.zones,
+                reports=reports,
+                totals={z: t for z, t in self.store.totals().items() if z in cfg.zones},
+                history=self.store.histories(reports),
+                interval=cfg.schedule.interval,
+                started_at=time.time(),
+            )
+        )
+
+    async def serve(self) -> int:
+        """Run until :attr:`stopping` is set. Returns the exit status."""
+        cfg = self.config
+        try:
+            security = load_web_config(cfg.web.web_config_file)
+        except WebConfigError as exc:
+            log.error("%s", exc)
+            return EXIT_CONFIG
+        try:
+            self._open()
+        except StoreError as exc:
+            log.error("%s", exc)
+            return EXIT_FAILURE
+        assert self.state is not None and self.store is not None
+        try:
+            self.web = WebServer(make_app(self.state, security), cfg.web.listen,
+                                 security.ssl_context)  # fmt: skip
+            self.web.start()
+        except (OSError, ValueError) as exc:
+            log.error("cannot listen on %s: %s", cfg.web.listen, exc)
+            self.store.close()
+            return EXIT_FAILURE
+        try:
+            await self._sweep_until_stopped()
+        finally:
+            self.web.stop()
+            self.store.close()
+        log.info("stopped")
+        return EXIT_OK
+
+    async def _sweep_until_stopped(self) -> None:
+        cfg = self.config
+        prober_cm = self.prober_factory(cfg.probe)
+        self.prober = await prober_cm.__aenter__()
+        try:
+            self.scheduler = SweepScheduler(
+                cfg.zones, cfg.schedule.interval, cfg.schedule.jitter,
+                self.sweep_zone, self.skipped,
+            )  # fmt: skip
+            self.scheduler.add_periodic("prune", self.prune, PRUNE_EVERY)
+            self.scheduler.start()
+            assert self.web is not None
+            log.info(
+                "watching %d zones every %.0f s; serving %s",
+                len(cfg.zones), cfg.schedule.interval, self.web.url,
+            )  # fmt: skip
+            self.ready.set()
+            await self.stopping.wait()
+            log.info("stopping")
+            await self.scheduler.stop(SWEEP_STOP_TIMEOUT)
+        finally:
+            try:
+                await asyncio.wait_for(prober_cm.__aexit__(None, None, None), PROBER_CLOSE_TIMEOUT)
+            except Exception as exc:  # closing must not block the exit (TimeoutError too)
+                log.warning("prober did not close cleanly: %r", exc)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+async def _main(config: Config, prober_factory: ProberFactory | None) -> int:
+    service = Service(config, prober_factory)
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, service.stop)
+    try:
+        return await service.serve()
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+def run(config: Config, prober_factory: ProberFactory | None = None) -> int:
+    """Run the monitor until SIGTERM/SIGINT; returns the process exit status."""
+    return asyncio.run(_main(config, prober_factory))
