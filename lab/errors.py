@@ -1,0 +1,9 @@
+"""Errors raised by the lab."""
+
+
+class LabError(Exception):
+    """The lab could not start, change or stop the DNS world."""
+
+
+class ScenarioError(LabError, ValueError):
+    """A scenario is invalid; the message names the offending entry. Nothing was started."""

@@ -1,0 +1,98 @@
+"""The closed vocabulary of faults the fault server can inject, with their parameters.
+
+Shared by the scenario validator (so a bad name is refused before anything starts) and
+by the fault server itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lab.errors import ScenarioError
+
+#: fault name -> {parameter: default}; a parameter without a default is None.
+FAULTS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "delay": {"ms": 500.0, "jitter_ms": 0.0},
+    "drop": {"share": 0.5},
+    "refused": {},
+    "servfail": {},
+    "nxdomain": {},
+    "noaa": {},
+    "referral": {},
+    "wrong-owner": {"owner": "wrong-owner.invalid."},
+    "stale-serial": {"by": 1},
+    "garbage": {"size": 40},
+    "wrong-id": {},
+    "wrong-question": {"qname": "wrong-question.invalid."},
+    "tc-silent-tcp": {},
+    "tcp-silent": {},
+    "silent": {},
+    "oversized": {"extra": 1024},
+}
+
+#: What a monitor should find for each fault (the DESIGN.md check and reason), used as the
+#: default `expect:` of a faulty server when a scenario does not spell one out.
+EXPECTED: dict[str, dict[str, Any]] = {
+    "none": {},
+    "delay": {"check": "RTT01", "reason": "slow"},
+    "drop": {"check": "RTT01", "reason": "loss"},
+    "refused": {"check": "LAME01", "reason": "refused"},
+    "servfail": {"check": "LAME01", "reason": "servfail"},
+    "nxdomain": {"check": "LAME01", "reason": "nxdomain"},
+    "noaa": {"check": "LAME01", "reason": "not-authoritative"},
+    "referral": {"check": "LAME01", "reason": "referral"},
+    "wrong-owner": {"check": "LAME01", "reason": "wrong-owner"},
+    "stale-serial": {"check": "SOA01", "reason": "lag"},
+    "garbage": {"check": "LAME01", "reason": "malformed"},
+    "wrong-id": {"check": "LAME01", "reason": "malformed"},
+    "wrong-question": {"check": "LAME01", "reason": "malformed"},
+    "tc-silent-tcp": {"check": "TCP01", "reason": "timeout"},
+    "tcp-silent": {"check": "TCP01", "reason": "timeout"},
+    "silent": {"check": "LAME01", "reason": "timeout"},
+    "oversized": {"check": "EDNS01", "reason": "oversized"},
+}
+
+_NUMBER_LIMITS: dict[tuple[str, str], tuple[float, float]] = {
+    ("delay", "ms"): (0.0, 60_000.0),
+    ("delay", "jitter_ms"): (0.0, 60_000.0),
+    ("drop", "share"): (0.0, 1.0),
+    ("stale-serial", "by"): (1, 2**31 - 1),
+    ("garbage", "size"): (1, 400),
+    ("oversized", "extra"): (1, 60_000),
+}
+
+
+def fault_params(name: str, params: Mapping[str, Any] | None = None, where: str = "") -> dict:
+    """Return the full parameter set of fault `name` (defaults filled in), or raise.
+
+    :param where: names the scenario entry in the error message.
+    """
+    prefix = f"{where}: " if where else ""
+    if name not in FAULTS:
+        known = ", ".join(sorted(FAULTS))
+        raise ScenarioError(f"{prefix}unknown fault {name!r} (known: {known})")
+    out = dict(FAULTS[name])
+    for key, value in (params or {}).items():
+        if key not in out:
+            allowed = ", ".join(sorted(out)) or "none"
+            raise ScenarioError(
+                f"{prefix}fault {name!r} has no parameter {key!r} (allowed: {allowed})"
+            )
+        limits = _NUMBER_LIMITS.get((name, key))
+        if limits is not None:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ScenarioError(f"{prefix}fault {name!r} parameter {key!r} must be a number")
+            if not limits[0] <= value <= limits[1]:
+                raise ScenarioError(
+                    f"{prefix}fault {name!r} parameter {key!r}={value} is outside "
+                    f"{limits[0]}..{limits[1]}"
+                )
+        elif not isinstance(value, str):
+            raise ScenarioError(f"{prefix}fault {name!r} parameter {key!r} must be a string")
+        out[key] = value
+    if name in ("stale-serial", "garbage", "oversized"):
+        key = {"stale-serial": "by", "garbage": "size", "oversized": "extra"}[name]
+        out[key] = int(out[key])
+    return out

@@ -1,0 +1,64 @@
+"""Zone file text for the root and every zone of a scenario (RFC 1035 master format)."""
+
+from __future__ import annotations
+
+from lab.scenario import Scenario, ZoneSpec, enclosing_zone
+
+SOA_TIMERS = "14400 3600 604800 3600"  # refresh retry expire minimum
+
+
+def host_addresses(sc: Scenario) -> dict[str, list[str]]:
+    """Every NS name of the world (root included) -> its addresses, in scenario order."""
+    out: dict[str, list[str]] = {sc.root.ns: [sc.root.address]}
+    for s in sc.servers():
+        addrs = out.setdefault(s.ns, [])
+        if s.address not in addrs:
+            addrs.append(s.address)
+    return out
+
+
+def _glue_addresses(sc: Scenario) -> dict[str, list[str]]:
+    """NS name -> addresses the root carries as glue (entries with ``glue: false`` left out)."""
+    out: dict[str, list[str]] = {sc.root.ns: [sc.root.address]}
+    for s in sc.servers():
+        if s.glue:
+            addrs = out.setdefault(s.ns, [])
+            if s.address not in addrs:
+                addrs.append(s.address)
+    return out
+
+
+def zone_text(sc: Scenario, zone: ZoneSpec, serial: int) -> str:
+    """The master file of `zone` at `serial`: SOA, apex NS, addresses of the NS names that
+    live in this zone (whichever zone they serve), and the scenario's extra records."""
+    origin = zone.name + "."
+    primary = zone.primary or zone.servers[0]
+    lines = [
+        f"$ORIGIN {origin}",
+        "$TTL 3600",
+        f"@ 3600 IN SOA {primary.ns} hostmaster.{origin} {serial} {SOA_TIMERS}",
+    ]
+    lines += [f"@ 3600 IN NS {ns}" for ns in zone.ns_names]
+    names = [z.name for z in sc.zones]
+    for ns, addrs in host_addresses(sc).items():
+        if enclosing_zone(ns, names) == zone.name:
+            lines += [f"{ns} 3600 IN A {a}" for a in addrs]
+    lines.append(f'@ 3600 IN TXT "ccmon lab zone {zone.name}"')
+    lines += list(zone.records)
+    return "\n".join(lines) + "\n"
+
+
+def root_text(sc: Scenario, serial: int) -> str:
+    """The lab root: its own SOA/NS, one delegation per zone, and glue the way the real root
+    keeps it (an A record for every NS name unless the scenario says ``glue: false``)."""
+    lines = [
+        "$ORIGIN .",
+        "$TTL 86400",
+        f". 86400 IN SOA {sc.root.ns} hostmaster.root-servers.lab. {serial} 1800 900 604800 86400",
+        f". 518400 IN NS {sc.root.ns}",
+    ]
+    for z in sc.zones:
+        lines += [f"{z.name}. 172800 IN NS {ns}" for ns in z.ns_names]
+    for ns, addrs in _glue_addresses(sc).items():
+        lines += [f"{ns} 172800 IN A {a}" for a in addrs]
+    return "\n".join(lines) + "\n"
