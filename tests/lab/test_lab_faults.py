@@ -17,8 +17,8 @@ from lab import load_scenario
 from tests.lab.helpers import is_aa, raw_udp, soa_query, soa_serial, tcp, timed, udp
 
 DEMO = load_scenario("demo")
-FAULTY = [s for s in DEMO.servers() if s.software in ("fault", "dead") and s.fault != "none"
-          or s.software == "dead"]
+FAULTY = [s for s in DEMO.servers() if s.software == "dead"
+          or (s.software == "fault" and s.fault != "none")]
 
 
 @pytest.fixture(params=["real", "python"], scope="module")
