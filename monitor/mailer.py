@@ -104,8 +104,7 @@ class SmtpSession:
                 client.starttls(context=self._tls_context())
                 client.ehlo()
             if cfg.username:
-                password = cfg.password()
-                client.login(cfg.username, password or "")
+                self._login(client, cfg.username, cfg.password() or "")
         except PasswordError as exc:
             self.close()
             raise ServerError(str(exc)) from None
@@ -128,6 +127,17 @@ class SmtpSession:
             raise ServerError(
                 f"cannot talk to SMTP server {self.where}: {_os_words(exc)}"
             ) from None
+
+    @staticmethod
+    def _login(client: smtplib.SMTP, username: str, password: str) -> None:
+        """AUTH with one mechanism (PLAIN, else LOGIN): no silent fallbacks after a refusal."""
+        offered = client.esmtp_features.get("auth", "").upper().split()
+        client.user, client.password = username, password
+        for mechanism in ("PLAIN", "LOGIN"):
+            if mechanism in offered:
+                client.auth(mechanism, getattr(client, f"auth_{mechanism.lower()}"))
+                return
+        client.login(username, password)  # lets smtplib pick (CRAM-MD5) or say unsupported
 
     def send(self, sender: str, recipients: Sequence[str], raw: bytes) -> dict[str, str]:
         """Send one message; returns the recipients the server refused (others got it)."""
