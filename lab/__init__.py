@@ -7,13 +7,14 @@
 See lab/README.md.
 """
 
-from lab.errors import LabError, ScenarioError
+from lab.errors import LabError, PortInUse, ScenarioError
 from lab.scenario import Scenario, ServerSpec, ZoneSpec, load_scenario, parse_scenario
 from lab.world import Lab, ServerInfo
 
 __all__ = [
     "Lab",
     "LabError",
+    "PortInUse",
     "Scenario",
     "ScenarioError",
     "ServerInfo",

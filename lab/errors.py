@@ -7,3 +7,7 @@ class LabError(Exception):
 
 class ScenarioError(LabError, ValueError):
     """A scenario is invalid; the message names the offending entry. Nothing was started."""
+
+
+class PortInUse(LabError):
+    """Another process (another lab?) already listens on a lab address and port."""

@@ -20,7 +20,7 @@ import dns.query
 import dns.rcode
 
 from lab import procs as _procs
-from lab.errors import LabError
+from lab.errors import LabError, PortInUse
 from lab.faults import fault_params
 from lab.scenario import Scenario, ServerSpec, load_scenario, normalise_zone
 from lab.software import (
@@ -275,7 +275,7 @@ class Lab:
         busy = _procs.port_in_use(self._owner, self.port)
         if busy:
             self.procs, self._owner = [], {}
-            raise LabError(f"port {self.port} already in use on {', '.join(busy[:5])}"
+            raise PortInUse(f"port {self.port} already in use on {', '.join(busy[:5])}"
                            f"{' …' if len(busy) > 5 else ''} (another lab running? "
                            "`python -m lab down`)")
         self.workdir = Path(tempfile.mkdtemp(prefix="ccmon-lab-", dir=self._workdir_arg))

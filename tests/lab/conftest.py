@@ -1,17 +1,21 @@
 """Fixtures for the lab's acceptance tests: real NSD, Knot and Unbound on loopback.
 
-A missing component skips these tests, except under CI=true, where it fails them."""
+A missing component skips these tests, except under CI=true, where it fails them.
+The demo world wants port 53; if another lab holds it (a shared development machine), the
+fixture waits a little, then falls back to an unprivileged port (still real servers)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import pytest
 
-from lab import Lab, load_scenario
+from lab import Lab, PortInUse, load_scenario
 
 REAL_BINARIES = ("nsd", "nsd-control", "knotd", "knotc", "unbound")
+FALLBACK_PORTS = (5301, 5302, 5303)
 
 
 def require_real() -> None:
@@ -28,16 +32,39 @@ def require_real() -> None:
     pytest.skip("real lab unavailable: " + "; ".join(problems))
 
 
+def start_lab(mode: str, ports: tuple[int | None, ...], **kwargs) -> Lab:
+    """Start the demo world on the first free port of `ports` (bounded wait for the first)."""
+    deadline = time.monotonic() + 5
+    i = 0
+    while True:
+        lab = Lab(load_scenario("demo"), mode=mode, port=ports[i], **kwargs)
+        try:
+            return lab.start()
+        except PortInUse:
+            if i == 0 and time.monotonic() < deadline:
+                time.sleep(1)
+                continue
+            i += 1
+            if i == len(ports):
+                raise
+
+
 @pytest.fixture(scope="module")
 def demo_lab():
     """The demo world with real servers, shared by the tests of one module."""
     require_real()
-    with Lab(load_scenario("demo"), mode="real") as lab:
+    lab = start_lab("real", (None, *FALLBACK_PORTS))
+    try:
         yield lab
+    finally:
+        lab.stop()
 
 
 @pytest.fixture(scope="module")
 def python_lab():
     """The demo world in the python fallback (every server is our own), unprivileged port."""
-    with Lab(load_scenario("demo"), mode="python", port=5300) as lab:
+    lab = start_lab("python", (5300, 5310, 5311))
+    try:
         yield lab
+    finally:
+        lab.stop()

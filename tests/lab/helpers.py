@@ -12,7 +12,8 @@ import dns.rdatatype
 
 
 def soa_query(zone: str, payload: int | None = 1232) -> dns.message.Message:
-    q = dns.message.make_query(zone + ".", dns.rdatatype.SOA, flags=0,
+    name = zone if zone.endswith(".") else zone + "."
+    q = dns.message.make_query(name, dns.rdatatype.SOA, flags=0,
                                use_edns=0 if payload else False, payload=payload or 512)
     return q
 
