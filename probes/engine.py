@@ -8,6 +8,7 @@ and a global bound so a sweep of thousands of addresses never floods the host.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import Counter
 
 import dns.flags
@@ -20,6 +21,20 @@ from probes.transport import RawResult, WireQuery, make_query, tcp_exchange, udp
 _RETRYABLE = (FailureKind.TIMEOUT, FailureKind.MISMATCH, FailureKind.MALFORMED)
 
 
+class QueryTally:
+    """Queries sent and failures by kind, for one sweep."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.failures: Counter[str] = Counter()
+
+
+# The tally of the sweep a query belongs to. Tasks copy the context they are created in,
+# so every query a sweep starts counts towards that sweep, however sweeps interleave.
+current_tally: contextvars.ContextVar[QueryTally | None] = contextvars.ContextVar(
+    "current_tally", default=None)
+
+
 class QueryEngine:
     """Sends queries for a sweep (or for many: one engine can serve every zone)."""
 
@@ -27,8 +42,7 @@ class QueryEngine:
         self.settings = settings
         self._global = asyncio.Semaphore(settings.max_in_flight)
         self._per_address: dict[str, asyncio.Semaphore] = {}
-        self.sent = 0
-        self.failures: Counter[str] = Counter()
+        self.totals = QueryTally()
         self._templates: dict[tuple[str, str], WireQuery] = {}
 
     def _address_slot(self, address: str) -> asyncio.Semaphore:
@@ -73,8 +87,10 @@ class QueryEngine:
         query: dns.message.Message | None,
     ) -> RawResult:
         message = self._wire_query(question, query).with_new_id()
+        tallies = [t for t in (self.totals, current_tally.get()) if t is not None]
         async with self._address_slot(address), self._global:
-            self.sent += 1
+            for tally in tallies:
+                tally.sent += 1
             if transport is Transport.TCP:
                 raw = await tcp_exchange(message, address, port, self.settings.tcp_timeout)
             else:
@@ -82,7 +98,8 @@ class QueryEngine:
         if transport is Transport.UDP:
             raw = _check_size(raw, message.payload)
         if raw.failure is not None:
-            self.failures[str(raw.failure)] += 1
+            for tally in tallies:
+                tally.failures[str(raw.failure)] += 1
         return raw
 
     def _wire_query(self, question: Question, query: dns.message.Message | None) -> WireQuery:

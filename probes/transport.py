@@ -109,18 +109,27 @@ class _ReplyMatcher:
         if len(data) < 12:
             self.malformed += 1
             return None
-        # ID, QR=1, opcode QUERY, one question, and our question: checked on the raw bytes
-        # first, so a flood of spoofed or stray datagrams costs no parsing.
-        if (data[:2] != self.id_bytes or not data[2] & 0x80 or data[2] & 0x78
-                or data[4:6] != b"\x00\x01"
-                or data[12 : self.question_end].lower() != self.query.question):
-            self.mismatches += 1
-            return None
+        # A reply echoes our ID and question, with QR=1 and opcode QUERY. Bytes that do not
+        # parse are malformed; a parsed message that does not match is a mismatch.
+        matches = (data[:2] == self.id_bytes and data[2] & 0x80 and not data[2] & 0x78
+                   and data[4:6] == b"\x00\x01"
+                   and data[12 : self.question_end].lower() == self.query.question)
         try:
-            return _parse_reply(b"\x00\x00" + data[2:])
+            reply = _parse_reply(b"\x00\x00" + data[2:])
         except Exception:  # hostile bytes may break the parser anywhere
-            self.malformed += 1
+            self.malformed += 1  # junk, whatever its first bytes happen to say
             return None
+        if not matches:
+            self.mismatches += 1  # a DNS message, but not the reply to our question
+            return None
+        return reply
+
+    def failure_without_reply(self) -> tuple[FailureKind, str]:
+        if self.mismatches:
+            return FailureKind.MISMATCH, f"{self.mismatches} reply(ies) with wrong ID or question"
+        if self.malformed:
+            return FailureKind.MALFORMED, f"{self.malformed} unparseable reply(ies)"
+        return FailureKind.TIMEOUT, "no reply"
 
 
 @functools.lru_cache(maxsize=16384)
@@ -129,13 +138,6 @@ def _parse_reply(wire_without_id: bytes) -> dns.message.Message:
     a server's replies repeat byte for byte from sweep to sweep, so equal bytes are parsed
     once. Parsed replies are shared, so they must never be modified; their ID reads 0."""
     return dns.message.from_wire(wire_without_id, ignore_trailing=True)
-
-    def failure_without_reply(self) -> tuple[FailureKind, str]:
-        if self.mismatches:
-            return FailureKind.MISMATCH, f"{self.mismatches} reply(ies) with wrong ID or question"
-        if self.malformed:
-            return FailureKind.MALFORMED, f"{self.malformed} unparseable reply(ies)"
-        return FailureKind.TIMEOUT, "no reply"
 
 
 async def udp_exchange(query: WireQuery, address: str, port: int, timeout: float) -> RawResult:

@@ -89,7 +89,8 @@ def test_zone_fully_silent_is_one_finding_listing_every_address():
     observations = [
         obs(f"ns{i}.nic.fr.", f"192.0.2.{i}", failure=FailureKind.TIMEOUT) for i in (1, 2, 3)
     ]
-    found = judge(evidence(observations))
+    found = [f for f in judge(evidence(observations)) if f.check in ("AVAIL01", "REACH01",
+                                                                      "LAME01", "TCP01")]
     assert [(f.check, f.tag) for f in found] == [("AVAIL01", "ZONE_UNREACHABLE")]
     for i in (1, 2, 3):
         assert f"ns{i}.nic.fr. 192.0.2.{i}" in found[0].message
