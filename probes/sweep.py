@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
-from probes.checks import Evidence, dnssec, edns, judge, security
+from probes.checks import Evidence, judge
 from probes.checks.evidence import rrset_names, serial_of
 from probes.checks.lame import server_verdict
 from probes.delegation import AddressResolver, discover
@@ -53,14 +53,13 @@ class Prober:
             zone=name,
             started_at=started_at,
             duration=time.monotonic() - started,
-            servers=tuple(with_address_facts(server_statuses(evidence), evidence)),
+            servers=tuple(server_statuses(evidence)),
             findings=tuple(findings),
             parent_ns=delegation.parent_ns,
             child_ns=tuple(sorted(child_ns(observations, evidence.zone))),
             queries=tally.sent,
             query_failures=dict(tally.failures),
             rtts={t.value: tuple(_rtts(observations, t)) for t in Transport},
-            dnssec=dnssec.dnssec_state(evidence),
         )
 
 
@@ -90,36 +89,6 @@ def server_statuses(evidence: Evidence) -> list[ServerStatus]:
                 and obs.rtt <= thresholds[transport],
             ))
     return statuses
-
-
-def with_address_facts(statuses: list[ServerStatus], evidence: Evidence) -> list[ServerStatus]:
-    """The UDP rows with the per-address facts of the further queries filled in."""
-    from probes.observe_extra.labels import AXFR, RECURSION, by_label
-
-    expiries = dnssec.expiries(evidence)
-    signed = dnssec.is_signed(evidence)
-    valid = {key: all(v.status == "valid" for v in verdicts)
-             for key, verdicts in dnssec.signature_verdicts(evidence).items()} if signed else {}
-    nsids = edns.nsids(evidence)
-    outcomes = edns.edns_outcomes(evidence)
-    axfr = by_label(evidence, AXFR)
-    recursion = by_label(evidence, RECURSION)
-    out = []
-    for status in statuses:
-        key = (status.nameserver, status.address)
-        if status.transport is Transport.UDP:
-            expiry = expiries.get(key)
-            status = dataclasses.replace(
-                status,
-                rrsig_expires_at=expiry.expires_at if expiry else None,
-                dnssec_valid=valid.get(key),
-                nsid=nsids.get(key, ""),
-                edns=outcomes.get(key, {}),
-                axfr_open=security.axfr_granted(axfr.get(key), evidence.zone),
-                recursion_open=security.recursion_offered(recursion.get(key)),
-            )
-        out.append(status)
-    return out
 
 
 def child_ns(observations: list[Observation], zone: str) -> set[str]:
