@@ -22,6 +22,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 log = logging.getLogger(__name__)
+# APScheduler logs every job start and end at INFO: 300 zones a minute of noise.
+logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 
 Sweep = Callable[[str], Awaitable[None]]
 _HOUSEKEEPING = "housekeeping:"
@@ -97,6 +99,8 @@ class SweepScheduler:
         self.running.add(zone)
         try:
             await self._sweep(zone)
+        except asyncio.CancelledError:
+            log.debug("sweep of %s cancelled", zone)  # stopping: end quietly, write nothing
         finally:
             self.running.discard(zone)
             if task is not None:

@@ -191,4 +191,8 @@ async def _main(config: Config, prober_factory: ProberFactory | None) -> int:
 
 def run(config: Config, prober_factory: ProberFactory | None = None) -> int:
     """Run the monitor until SIGTERM/SIGINT; returns the process exit status."""
+    if not logging.getLogger().handlers:  # the CLI did not configure logging: to stderr
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     return asyncio.run(_main(config, prober_factory))

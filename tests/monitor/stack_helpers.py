@@ -1,0 +1,158 @@
+"""Processes for the monitor's integration tests: ccmon run, Prometheus, Chromium.
+
+Every process runs in its own temporary directory on free 127.0.0.1 ports, every wait is
+bounded, and every process started here is stopped here by its own PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def missing(what: str) -> None:
+    """Skip for a missing component, except under CI=true, where it fails."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but {what}")
+    pytest.skip(what)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.2) -> T:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except (OSError, ValueError, KeyError, IndexError) as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} ({last})")
+        time.sleep(every)
+
+
+def http_get(url: str, timeout: float = 5.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.read().decode()
+
+
+class Proc:
+    """A child process with its log file; stop() terminates, then kills, by PID."""
+
+    def __init__(self, argv: list[str], workdir: Path, name: str, **kw: Any) -> None:
+        self.log_path = workdir / f"{name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.popen = subprocess.Popen(argv, cwd=kw.pop("cwd", workdir), stdout=self._log,
+                                      stderr=subprocess.STDOUT, **kw)  # fmt: skip
+
+    def signal(self, sig: int) -> None:
+        if self.popen.poll() is None:
+            os.kill(self.popen.pid, sig)
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self._log.close()
+        return self.popen.returncode
+
+    def tail(self, n: int = 40) -> str:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
+
+
+def start_ccmon(config_path: Path, workdir: Path, name: str = "ccmon") -> Proc:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "monitor", "run", "--config", str(config_path)]
+    return Proc(argv, workdir, name, cwd=REPO, env=env)
+
+
+class Prometheus:
+    """A real Prometheus (Debian package) with its own config and TSDB directory."""
+
+    def __init__(self, workdir: Path, scrape_configs: list[dict[str, Any]]) -> None:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            missing("the prometheus binary is not installed (Debian: prometheus)")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "900ms",
+                       "evaluation_interval": "1s"},
+            "scrape_configs": scrape_configs,
+        }  # fmt: skip
+        path = workdir / "prometheus.yml"
+        path.write_text(json.dumps(config))  # JSON is YAML
+        argv = [
+            str(binary), f"--config.file={path}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn",
+        ]  # fmt: skip
+        self.proc = Proc(argv, workdir, "prometheus")
+        wait_for(lambda: "Ready" in http_get(self.url + "/-/ready"), 30, "Prometheus ready")
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        url = self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        data = json.loads(http_get(url))
+        if data.get("status") != "success":
+            raise ValueError(f"query failed: {data}")
+        return data["data"]["result"]
+
+    def value(self, promql: str) -> float | None:
+        result = self.query(promql)
+        return float(result[0]["value"][1]) if result else None
+
+    def targets(self) -> list[dict[str, Any]]:
+        return json.loads(http_get(self.url + "/api/v1/targets"))["data"]["activeTargets"]
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+
+def chromium(url: str, workdir: Path, screenshot: Path) -> str:
+    """Render the page headless: returns the DOM after scripts ran, saves a screenshot."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        missing("chromium is not installed (Debian: chromium)")
+    base = [str(binary), *CHROMIUM_FLAGS, "--window-size=1400,1600"]
+    dom = subprocess.run(
+        [*base, f"--user-data-dir={workdir / 'chrome-dom'}", "--dump-dom", url],
+        capture_output=True, timeout=60, check=True,
+    ).stdout.decode()  # fmt: skip
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [*base, f"--user-data-dir={workdir / 'chrome-shot'}", f"--screenshot={screenshot}", url],
+        capture_output=True, timeout=60, check=True,
+    )  # fmt: skip
+    return dom
