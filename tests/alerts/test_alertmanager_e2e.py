@@ -1,0 +1,160 @@
+"""Real Prometheus + real Alertmanager + aiosmtpd: a ccmon alert arrives as an e-mail.
+
+Prometheus scrapes a tiny endpoint serving ccmon_ metrics of a zone with a lame server,
+evaluates deploy/prometheus/rules.yml (a copy with `for:` shortened to 1s), and
+Alertmanager, configured from deploy/alertmanager/alertmanager.yml with the SMTP relay
+pointed at the sink, e-mails it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+from tests.alerts.helpers import Sink, free_port, need, wait_for
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+pytestmark = pytest.mark.integration
+
+
+def metrics_endpoint() -> tuple[int, object]:
+    registry = CollectorRegistry()
+    Gauge("ccmon_build_info", "ccmon version", ["version"], registry=registry).labels(
+        "0.1.0").set(1)
+    lame = Gauge("ccmon_nameserver_lame", "lame state set",
+                 ["dns_zone", "nameserver", "address", "reason"], registry=registry)
+    lame.labels("fr", "ns2.nic.fr.", "192.0.2.2", "refused").set(1)
+    lame.labels("fr", "ns2.nic.fr.", "192.0.2.2", "servfail").set(0)
+    lame.labels("fr", "ns1.nic.fr.", "192.0.2.1", "refused").set(0)
+    sweep = Gauge("ccmon_last_sweep_timestamp_seconds", "last sweep", ["dns_zone"],
+                  registry=registry)
+    sweep.labels("fr").set_function(time.time)
+    port = free_port()
+    server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    return port, server
+
+
+def fast_rules_copy(tmp_path: Path) -> Path:
+    """The real rules file with every `for:` shortened, so the test takes seconds."""
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "rules.yml").read_text(encoding="utf-8"))
+    for group in rules["groups"]:
+        group["interval"] = "1s"
+        for rule in group["rules"]:
+            if "alert" in rule:
+                rule["for"] = "1s"
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def alertmanager_config(tmp_path: Path, smtp_port: int) -> Path:
+    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text(
+        encoding="utf-8"))
+    config["global"].update(smtp_smarthost=f"127.0.0.1:{smtp_port}", smtp_require_tls=False)
+    for key in ("smtp_auth_username", "smtp_auth_password_file"):
+        config["global"].pop(key)
+    def fast(route: dict) -> None:  # type: ignore[type-arg]
+        route.update(group_wait="1s", group_interval="1s")
+        for child in route.get("routes", []):
+            fast(child)
+    fast(config["route"])
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+class Processes:
+    def __init__(self) -> None:
+        self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+        handle = log.open("wb")
+        proc = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT)
+        handle.close()
+        self.procs.append((proc, log))
+        return proc
+
+    def stop(self) -> None:
+        for proc, _log in self.procs:
+            proc.terminate()
+        for proc, _log in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
+                         for _p, log in self.procs)
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    procs = Processes()
+    try:
+        yield procs
+    finally:
+        procs.stop()
+
+
+def get_json(url: str) -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def firing(prometheus: str) -> list[str]:
+    try:
+        data = get_json(f"{prometheus}/api/v1/alerts")
+    except OSError:
+        return []
+    return [a["labels"]["alertname"] for a in data["data"]["alerts"] if a["state"] == "firing"]
+
+
+def test_prometheus_alertmanager_email(tmp_path: Path, processes: Processes, sink: Sink):
+    prometheus_bin = need("prometheus")
+    alertmanager_bin = need("prometheus-alertmanager")
+    metrics_port, metrics_server = metrics_endpoint()
+    am_port, prom_port = free_port(), free_port()
+    rules = fast_rules_copy(tmp_path)
+    prom_config = tmp_path / "prometheus.yml"
+    prom_config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules)],
+        "alerting": {"alertmanagers": [{"static_configs": [
+            {"targets": [f"127.0.0.1:{am_port}"]}]}]},
+        "scrape_configs": [{"job_name": "ccmon", "static_configs": [
+            {"targets": [f"127.0.0.1:{metrics_port}"], "labels": {"vantage": "test"}}]}],
+    }), encoding="utf-8")
+    try:
+        processes.start([
+            alertmanager_bin, f"--config.file={alertmanager_config(tmp_path, sink.port)}",
+            f"--storage.path={tmp_path / 'am'}", f"--web.listen-address=127.0.0.1:{am_port}",
+            "--cluster.listen-address=",
+        ], tmp_path / "alertmanager.log")
+        processes.start([
+            prometheus_bin, f"--config.file={prom_config}",
+            f"--storage.tsdb.path={tmp_path / 'prom'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ], tmp_path / "prometheus.log")
+        prometheus = f"http://127.0.0.1:{prom_port}"
+        assert wait_for(lambda: "CcmonNameserverLame" in firing(prometheus), timeout=60,
+                        step=0.5), processes.logs()
+        assert wait_for(lambda: len(sink.received) >= 1, timeout=90, step=0.5), processes.logs()
+        mail_from, rcpt, message = sink.received[0]
+        assert mail_from == "ccmon-alerts@example.net"
+        assert rcpt == ["dns-noc@example.net"]
+        assert message["Subject"] == "[ccmon] FIRING:1 CcmonNameserverLame fr"
+        text = message.get_body(("plain", "html")).get_content()
+        assert "ns2.nic.fr." in text and "192.0.2.2" in text and "refused" in text
+    finally:
+        metrics_server.shutdown()
+        metrics_server.server_close()
