@@ -163,6 +163,7 @@ def soa_probe(targets: Iterable[tuple[str, str]], port: int, wait: float = 0.5,
     out: dict[tuple[str, str], tuple[int, bool, int | None]] = {}
     inflight: dict[tuple[str, int], tuple[tuple[str, str], float]] = {}
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         sock.bind(("127.0.0.1", 0))
         sock.setblocking(False)
         while todo or inflight:

@@ -32,7 +32,7 @@ from lab.software import (
     nsd_conf,
     unbound_conf,
 )
-from lab.zonefile import root_text, zone_text
+from lab.zonefile import address_records, root_text, zone_text
 
 log = logging.getLogger("lab")
 
@@ -190,7 +190,7 @@ class Lab:
         self._require_started()
         new = (self._serials[key] + 1) % 2**32 or 1
         path = self._zone_path(key)
-        path.write_text(zone_text(self.scenario, spec, new), encoding="utf-8")
+        path.write_text(zone_text(self.scenario, spec, new, self._records), encoding="utf-8")
         primary = spec.primary
         if self.mode == "real" and primary is not None and primary.real:
             _procs.control(self.procs_by_software("fault")[0].control_path,
@@ -379,12 +379,13 @@ class Lab:
         sc = self.scenario
         assert self.workdir is not None
         (self.workdir / "zones").mkdir()
+        self._records = address_records(sc)
         zone_file = {".": self._zone_path(".")}
         zone_file["."].write_text(root_text(sc, self._serials["."]), encoding="utf-8")
         for z in sc.zones:
             zone_file[z.name] = self._zone_path(z.name)
-            zone_file[z.name].write_text(zone_text(sc, z, self._serials[z.name]),
-                                         encoding="utf-8")
+            zone_file[z.name].write_text(
+                zone_text(sc, z, self._serials[z.name], self._records), encoding="utf-8")
         primary_of = {z.name: z.primary.address for z in sc.zones
                       if z.primary is not None and z.primary.real}
         secondary_sources: dict[str, list[str]] = {}

@@ -28,9 +28,23 @@ def _glue_addresses(sc: Scenario) -> dict[str, list[str]]:
     return out
 
 
-def zone_text(sc: Scenario, zone: ZoneSpec, serial: int) -> str:
+def address_records(sc: Scenario) -> dict[str, list[str]]:
+    """Zone -> the A records of the NS names living in it (whichever zone they serve)."""
+    names = [z.name for z in sc.zones]
+    out: dict[str, list[str]] = {}
+    for ns, addrs in host_addresses(sc).items():
+        holder = enclosing_zone(ns, names)
+        if holder is not None:
+            out.setdefault(holder, []).extend(f"{ns} 3600 IN A {a}" for a in addrs)
+    return out
+
+
+def zone_text(sc: Scenario, zone: ZoneSpec, serial: int,
+              records: dict[str, list[str]] | None = None) -> str:
     """The master file of `zone` at `serial`: SOA, apex NS, addresses of the NS names that
-    live in this zone (whichever zone they serve), and the scenario's extra records."""
+    live in this zone (`records`, from :func:`address_records`), the scenario's extras."""
+    if records is None:
+        records = address_records(sc)
     origin = zone.name + "."
     primary = zone.primary or zone.servers[0]
     lines = [
@@ -39,10 +53,7 @@ def zone_text(sc: Scenario, zone: ZoneSpec, serial: int) -> str:
         f"@ 3600 IN SOA {primary.ns} hostmaster.{origin} {serial} {SOA_TIMERS}",
     ]
     lines += [f"@ 3600 IN NS {ns}" for ns in zone.ns_names]
-    names = [z.name for z in sc.zones]
-    for ns, addrs in host_addresses(sc).items():
-        if enclosing_zone(ns, names) == zone.name:
-            lines += [f"{ns} 3600 IN A {a}" for a in addrs]
+    lines += records.get(zone.name, [])
     lines.append(f'@ 3600 IN TXT "ccmon lab zone {zone.name}"')
     lines += list(zone.records)
     return "\n".join(lines) + "\n"

@@ -192,3 +192,23 @@ def test_port_in_use_is_reported_and_nothing_is_left(tmp_path):
         with pytest.raises(LabError, match=f"port {PORT} already in use on 127.53.1.1"):
             Lab("demo", mode="python", port=PORT, workdir=tmp_path).start()
     assert lab_pids(str(tmp_path)) == [] and list(tmp_path.iterdir()) == []
+
+
+def test_scale_scenario_has_every_real_cctld():
+    import json
+
+    from lab.scale import data_path
+
+    data = json.loads(data_path().read_text())
+    sc = load_scenario("scale")
+    cctlds = [z for z in sc.zones if not z.infra]
+    assert len(cctlds) == len(data) == 309
+    fr = next(d for d in data if d["tld"] == "fr")
+    zone = sc.zone("fr")
+    assert zone.ns_names == [ns["name"] for ns in fr["ns"]]
+    assert len(zone.servers) == sum(len(ns["ipv4"]) + len(ns["ipv6"]) for ns in fr["ns"])
+    assert all(s.address.startswith(("127.100.", "127.101.")) for s in zone.servers)
+    assert {s.family for s in zone.servers} == {4, 6}
+    # a name shared by many ccTLDs is one server (same addresses everywhere)
+    shared = {s.address for z in cctlds for s in z.servers if s.ns == "a.lactld.org."}
+    assert 0 < len(shared) <= 2
