@@ -47,16 +47,17 @@ def judge_tcp_rtt(evidence: Evidence) -> Iterator[Finding]:
 @register(
     "TCP01",
     "TCP service",
-    "Every address that responds over UDP also answers the SOA query over TCP (RFC 7766), "
-    "authoritatively. Addresses that respond to nothing are REACH01's.",
+    "Every address that answers the SOA query authoritatively over UDP also answers it over "
+    "TCP (RFC 7766), authoritatively. Addresses silent or lame over UDP are REACH01's and "
+    "LAME01's.",
 )
 def judge_tcp(evidence: Evidence) -> Iterator[Finding]:
     udp = evidence.soa(Transport.UDP)
     for key, tcp_obs in evidence.soa(Transport.TCP).items():
         nameserver, address = key
         verdict, _ = server_verdict(udp.get(key), None, evidence.zone)
-        if verdict == "unreachable":
-            continue
+        if verdict != "ok":
+            continue  # silent or lame over UDP already has its own finding (REACH01, LAME01)
         if not has_reply(tcp_obs):
             reason = str(tcp_obs.failure or "timeout")
             yield Finding(
@@ -64,7 +65,7 @@ def judge_tcp(evidence: Evidence) -> Iterator[Finding]:
                 f"{nameserver} {address} does not answer over TCP ({reason})",
                 nameserver=nameserver, address=address, reason=reason,
             )
-        elif verdict == "ok" and not is_authoritative(tcp_obs, evidence.zone):
+        elif not is_authoritative(tcp_obs, evidence.zone):
             yield Finding(
                 "TCP01", Severity.ERROR, "TCP_NOT_AUTHORITATIVE",
                 f"{nameserver} {address} answers over TCP without authority for the zone",

@@ -85,3 +85,14 @@ def test_answers_exactly_at_threshold_count_as_up():
     observations = (healthy("ns1.nic.fr.", "192.0.2.1", rtt=0.5)
                     + healthy("ns2.nic.fr.", "192.0.2.2", rtt=0.5))
     assert avail(observations) == []
+
+
+def test_lame_over_udp_is_not_also_blamed_for_tcp():
+    observations = [obs(msg=soa_reply(aa=False)),
+                    obs(failure=FailureKind.TIMEOUT, transport=Transport.TCP)]
+    assert checks(observations, "TCP01") == []
+
+
+def test_tcp_answer_without_authority_is_tcp01():
+    observations = [obs(msg=soa_reply()), obs(msg=soa_reply(aa=False), transport=Transport.TCP)]
+    assert [f.tag for f in checks(observations, "TCP01")] == ["TCP_NOT_AUTHORITATIVE"]
