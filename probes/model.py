@@ -137,10 +137,20 @@ class ServerStatus:
     lame_reason: str = ""  # LAME01 reason when not authoritative, "" otherwise
     failure: str = ""  # FailureKind value when no usable reply
     within_threshold: bool = False  # authoritative and RTT within RTT01/RTT02
+    # Facts of the address from the further queries (issue 7). They are set on the UDP row
+    # only (the TCP row of the same address keeps the defaults), so that one address gives
+    # one value; None / "" / {} means not probed or no answer.
+    rrsig_expires_at: float | None = None  # unix s: DNSSEC03's earliest signature expiry
+    dnssec_valid: bool | None = None  # DNSSEC02: SOA and DNSKEY RRSIGs validate (signed zones)
+    nsid: str = ""  # NSID01: the identity the address returned (an info metric, not a label)
+    edns: Mapping[str, str] = field(default_factory=dict)  # EDNS01: test -> "ok" | reason
+    axfr_open: bool | None = None  # SEC01: the address granted us an AXFR
+    recursion_open: bool | None = None  # SEC02: the address answered a recursive query
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["transport"] = str(self.transport)
+        data["edns"] = dict(self.edns)
         return data
 
     @classmethod
@@ -162,6 +172,9 @@ class ZoneReport:
     queries: int = 0
     query_failures: Mapping[str, int] = field(default_factory=dict)  # FailureKind -> count
     rtts: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # transport -> RTTs
+    # DNSSEC state of the zone (issue 7): "" (not probed / unknown), "unsigned", "island"
+    # (signed, no DS at the parent), "secure" (DS matches, every address validates), "bogus".
+    dnssec: str = ""
 
     @property
     def severity(self) -> Severity:
@@ -180,6 +193,7 @@ class ZoneReport:
             "rtts": {k: list(v) for k, v in self.rtts.items()},
             "servers": [s.to_dict() for s in self.servers],
             "findings": [f.to_dict() for f in self.findings],
+            "dnssec": self.dnssec,
         }
 
     @classmethod
@@ -195,4 +209,5 @@ class ZoneReport:
             queries=data.get("queries", 0),
             query_failures=dict(data.get("query_failures", {})),
             rtts={k: tuple(v) for k, v in data.get("rtts", {}).items()},
+            dnssec=data.get("dnssec", ""),
         )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
+import probes.observe_extra.queries  # noqa: F401  (registers the further queries of issue 7)
 from probes.checks import Evidence, judge
+from probes.checks.dnssec import dnssec_state
 from probes.checks.evidence import rrset_names, serial_of
 from probes.checks.lame import server_verdict
 from probes.delegation import AddressResolver, discover
@@ -13,6 +15,7 @@ from probes.engine import QueryEngine, QueryTally, current_tally
 from probes.model import Observation, ServerStatus, Transport, ZoneReport
 from probes.names import absolute, normalise_zone
 from probes.observe import observe
+from probes.observe_extra.facts import with_address_facts
 from probes.settings import ProbeSettings
 
 
@@ -53,13 +56,14 @@ class Prober:
             zone=name,
             started_at=started_at,
             duration=time.monotonic() - started,
-            servers=tuple(server_statuses(evidence)),
+            servers=tuple(with_address_facts(server_statuses(evidence), evidence)),
             findings=tuple(findings),
             parent_ns=delegation.parent_ns,
             child_ns=tuple(sorted(child_ns(observations, evidence.zone))),
             queries=tally.sent,
             query_failures=dict(tally.failures),
             rtts={t.value: tuple(_rtts(observations, t)) for t in Transport},
+            dnssec=dnssec_state(evidence),
         )
 
 

@@ -9,6 +9,11 @@ from probes.model import Finding
 
 _MODULES = (delegation, lame, soa, latency, availability)  # registration order = report order
 
+# Further checks (issue 7); imported after the core ones so the core keeps its report order.
+from probes.checks import diversity, dnssec, edns, security, soa_timers  # noqa: E402
+
+_EXTRA_MODULES = (soa_timers, diversity, dnssec, security, edns)
+
 
 def judge(evidence: Evidence) -> list[Finding]:
     """Run every enabled check over the evidence, in registry order."""

@@ -1,0 +1,62 @@
+"""DIV01: enough name servers, on both address families, in more than one network."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from probes.checks.evidence import Evidence
+from probes.checks.registry import register
+from probes.model import Finding, Severity
+
+MIN_NAMESERVERS = 2  # RFC 2182
+MIN_PER_FAMILY = 2  # Zonemaster connectivity03/04
+IPV4_PREFIX = 24
+IPV6_PREFIX = 48
+
+REASONS: dict[str, tuple[str, ...]] = {
+    "DIV01": ("too-few-nameservers", "too-few-ipv4", "too-few-ipv6", "one-ipv4-prefix",
+              "one-ipv6-prefix"),
+}
+
+
+def _prefixes(addresses: set[str], length: int) -> set[str]:
+    return {str(ipaddress.ip_network(f"{a}/{length}", strict=False)) for a in addresses}
+
+
+@register(
+    "DIV01",
+    "Name servers are diverse",
+    "At least 2 NS names with an address (RFC 2182), at least 2 NS names with an IPv4 address "
+    "and, when IPv6 is probed, at least 2 with an IPv6 address; when there are 2 or more "
+    "addresses of a family, they span more than one /24 (IPv4) or /48 (IPv6). Each shortfall "
+    "is a zone-level WARNING: too-few-nameservers, too-few-ipv4, too-few-ipv6, "
+    "one-ipv4-prefix, one-ipv6-prefix.",
+)
+def judge_diversity(evidence: Evidence) -> Iterator[Finding]:
+    servers = [ns for ns in evidence.delegation.nameservers if ns.addresses]
+    if not servers:
+        return  # DELEG01/DELEG02 already say there is nothing to probe
+    if len(servers) < MIN_NAMESERVERS:
+        yield Finding("DIV01", Severity.WARNING, "TOO_FEW_NAMESERVERS",
+                      f"{len(servers)} name server with an address; RFC 2182 asks for 2",
+                      reason="too-few-nameservers", args={"count": len(servers)})
+    families = [(4, "IPv4", IPV4_PREFIX)]
+    if evidence.settings.ipv6:
+        families.append((6, "IPv6", IPV6_PREFIX))
+    for version, family, length in families:
+        names = [ns.name for ns in servers
+                 if any(ipaddress.ip_address(a).version == version for a in ns.addresses)]
+        addresses = {a for ns in servers for a in ns.addresses
+                     if ipaddress.ip_address(a).version == version}
+        if len(names) < MIN_PER_FAMILY:
+            yield Finding("DIV01", Severity.WARNING, f"TOO_FEW_{family.upper()}",
+                          f"{len(names)} name server(s) with an {family} address; at least "
+                          f"{MIN_PER_FAMILY} are needed", reason=f"too-few-ipv{version}",
+                          args={"count": len(names), "nameservers": names})
+        prefixes = _prefixes(addresses, length)
+        if len(addresses) >= 2 and len(prefixes) < 2:
+            yield Finding("DIV01", Severity.WARNING, f"ONE_{family.upper()}_PREFIX",
+                          f"all {len(addresses)} {family} addresses are in {prefixes.pop()}: "
+                          "one routing failure takes them all", reason=f"one-ipv{version}-prefix",
+                          args={"count": len(addresses)})

@@ -1,0 +1,231 @@
+"""EDNS01 and NSID01: EDNS compliance per address (in the spirit of ISC's EDNS compliance
+tester, genreport) and the server identity NSID reports.
+
+Each address gets five outcomes, one per test; "ok" or a word from a closed vocabulary:
+
+| test    | query                              | expected                                    |
+| plain   | SOA without EDNS                   | NOERROR, no OPT record                      |
+| edns0   | SOA, EDNS 0 (the core SOA query)   | NOERROR, OPT version 0, fits our buffer     |
+| edns1   | SOA, EDNS version 1                | BADVERS, OPT version 0                      |
+| option  | SOA, EDNS 0, unassigned option 100 | NOERROR, OPT, the option not echoed         |
+| do      | SOA, EDNS 0, DO=1                  | NOERROR, OPT with the DO bit copied back    |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import dns.edns
+import dns.flags
+import dns.rcode
+
+from probes.checks.evidence import Evidence, is_authoritative
+from probes.checks.registry import register
+from probes.model import FailureKind, Finding, Observation, Severity, Transport
+from probes.observe_extra.labels import (
+    SOA_DO,
+    SOA_EDNS1,
+    SOA_NSID,
+    SOA_OPTION,
+    SOA_PLAIN,
+    UNKNOWN_OPTION_CODE,
+    by_label,
+)
+
+TESTS: tuple[str, ...] = ("plain", "edns0", "edns1", "option", "do")
+
+#: Outcome words (besides "ok"): the failure kinds, the rcodes, and the EDNS-specific ones.
+OUTCOMES: tuple[str, ...] = (
+    "timeout", "unreachable", "malformed", "oversized", "truncated",
+    "formerr", "servfail", "nxdomain", "notimp", "refused", "badvers", "noerror", "other-rcode",
+    "opt-in-reply", "no-opt", "wrong-version", "option-echoed", "no-do",
+)  # fmt: skip
+
+REASONS: dict[str, tuple[str, ...]] = {
+    "EDNS01": OUTCOMES,
+    "NSID01": ("timeout", "unreachable", "malformed", "oversized", "truncated", "formerr",
+               "servfail", "nxdomain", "notimp", "refused", "badvers", "other-rcode"),
+}
+
+_FAILURE_WORDS = {
+    FailureKind.TIMEOUT: "timeout",
+    FailureKind.UNREACHABLE: "unreachable",
+    FailureKind.NETWORK_ERROR: "unreachable",
+    FailureKind.MALFORMED: "malformed",
+    FailureKind.MISMATCH: "malformed",
+    FailureKind.OVERSIZED: "oversized",
+    FailureKind.TRUNCATED: "truncated",
+}
+_RCODE_WORDS = {
+    dns.rcode.NOERROR: "noerror",
+    dns.rcode.FORMERR: "formerr",
+    dns.rcode.SERVFAIL: "servfail",
+    dns.rcode.NXDOMAIN: "nxdomain",
+    dns.rcode.NOTIMP: "notimp",
+    dns.rcode.REFUSED: "refused",
+    dns.rcode.BADVERS: "badvers",
+}
+
+_TEST_WORDS = {
+    "plain": "query without EDNS",
+    "edns0": "EDNS0 query",
+    "edns1": "query with EDNS version 1 (expects BADVERS)",
+    "option": "EDNS query with an unknown option (expects it ignored)",
+    "do": "EDNS query with DO=1 (expects the DO bit back)",
+}
+_OUTCOME_WORDS = {
+    "opt-in-reply": "answered with an OPT record to a query without one",
+    "no-opt": "answered without an OPT record",
+    "wrong-version": "answered with an EDNS version other than 0",
+    "option-echoed": "echoed the unknown option",
+    "no-do": "did not copy the DO bit",
+    "noerror": "answered NOERROR instead of BADVERS",
+    "oversized": "sent a UDP reply larger than our EDNS buffer without TC",
+}
+# Severity per test: EDNS0 and DO failures break today's resolvers (no fallback since DNS
+# flag day 2019; validators need DO), the others break future extensions.
+_SEVERITY = {"plain": Severity.WARNING, "edns0": Severity.ERROR, "edns1": Severity.WARNING,
+             "option": Severity.WARNING, "do": Severity.ERROR}
+_TAGS = {"plain": "PLAIN_QUERY_FAILED", "edns0": "EDNS0_FAILED", "edns1": "EDNS_VERSION_FAILED",
+         "option": "EDNS_OPTION_FAILED", "do": "EDNS_DO_FAILED"}
+
+
+def _rcode_word(rcode: int) -> str:
+    return _RCODE_WORDS.get(rcode, "other-rcode")
+
+
+def outcome(test: str, obs: Observation | None) -> str:
+    """"ok", a word of OUTCOMES, or "" when the query was not sent."""
+    if obs is None:
+        return ""
+    reply = obs.reply
+    if reply is None:
+        return _FAILURE_WORDS.get(obs.failure, "timeout") if obs.failure else "timeout"
+    rcode = reply.rcode()
+    if test == "plain":
+        if rcode != dns.rcode.NOERROR:
+            return _rcode_word(rcode)
+        return "opt-in-reply" if reply.edns >= 0 else "ok"
+    if test == "edns1":
+        if rcode != dns.rcode.BADVERS:
+            return _rcode_word(rcode)
+    elif rcode != dns.rcode.NOERROR:
+        return _rcode_word(rcode)
+    if reply.edns < 0:
+        return "no-opt"
+    if reply.edns != 0:
+        return "wrong-version"
+    if test == "option" and any(o.otype == UNKNOWN_OPTION_CODE for o in reply.options):
+        return "option-echoed"
+    if test == "do" and not reply.ednsflags & dns.flags.DO:
+        return "no-do"
+    return "ok"
+
+
+def _observations(evidence: Evidence) -> dict[str, dict[tuple[str, str], Observation]]:
+    return {
+        "plain": by_label(evidence, SOA_PLAIN),
+        "edns0": evidence.soa(Transport.UDP),
+        "edns1": by_label(evidence, SOA_EDNS1),
+        "option": by_label(evidence, SOA_OPTION),
+        "do": by_label(evidence, SOA_DO),
+    }
+
+
+def _judged(evidence: Evidence, key: tuple[str, str],
+            observed: Mapping[str, Mapping[tuple[str, str], Observation]]) -> bool:
+    """Only addresses that serve the zone, with or without EDNS, are judged for EDNS."""
+    candidates = [observed["plain"].get(key), observed["edns0"].get(key),
+                  evidence.soa(Transport.TCP).get(key)]
+    return any(o is not None and is_authoritative(o, evidence.zone) for o in candidates)
+
+
+def edns_outcomes(evidence: Evidence) -> dict[tuple[str, str], dict[str, str]]:
+    """Per judged address: test -> outcome, for the tests whose query was sent."""
+    observed = _observations(evidence)
+    if not observed["plain"]:
+        return {}  # the further queries were not sent (EDNS01 disabled or not registered)
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for key in evidence.targets():
+        if not _judged(evidence, key, observed):
+            continue
+        results = {test: outcome(test, observed[test].get(key)) for test in TESTS}
+        out[key] = {test: result for test, result in results.items() if result}
+    return out
+
+
+@register(
+    "EDNS01",
+    "EDNS compliance",
+    "Each address that serves the zone is asked five SOA queries: without EDNS (NOERROR, no "
+    "OPT), EDNS0 (NOERROR, OPT version 0, reply within our buffer), EDNS version 1 (BADVERS "
+    "with OPT version 0), EDNS0 with the unassigned option 100 (ignored, not echoed), and DO=1 "
+    "(the DO bit copied back). One finding per failed test and address; the tag names the "
+    "test and the reason the outcome: timeout, unreachable, malformed, oversized, truncated, "
+    "an rcode (formerr, servfail, nxdomain, notimp, refused, badvers, noerror, other-rcode), "
+    "opt-in-reply, no-opt, wrong-version, option-echoed, no-do. ERROR for the EDNS0 and DO "
+    "tests (today's resolvers and validators depend on them; no-do is a WARNING), WARNING "
+    "for the others.",
+)
+def judge_edns(evidence: Evidence) -> Iterator[Finding]:
+    for (nameserver, address), results in edns_outcomes(evidence).items():
+        for test, result in results.items():
+            if result == "ok":
+                continue
+            severity = Severity.WARNING if result == "no-do" else _SEVERITY[test]
+            words = _OUTCOME_WORDS.get(result, result)
+            yield Finding("EDNS01", severity, _TAGS[test],
+                          f"{nameserver} {address} {_TEST_WORDS[test]}: {words}",
+                          nameserver=nameserver, address=address, reason=result,
+                          args={"test": test})
+
+
+# --- NSID01 ---------------------------------------------------------------------------------
+
+MAX_NSID_LENGTH = 128  # characters kept: an identity, not a payload
+
+
+def nsid_text(obs: Observation | None) -> str | None:
+    """The NSID a reply carried, as text (printable ASCII as is, else hex); None: none."""
+    if obs is None or obs.reply is None:
+        return None
+    for option in obs.reply.options:
+        if option.otype == dns.edns.OptionType.NSID:
+            raw = option.to_wire() or b""
+            text = raw.decode("ascii") if raw.isascii() and raw.decode().isprintable() else None
+            return (text if text is not None else raw.hex())[:MAX_NSID_LENGTH]
+    return None
+
+
+def nsids(evidence: Evidence) -> dict[tuple[str, str], str]:
+    """Per address whose NSID query was answered with an NSID: the identity."""
+    out = {}
+    for key, obs in by_label(evidence, SOA_NSID).items():
+        text = nsid_text(obs)
+        if text is not None:
+            out[key] = text
+    return out
+
+
+@register(
+    "NSID01",
+    "NSID query answered",
+    "Each address that serves the zone is asked SOA with the NSID option (RFC 5001). The "
+    "identity it returns (which anycast instance answered) is data, kept per address in the "
+    "report and the info metric, never a finding or a label of other metrics; returning none "
+    "is fine. A server that fails the query because of the option (timeout, unreachable, "
+    "malformed, an error rcode) while it serves the zone otherwise is NOTICE, the reason "
+    "being that outcome.",
+)
+def judge_nsid(evidence: Evidence) -> Iterator[Finding]:
+    observed = _observations(evidence)
+    for key, obs in by_label(evidence, SOA_NSID).items():
+        if key not in evidence.targets() or not _judged(evidence, key, observed):
+            continue
+        result = outcome("edns0", obs)
+        if result in ("ok", "no-opt", "wrong-version"):
+            continue  # answered; NSID present or not, nothing to say
+        nameserver, address = key
+        yield Finding("NSID01", Severity.NOTICE, "NSID_QUERY_FAILED",
+                      f"{nameserver} {address} query with the NSID option: {result}",
+                      nameserver=nameserver, address=address, reason=result)

@@ -1,0 +1,79 @@
+"""SOA04: the SOA timers are within the ranges of RFC 1912 and Zonemaster ZONE02-06."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from probes.checks.evidence import Evidence, apex_soa
+from probes.checks.registry import register
+from probes.checks.soa import authoritative_soa
+from probes.model import Finding, Severity
+
+MIN_REFRESH = 14400
+MIN_RETRY = 3600
+MIN_EXPIRE = 604800
+MINIMUM_RANGE = (300, 86400)
+
+REASONS: dict[str, tuple[str, ...]] = {
+    "SOA04": ("refresh-low", "retry-low", "retry-not-below-refresh", "expire-low",
+              "minimum-low", "minimum-high"),
+}
+
+Timers = tuple[int, int, int, int]  # refresh, retry, expire, minimum
+
+
+def timer_problems(timers: Timers) -> list[tuple[Severity, str, str]]:
+    """(severity, reason, words) for every rule a set of SOA timers breaks."""
+    refresh, retry, expire, minimum = timers
+    problems = []
+    if refresh < MIN_REFRESH:
+        problems.append((Severity.WARNING, "refresh-low",
+                         f"REFRESH {refresh} below {MIN_REFRESH}"))
+    if retry < MIN_RETRY:
+        problems.append((Severity.WARNING, "retry-low", f"RETRY {retry} below {MIN_RETRY}"))
+    if retry >= refresh:
+        problems.append((Severity.WARNING, "retry-not-below-refresh",
+                         f"RETRY {retry} not below REFRESH {refresh}"))
+    if expire < MIN_EXPIRE:
+        problems.append((Severity.WARNING, "expire-low", f"EXPIRE {expire} below {MIN_EXPIRE}"))
+    low, high = MINIMUM_RANGE
+    if minimum < low:
+        problems.append((Severity.NOTICE, "minimum-low", f"MINIMUM {minimum} below {low}"))
+    elif minimum > high:
+        problems.append((Severity.NOTICE, "minimum-high", f"MINIMUM {minimum} above {high}"))
+    return problems
+
+
+def served_timers(evidence: Evidence) -> dict[tuple[str, str], Timers]:
+    out = {}
+    for key, obs in authoritative_soa(evidence).items():
+        soa = apex_soa(obs.reply, evidence.zone) if obs.reply else None
+        if soa is not None:
+            out[key] = (int(soa.refresh), int(soa.retry), int(soa.expire), int(soa.minimum))
+    return out
+
+
+@register(
+    "SOA04",
+    "SOA timers are sensible",
+    "REFRESH ≥ 14400, RETRY ≥ 3600 and below REFRESH, EXPIRE ≥ 604800 (WARNING refresh-low, "
+    "retry-low, retry-not-below-refresh, expire-low) and MINIMUM within 300-86400 (NOTICE "
+    "minimum-low, minimum-high). One zone-level finding per broken rule when every "
+    "authoritative server serves the same timers, else per address (SOA02 names the "
+    "disagreement).",
+)
+def judge_timers(evidence: Evidence) -> Iterator[Finding]:
+    served = served_timers(evidence)
+    if not served:
+        return
+    everywhere = set(served.values())
+    if len(everywhere) == 1:
+        for severity, reason, words in timer_problems(everywhere.pop()):
+            yield Finding("SOA04", severity, "SOA_TIMER_OUT_OF_RANGE", f"SOA {words}",
+                          reason=reason)
+        return
+    for (nameserver, address), timers in sorted(served.items()):
+        for severity, reason, words in timer_problems(timers):
+            yield Finding("SOA04", severity, "SOA_TIMER_OUT_OF_RANGE",
+                          f"{nameserver} {address} SOA {words}", nameserver=nameserver,
+                          address=address, reason=reason)

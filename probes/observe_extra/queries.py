@@ -1,0 +1,147 @@
+"""The further queries, per address: DNSSEC material, AXFR and recursion attempts, EDNS
+variants and NSID, plus the parent's DS set. Importing this module registers the probe.
+
+Per responding address at most 8 queries (DNSKEY, SOA+DO, AXFR, recursion, three EDNS
+variants, NSID), fewer when the checks that read them are disabled; an address that
+did not respond at all to the core SOA queries only gets the query without EDNS (does it
+answer when EDNS is left out?). The engine bounds the concurrency per address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable
+
+import dns.edns
+import dns.message
+
+from probes.checks.evidence import responded
+from probes.engine import QueryEngine
+from probes.model import Delegation, FailureKind, Observation, Transport
+from probes.observe import EXTRA_PROBES
+from probes.observe_extra import labels
+from probes.transport import make_query
+
+DNSSEC_CHECKS = frozenset({"DNSSEC01", "DNSSEC02", "DNSSEC03", "DNSSEC04"})
+MAX_PARENT_TRIES = 2  # parent servers asked for the DS set, one after the other
+
+
+def wanted_queries(disabled: Iterable[str], *, responding: bool) -> list[str]:
+    """The labels of the further queries for one address, given the disabled checks."""
+    off = set(disabled)
+    dnssec = not off >= DNSSEC_CHECKS
+    wanted: list[str] = []
+    if "EDNS01" not in off:
+        wanted.append(labels.SOA_PLAIN)
+    if not responding:
+        return wanted
+    if dnssec:
+        wanted.append(labels.DNSKEY_DO)
+    if dnssec or "EDNS01" not in off:
+        wanted.append(labels.SOA_DO)
+    if "EDNS01" not in off:
+        wanted += [labels.SOA_EDNS1, labels.SOA_OPTION]
+    if "NSID01" not in off:
+        wanted.append(labels.SOA_NSID)
+    if "SEC01" not in off:
+        wanted.append(labels.AXFR)
+    if "SEC02" not in off:
+        wanted.append(labels.RECURSION)
+    return wanted
+
+
+def build_query(label: str, zone: str, edns_buffer: int) -> tuple[str, str, Transport,
+                                                                   dns.message.Message]:
+    """(qname, wire type, transport, message) for one labelled query."""
+    if label == labels.SOA_PLAIN:
+        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=None)
+    if label == labels.SOA_EDNS1:
+        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
+                                                      edns_version=1)
+    if label == labels.SOA_OPTION:
+        option = dns.edns.GenericOption(labels.UNKNOWN_OPTION_CODE, b"")
+        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
+                                                      options=[option])
+    if label == labels.SOA_DO:
+        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
+                                                      dnssec_ok=True)
+    if label == labels.SOA_NSID:
+        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
+                                                      options=[dns.edns.NSIDOption(b"")])
+    if label == labels.RECURSION:
+        name = labels.RECURSION_QNAME
+        return name, "SOA", Transport.UDP, make_query(name, "SOA", edns_buffer=edns_buffer,
+                                                      recursion_desired=True)
+    if label == labels.DNSKEY_DO:
+        return zone, "DNSKEY", Transport.UDP, make_query(zone, "DNSKEY", edns_buffer=edns_buffer,
+                                                         dnssec_ok=True)
+    if label == labels.DS_DO:
+        return zone, "DS", Transport.UDP, make_query(zone, "DS", edns_buffer=edns_buffer,
+                                                     dnssec_ok=True)
+    if label == labels.AXFR:
+        return zone, "AXFR", Transport.TCP, make_query(zone, "AXFR", edns_buffer=None)
+    raise ValueError(f"unknown further query {label!r}")
+
+
+def _ask(engine: QueryEngine, nameserver: str, address: str, zone: str,
+         label: str) -> Awaitable[Observation]:
+    qname, _wire_type, transport, message = build_query(label, zone, engine.settings.edns_buffer)
+    # The label, not the wire type, is recorded as the question's type (see labels.py).
+    return engine.ask(nameserver, address, qname, label, transport, query=message)
+
+
+def _responding(core: list[Observation], zone: str) -> set[tuple[str, str]]:
+    return {
+        (o.nameserver, o.address) for o in core
+        if o.question.rdtype == "SOA" and o.question.name == zone and responded(o)
+    }
+
+
+def _silent_by_timeout(core: list[Observation], zone: str, key: tuple[str, str]) -> bool:
+    """No reply because of a timeout (maybe dropping EDNS queries), not a refused port."""
+    return any(
+        o.failure is FailureKind.TIMEOUT for o in core
+        if (o.nameserver, o.address) == key and o.question.rdtype == "SOA"
+        and o.question.name == zone and o.transport is Transport.UDP
+    )
+
+
+async def _parent_ds(delegation: Delegation, engine: QueryEngine) -> list[Observation]:
+    tried: list[Observation] = []
+    for address in delegation.parent_addresses[:MAX_PARENT_TRIES]:
+        obs = await _ask(engine, labels.PARENT, address, delegation.zone, labels.DS_DO)
+        tried.append(obs)
+        if obs.reply is not None:
+            break
+    return tried
+
+
+async def further_queries(
+    delegation: Delegation, core: list[Observation], engine: QueryEngine
+) -> list[Observation]:
+    """The registered probe: every further query of the enabled checks, concurrently."""
+    zone = delegation.zone
+    disabled = engine.settings.disabled_checks
+    responding = _responding(core, zone)
+    tasks: list[Awaitable[Observation]] = []
+    for ns in delegation.nameservers:
+        for address in ns.addresses:
+            key = (ns.name, address)
+            if key not in responding and not _silent_by_timeout(core, zone, key):
+                continue  # refused port or never probed: nothing more to learn
+            for label in wanted_queries(disabled, responding=key in responding):
+                tasks.append(_ask(engine, ns.name, address, zone, label))
+    want_ds = not set(disabled) >= DNSSEC_CHECKS and bool(delegation.parent_addresses)
+    per_address, parent = await asyncio.gather(
+        asyncio.gather(*tasks),
+        _parent_ds(delegation, engine) if want_ds else _nothing(),
+    )
+    return list(per_address) + parent
+
+
+async def _nothing() -> list[Observation]:
+    return []
+
+
+if further_queries not in EXTRA_PROBES:
+    EXTRA_PROBES.append(further_queries)
