@@ -1,0 +1,105 @@
+"""Through real sweeps of the lab: a lame server appears and clears; mail arrives once each.
+
+A small world of its own (addresses 127.61.x.y, a free port, so it does not meet other
+labs): the root, and zone fr on NSD and Knot plus one fault-server address. The fault is
+switched on and off live; every sweep goes through the real probe engine and into the
+Alerter, whose mail goes to aiosmtpd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from lab import Lab, parse_scenario
+from monitor.alerts import Alerter
+from monitor.alerts_config import RetryConfig
+from probes.settings import ProbeSettings
+from probes.sweep import Prober
+from tests.alerts.helpers import Sink, free_port, make_config
+
+pytestmark = pytest.mark.integration
+
+PREFIX = os.environ.get("CCMON_LAB_PREFIX", "127.61")
+LAME = f"{PREFIX}.1.3"
+SCENARIO = {
+    "name": "alerts",
+    "description": "fr with one switchable fault server, for the alert tests",
+    "serial": 2026112701,
+    "root": {"ns": "a.root-servers.net.", "address": f"{PREFIX}.0.1", "software": "nsd"},
+    "resolver": {"address": f"{PREFIX}.0.2"},
+    "relay": f"{PREFIX}.0.4",
+    "zones": [{"zone": "fr", "servers": [
+        {"ns": "ns1.nic.fr.", "address": f"{PREFIX}.1.1", "software": "nsd", "role": "primary"},
+        {"ns": "ns2.nic.fr.", "address": f"{PREFIX}.1.2", "software": "knot",
+         "role": "secondary"},
+        {"ns": "ns3.nic.fr.", "address": LAME, "software": "fault", "fault": "none"},
+    ]}],
+}
+SUBJECT = f"[ccmon] fr: LAME01 ERROR ns3.nic.fr {LAME} refused"
+RESOLVED = f"[ccmon] fr: RESOLVED LAME01 ERROR ns3.nic.fr {LAME} refused"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    try:
+        running = Lab(parse_scenario(SCENARIO, "alerts"), port=free_port()).start()
+    except Exception as exc:  # the lab's own error says what is missing
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"lab cannot start here: {exc}")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+async def until(condition, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not condition():
+        await asyncio.sleep(0.05)
+    return bool(condition())
+
+
+async def test_lab_fault_mails_once_and_recovery_once(lab: Lab, sink: Sink, tmp_path):  # type: ignore[no-untyped-def]
+    settings = ProbeSettings(parent_addresses=(lab.root_address,), resolver=(lab.resolver_address,),
+                             resolver_port=lab.port, port=lab.port, udp_timeout=1.0, udp_tries=1,
+                             tcp_timeout=2.0, ipv6=False)
+    alerter = Alerter(make_config(tmp_path / "ccmon.sqlite", smtp=sink.smtp(),
+                                  retry=RetryConfig(initial=0.2, max=0.5)))
+    delivery = asyncio.create_task(alerter.run_delivery())
+    try:
+        async with Prober(settings) as prober:
+            async def sweep() -> None:
+                report = await prober.sweep("fr")
+                await alerter.on_report(report)
+
+            await sweep()  # healthy
+            lab.set_fault(LAME, "refused")
+            for _ in range(2):
+                await sweep()
+            await asyncio.sleep(0.3)
+            assert sink.received == []  # two failing sweeps: still inside the hold-down
+            await sweep()
+            assert await until(lambda: len(sink.received) == 1)
+            message = sink.messages()[0]
+            assert message["Subject"] == SUBJECT
+            body = message.get_content()
+            assert f"LAME01 ERROR  ns3.nic.fr. {LAME}  reason refused" in body
+            assert "answered REFUSED" in body
+            lab.clear_fault(LAME)
+            for _ in range(2):
+                await sweep()
+            await asyncio.sleep(0.3)
+            assert len(sink.received) == 1
+            await sweep()
+            assert await until(lambda: len(sink.received) == 2)
+            await asyncio.sleep(0.3)
+            assert [m["Subject"] for m in sink.messages()] == [SUBJECT, RESOLVED]
+    finally:
+        await alerter.aclose(timeout=10.0)
+        await asyncio.wait_for(delivery, 10.0)
