@@ -23,6 +23,25 @@ from probes.model import Finding, Severity, ZoneReport
 T0 = 1_700_000_000.0
 IN_CI = os.environ.get("CI") == "true"
 
+# The alert tests' own small lab world: its own addresses, so it never meets other labs.
+LAB_PREFIX = os.environ.get("CCMON_LAB_PREFIX", "127.61")
+LAME = f"{LAB_PREFIX}.1.3"  # ns3.nic.fr: a fault-server address, healthy until told
+LAB_SCENARIO = {
+    "name": "alerts",
+    "description": "fr on NSD and Knot with one switchable fault server, for the alert tests",
+    "serial": 2026112701,
+    "root": {"ns": "a.root-servers.net.", "address": f"{LAB_PREFIX}.0.1", "software": "nsd"},
+    "resolver": {"address": f"{LAB_PREFIX}.0.2"},
+    "relay": f"{LAB_PREFIX}.0.4",
+    "zones": [{"zone": "fr", "servers": [
+        {"ns": "ns1.nic.fr.", "address": f"{LAB_PREFIX}.1.1", "software": "nsd",
+         "role": "primary"},
+        {"ns": "ns2.nic.fr.", "address": f"{LAB_PREFIX}.1.2", "software": "knot",
+         "role": "secondary"},
+        {"ns": "ns3.nic.fr.", "address": LAME, "software": "fault", "fault": "none"},
+    ]}],
+}
+
 
 def need(tool: str) -> str:
     """The path of an external program; skip (fail in CI) when it is missing."""
@@ -144,5 +163,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0, step: float =
     return condition()
 
 
-__all__ = ["T0", "Clock", "Sink", "avail", "behind", "lame", "make_config", "need", "parse",
-           "replace", "report", "slow", "wait_for"]
+__all__ = [
+    "LAB_SCENARIO", "LAME", "T0", "Clock", "Sink", "avail", "behind", "lame", "make_config",
+    "need", "parse", "replace", "report", "slow", "wait_for",
+]

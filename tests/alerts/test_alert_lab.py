@@ -9,53 +9,21 @@ Alerter, whose mail goes to aiosmtpd.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from lab import Lab, parse_scenario
+from lab import Lab
 from monitor.alerts import Alerter
 from monitor.alerts_config import RetryConfig
 from probes.settings import ProbeSettings
 from probes.sweep import Prober
-from tests.alerts.helpers import Sink, free_port, make_config
+from tests.alerts.helpers import LAME, Sink, make_config
 
 pytestmark = pytest.mark.integration
 
-PREFIX = os.environ.get("CCMON_LAB_PREFIX", "127.61")
-LAME = f"{PREFIX}.1.3"
-SCENARIO = {
-    "name": "alerts",
-    "description": "fr with one switchable fault server, for the alert tests",
-    "serial": 2026112701,
-    "root": {"ns": "a.root-servers.net.", "address": f"{PREFIX}.0.1", "software": "nsd"},
-    "resolver": {"address": f"{PREFIX}.0.2"},
-    "relay": f"{PREFIX}.0.4",
-    "zones": [{"zone": "fr", "servers": [
-        {"ns": "ns1.nic.fr.", "address": f"{PREFIX}.1.1", "software": "nsd", "role": "primary"},
-        {"ns": "ns2.nic.fr.", "address": f"{PREFIX}.1.2", "software": "knot",
-         "role": "secondary"},
-        {"ns": "ns3.nic.fr.", "address": LAME, "software": "fault", "fault": "none"},
-    ]}],
-}
 SUBJECT = f"[ccmon] fr: LAME01 ERROR ns3.nic.fr {LAME} refused"
 RESOLVED = f"[ccmon] fr: RESOLVED LAME01 ERROR ns3.nic.fr {LAME} refused"
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    try:
-        running = Lab(parse_scenario(SCENARIO, "alerts"), port=free_port()).start()
-    except Exception as exc:  # the lab's own error says what is missing
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"lab cannot start here: {exc}")
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 async def until(condition, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
@@ -65,7 +33,8 @@ async def until(condition, timeout: float = 15.0) -> bool:  # type: ignore[no-un
     return bool(condition())
 
 
-async def test_lab_fault_mails_once_and_recovery_once(lab: Lab, sink: Sink, tmp_path):  # type: ignore[no-untyped-def]
+async def test_lab_fault_mails_once_and_recovery_once(alert_lab: Lab, sink: Sink, tmp_path):  # type: ignore[no-untyped-def]
+    lab = alert_lab
     settings = ProbeSettings(parent_addresses=(lab.root_address,), resolver=(lab.resolver_address,),
                              resolver_port=lab.port, port=lab.port, udp_timeout=1.0, udp_tries=1,
                              tcp_timeout=2.0, ipv6=False)

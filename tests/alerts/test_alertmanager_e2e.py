@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from tests.alerts.helpers import Sink, free_port, need, wait_for
+from lab import Lab
+from tests.alerts.helpers import LAME, Sink, free_port, need, wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 pytestmark = pytest.mark.integration
@@ -119,33 +122,41 @@ def firing(prometheus: str) -> list[str]:
     return [a["labels"]["alertname"] for a in data["data"]["alerts"] if a["state"] == "firing"]
 
 
-def test_prometheus_alertmanager_email(tmp_path: Path, processes: Processes, sink: Sink):
+def start_stack(tmp_path: Path, processes: Processes, sink: Sink, target: str) -> str:
+    """Alertmanager (mail to the sink) and Prometheus scraping `target`; Prometheus's URL."""
     prometheus_bin = need("prometheus")
     alertmanager_bin = need("prometheus-alertmanager")
-    metrics_port, metrics_server = metrics_endpoint()
     am_port, prom_port = free_port(), free_port()
-    rules = fast_rules_copy(tmp_path)
     prom_config = tmp_path / "prometheus.yml"
     prom_config.write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules)],
+        "rule_files": [str(fast_rules_copy(tmp_path))],
         "alerting": {"alertmanagers": [{"static_configs": [
             {"targets": [f"127.0.0.1:{am_port}"]}]}]},
         "scrape_configs": [{"job_name": "ccmon", "static_configs": [
-            {"targets": [f"127.0.0.1:{metrics_port}"], "labels": {"vantage": "test"}}]}],
+            {"targets": [target], "labels": {"vantage": "test"}}]}],
     }), encoding="utf-8")
+    processes.start([
+        alertmanager_bin, f"--config.file={alertmanager_config(tmp_path, sink.port)}",
+        f"--storage.path={tmp_path / 'am'}", f"--web.listen-address=127.0.0.1:{am_port}",
+        "--cluster.listen-address=",
+    ], tmp_path / "alertmanager.log")
+    processes.start([
+        prometheus_bin, f"--config.file={prom_config}",
+        f"--storage.tsdb.path={tmp_path / 'prom'}",
+        f"--web.listen-address=127.0.0.1:{prom_port}",
+    ], tmp_path / "prometheus.log")
+    return f"http://127.0.0.1:{prom_port}"
+
+
+def alertmanager_mails(sink: Sink) -> list[EmailMessage]:
+    return [m for _f, rcpt, m in list(sink.received) if rcpt == ["dns-noc@example.net"]]
+
+
+def test_prometheus_alertmanager_email(tmp_path: Path, processes: Processes, sink: Sink):
+    metrics_port, metrics_server = metrics_endpoint()
     try:
-        processes.start([
-            alertmanager_bin, f"--config.file={alertmanager_config(tmp_path, sink.port)}",
-            f"--storage.path={tmp_path / 'am'}", f"--web.listen-address=127.0.0.1:{am_port}",
-            "--cluster.listen-address=",
-        ], tmp_path / "alertmanager.log")
-        processes.start([
-            prometheus_bin, f"--config.file={prom_config}",
-            f"--storage.tsdb.path={tmp_path / 'prom'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ], tmp_path / "prometheus.log")
-        prometheus = f"http://127.0.0.1:{prom_port}"
+        prometheus = start_stack(tmp_path, processes, sink, f"127.0.0.1:{metrics_port}")
         assert wait_for(lambda: "CcmonNameserverLame" in firing(prometheus), timeout=60,
                         step=0.5), processes.logs()
         assert wait_for(lambda: len(sink.received) >= 1, timeout=90, step=0.5), processes.logs()
@@ -158,3 +169,40 @@ def test_prometheus_alertmanager_email(tmp_path: Path, processes: Processes, sin
     finally:
         metrics_server.shutdown()
         metrics_server.server_close()
+
+
+def test_prometheus_alertmanager_email_from_ccmon_over_the_lab(
+    tmp_path: Path, processes: Processes, sink: Sink, alert_lab: Lab
+):
+    """`ccmon run` sweeps the lab, where ns3.nic.fr is lame; Prometheus → Alertmanager → mail."""
+    lab = alert_lab
+    web_port = free_port()
+    config = tmp_path / "ccmon.yaml"
+    config.write_text(f"""
+zones: [fr]
+parent: [{lab.root_address}]
+resolver: [{lab.resolver_address}]
+resolver_port: {lab.port}
+port: {lab.port}
+probe: {{udp_timeout: 1s, udp_tries: 1, tcp_timeout: 2s, ipv6: false}}
+schedule: {{interval: 2s, jitter: 0s}}
+store: {{path: {tmp_path / "ccmon.sqlite"}}}
+web: {{listen: "127.0.0.1:{web_port}"}}
+alerts:
+  recipients: [ccmon-noc@example.net]
+  smtp: {{host: 127.0.0.1, port: {sink.port}, from: ccmon@example.net}}
+""", encoding="utf-8")
+    lab.set_fault(LAME, "refused")
+    try:
+        processes.start([sys.executable, "-m", "monitor", "run", "-c", str(config)],
+                        tmp_path / "ccmon.log")
+        prometheus = start_stack(tmp_path, processes, sink, f"127.0.0.1:{web_port}")
+        assert wait_for(lambda: "CcmonNameserverLame" in firing(prometheus), timeout=60,
+                        step=0.5), processes.logs()
+        assert wait_for(lambda: alertmanager_mails(sink), timeout=90, step=0.5), processes.logs()
+        message = alertmanager_mails(sink)[0]
+        assert message["Subject"] == "[ccmon] FIRING:1 CcmonNameserverLame fr"
+        text = message.get_body(("plain", "html")).get_content()
+        assert "ns3.nic.fr." in text and LAME in text and "refused" in text
+    finally:
+        lab.clear_fault(LAME)
