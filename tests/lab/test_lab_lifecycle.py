@@ -212,3 +212,28 @@ def test_scale_scenario_has_every_real_cctld():
     # a name shared by many ccTLDs is one server (same addresses everywhere)
     shared = {s.address for z in cctlds for s in z.servers if s.ns == "a.lactld.org."}
     assert 0 < len(shared) <= 2
+
+
+def test_cli_up_status_down(tmp_path):
+    env = {**os.environ, "CCMON_LAB_STATE": str(tmp_path / "state.json")}
+    up = subprocess.Popen([sys.executable, "-m", "lab", "up", "--mode", "python",
+                           "--port", str(PORT)], cwd=REPO, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while not (tmp_path / "state.json").exists():
+            assert up.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        status = subprocess.run([sys.executable, "-m", "lab", "status"], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=30)
+        assert status.returncode == 0, status.stderr
+        assert "ns1.nic.fr." in status.stdout and "serial 2026112701" in status.stdout
+        down = subprocess.run([sys.executable, "-m", "lab", "down"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=30)
+        assert down.returncode == 0, down.stderr
+        assert up.wait(timeout=15) == 0
+    finally:
+        up.kill()
+        up.wait()
+    assert not (tmp_path / "state.json").exists()
+    assert wait_gone("lab.faultserver", PORT, timeout=5)[1] == []
