@@ -103,7 +103,9 @@ def zone_available() -> str:
 def rtt_quantile(q: float, transport: str, window: str = "$__range", by: str = "dns_zone") -> str:
     matcher = f'transport="{transport}"'
     buckets = f"ccmon_query_duration_seconds_bucket{sel(matcher)}"
-    return f"histogram_quantile({q}, sum by ({by}, le) (increase({buckets}[{window}])))"
+    # ">= 0" drops the NaN of a zone without any reply in the window (a blank cell, not "NaN")
+    return (f"histogram_quantile({q}, sum by ({by}, le) (increase({buckets}[{window}]))) "
+            f">= 0")
 
 
 # --- panel builders ----------------------------------------------------------------------
@@ -611,7 +613,9 @@ def comparison() -> dict[str, Any]:
     tcp_share = ("avg by (dns_zone) " + passes_by_vote(
         f"ccmon_nameserver_up{sel(TCP, server=True, ns_filter=False)}",
         SERVER))
-    availability = f"avg_over_time({zone_available()}[$__range:])"
+    # An explicit subquery step: the default differs between Prometheus (evaluation interval)
+    # and VictoriaMetrics (the query's step), and both must give the same answer.
+    availability = f"avg_over_time({zone_available()}[$__range:$__interval])"
     avail_steps = thresholds((None, "red"), (0.99, "orange"), (0.999, "green"))
     rtt_steps = thresholds((None, "green"), (0.06, "yellow"), (0.25, "orange"), (0.5, "red"))
     table = lay.row(12, [24])

@@ -3,6 +3,7 @@ variables, and Grafana's variable substitution."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -98,3 +99,13 @@ def parse_label_values(query: str) -> tuple[str | None, str]:
     if not match:
         raise ValueError(f"not a label_values() query: {query!r}")
     return match.group(1), match.group(2)
+
+
+def load_generator() -> Any:
+    """dashboards/generate.py as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("ccmon_dashboards",
+                                                  DASHBOARD_DIR / "generate.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,7 +3,6 @@ scraped `ccmon run` over the lab (two vantage points, see tests/deploy/world.py)
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
 from typing import Any
@@ -29,17 +28,7 @@ from tests.deploy.dashboards import (
 )
 from tests.deploy.world import World
 
-
-def _load_generator() -> Any:
-    spec = importlib.util.spec_from_file_location("ccmon_dashboards", DASHBOARD_DIR /
-                                                  "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load_generator()
+generate = dash.load_generator()
 
 DASHBOARDS = {p.name: load(p) for p in dashboard_files()}
 ALL_QUERIES: list[Query] = [q for d in DASHBOARDS.values() for q in queries(d)]
