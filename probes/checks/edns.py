@@ -160,8 +160,9 @@ def edns_outcomes(evidence: Evidence) -> dict[tuple[str, str], dict[str, str]]:
     "Each address that serves the zone is asked five SOA queries: without EDNS (NOERROR, no "
     "OPT), EDNS0 (NOERROR, OPT version 0, reply within our buffer), EDNS version 1 (BADVERS "
     "with OPT version 0), EDNS0 with the unassigned option 100 (ignored, not echoed), and DO=1 "
-    "(the DO bit copied back). One finding per failed test and address; the tag names the "
-    "test and the reason the outcome: timeout, unreachable, malformed, oversized, truncated, "
+    "(the DO bit copied back). One finding per address and distinct failed outcome (the "
+    "tests that share it in args.tests; the tag names the first of them), the reason being "
+    "the outcome: timeout, unreachable, malformed, oversized, truncated, "
     "an rcode (formerr, servfail, nxdomain, notimp, refused, badvers, noerror, other-rcode), "
     "opt-in-reply, no-opt, wrong-version, option-echoed, no-do. ERROR for the EDNS0 and DO "
     "tests (today's resolvers and validators depend on them; no-do is a WARNING), WARNING "
@@ -169,15 +170,18 @@ def edns_outcomes(evidence: Evidence) -> dict[tuple[str, str], dict[str, str]]:
 )
 def judge_edns(evidence: Evidence) -> Iterator[Finding]:
     for (nameserver, address), results in edns_outcomes(evidence).items():
+        failed: dict[str, list[str]] = {}  # outcome -> tests, in test order
         for test, result in results.items():
-            if result == "ok":
-                continue
-            severity = Severity.WARNING if result == "no-do" else _SEVERITY[test]
+            if result != "ok":
+                failed.setdefault(result, []).append(test)
+        for result, tests in failed.items():
+            severity = max(Severity.WARNING if result == "no-do" else _SEVERITY[t] for t in tests)
             words = _OUTCOME_WORDS.get(result, result)
-            yield Finding("EDNS01", severity, _TAGS[test],
-                          f"{nameserver} {address} {_TEST_WORDS[test]}: {words}",
+            what = "; ".join(_TEST_WORDS[t] for t in tests)
+            yield Finding("EDNS01", severity, _TAGS[tests[0]],
+                          f"{nameserver} {address} {what}: {words}",
                           nameserver=nameserver, address=address, reason=result,
-                          args={"test": test})
+                          args={"tests": tests})
 
 
 # --- NSID01 ---------------------------------------------------------------------------------
@@ -213,9 +217,9 @@ def nsids(evidence: Evidence) -> dict[tuple[str, str], str]:
     "Each address that serves the zone is asked SOA with the NSID option (RFC 5001). The "
     "identity it returns (which anycast instance answered) is data, kept per address in the "
     "report and the info metric, never a finding or a label of other metrics; returning none "
-    "is fine. A server that fails the query because of the option (timeout, unreachable, "
-    "malformed, an error rcode) while it serves the zone otherwise is NOTICE, the reason "
-    "being that outcome.",
+    "is fine. A server that fails the query (timeout, unreachable, malformed, oversized, an "
+    "error rcode) while it answers the same query without the option (the EDNS0 test of "
+    "EDNS01) is NOTICE, the reason being that outcome.",
 )
 def judge_nsid(evidence: Evidence) -> Iterator[Finding]:
     observed = _observations(evidence)
@@ -225,6 +229,8 @@ def judge_nsid(evidence: Evidence) -> Iterator[Finding]:
         result = outcome("edns0", obs)
         if result in ("ok", "no-opt", "wrong-version"):
             continue  # answered; NSID present or not, nothing to say
+        if outcome("edns0", observed["edns0"].get(key)) != "ok":
+            continue  # EDNS itself fails there: EDNS01 says it, not the NSID option
         nameserver, address = key
         yield Finding("NSID01", Severity.NOTICE, "NSID_QUERY_FAILED",
                       f"{nameserver} {address} query with the NSID option: {result}",
