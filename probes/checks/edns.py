@@ -217,9 +217,10 @@ def nsids(evidence: Evidence) -> dict[tuple[str, str], str]:
     "Each address that serves the zone is asked SOA with the NSID option (RFC 5001). The "
     "identity it returns (which anycast instance answered) is data, kept per address in the "
     "report and the info metric, never a finding or a label of other metrics; returning none "
-    "is fine. A server that fails the query (timeout, unreachable, malformed, oversized, an "
-    "error rcode) while it answers the same query without the option (the EDNS0 test of "
-    "EDNS01) is NOTICE, the reason being that outcome.",
+    "is fine. A server that fails the query while it answers the same query without the "
+    "option (the EDNS0 test of EDNS01) is NOTICE, the reason being the outcome: timeout, "
+    "unreachable, malformed, oversized, truncated, or the rcode (formerr, servfail, nxdomain, "
+    "notimp, refused, badvers, other-rcode).",
 )
 def judge_nsid(evidence: Evidence) -> Iterator[Finding]:
     observed = _observations(evidence)

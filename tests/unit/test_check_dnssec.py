@@ -348,7 +348,8 @@ MAY_15_2023 = 1684108800.0
 def root():
     if not ROOT_ZONE.exists():
         pytest.skip(f"{ROOT_ZONE} not present")
-    return dns.zone.from_file(str(ROOT_ZONE), origin=".", relativize=False)
+    apex = [line for line in ROOT_ZONE.read_text().splitlines() if line.startswith(".\t")]
+    return dns.zone.from_text("\n".join(apex), origin=".", relativize=False, check_origin=False)
 
 
 def test_root_ksk_matches_the_published_trust_anchor(root):
