@@ -13,10 +13,11 @@ them), so ``rate()`` and ``histogram_quantile()`` work as Prometheus users expec
 from __future__ import annotations
 
 import importlib.metadata
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from prometheus_client import ProcessCollector
+from prometheus_client import ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -24,8 +25,9 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import CollectorRegistry
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
-import probes.checks
 from monitor.status import (
     Histogram,
     MonitorState,
@@ -40,18 +42,10 @@ from probes.model import FailureKind, Severity, ZoneReport
 
 PREFIX = "ccmon_"
 
-#: LAME01 reasons, pre-created at 0 for every server (a state set: at most one is 1).
+#: LAME01 reasons (the ``reason`` label of ccmon_nameserver_lame besides "none").
 LAME_REASONS: tuple[str, ...] = (
     "refused", "servfail", "not-authoritative", "referral", "nxdomain", "wrong-owner",
     "malformed", "other-rcode",
-)  # fmt: skip
-
-#: Check IDs whose findings gauge is pre-created at 0 for every zone: the engine's registry.
-CHECKS: tuple[str, ...] = tuple(probes.checks.CHECKS)
-
-#: Finding severities exposed (OK and INFO are not problems and are not counted).
-SEVERITIES: tuple[Severity, ...] = (
-    Severity.NOTICE, Severity.WARNING, Severity.ERROR, Severity.CRITICAL,
 )  # fmt: skip
 
 ZONE = ("dns_zone",)
@@ -86,7 +80,8 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "ccmon_nameserver_lame", "gauge", (*SERVER, "reason"),
-        "1 for the LAME01 reason this server is lame with, 0 for the other reasons" + _LAST,
+        "1 if the server is lame (LAME01), with the reason as label; 0 with reason none"
+        + _LAST,
     ),
     MetricSpec(
         "ccmon_nameserver_soa_serial", "gauge", SERVER,
@@ -98,8 +93,8 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "ccmon_nameserver_soa_serial_behind_seconds", "gauge", SERVER,
-        "Seconds since the zone's highest serial was first seen, for servers still behind "
-        "it; 0 for servers that have it" + _LAST,
+        "Seconds since the zone's highest serial was first seen; only for servers behind it"
+        + _LAST,
     ),
     MetricSpec(
         "ccmon_zone_soa_serials", "gauge", ZONE,
@@ -129,7 +124,7 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "ccmon_check_findings", "gauge", (*ZONE, "check", "severity"),
-        "Findings per check and severity (notice and worse)" + _LAST,
+        "Findings per check and severity (notice and worse; absent means none)" + _LAST,
     ),
     MetricSpec(
         "ccmon_last_sweep_timestamp_seconds", "gauge", ZONE,
@@ -177,57 +172,57 @@ def _new_family(spec: MetricSpec) -> Metric:
     return GaugeMetricFamily(spec.name, spec.help, labels=labels)
 
 
-class _Families:
-    """One fresh family per metric for one collect()."""
+Labels = tuple[tuple[str, str], ...]  # sorted by label name, as the exposition wants them
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    family: str  # MetricSpec.name
+    sample: str  # sample name (``_bucket``, ``_count``, ``_sum`` for the histogram)
+    labels: Labels
+    value: float
+
+
+class _Rows:
+    """Collects the rows of one zone, labels paired with the spec's label names."""
 
     def __init__(self) -> None:
-        self.by_name = {spec.name: _new_family(spec) for spec in METRICS}
+        self.rows: list[Row] = []
 
-    def add(self, name: str, labels: list[str], value: float) -> None:
-        self.by_name[name].add_metric(labels, value)
-
-
-class CcmonCollector:
-    """Renders the current snapshot; holds no metric state of its own."""
-
-    def __init__(self, state: MonitorState, build_version: str | None = None) -> None:
-        self._state = state
-        self._version = build_version or version()
-
-    def describe(self) -> Iterator[Metric]:
-        for spec in METRICS:
-            yield _new_family(spec)
-
-    def collect(self) -> Iterator[Metric]:
-        snap: Snapshot = self._state.snapshot  # read once: one consistent view
-        out = _Families()
-        out.add("ccmon_build_info", [self._version], 1)
-        zones = list(snap.zones) + sorted(set(snap.reports) - set(snap.zones))
-        for zone in zones:
-            report = snap.reports.get(zone)
-            if report is not None:
-                _zone_gauges(out, report, snap.history.get(zone) or ZoneHistory())
-            _zone_counters(out, zone, snap.totals.get(zone) or ZoneTotals())
-        yield from out.by_name.values()
+    def add(self, name: str, values: list[str], value: float, sample: str = "") -> None:
+        names = METRICS_BY_NAME[name].labels
+        if sample.endswith("_bucket"):
+            names = (*names, "le")
+        labels = tuple(sorted(zip(names, values, strict=True)))
+        self.rows.append(Row(name, sample or name, labels, float(value)))
 
 
-def _zone_gauges(out: _Families, report: ZoneReport, history: ZoneHistory) -> None:
+def zone_rows(
+    zone: str, report: ZoneReport | None, history: ZoneHistory, totals: ZoneTotals
+) -> list[Row]:
+    """Every sample one zone contributes, in family order within the zone."""
+    out = _Rows()
+    if report is not None:
+        _zone_gauges(out, report, history)
+    _zone_counters(out, zone, totals)
+    return out.rows
+
+
+def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
     zone = report.zone
     views = server_views(report)
     for view in views:
         _server_gauges(out, zone, view, report, history)
     up, total = nameservers_up(views)
+    serials = {v.serial for v in views if v.serial is not None}
+    out.add("ccmon_zone_soa_serials", [zone], len(serials))
+    if history.propagation is not None:
+        out.add("ccmon_zone_soa_propagation_seconds", [zone], history.propagation)
     out.add("ccmon_zone_nameservers", [zone], total)
     out.add("ccmon_zone_nameservers_up", [zone], up)
     out.add("ccmon_zone_available", [zone], 1 if up >= 2 else 0)
-    serials = {v.serial for v in views if v.serial is not None}
-    out.add("ccmon_zone_soa_serials", [zone], len(serials))
     out.add("ccmon_zone_severity", [zone], int(report.severity))
-    if history.propagation is not None:
-        out.add("ccmon_zone_soa_propagation_seconds", [zone], history.propagation)
-    counts: dict[tuple[str, str], int] = {
-        (check, sev.name.lower()): 0 for check in CHECKS for sev in SEVERITIES
-    }
+    counts: dict[tuple[str, str], int] = {}
     for finding in report.findings:
         if finding.severity >= Severity.NOTICE:
             key = (finding.check, finding.severity.name.lower())
@@ -239,7 +234,7 @@ def _zone_gauges(out: _Families, report: ZoneReport, history: ZoneHistory) -> No
 
 
 def _server_gauges(
-    out: _Families, zone: str, view: ServerView, report: ZoneReport, history: ZoneHistory
+    out: _Rows, zone: str, view: ServerView, report: ZoneReport, history: ZoneHistory
 ) -> None:
     key = [zone, view.nameserver, view.address]
     for status in view.statuses:
@@ -248,23 +243,18 @@ def _server_gauges(
         out.add("ccmon_nameserver_up", labels, 1 if status.within_threshold else 0)
         if status.rtt is not None:
             out.add("ccmon_nameserver_response_time_seconds", labels, status.rtt)
-    reasons = LAME_REASONS
-    if view.lame_reason and view.lame_reason not in reasons:
-        reasons = (*reasons, view.lame_reason)
-    for reason in reasons:
-        out.add("ccmon_nameserver_lame", [*key, reason], 1 if reason == view.lame_reason else 0)
+    lame = view.state == "lame"
+    out.add("ccmon_nameserver_lame", [*key, view.lame_reason if lame else "none"], int(lame))
     if view.serial is not None:
         out.add("ccmon_nameserver_soa_serial", key, view.serial)
     if view.lag is not None:
         out.add("ccmon_nameserver_soa_serial_lag", key, view.lag)
-        if view.lag == 0:
-            out.add("ccmon_nameserver_soa_serial_behind_seconds", key, 0)
-        elif history.serial_first_seen is not None:
+        if view.lag and history.serial_first_seen is not None:
             behind = max(0.0, report.started_at - history.serial_first_seen)
             out.add("ccmon_nameserver_soa_serial_behind_seconds", key, behind)
 
 
-def _zone_counters(out: _Families, zone: str, totals: ZoneTotals) -> None:
+def _zone_counters(out: _Rows, zone: str, totals: ZoneTotals) -> None:
     out.add("ccmon_sweeps_total", [zone], totals.sweeps)
     out.add("ccmon_sweeps_skipped_total", [zone], totals.skipped)
     out.add("ccmon_sweep_errors_total", [zone], totals.errors)
@@ -273,15 +263,131 @@ def _zone_counters(out: _Families, zone: str, totals: ZoneTotals) -> None:
     reasons += sorted(set(totals.failures) - set(reasons))
     for reason in reasons:
         out.add("ccmon_probe_failures_total", [zone, reason], totals.failures.get(reason, 0))
-    histograms = out.by_name["ccmon_query_duration_seconds"]
+    name = "ccmon_query_duration_seconds"
     for transport in sorted(set(totals.rtt) | {"udp", "tcp"}):
         hist = totals.rtt.get(transport) or Histogram()
-        histograms.add_metric([zone, transport], hist.cumulative(), hist.total)
+        for le, count in hist.cumulative():
+            out.add(name, [zone, transport, le], count, sample=name + "_bucket")
+        out.add(name, [zone, transport], hist.count, sample=name + "_count")
+        out.add(name, [zone, transport], hist.total, sample=name + "_sum")
+
+
+# --- rendering, cached per zone ------------------------------------------------------
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _line(row: Row) -> str:
+    labels = ",".join(f'{k}="{_escape(v)}"' for k, v in row.labels)
+    return f"{row.sample}{{{labels}}} {floatToGoString(row.value)}\n"
+
+
+@dataclass(slots=True)
+class _ZoneEntry:
+    report: ZoneReport | None
+    history: ZoneHistory
+    totals: ZoneTotals
+    rows: list[Row]
+    text: dict[str, str]  # family -> its lines for this zone, text format 0.0.4
+
+
+def _headers() -> dict[str, str]:
+    out = {}
+    for spec in METRICS:
+        doc = spec.help.replace("\\", r"\\").replace("\n", r"\n")
+        kind = spec.type
+        out[spec.name] = f"# HELP {spec.name} {doc}\n# TYPE {spec.name} {kind}\n"
+    return out
+
+
+_HEADERS = _headers()
+
+
+class CcmonCollector:
+    """Renders the current snapshot; its only state is a cache of rendered zones.
+
+    A zone's rows and text are rebuilt only when one of its (immutable) report, history
+    or totals objects was swapped, so a scrape of 300 zones formats only what changed.
+    """
+
+    def __init__(self, state: MonitorState, build_version: str | None = None) -> None:
+        self._state = state
+        self._version = build_version or version()
+        self._cache: dict[str, _ZoneEntry] = {}
+        self._lock = threading.Lock()
+
+    def describe(self) -> Iterator[Metric]:
+        for spec in METRICS:
+            yield _new_family(spec)
+
+    def _entries(self) -> list[_ZoneEntry]:
+        snap: Snapshot = self._state.snapshot  # read once: one consistent view
+        zones = list(snap.zones) + sorted(set(snap.reports) - set(snap.zones))
+        entries = []
+        with self._lock:
+            for zone in zones:
+                report = snap.reports.get(zone)
+                history = snap.history.get(zone) or _NO_HISTORY
+                totals = snap.totals.get(zone) or _NO_TOTALS
+                entry = self._cache.get(zone)
+                if entry is None or not (
+                    entry.report is report and entry.history is history
+                    and entry.totals is totals
+                ):  # fmt: skip
+                    rows = zone_rows(zone, report, history, totals)
+                    text: dict[str, list[str]] = {}
+                    for row in rows:
+                        text.setdefault(row.family, []).append(_line(row))
+                    joined = {family: "".join(lines) for family, lines in text.items()}
+                    entry = _ZoneEntry(report, history, totals, rows, joined)
+                    self._cache[zone] = entry
+                entries.append(entry)
+            for gone in set(self._cache) - set(zones):
+                del self._cache[gone]
+        return entries
+
+    def collect(self) -> Iterator[Metric]:
+        families = {spec.name: _new_family(spec) for spec in METRICS}
+        families["ccmon_build_info"].add_metric([self._version], 1)
+        for entry in self._entries():
+            for row in entry.rows:
+                families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
+        yield from families.values()
+
+    def text(self) -> str:
+        """The ccmon families in text format 0.0.4, as generate_latest() would write them."""
+        entries = self._entries()
+        parts = []
+        for spec in METRICS:
+            parts.append(_HEADERS[spec.name])
+            if spec.name == "ccmon_build_info":
+                parts.append(f'ccmon_build_info{{version="{_escape(self._version)}"}} 1.0\n')
+            parts.extend(e.text.get(spec.name, "") for e in entries)
+        return "".join(parts)
+
+
+_NO_HISTORY = ZoneHistory()
+_NO_TOTALS = ZoneTotals()
+
+
+class Exporter:
+    """What /metrics serves: the ccmon collector plus the process collector."""
+
+    def __init__(self, state: MonitorState, build_version: str | None = None) -> None:
+        self.collector = CcmonCollector(state, build_version)
+        self.process = CollectorRegistry()
+        ProcessCollector(registry=self.process)
+        self.registry = CollectorRegistry()
+        self.registry.register(self.collector)
+        ProcessCollector(registry=self.registry)
+
+    def text(self) -> bytes:
+        """Fast path for the classic text format: cached per zone, same bytes as the client."""
+        return self.collector.text().encode() + generate_latest(self.process)
 
 
 def make_registry(state: MonitorState, build_version: str | None = None) -> CollectorRegistry:
     """A registry with the ccmon collector and the standard process metrics."""
-    registry = CollectorRegistry()
-    registry.register(CcmonCollector(state, build_version))
-    ProcessCollector(registry=registry)
-    return registry
+    return Exporter(state, build_version).registry

@@ -30,10 +30,9 @@ from string import Template
 from typing import Any
 
 from aiohttp import web
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.registry import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
-from monitor.metrics import make_registry
+from monitor.metrics import Exporter
 from monitor.status import (
     STATES,
     MonitorState,
@@ -51,7 +50,7 @@ from monitor.webconfig import Guard, WebSecurity
 log = logging.getLogger(__name__)
 
 STATE_KEY = web.AppKey("state", MonitorState)
-REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+EXPORTER_KEY = web.AppKey("exporter", Exporter)
 
 
 # --- the application -----------------------------------------------------------------
@@ -60,13 +59,13 @@ REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 def make_app(
     state: MonitorState,
     security: WebSecurity | None = None,
-    registry: CollectorRegistry | None = None,
+    exporter: Exporter | None = None,
 ) -> web.Application:
     """The aiohttp application; the same one serves tests and ``ccmon run``."""
     security = security or WebSecurity()
     app = web.Application(middlewares=[Guard(security).middleware], client_max_size=64 * 1024)
     app[STATE_KEY] = state
-    app[REGISTRY_KEY] = registry or make_registry(state)
+    app[EXPORTER_KEY] = exporter or Exporter(state)
     app.router.add_get("/", status_page)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -77,7 +76,11 @@ def make_app(
 
 async def metrics(request: web.Request) -> web.Response:
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(request.app[REGISTRY_KEY])
+    exporter = request.app[EXPORTER_KEY]
+    if encoder is generate_latest:  # the classic text format: the cached fast path
+        body, content_type = exporter.text(), CONTENT_TYPE_PLAIN_0_0_4
+    else:  # OpenMetrics and text 1.0.0 through prometheus_client's own encoders
+        body = encoder(exporter.registry)
     headers = {"Content-Type": content_type}
     if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 4096:
         body = gzip.compress(body, compresslevel=1)

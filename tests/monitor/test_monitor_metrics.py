@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.metrics import LAME_REASONS, CcmonCollector, make_registry
+from monitor.metrics import LAME_REASONS, CcmonCollector, Exporter, make_registry
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from tests.monitor import ccmon_fixtures as fx
 
@@ -28,12 +28,13 @@ def test_server_values() -> None:
     get = reg.get_sample_value
     ns3 = {"dns_zone": "mx", "nameserver": "ns3.mx.", "address": "127.53.1.3"}
     assert get("ccmon_nameserver_lame", {**ns3, "reason": "refused"}) == 1
-    assert get("ccmon_nameserver_lame", {**ns3, "reason": "servfail"}) == 0
+    assert get("ccmon_nameserver_lame", {**ns3, "reason": "servfail"}) is None  # one series
     assert get("ccmon_nameserver_answered", {**ns3, "transport": "udp"}) == 1
     assert get("ccmon_nameserver_up", {**ns3, "transport": "udp"}) == 0
     ns1 = {"dns_zone": "mx", "nameserver": "ns1.mx.", "address": "127.53.1.1"}
+    assert get("ccmon_nameserver_lame", {**ns1, "reason": "none"}) == 0
     for reason in LAME_REASONS:
-        assert get("ccmon_nameserver_lame", {**ns1, "reason": reason}) == 0
+        assert get("ccmon_nameserver_lame", {**ns1, "reason": reason}) is None
     assert get("ccmon_nameserver_up", {**ns1, "transport": "tcp"}) == 1
     assert get("ccmon_nameserver_soa_serial", ns1) == 2024010101
     assert get("ccmon_nameserver_response_time_seconds", {**ns1, "transport": "udp"}) == 0.012
@@ -60,7 +61,7 @@ def test_zone_values() -> None:
     assert get("ccmon_zone_severity", {"dns_zone": "mx"}) == 4
     lame = {"dns_zone": "mx", "check": "LAME01"}
     assert get("ccmon_check_findings", {**lame, "severity": "error"}) == 1
-    assert get("ccmon_check_findings", {**lame, "severity": "critical"}) == 0
+    assert get("ccmon_check_findings", {**lame, "severity": "critical"}) is None
     assert get("ccmon_check_findings", {"dns_zone": "xn--fiqs8s", "check": "TCP01",
                                         "severity": "ok"}) is None  # fmt: skip
     assert get("ccmon_last_sweep_timestamp_seconds", {"dns_zone": "mx"}) == fx.T0 + 0.25
@@ -98,6 +99,22 @@ def test_removed_server_vanishes() -> None:
     assert reg.get_sample_value("ccmon_nameserver_lame", ns3) is None
     text = generate_latest(reg).decode()
     assert "ns3.mx." not in text
+    assert "ns3.mx." not in Exporter(state).text().decode()
+
+
+def test_fast_text_equals_client_exposition() -> None:
+    state = populated_state()
+    state.publish(fx.ke_report(), ZoneTotals(), ZoneHistory(serial_first_seen=fx.T0 - 5))
+    exporter = Exporter(state, build_version='1.0 "quoted" \\ back')
+    plain = CollectorRegistry()
+    plain.register(exporter.collector)
+    for _ in range(2):  # cold cache, then warm
+        assert exporter.collector.text().encode() == generate_latest(plain)
+    # a swap re-renders only that zone, and the result still equals the client's
+    state.publish(fx.mx_report(fx.T0 + 60), ZoneTotals(sweeps=9), ZoneHistory())
+    assert exporter.collector.text().encode() == generate_latest(plain)
+    assert b"ccmon_sweeps_total{dns_zone=\"mx\"} 9.0" in exporter.text()
+    assert b"process_cpu_seconds_total" in exporter.text()
 
 
 def test_serial_behind_seconds_and_propagation() -> None:
@@ -109,7 +126,7 @@ def test_serial_behind_seconds_and_propagation() -> None:
     ke = {"dns_zone": "ke", "address": "127.53.2.2", "nameserver": "ns2.ke."}
     assert get("ccmon_nameserver_soa_serial_behind_seconds", ke) == 90
     ke1 = {"dns_zone": "ke", "address": "127.53.2.1", "nameserver": "ns1.ke."}
-    assert get("ccmon_nameserver_soa_serial_behind_seconds", ke1) == 0
+    assert get("ccmon_nameserver_soa_serial_behind_seconds", ke1) is None  # not behind
     assert get("ccmon_zone_soa_propagation_seconds", {"dns_zone": "ke"}) == 42
 
 
