@@ -122,3 +122,19 @@ def test_vote_threshold_is_51_percent(world: World) -> None:
 
     assert [vote(f, 3) for f in range(4)] == [0, 0, 1, 1]
     assert [vote(f, 2) for f in range(3)] == [0, 0, 1]
+
+
+def test_recording_rules_vote_like_the_dashboards(world: World) -> None:
+    """deploy/prometheus/rules.yml (the alerting side) and the dashboards vote alike."""
+    if not world.prometheus.query("address:ccmon_nameserver_down:vantage_vote"):
+        pytest.skip("deploy/prometheus/rules.yml has no vantage vote rules")
+    at = time.time() - 2  # rules evaluate each second: take an instant they have covered
+    rules = world.prometheus.values(
+        'address:ccmon_nameserver_down:vantage_vote{transport="udp"}', at, key=SERVER)
+    raw = per_vantage(world, 'ccmon_nameserver_up{transport="udp"}', at, SERVER)
+    assert rules == {s: float(failing_by_vote(v, 0)) for s, v in raw.items()}
+    zones = world.prometheus.values("dns_zone:ccmon_zone_unavailable:vantage_vote", at,
+                                    key=("dns_zone",))
+    available = world.prometheus.values(overview_expr("Worst offenders first", "G"), at,
+                                        key=("dns_zone",))
+    assert zones == {z: 1.0 - v for z, v in available.items()}

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from tests.deploy.stack import (
     Ccmon,
     Prometheus,
@@ -82,6 +84,22 @@ def start_lab():
     raise StackError(f"no free port for the lab: {last}")
 
 
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules.yml"
+
+
+def fast_rules(workdir: Path) -> Path | None:
+    """deploy/prometheus/rules.yml with every group evaluated each second (not each minute),
+    so the recording rules have values within the test's seconds."""
+    if not RULES.exists():
+        return None
+    document = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    for group in document["groups"]:
+        group["interval"] = "1s"
+    path = workdir / "rules.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
 @contextlib.contextmanager
 def running_world(keep: bool = False) -> Iterator[World]:
     workdir = Path(tempfile.mkdtemp(prefix="ccmon-deploy-"))
@@ -104,6 +122,7 @@ def running_world(keep: bool = False) -> Iterator[World]:
             "b1": Ccmon("b1", workdir, config_for("1s"), shard="1/2"),
             "b2": Ccmon("b2", workdir, config_for("1s"), shard="2/2"),
         }
+        rules = fast_rules(workdir)
         vm = VictoriaMetrics(workdir)
         stack.append(vm)
         vm.start()
@@ -111,7 +130,7 @@ def running_world(keep: bool = False) -> Iterator[World]:
             ScrapeTarget(instances["a"].listen, {"vantage": "a"}),
             ScrapeTarget(instances["b1"].listen, {"vantage": "b"}),
             ScrapeTarget(instances["b2"].listen, {"vantage": "b"}),
-        ], remote_write=vm.write_url)
+        ], remote_write=vm.write_url, rule_files=[rules] if rules else [])
         for instance in instances.values():
             stack.append(instance)
             instance.start()
