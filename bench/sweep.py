@@ -1,0 +1,91 @@
+"""Sweep the lab's scale world (every real ccTLD, every address, the core checks) and print
+queries/s, CPU µs per query, wall time of one full sweep and peak RSS; then dnsperf's rate
+against one lab server in the same run, as this machine's reference.
+
+    python bench/sweep.py [--sweeps 3] [--dnsperf-seconds 5]
+
+The first sweep parses every reply (cold); later sweeps meet replies already parsed once,
+as a monitor does from its second minute on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+
+from _world import lab_settings, scale_lab
+
+from probes import observe
+from probes.sweep import Prober
+
+
+async def sweep_all(prober: Prober, zones: list[str]) -> tuple[int, float, float, dict]:
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    reports = await asyncio.gather(*(prober.sweep(z) for z in zones))
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    queries = sum(r.queries for r in reports)
+    failures: dict[str, int] = {}
+    for report in reports:
+        for kind, count in report.query_failures.items():
+            failures[kind] = failures.get(kind, 0) + count
+    return queries, wall, cpu, failures
+
+
+def dnsperf_rate(address: str, port: int, zones: list[str], seconds: int) -> str:
+    if not shutil.which("dnsperf"):
+        return "dnsperf not installed (Debian package dnsperf)"
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as queries:
+        queries.writelines(f"{zone}. SOA\n" for zone in zones)
+    out = subprocess.run(
+        ["dnsperf", "-s", address, "-p", str(port), "-d", queries.name, "-l", str(seconds),
+         "-c", "1", "-T", "1", "-q", "500"],
+        capture_output=True, text=True, timeout=seconds + 30, check=False).stdout
+    match = re.search(r"Queries per second:\s+([\d.]+)", out)
+    lost = re.search(r"Queries lost:\s+(\d+)", out)
+    return (f"{float(match.group(1)):,.0f} q/s (lost {lost.group(1) if lost else '?'})"
+            if match else "dnsperf gave no rate:\n" + out[-500:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweeps", type=int, default=3)
+    parser.add_argument("--dnsperf-seconds", type=int, default=5)
+    parser.add_argument("--all-checks", action="store_true",
+                        help="also send the further checks' queries (DNSSEC, EDNS, AXFR, ...)")
+    args = parser.parse_args()
+    if not args.all_checks:
+        observe.EXTRA_PROBES.clear()  # the core checks: SOA over UDP and TCP, NS, glue
+    with scale_lab() as lab:
+        zones = [z for z in lab.zones if not lab.scenario.zone(z).infra]
+        addresses = {s.address for z in zones for s in lab.zones[z]}
+        print(f"scale world: {len(zones)} ccTLDs, {len(addresses)} server addresses, "
+              f"mode {lab.mode}, port {lab.port}")
+
+        async def run() -> None:
+            settings = lab_settings(lab, udp_timeout=2.0, tcp_timeout=4.0)
+            async with Prober(settings) as prober:
+                for n in range(1, args.sweeps + 1):
+                    queries, wall, cpu, failures = await sweep_all(prober, zones)
+                    label = "cold" if n == 1 else "warm"
+                    print(f"sweep {n} ({label}): {queries} queries in {wall:.2f} s wall = "
+                          f"{queries / wall:,.0f} q/s; CPU {cpu:.2f} s = "
+                          f"{cpu / queries * 1e6:.0f} µs/query; failures {failures or 'none'}")
+
+        asyncio.run(run())
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS of the sweeping process: {peak_mib:.0f} MiB")
+        busiest = max(lab.zones[zones[0]], key=lambda s: s.address).address
+        served = [z for z in zones if any(s.address == busiest for s in lab.zones[z])]
+        print(f"dnsperf (1 client thread, 500 in flight) against {busiest}: "
+              f"{dnsperf_rate(busiest, lab.port, served, args.dnsperf_seconds)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
