@@ -110,6 +110,9 @@ class Lab:
         self.scenario = scenario
         self.mode, self.mode_reason = choose_mode(mode)
         self.port = choose_port(port, self.mode)
+        if self.mode == "python":
+            log.warning("lab: python mode (%s): every server is ccmon's own fault server, "
+                        "not NSD/Knot/Unbound; port %d", self.mode_reason, self.port)
         self.root_address = scenario.root.address
         self.resolver_address = scenario.resolver
         self.relay_address = scenario.relay if self.mode == "real" else None

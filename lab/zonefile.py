@@ -55,8 +55,25 @@ def zone_text(sc: Scenario, zone: ZoneSpec, serial: int,
     lines += [f"@ 3600 IN NS {ns}" for ns in zone.ns_names]
     lines += records.get(zone.name, [])
     lines.append(f'@ 3600 IN TXT "ccmon lab zone {zone.name}"')
-    lines += list(zone.records)
+    lines += [r for r in zone.records if apex_ds(zone.name, r) is None]
     return "\n".join(lines) + "\n"
+
+
+def apex_ds(zone: str, record: str) -> str | None:
+    """The DS rdata of a scenario record that is a DS at the zone's apex, else None.
+
+    Such records belong to the parent: ``root_text`` publishes them in the root, and
+    ``zone_text`` leaves them out of the child (a signed-zone scenario lists its DS this way).
+    """
+    tokens = record.split()
+    if len(tokens) < 3 or tokens[0].lower() not in ("@", f"{zone}."):
+        return None
+    rest = tokens[1:]
+    while rest and (rest[0].isdigit() or rest[0].upper() in ("IN", "CH", "HS")):
+        rest = rest[1:]  # TTL and class, in either order
+    if len(rest) < 2 or rest[0].upper() != "DS":
+        return None
+    return " ".join(rest[1:])
 
 
 def root_text(sc: Scenario, serial: int) -> str:
@@ -70,6 +87,8 @@ def root_text(sc: Scenario, serial: int) -> str:
     ]
     for z in sc.zones:
         lines += [f"{z.name}. 172800 IN NS {ns}" for ns in z.ns_names]
+        lines += [f"{z.name}. 86400 IN DS {ds}" for r in z.records
+                  if (ds := apex_ds(z.name, r)) is not None]
     for ns, addrs in _glue_addresses(sc).items():
         lines += [f"{ns} 172800 IN A {a}" for a in addrs]
     return "\n".join(lines) + "\n"
