@@ -348,6 +348,11 @@ class CcmonCollector:
                 del self._cache[gone]
         return entries
 
+    def warm(self) -> None:
+        """Render the zones whose data changed now (the service calls this after a sweep,
+        so the rendering cost lands on the sweeping side, not on the next scrape)."""
+        self._entries()
+
     def collect(self) -> Iterator[Metric]:
         families = {spec.name: _new_family(spec) for spec in METRICS}
         families["ccmon_build_info"].add_metric([self._version], 1)

@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from monitor.config import Config
+from monitor.metrics import Exporter
 from monitor.scheduler import SweepScheduler
 from monitor.status import MonitorState, Snapshot, ZoneTotals
 from monitor.store import Store, StoreError
@@ -60,6 +61,7 @@ class Service:
         self.store: Store | None = None
         self.state: MonitorState | None = None
         self.web: WebServer | None = None
+        self.exporter: Exporter | None = None
         self.scheduler: SweepScheduler | None = None
         self.prober: ZoneProber | None = None
         self.ready = asyncio.Event()  # set once the web server listens and jobs are added
@@ -79,6 +81,8 @@ class Service:
         totals = self.state.snapshot.totals.get(report.zone, ZoneTotals()).add_report(report)
         history = self.store.save_sweep(report, totals)  # one transaction, no await inside
         self.state.publish(report, totals, history)
+        if self.exporter is not None:
+            self.exporter.collector.warm()
         log.debug("swept %s in %.2f s: %s", zone, report.duration, report.severity.name)
 
     def _bump(self, zone: str, *, errors: int = 0, skipped: int = 0) -> None:
@@ -131,8 +135,9 @@ class Service:
             return EXIT_FAILURE
         assert self.state is not None and self.store is not None
         try:
-            self.web = WebServer(make_app(self.state, security), cfg.web.listen,
-                                 security.ssl_context)  # fmt: skip
+            self.exporter = Exporter(self.state)
+            app = make_app(self.state, security, self.exporter)
+            self.web = WebServer(app, cfg.web.listen, security.ssl_context)
             self.web.start()
         except (OSError, ValueError) as exc:
             log.error("cannot listen on %s: %s", cfg.web.listen, exc)
