@@ -44,7 +44,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
-from lab.authority import answer, find_zone, referral, zone_serial
+from lab.authority import answer, find_zone, referral, soa_rrset, zone_serial
 from lab.faults import fault_params
 
 SO_TIMESTAMPNS = 35  # Linux; Python has no constant for it
@@ -289,7 +289,7 @@ class FaultServer:
             response.answer.clear()
             response.additional.clear()
             response.authority = [r for r in response.authority
-                                  if r.rdtype == dns.rdatatype.SOA] or [self._soa(zone)]
+                                  if r.rdtype == dns.rdatatype.SOA] or [soa_rrset(zone)]
             response.flags |= dns.flags.AA
             response.set_rcode(dns.rcode.NXDOMAIN)
         elif fault == "referral":
@@ -327,12 +327,6 @@ class FaultServer:
             response.additional.clear()
             response.flags |= dns.flags.TC
             return response.to_wire()
-
-    @staticmethod
-    def _soa(zone: dns.zone.Zone) -> dns.rrset.RRset:
-        from lab.authority import soa_rrset
-
-        return soa_rrset(zone)
 
     @staticmethod
     def _renamed(rrset: dns.rrset.RRset, owner: dns.name.Name) -> dns.rrset.RRset:
