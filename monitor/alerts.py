@@ -49,6 +49,7 @@ RESOLVED = "resolved"
 STATUS_PAGE_PATH = "/#zone-{zone}"  # the zone's row on the status page (monitor.web)
 MAX_POLL = 60.0  # the delivery loop looks at the outbox at least this often
 BATCH = 50  # messages per SMTP connection
+PRUNE_EVERY = 3600.0  # seconds between two prunes of delivered messages
 
 
 def problem_key(zone: str, finding: Finding) -> ProblemKey:
@@ -470,10 +471,14 @@ class Alerter:
     async def run_delivery(self) -> None:
         """The outbox worker: deliver due messages and due digests until :meth:`aclose`."""
         self._loop_done = asyncio.Event()
+        pruned_at = 0.0
         try:
             while not self._closing:
                 self._wake.clear()
                 try:
+                    if self.clock() - pruned_at >= PRUNE_EVERY:
+                        pruned_at = self.clock()
+                        self.db.prune_sent(pruned_at - self.config.store.retention)
                     self.flush_digests()
                     await self.deliver_pending()
                 except Exception:  # the worker must outlive one bad round
