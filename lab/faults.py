@@ -36,22 +36,23 @@ FAULTS: dict[str, dict[str, Any]] = {
 #: default `expect:` of a faulty server when a scenario does not spell one out.
 EXPECTED: dict[str, dict[str, Any]] = {
     "none": {},
-    "delay": {"check": "RTT01", "reason": "slow"},
-    "drop": {"check": "RTT01", "reason": "loss"},
+    "delay": {"check": "RTT01", "reason": "slow"},  # when over the 500 ms threshold
+    "drop": {"check": "REACH01", "reason": "timeout", "sometimes": True},  # retries may hide it
     "refused": {"check": "LAME01", "reason": "refused"},
     "servfail": {"check": "LAME01", "reason": "servfail"},
     "nxdomain": {"check": "LAME01", "reason": "nxdomain"},
     "noaa": {"check": "LAME01", "reason": "not-authoritative"},
     "referral": {"check": "LAME01", "reason": "referral"},
     "wrong-owner": {"check": "LAME01", "reason": "wrong-owner"},
-    "stale-serial": {"check": "SOA01", "reason": "lag"},
-    "garbage": {"check": "LAME01", "reason": "malformed"},
-    "wrong-id": {"check": "LAME01", "reason": "malformed"},
-    "wrong-question": {"check": "LAME01", "reason": "malformed"},
-    "tc-silent-tcp": {"check": "TCP01", "reason": "timeout"},
+    "stale-serial": {"check": "SOA01", "reason": "behind"},
+    "garbage": {"check": "LAME01", "reason": "malformed", "failure": "malformed"},
+    # Replies a resolver drops as spoofed: the server counts as not responding, not as lame.
+    "wrong-id": {"check": "REACH01", "reason": "mismatch", "failure": "mismatch"},
+    "wrong-question": {"check": "REACH01", "reason": "mismatch", "failure": "mismatch"},
+    "tc-silent-tcp": {"check": "REACH01", "reason": "truncated", "failure": "truncated"},
     "tcp-silent": {"check": "TCP01", "reason": "timeout"},
-    "silent": {"check": "LAME01", "reason": "timeout"},
-    "oversized": {"check": "EDNS01", "reason": "oversized"},
+    "silent": {"check": "REACH01", "reason": "timeout", "failure": "timeout"},
+    "oversized": {"check": "EDNS01", "reason": "oversized", "failure": "oversized"},
 }
 
 _NUMBER_LIMITS: dict[tuple[str, str], tuple[float, float]] = {

@@ -25,7 +25,7 @@ SOFTWARE = ("nsd", "knot", "fault", "dead")
 REAL_SOFTWARE = ("nsd", "knot")
 ROLES = ("primary", "secondary")
 DEFAULT_SERIAL = 2026112701
-DEAD_EXPECT = {"check": "LAME01", "reason": "timeout", "failure": "connection-refused"}
+DEAD_EXPECT = {"check": "REACH01", "reason": "unreachable", "failure": "unreachable"}
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _SERVER_KEYS = {"ns", "address", "addresses", "software", "role", "fault", "params", "glue",

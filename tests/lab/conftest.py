@@ -6,47 +6,11 @@ fixture waits a little, then falls back to an unprivileged port (still real serv
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
-
 import pytest
 
-from lab import Lab, PortInUse, load_scenario
+from tests.support import FALLBACK_PORTS, REAL_BINARIES, require_real, start_lab
 
-REAL_BINARIES = ("nsd", "nsd-control", "knotd", "knotc", "unbound")
-FALLBACK_PORTS = (5301, 5302, 5303)
-
-
-def require_real() -> None:
-    missing = [b for b in REAL_BINARIES if shutil.which(b) is None]
-    problems = []
-    if missing:
-        problems.append(f"not installed: {', '.join(missing)}")
-    if os.geteuid() != 0:
-        problems.append("not root (port 53 on 127.53.0.0/16)")
-    if not problems:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("CI=true needs the real lab: " + "; ".join(problems))
-    pytest.skip("real lab unavailable: " + "; ".join(problems))
-
-
-def start_lab(mode: str, ports: tuple[int | None, ...], **kwargs) -> Lab:
-    """Start the demo world on the first free port of `ports` (bounded wait for the first)."""
-    deadline = time.monotonic() + 5
-    i = 0
-    while True:
-        lab = Lab(load_scenario("demo"), mode=mode, port=ports[i], **kwargs)
-        try:
-            return lab.start()
-        except PortInUse:
-            if i == 0 and time.monotonic() < deadline:
-                time.sleep(1)
-                continue
-            i += 1
-            if i == len(ports):
-                raise
+__all__ = ["FALLBACK_PORTS", "REAL_BINARIES", "require_real", "start_lab"]
 
 
 @pytest.fixture(scope="module")
