@@ -150,7 +150,8 @@ def test_promql_sees_faulty_and_healthy_servers(stack: Stack) -> None:
     le05 = prom.value('ccmon_query_duration_seconds_bucket{dns_zone="ec",transport="udp",le="0.5"}')
     le1 = prom.value('ccmon_query_duration_seconds_bucket{dns_zone="ec",transport="udp",le="1.0"}')
     assert le1 > le05
-    assert prom.value('ccmon_build_info{job="ccmon"}') == 1
+    build = 'ccmon_build_info{job="ccmon"}'
+    wait_for(lambda: prom.value(build) == 1, 10, f"{build} ({prom.targets()})")
 
 
 def test_serial_bump_reaches_prometheus_within_two_intervals(stack: Stack) -> None:

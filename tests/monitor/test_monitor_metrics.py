@@ -113,7 +113,7 @@ def test_fast_text_equals_client_exposition() -> None:
     # a swap re-renders only that zone, and the result still equals the client's
     state.publish(fx.mx_report(fx.T0 + 60), ZoneTotals(sweeps=9), ZoneHistory())
     assert exporter.collector.text().encode() == generate_latest(plain)
-    assert b"ccmon_sweeps_total{dns_zone=\"mx\"} 9.0" in exporter.text()
+    assert b'ccmon_sweeps_total{dns_zone="mx"} 9.0' in exporter.text()
     assert b"process_cpu_seconds_total" in exporter.text()
 
 
