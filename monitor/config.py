@@ -245,6 +245,7 @@ def _probe_settings(root: _Section) -> ProbeSettings:
             "max_in_flight",
             "edns_buffer",
             "ipv6",
+            "further_checks_interval",
         }
     )
     thresholds = root.section("thresholds")
@@ -267,6 +268,8 @@ def _probe_settings(root: _Section) -> ProbeSettings:
         max_in_flight=probe.get("max_in_flight", _int_in(1, 20000), root_defaults.max_in_flight),
         edns_buffer=probe.get("edns_buffer", _int_in(512, 4096), root_defaults.edns_buffer),
         ipv6=probe.get("ipv6", _boolean, root_defaults.ipv6),
+        further_checks_interval=probe.get("further_checks_interval", parse_duration,
+                                          root_defaults.further_checks_interval),
         rtt_udp_threshold=thresholds.get("rtt_udp", duration, root_defaults.rtt_udp_threshold),
         rtt_tcp_threshold=thresholds.get("rtt_tcp", duration, root_defaults.rtt_tcp_threshold),
         serial_tolerance=thresholds.get("serial_tolerance", _int_in(0, 2**31 - 1), 0),

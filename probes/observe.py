@@ -27,6 +27,14 @@ EXTRA_PROBES: list[ExtraProbe] = []
 
 async def observe(delegation: Delegation, engine: QueryEngine) -> list[Observation]:
     """Ask every (NS, address) the core questions, then the glue and further questions."""
+    core, glue = await observe_core(delegation, engine)
+    return core + glue + await observe_further(delegation, core, engine)
+
+
+async def observe_core(
+    delegation: Delegation, engine: QueryEngine
+) -> tuple[list[Observation], list[Observation]]:
+    """The core questions of every (NS, address), then the glue questions (DELEG04)."""
     zone = delegation.zone
     tasks = [
         engine.ask(ns.name, address, zone, rdtype, transport)
@@ -34,13 +42,16 @@ async def observe(delegation: Delegation, engine: QueryEngine) -> list[Observati
         for address in ns.addresses
         for rdtype, transport in CORE_QUERIES
     ]
-    observations = list(await asyncio.gather(*tasks))
-    core = list(observations)
-    follow_ups = [_glue_questions(delegation, core, engine)]
-    follow_ups += [probe(delegation, core, engine) for probe in EXTRA_PROBES]
-    for extra in await asyncio.gather(*follow_ups):
-        observations.extend(extra)
-    return observations
+    core = list(await asyncio.gather(*tasks))
+    return core, await _glue_questions(delegation, core, engine)
+
+
+async def observe_further(
+    delegation: Delegation, core: list[Observation], engine: QueryEngine
+) -> list[Observation]:
+    """The registered further probes (DNSSEC, AXFR, recursion, EDNS, NSID, ...)."""
+    found = await asyncio.gather(*(probe(delegation, core, engine) for probe in EXTRA_PROBES))
+    return [obs for batch in found for obs in batch]
 
 
 async def _glue_questions(

@@ -42,4 +42,8 @@ class ProbeSettings:
     rtt_tcp_threshold: float = DEFAULT_RTT_TCP_THRESHOLD
     serial_tolerance: int = 0  # serial difference still counted as "in sync"
     ipv6: bool = True  # probe IPv6 addresses too
+    # The further checks (DNSSEC, AXFR, recursion, EDNS, NSID) ask up to 8 more queries per
+    # address, AXFR and recursion attempts among them: a long-running monitor sends them at
+    # most this often per zone and judges the last answers in between (0 = every sweep).
+    further_checks_interval: float = 3600.0
     disabled_checks: frozenset[str] = field(default_factory=frozenset)

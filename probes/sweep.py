@@ -12,9 +12,9 @@ from probes.checks.evidence import rrset_names, serial_of
 from probes.checks.lame import server_verdict
 from probes.delegation import AddressResolver, discover
 from probes.engine import QueryEngine, QueryTally, current_tally
-from probes.model import Observation, ServerStatus, Transport, ZoneReport
+from probes.model import Delegation, Observation, ServerStatus, Transport, ZoneReport
 from probes.names import absolute, normalise_zone
-from probes.observe import observe
+from probes.observe import observe_core, observe_further
 from probes.observe_extra.facts import with_address_facts
 from probes.settings import ProbeSettings
 
@@ -26,6 +26,8 @@ class Prober:
         self.settings = settings
         self.engine: QueryEngine | None = None
         self._resolver: AddressResolver | None = None
+        # zone -> (monotonic time, observations) of its last further queries
+        self._further: dict[str, tuple[float, list[Observation]]] = {}
 
     async def __aenter__(self) -> Prober:
         self.engine = QueryEngine(self.settings)
@@ -49,7 +51,8 @@ class Prober:
         tally = QueryTally()
         current_tally.set(tally)  # this task's context: every query below counts here
         delegation = await discover(name, self.engine, self._resolver, self.settings)
-        observations = await observe(delegation, self.engine)
+        core, glue = await observe_core(delegation, self.engine)
+        observations = core + glue + await self._further_observations(name, delegation, core)
         evidence = Evidence(absolute(name), delegation, tuple(observations), self.settings)
         findings = judge(evidence)
         return ZoneReport(
@@ -65,6 +68,22 @@ class Prober:
             rtts={t.value: tuple(_rtts(observations, t)) for t in Transport},
             dnssec=dnssec_state(evidence),
         )
+
+
+    async def _further_observations(
+        self, zone: str, delegation: Delegation, core: list[Observation]
+    ) -> list[Observation]:
+        """The further queries when due; in between, their last answers for current servers."""
+        assert self.engine is not None
+        last = self._further.get(zone)
+        now = time.monotonic()
+        if last is None or now - last[0] >= self.settings.further_checks_interval:
+            fresh = await observe_further(delegation, core, self.engine)
+            self._further[zone] = (now, fresh)
+            return fresh
+        current = {(ns.name, a) for ns in delegation.nameservers for a in ns.addresses}
+        return [o for o in last[1]
+                if (o.nameserver, o.address) in current or o.nameserver == "parent"]
 
 
 def server_statuses(evidence: Evidence) -> list[ServerStatus]:

@@ -7,15 +7,20 @@ finding a registry operator must get (check, reason) about that server and addre
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from lab import Lab, load_scenario
+from probes.model import ZoneReport
+from probes.settings import ProbeSettings
+from probes.sweep import Prober
 from tests.support import require_real, start_lab
 
 UDP_TIMEOUT, UDP_TRIES, TCP_TIMEOUT = 1.0, 2, 2.0
@@ -211,3 +216,23 @@ def test_serial_bump_shows_lag_then_consistency(lab):
 def subprocess_json(result: subprocess.CompletedProcess) -> dict:
     assert result.returncode in (0, 1, 2), result.stderr
     return json.loads(result.stdout)["zones"][0]
+
+
+def test_further_queries_are_sent_at_their_own_cadence(lab):
+    """`ccmon run` asks the further checks' queries at most once per interval per zone and
+    judges their last answers in between; the core queries go out every sweep."""
+    base = ProbeSettings(parent_addresses=(lab.root_address,), resolver=(lab.resolver_address,),
+                         resolver_port=lab.port, port=lab.port, udp_timeout=UDP_TIMEOUT,
+                         tcp_timeout=TCP_TIMEOUT)
+
+    async def two_sweeps(interval: float) -> tuple[ZoneReport, ZoneReport]:
+        async with Prober(replace(base, further_checks_interval=interval)) as prober:
+            return await prober.sweep("sv"), await prober.sweep("sv")
+
+    first, second = asyncio.run(two_sweeps(3600))
+    assert second.queries < first.queries
+    for report in (first, second):  # the oversized-reply finding stays between the runs
+        assert ("EDNS01", "127.53.25.3") in {(f.check, f.address) for f in report.findings} \
+            or lab.port != 53
+    every, again = asyncio.run(two_sweeps(0))
+    assert again.queries == every.queries == first.queries
