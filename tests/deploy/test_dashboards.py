@@ -245,3 +245,23 @@ def test_overview_counts_match_the_lab(world: World) -> None:
     assert value("Inconsistent zones") >= 1  # ke: one server 5 serials behind
     assert value("Lame") >= 6  # refused, servfail, noaa, referral, nxdomain, wrong-owner
     assert value("Unreachable") >= 4  # bo and py ns3, ly's two servers
+
+
+CORE_PANELS = {"stat", "table", "timeseries", "state-timeline", "bargauge", "text", "row"}
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_panel_types_are_core_grafana_and_overrides_match_queries(name: str) -> None:
+    for p in panels(DASHBOARDS[name]):
+        assert p["type"] in CORE_PANELS, f"{p['title']}: {p['type']} needs a plugin"
+        refs = {t["refId"] for t in p.get("targets", [])}
+        for override in p.get("fieldConfig", {}).get("overrides", []):
+            matcher = override["matcher"]
+            if matcher["id"] == "byName" and matcher["options"].startswith("Value #"):
+                assert matcher["options"][len("Value #"):] in refs, (p["title"], matcher)
+            if matcher["id"] == "byFrameRefID":
+                assert matcher["options"] in refs, (p["title"], matcher)
+        for sort in p.get("options", {}).get("sortBy", []):
+            names = [prop["value"] for o in p["fieldConfig"]["overrides"]
+                     for prop in o["properties"] if prop["id"] == "displayName"]
+            assert sort["displayName"] in names, (p["title"], sort)
