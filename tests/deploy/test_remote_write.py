@@ -21,7 +21,7 @@ import pytest
 
 from tests.deploy.dashboards import DASHBOARD_DIR, Query, load, queries, substitute
 from tests.deploy.stack import wait_for
-from tests.deploy.world import World
+from tests.deploy.world import World, require_binaries
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +55,8 @@ def assert_same(want: dict[tuple, float], got: dict[tuple, float], expr: str) ->
 def instant(world: World) -> float:
     """An instant both stores have complete: a few seconds back, once VictoriaMetrics holds
     as many ccmon series at it as Prometheus does."""
+    require_binaries("victoria-metrics")
+    assert world.vm is not None
     at = time.time() - 3
     expr = "count(ccmon_nameserver_up)"
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.deploy.stack import (
@@ -44,12 +46,26 @@ SECONDARY_DELAY = 3.0
 INTERVAL = 3.0
 
 
+NEEDED = {"prometheus": "Debian package prometheus",
+          "victoria-metrics": "Debian package victoria-metrics"}
+
+
+def require_binaries(*names: str) -> None:
+    missing = [f"{n} ({NEEDED.get(n, n)})" for n in names if shutil.which(n) is None]
+    if not missing:
+        return
+    message = "not installed: " + ", ".join(missing)
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("CI=true needs " + message)
+    pytest.skip(message)
+
+
 @dataclass
 class World:
     lab: object
     zones: tuple[str, ...]
     prometheus: Prometheus
-    vm: VictoriaMetrics
+    vm: VictoriaMetrics | None  # None when victoria-metrics is not installed
     instances: dict[str, Ccmon]  # a, b1, b2
     started: float
     workdir: Path
@@ -57,7 +73,7 @@ class World:
     def logs(self) -> str:
         parts = []
         for proc in [i.process for i in self.instances.values()] + [
-                self.prometheus.process, self.vm.process]:
+                self.prometheus.process, self.vm.process if self.vm else None]:
             if proc is not None:
                 parts.append(f"--- {proc.name}\n{proc.log_tail(15)}")
         return "\n".join(parts)
@@ -123,14 +139,16 @@ def running_world(keep: bool = False) -> Iterator[World]:
             "b2": Ccmon("b2", workdir, config_for("1s"), shard="2/2"),
         }
         rules = fast_rules(workdir)
-        vm = VictoriaMetrics(workdir)
-        stack.append(vm)
-        vm.start()
+        vm = VictoriaMetrics(workdir) if shutil.which("victoria-metrics") else None
+        if vm is not None:
+            stack.append(vm)
+            vm.start()
         prometheus = Prometheus(workdir, [
             ScrapeTarget(instances["a"].listen, {"vantage": "a"}),
             ScrapeTarget(instances["b1"].listen, {"vantage": "b"}),
             ScrapeTarget(instances["b2"].listen, {"vantage": "b"}),
-        ], remote_write=vm.write_url, rule_files=[rules] if rules else [])
+        ], remote_write=vm.write_url if vm else None,
+            rule_files=[rules] if rules else [])
         for instance in instances.values():
             stack.append(instance)
             instance.start()
@@ -163,7 +181,5 @@ def running_world(keep: bool = False) -> Iterator[World]:
             with contextlib.suppress(Exception):
                 item.stop()
         if not keep:
-            import shutil
-
             shutil.rmtree(workdir, ignore_errors=True)
 
