@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SCHEMA_VERSION = 39  # Grafana 10.4 / 11.x classic dashboard model; Grafana 12 migrates it
+SCHEMA_VERSION = 41  # Grafana 12 classic dashboard model (older Grafana reads it too)
 DS = {"type": "prometheus", "uid": "${datasource}"}
 TAGS = ["ccmon", "dns"]
 

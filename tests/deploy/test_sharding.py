@@ -111,3 +111,15 @@ def test_an_empty_shard_is_an_error() -> None:
     empty = next(k for k in (1, 2) if shard_of("fr", 2) != k)
     with pytest.raises(ConfigError, match=r"no zone of the 1 in small.yaml"):
         apply_shard(config, f"{empty}/2")
+
+
+@pytest.mark.parametrize("spec", ["0/2", "x", "3/2"])
+def test_ccmon_run_refuses_a_bad_shard(spec: str, tmp_path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("zones: [fr, de]\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config), "--shard", spec],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 3, done.stderr  # the config error status, nothing started
+    assert "--shard" in done.stderr
