@@ -338,7 +338,7 @@ def query_variable(name: str, label: str, metric: str, label_name: str, multi: b
         "type": "query",
         "datasource": DS,
         "definition": query,
-        "query": {"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor"},
+        "query": query,  # the classic string form: every Grafana version reads it
         "refresh": 2,
         "sort": 1,
         "includeAll": include_all,
