@@ -381,7 +381,8 @@ class Alerter:
             headers={"X-Ccmon-Zone": state.zone},
         )
         self.db.enqueue(
-            state.zone, message["Message-ID"], composed.subject, recipients, message.as_bytes(), now
+            state.zone, message["Message-ID"], composed.subject, recipients,
+            mailer.wire_bytes(message), now,
         )
         state.last_mail_at = now
         log.info("alerts: queued %r to %s", composed.subject, ", ".join(recipients))

@@ -8,6 +8,7 @@ never logged, printed or kept on an object.
 from __future__ import annotations
 
 import contextlib
+import email.policy
 import logging
 import smtplib
 import socket
@@ -65,6 +66,12 @@ def build_message(
         message[name] = value
     message.set_content(body)
     return message
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The message as SMTP carries it: CRLF line ends. smtplib sends bytes unchanged, and a
+    message with bare LF reads as one endless line to the server (RFC 5321: 1000 at most)."""
+    return message.as_bytes(policy=email.policy.SMTP)
 
 
 def _describe_response(code: int, text: bytes | str) -> str:
@@ -271,7 +278,7 @@ def send_test_email(config: Config, to: list[str] | None) -> int:
     message = build_message(smtp, recipients, "[ccmon] test message", body)
     try:
         with SmtpSession(smtp) as session:
-            refused = session.send(smtp.sender, recipients, message.as_bytes())
+            refused = session.send(smtp.sender, recipients, wire_bytes(message))
     except (ServerError, MessageError) as exc:
         print(f"ccmon: test e-mail not sent: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -11,6 +11,7 @@ and closes the store, all within a few seconds; the exit status is then 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+from monitor.alerts import Alerter
 from monitor.config import Config
 from monitor.metrics import Exporter
 from monitor.scheduler import SweepScheduler
@@ -36,6 +38,7 @@ EXIT_CONFIG = 3
 PRUNE_EVERY = 3600.0  # seconds between two prunes of the history
 SWEEP_STOP_TIMEOUT = 2.0  # seconds cancelled sweeps get to unwind
 PROBER_CLOSE_TIMEOUT = 1.0
+ALERTS_CLOSE_TIMEOUT = 1.5  # a send in progress may finish; SIGTERM must exit within 5 s
 
 
 class ZoneProber(Protocol):
@@ -64,6 +67,7 @@ class Service:
         self.exporter: Exporter | None = None
         self.scheduler: SweepScheduler | None = None
         self.prober: ZoneProber | None = None
+        self.alerter: Alerter | None = None
         self.ready = asyncio.Event()  # set once the web server listens and jobs are added
 
     # --- the sweep path ------------------------------------------------------------------
@@ -83,6 +87,11 @@ class Service:
         self.state.publish(report, totals, history)
         if self.exporter is not None:
             self.exporter.collector.warm()
+        if self.alerter is not None:
+            try:
+                await self.alerter.on_report(report)
+            except Exception:  # a broken alert path must not stop the monitoring
+                log.exception("alerts: processing the sweep of %s failed", zone)
         log.debug("swept %s in %.2f s: %s", zone, report.duration, report.severity.name)
 
     def _bump(self, zone: str, *, errors: int = 0, skipped: int = 0) -> None:
@@ -108,6 +117,7 @@ class Service:
     def _open(self) -> None:
         cfg = self.config
         self.store = Store(cfg.store.path, cfg.store.retention)
+        self.alerter = Alerter(cfg)  # its own tables and connection in the same file
         reports = {z: r for z, r in self.store.latest_reports().items() if z in cfg.zones}
         self.state = MonitorState(
             Snapshot(
@@ -155,6 +165,8 @@ class Service:
         cfg = self.config
         prober_cm = self.prober_factory(cfg.probe)
         self.prober = await prober_cm.__aenter__()
+        assert self.alerter is not None
+        delivery = asyncio.create_task(self.alerter.run_delivery())
         try:
             self.scheduler = SweepScheduler(
                 cfg.zones, cfg.schedule.interval, cfg.schedule.jitter,
@@ -172,6 +184,11 @@ class Service:
             log.info("stopping")
             await self.scheduler.stop(SWEEP_STOP_TIMEOUT)
         finally:
+            # A send in progress finishes and is recorded (no duplicate after a restart);
+            # mail still queued stays in the outbox for the next start.
+            await self.alerter.aclose(timeout=ALERTS_CLOSE_TIMEOUT)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(delivery, 0.5)
             try:
                 await asyncio.wait_for(prober_cm.__aexit__(None, None, None), PROBER_CLOSE_TIMEOUT)
             except Exception as exc:  # closing must not block the exit (TimeoutError too)

@@ -151,3 +151,21 @@ async def test_a_refused_recipient_is_not_retried_forever(tmp_path: Path):
     finally:
         await run.stop()
         sink.stop()
+
+
+async def test_a_mail_longer_than_one_smtp_line_arrives(tmp_path: Path, sink: Sink):
+    """Many open problems make a body far over 1000 bytes: it must reach the server as CRLF
+    lines (a bare-LF message reads as one over-long line and is refused with 500)."""
+    run = Running(tmp_path / "ccmon.sqlite", sink)
+    problems = [lame(f"ns{i}.nic.fr.", f"192.0.2.{i}") for i in range(1, 31)]
+    try:
+        for minute in range(3):
+            await run.sweep(T0 + 60 * minute, *problems)
+        assert await until(lambda: len(sink.received) == 1)
+        body = sink.messages()[0].get_content()
+        assert len(body) > 1000
+        for i in range(1, 31):
+            assert f"ns{i}.nic.fr 192.0.2.{i} refused" in body
+        assert run.alerter.outbox_counts()["failed"] == 0
+    finally:
+        await run.stop()
