@@ -24,6 +24,7 @@ from probes.checks.registry import register
 from probes.model import FailureKind, Finding, Observation, Severity, Transport
 from probes.observe_extra.labels import (
     SOA_DO,
+    SOA_EDNS0,
     SOA_EDNS1,
     SOA_NSID,
     SOA_OPTION,
@@ -125,7 +126,8 @@ def outcome(test: str, obs: Observation | None) -> str:
 def _observations(evidence: Evidence) -> dict[str, dict[tuple[str, str], Observation]]:
     return {
         "plain": by_label(evidence, SOA_PLAIN),
-        "edns0": evidence.soa(Transport.UDP),
+        # The EDNS0 answer of the further queries' own moment; the core one if none was kept.
+        "edns0": by_label(evidence, SOA_EDNS0) or evidence.soa(Transport.UDP),
         "edns1": by_label(evidence, SOA_EDNS1),
         "option": by_label(evidence, SOA_OPTION),
         "do": by_label(evidence, SOA_DO),

@@ -12,6 +12,9 @@ from __future__ import annotations
 from probes.checks.evidence import Evidence
 from probes.model import Observation
 
+SOA_EDNS0 = "SOA/edns0"  # a copy of the core UDP SOA observation, taken with this batch:
+# the further answers may be reused for a while (further_checks_interval), and EDNS01 must
+# compare answers of one moment, not an old plain answer with a fresh EDNS0 one.
 SOA_PLAIN = "SOA/no-edns"  # no OPT record at all (EDNS01 "plain")
 SOA_EDNS1 = "SOA/edns-version-1"  # EDNS version 1: the answer must be BADVERS, version 0
 SOA_OPTION = "SOA/edns-unknown-option"  # an unassigned EDNS option: must be ignored

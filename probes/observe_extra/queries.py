@@ -10,6 +10,7 @@ answer when EDNS is left out?). The engine bounds the concurrency per address.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Iterable
 
 import dns.edns
@@ -17,7 +18,7 @@ import dns.message
 
 from probes.checks.evidence import responded
 from probes.engine import QueryEngine
-from probes.model import Delegation, FailureKind, Observation, Transport
+from probes.model import Delegation, FailureKind, Observation, Question, Transport
 from probes.observe import EXTRA_PROBES
 from probes.observe_extra import labels
 from probes.transport import make_query
@@ -136,7 +137,16 @@ async def further_queries(
         asyncio.gather(*tasks),
         _parent_ds(delegation, engine) if want_ds else _nothing(),
     )
-    return list(per_address) + parent
+    return list(per_address) + parent + _edns0_copies(core, zone)
+
+
+def _edns0_copies(core: list[Observation], zone: str) -> list[Observation]:
+    """The core EDNS0 SOA answers, relabelled to travel with this batch (labels.SOA_EDNS0)."""
+    return [
+        dataclasses.replace(o, question=Question(o.question.name, labels.SOA_EDNS0))
+        for o in core
+        if o.question.rdtype == "SOA" and o.question.name == zone and o.transport is Transport.UDP
+    ]
 
 
 async def _nothing() -> list[Observation]:

@@ -181,3 +181,15 @@ def test_nsid_failure_when_edns_fails_anyway_is_left_to_edns01():
             obs(*NS, msg=soa_reply(), transport=Transport.TCP)]
     observations = core + [extra(labels.SOA_NSID, *NS, failure=FailureKind.OVERSIZED)]
     assert [f for f in judge(evidence(observations)) if f.check == "NSID01"] == []
+
+
+def test_reused_further_answers_are_compared_with_their_own_edns0_answer():
+    """Between two runs of the further queries (further_checks_interval) their last answers
+    are judged again; a fresh core answer (here: the server now refuses) must not be set
+    against an old plain answer as if the server broke on EDNS."""
+    batch = compliant()[2:] + [extra(labels.SOA_EDNS0, *NS, msg=soa())]
+    fresh_core = [obs(*NS, msg=soa(rcode=dns.rcode.REFUSED)),
+                  obs(*NS, msg=soa(rcode=dns.rcode.REFUSED), transport=Transport.TCP)]
+    assert edns_findings(fresh_core + batch) == []
+    # Without the batch's own EDNS0 answer the same data would read as an EDNS0 failure.
+    assert edns_findings(fresh_core + batch[:-1]) != []
