@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(nsd knot knot-dnsutils unbound bind9 dnsutils dnsperf
-                 prometheus prometheus-alertmanager chromium)
+                 prometheus prometheus-alertmanager victoria-metrics chromium)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
