@@ -20,6 +20,14 @@ import dns.zone
 IN = dns.rdataclass.IN
 
 
+def make_response(query: dns.message.Message) -> dns.message.Message:
+    """dnspython's response skeleton, with the query's DO bit copied back (RFC 3225)."""
+    response = dns.message.make_response(query)
+    if query.edns >= 0 and query.ednsflags & dns.flags.DO:
+        response.ednsflags |= dns.flags.DO
+    return response
+
+
 def find_zone(
     zones: Mapping[dns.name.Name, dns.zone.Zone], qname: dns.name.Name
 ) -> dns.zone.Zone | None:
@@ -79,7 +87,7 @@ def _has_descendant(zone: dns.zone.Zone, qname: dns.name.Name) -> bool:
 
 def answer(zone: dns.zone.Zone, query: dns.message.Message) -> dns.message.Message:
     """The healthy authoritative response of `zone` to `query` (QR set, AA as appropriate)."""
-    response = dns.message.make_response(query)
+    response = make_response(query)
     response.flags &= ~dns.flags.RA
     question = query.question[0]
     qname, qtype = question.name, question.rdtype
@@ -115,10 +123,60 @@ def answer(zone: dns.zone.Zone, query: dns.message.Message) -> dns.message.Messa
 
 def referral(zone: dns.zone.Zone, query: dns.message.Message) -> dns.message.Message:
     """An upward-looking referral: no answer, the zone's own NS set in authority, AA=0."""
-    response = dns.message.make_response(query)
+    response = make_response(query)
     response.flags &= ~(dns.flags.RA | dns.flags.AA)
     ns = _rrset(zone, zone.origin, dns.rdatatype.NS)
     if ns is not None:
         response.authority.append(ns)
         _add_glue(zone, response, ns)
     return response
+
+
+def _signatures(zone: dns.zone.Zone, name: dns.name.Name,
+                covers: dns.rdatatype.RdataType) -> dns.rrset.RRset | None:
+    node = zone.get_node(name)
+    if node is None:
+        return None
+    rds = node.get_rdataset(IN, dns.rdatatype.RRSIG, covers)
+    if rds is None:
+        return None
+    rrset = dns.rrset.RRset(name, IN, dns.rdatatype.RRSIG, covers)
+    rrset.update(rds)
+    return rrset
+
+
+def _nsec_covering(zone: dns.zone.Zone, qname: dns.name.Name) -> list[dns.rrset.RRset]:
+    """The NSEC records denying `qname` (its predecessor in canonical order) and the
+    wildcard (the apex's predecessor of ``*.zone``)."""
+    owners = sorted(n for n, node in zone.nodes.items()
+                    if node.get_rdataset(IN, dns.rdatatype.NSEC) is not None)
+    out: list[dns.rrset.RRset] = []
+    for target in (qname, dns.name.from_text("*", zone.origin)):
+        before = [n for n in owners if n < target]
+        if before:
+            rrset = _rrset(zone, before[-1], dns.rdatatype.NSEC)
+            if rrset is not None and rrset not in out:
+                out.append(rrset)
+    return out
+
+
+def add_signatures(zone: dns.zone.Zone, response: dns.message.Message) -> None:
+    """DO=1: the zone's RRSIGs over every answer and authority RRset of `response`, and the
+    NSEC records of a negative answer (RFC 4035 §3.1). Nothing for an unsigned zone."""
+    if zone.get_rdataset(zone.origin, dns.rdatatype.DNSKEY) is None:
+        return
+    question = response.question[0] if response.question else None
+    if question is not None and response.flags & dns.flags.AA and not response.answer:
+        if response.rcode() == dns.rcode.NXDOMAIN:
+            response.authority.extend(_nsec_covering(zone, question.name))
+        else:
+            nsec = _rrset(zone, question.name, dns.rdatatype.NSEC)
+            if nsec is not None:
+                response.authority.append(nsec)
+    for section in (response.answer, response.authority):
+        for rrset in list(section):
+            if rrset.rdtype == dns.rdatatype.RRSIG:
+                continue
+            sigs = _signatures(zone, rrset.name, rrset.rdtype)
+            if sigs is not None and sigs not in section:
+                section.append(sigs)

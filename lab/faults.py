@@ -32,6 +32,15 @@ FAULTS: dict[str, dict[str, Any]] = {
     "oversized": {"extra": 1024},
 }
 
+#: Faults of signed zones only (scenario `dnssec:`), shown in the extras world (the demo
+#: world's zones are unsigned): the address serves a copy of the zone signed anew by the
+#: zone's own keys with other signature times, pinned like a stale secondary's copy.
+SIGNING_FAULTS: dict[str, dict[str, Any]] = {
+    "expired-signatures": {"ago": 86400},  # every RRSIG expired `ago` seconds before
+    "expiring-signatures": {"remaining": 43200},  # every RRSIG expires `remaining` s after
+}
+ALL_FAULTS: dict[str, dict[str, Any]] = {**FAULTS, **SIGNING_FAULTS}
+
 #: What a monitor should find for each fault (the DESIGN.md check and reason), used as the
 #: default `expect:` of a faulty server when a scenario does not spell one out.
 EXPECTED: dict[str, dict[str, Any]] = {
@@ -53,6 +62,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "tcp-silent": {"check": "TCP01", "reason": "timeout"},
     "silent": {"check": "REACH01", "reason": "timeout", "failure": "timeout"},
     "oversized": {"check": "EDNS01", "reason": "oversized", "failure": "oversized"},
+    "expired-signatures": {"check": "DNSSEC02", "reason": "expired"},
+    "expiring-signatures": {"check": "DNSSEC03", "reason": "expiring"},
 }
 
 _NUMBER_LIMITS: dict[tuple[str, str], tuple[float, float]] = {
@@ -62,6 +73,8 @@ _NUMBER_LIMITS: dict[tuple[str, str], tuple[float, float]] = {
     ("stale-serial", "by"): (1, 2**31 - 1),
     ("garbage", "size"): (1, 400),
     ("oversized", "extra"): (1, 60_000),
+    ("expired-signatures", "ago"): (1, 10 * 365 * 86400),
+    ("expiring-signatures", "remaining"): (60, 10 * 365 * 86400),
 }
 
 
@@ -71,10 +84,10 @@ def fault_params(name: str, params: Mapping[str, Any] | None = None, where: str 
     :param where: names the scenario entry in the error message.
     """
     prefix = f"{where}: " if where else ""
-    if name not in FAULTS:
-        known = ", ".join(sorted(FAULTS))
+    if name not in ALL_FAULTS:
+        known = ", ".join(sorted(ALL_FAULTS))
         raise ScenarioError(f"{prefix}unknown fault {name!r} (known: {known})")
-    out = dict(FAULTS[name])
+    out = dict(ALL_FAULTS[name])
     for key, value in (params or {}).items():
         if key not in out:
             allowed = ", ".join(sorted(out)) or "none"
@@ -93,7 +106,8 @@ def fault_params(name: str, params: Mapping[str, Any] | None = None, where: str 
         elif not isinstance(value, str):
             raise ScenarioError(f"{prefix}fault {name!r} parameter {key!r} must be a string")
         out[key] = value
-    if name in ("stale-serial", "garbage", "oversized"):
-        key = {"stale-serial": "by", "garbage": "size", "oversized": "extra"}[name]
-        out[key] = int(out[key])
+    integers = {"stale-serial": "by", "garbage": "size", "oversized": "extra",
+                "expired-signatures": "ago", "expiring-signatures": "remaining"}
+    if name in integers:
+        out[integers[name]] = int(out[integers[name]])
     return out

@@ -44,8 +44,17 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
-from lab.authority import answer, find_zone, referral, soa_rrset, zone_serial
-from lab.faults import fault_params
+from lab.authority import (
+    add_signatures,
+    answer,
+    find_zone,
+    make_response,
+    referral,
+    soa_rrset,
+    zone_serial,
+)
+from lab.faults import SIGNING_FAULTS, fault_params
+from lab.signing import ZoneKeys, resigned
 
 SO_TIMESTAMPNS = 35  # Linux; Python has no constant for it
 TCP_IDLE_SECONDS = 120.0  # a silent TCP peer is closed after this, so nothing lives forever
@@ -65,23 +74,46 @@ def _name(zone: str) -> dns.name.Name:
 class Address:
     """State of one listening address."""
 
-    def __init__(self, kind: str, fault: str, params: dict, zones: dict):
+    def __init__(self, kind: str, fault: str, params: dict, zones: dict,
+                 axfr_open: frozenset = frozenset()):
         self.kind = kind  # auth | relay | resolver
         self.fault = fault
         self.params = params
         self.zones: dict[dns.name.Name, dns.zone.Zone] = zones
         self.pinned: dict[dns.name.Name, int] = {}
+        #: copies this address keeps instead of the current zone (signing faults): pinned,
+        #: they do not follow bumps, like a secondary that stopped transferring
+        self.overrides: dict[dns.name.Name, dns.zone.Zone] = {}
+        #: zones this address transfers to anyone (AXFR over TCP)
+        self.axfr_open: frozenset[dns.name.Name] = axfr_open
 
-    def set_fault(self, fault: str, params: dict) -> None:
+    def set_fault(self, fault: str, params: dict,
+                  keys: dict[dns.name.Name, ZoneKeys] | None = None) -> None:
+        overrides = {}
+        if fault in SIGNING_FAULTS:
+            signed = [n for n in self.zones if keys and n in keys]
+            if not signed:
+                raise ValueError(f"fault {fault!r} needs a signed zone; none of "
+                                 f"{[n.to_text() for n in self.zones]} is signed")
+            now = time.time()
+            expiration = (now - params["ago"] if fault == "expired-signatures"
+                          else now + params["remaining"])
+            overrides = {n: resigned(self.zones[n], keys[n], expiration) for n in signed}
         self.fault, self.params = fault, params
+        self.overrides = overrides
         self.pinned = {}
         if fault == "stale-serial":
             by = params["by"]
             self.pinned = {n: (zone_serial(z) - by) % 2**32 for n, z in self.zones.items()}
 
+    @property
+    def view(self) -> dict[dns.name.Name, dns.zone.Zone]:
+        """The zones as this address serves them now."""
+        return {**self.zones, **self.overrides} if self.overrides else self.zones
+
     def served_serials(self) -> dict[str, int]:
         out = {}
-        for name, zone in self.zones.items():
+        for name, zone in self.view.items():
             out[name.to_text()] = self.pinned.get(name, zone_serial(zone))
         return out
 
@@ -93,12 +125,16 @@ class FaultServer:
         self.zone_data: dict[dns.name.Name, dns.zone.Zone] = {
             _name(z): _load_zone(z, path) for z, path in config.get("zone_files", {}).items()
         }
+        self.keys: dict[dns.name.Name, ZoneKeys] = {
+            _name(z): ZoneKeys.read(path) for z, path in (config.get("keys") or {}).items()}
         self.addresses: dict[str, Address] = {}
         for addr, spec in config.get("addresses", {}).items():
             zones = {_name(z): self.zone_data[_name(z)] for z in spec.get("zones", [])}
-            state = Address("auth", "none", {}, zones)
+            state = Address("auth", "none", {}, zones,
+                            frozenset(_name(z) for z in spec.get("axfr_open", [])))
             state.set_fault(spec.get("fault", "none"), fault_params(spec.get("fault", "none"),
-                                                                     spec.get("params")))
+                                                                     spec.get("params")),
+                            self.keys)
             self.addresses[addr] = state
         relay = config.get("relay") or {}
         self.relay_address: str | None = relay.get("address")
@@ -246,7 +282,8 @@ class FaultServer:
             return
 
         def finish() -> None:
-            send(wire)
+            for one in wire if isinstance(wire, list) else [wire]:
+                send(one)
             self._record(addr, transport, query, fault, t_read, kernel_ns, True)
 
         if fault == "delay":
@@ -263,27 +300,38 @@ class FaultServer:
         return header + os.urandom(size)
 
     def _respond(self, state: Address, addr: str, query: dns.message.Message,
-                 transport: str, peer) -> bytes | None:
+                 transport: str, peer) -> bytes | list[bytes] | None:
         fault = state.fault
         if state.kind == "relay":
             return self._relay_notify(query)
         if query.opcode() != dns.opcode.QUERY:
-            response = dns.message.make_response(query)
+            response = make_response(query)
             response.set_rcode(dns.rcode.NOTIMP)
             return response.to_wire()
         if state.kind == "resolver":
             return self._resolve(query).to_wire()
         qname, qtype = query.question[0].name, query.question[0].rdtype
-        zone = find_zone(state.zones, qname)
-        if zone is None or qtype in (dns.rdatatype.AXFR, dns.rdatatype.IXFR):
-            response = dns.message.make_response(query)
+        zones = state.view
+        zone = find_zone(zones, qname)
+        transfer = (qtype == dns.rdatatype.AXFR and transport == "tcp" and zone is not None
+                    and qname == zone.origin and zone.origin in state.axfr_open)
+        if zone is None or (qtype in (dns.rdatatype.AXFR, dns.rdatatype.IXFR)
+                            and not transfer):
+            response = make_response(query)
             response.flags &= ~dns.flags.RA
             response.set_rcode(dns.rcode.REFUSED)
             return response.to_wire()
+        if transfer and fault not in ("refused", "servfail"):
+            return self._axfr(state, zone, query)
         if fault in ("refused", "servfail"):
-            response = dns.message.make_response(query)
+            response = make_response(query)
             response.flags &= ~dns.flags.RA
             response.set_rcode(dns.rcode.REFUSED if fault == "refused" else dns.rcode.SERVFAIL)
+        elif query.edns > 0:
+            # RFC 6891 §6.1.3: an EDNS version we do not implement is BADVERS, OPT version 0.
+            response = make_response(query)
+            response.flags &= ~dns.flags.RA
+            response.set_rcode(dns.rcode.BADVERS)
         elif fault == "nxdomain":
             response = answer(zone, query)
             response.answer.clear()
@@ -295,11 +343,13 @@ class FaultServer:
         elif fault == "referral":
             response = referral(zone, query)
         elif fault == "tc-silent-tcp" and transport == "udp":
-            response = dns.message.make_response(query)
+            response = make_response(query)
             response.flags = (response.flags & ~dns.flags.RA) | dns.flags.TC | dns.flags.AA
             return response.to_wire()
         else:
             response = answer(zone, query)
+        if query.edns >= 0 and query.ednsflags & dns.flags.DO and fault != "referral":
+            add_signatures(zone, response)
         if zone.origin in state.pinned:
             self._pin_serial(response, state.pinned[zone.origin])
         if fault == "noaa":
@@ -327,6 +377,40 @@ class FaultServer:
             response.additional.clear()
             response.flags |= dns.flags.TC
             return response.to_wire()
+
+    def _axfr(self, state: Address, zone: dns.zone.Zone,
+              query: dns.message.Message) -> list[bytes]:
+        """A granted zone transfer: SOA, every other RRset, SOA, in as many TCP messages as
+        needed (RFC 5936)."""
+        soa = soa_rrset(zone)
+        rrsets = [soa]
+        for name, rds in zone.iterate_rdatasets():
+            if rds.rdtype != dns.rdatatype.SOA:
+                rrset = dns.rrset.RRset(name, rds.rdclass, rds.rdtype, rds.covers)
+                rrset.update(rds)
+                rrsets.append(rrset)
+        rrsets.append(soa)
+        pinned = state.pinned.get(zone.origin)
+
+        def message(part: list[dns.rrset.RRset]) -> dns.message.Message:
+            response = make_response(query)
+            response.flags = (response.flags & ~dns.flags.RA) | dns.flags.AA
+            response.answer = list(part)
+            if pinned is not None:
+                self._pin_serial(response, pinned)
+            return response
+
+        wires: list[bytes] = []
+        part: list[dns.rrset.RRset] = []
+        for rrset in rrsets:
+            try:
+                message([*part, rrset]).to_wire(max_size=65535)
+                part.append(rrset)
+            except dns.exception.TooBig:
+                wires.append(message(part).to_wire(max_size=65535))
+                part = [rrset]
+        wires.append(message(part).to_wire(max_size=65535))
+        return wires
 
     @staticmethod
     def _renamed(rrset: dns.rrset.RRset, owner: dns.name.Name) -> dns.rrset.RRset:
@@ -359,17 +443,17 @@ class FaultServer:
     def _resolve(self, query: dns.message.Message) -> dns.message.Message:
         """Python-mode resolver: answer from the world's current zone data, RA=1, AA=0."""
         if not query.flags & dns.flags.RD:
-            response = dns.message.make_response(query)
+            response = make_response(query)
             response.set_rcode(dns.rcode.REFUSED)
             return response
         zone = find_zone(self.zone_data, query.question[0].name)
         if zone is None:
-            response = dns.message.make_response(query)
+            response = make_response(query)
             response.set_rcode(dns.rcode.SERVFAIL)
         else:
             response = answer(zone, query)
             if not response.flags & dns.flags.AA:  # a referral out of the lab: nobody to ask
-                response = dns.message.make_response(query)
+                response = make_response(query)
                 response.set_rcode(dns.rcode.SERVFAIL)
         response.flags = (response.flags & ~dns.flags.AA) | dns.flags.RA
         return response
@@ -377,7 +461,7 @@ class FaultServer:
     # ------------------------------------------------------------------ NOTIFY relay
 
     def _relay_notify(self, query: dns.message.Message) -> bytes | None:
-        response = dns.message.make_response(query)
+        response = make_response(query)
         if query.opcode() != dns.opcode.NOTIFY:
             response.set_rcode(dns.rcode.REFUSED)
             return response.to_wire()
@@ -472,7 +556,7 @@ class FaultServer:
             if state is None or state.kind != "auth":
                 raise KeyError(f"{cmd['address']} is not a fault-server address here")
             fault = cmd.get("fault", "none") if op == "set_fault" else "none"
-            state.set_fault(fault, fault_params(fault, cmd.get("params")))
+            state.set_fault(fault, fault_params(fault, cmd.get("params")), self.keys)
             return {"ok": True}
         if op == "relay_delay":
             self.relay_delays[cmd["zone"]] = float(cmd["seconds"])

@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 from lab.errors import ScenarioError
-from lab.faults import EXPECTED, fault_params
+from lab.faults import EXPECTED, SIGNING_FAULTS, fault_params
+from lab.signing import dnssec_spec
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 SOFTWARE = ("nsd", "knot", "fault", "dead")
@@ -29,8 +30,10 @@ DEAD_EXPECT = {"check": "REACH01", "reason": "unreachable", "failure": "unreacha
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _SERVER_KEYS = {"ns", "address", "addresses", "software", "role", "fault", "params", "glue",
-                "expect", "family"}
-_ZONE_KEYS = {"zone", "servers", "records", "expect", "infra"}
+                "expect", "family", "axfr"}
+_ZONE_KEYS = {"zone", "servers", "records", "expect", "infra", "dnssec"}
+AXFR_POLICIES = ("closed", "open")
+OPEN_AXFR_EXPECT = {"check": "SEC01", "reason": "open"}
 _TOP_KEYS = {"name", "description", "serial", "root", "resolver", "relay", "zones"}
 
 
@@ -49,6 +52,9 @@ class ServerSpec:
     expect: Mapping[str, Any] = field(default_factory=dict)
     #: 6 when the address stands for a real IPv6 address mapped onto IPv4 loopback.
     family: int = 4
+    #: "open": this server grants AXFR of the zone to anyone (SEC01); "closed" (default):
+    #: only to the zone's secondaries and the NOTIFY relay.
+    axfr: str = "closed"
 
     @property
     def real(self) -> bool:
@@ -65,6 +71,9 @@ class ZoneSpec:
     expect: tuple[Mapping[str, Any], ...] = ()
     #: infrastructure (e.g. ``net`` holding addresses of out-of-bailiwick NS names), not a ccTLD
     infra: bool = False
+    #: signed by the lab (``lab/signing.py``): algorithm, ds (match | mismatch | none),
+    #: validity, inception_offset; None: unsigned
+    dnssec: Mapping[str, Any] | None = None
 
     @property
     def ns_names(self) -> list[str]:
@@ -205,9 +214,16 @@ def _parse_server(raw: Any, zone: str, where: str) -> list[ServerSpec]:
     glue = raw.get("glue", True)
     if not isinstance(glue, bool):
         raise ScenarioError(f"{where}: glue must be true or false")
+    axfr = raw.get("axfr", "closed")
+    if axfr not in AXFR_POLICIES:
+        raise ScenarioError(f"{where}: axfr must be one of {AXFR_POLICIES}")
+    if software == "dead" and axfr == "open":
+        raise ScenarioError(f"{where}: a dead server cannot grant AXFR")
     expect = raw.get("expect")
     if expect is None:
         expect = DEAD_EXPECT if software == "dead" else EXPECTED[fault]
+        if axfr == "open" and fault == "none":
+            expect = OPEN_AXFR_EXPECT
     if not isinstance(expect, Mapping):
         raise ScenarioError(f"{where}: expect must be a mapping")
     family = raw.get("family", 4)
@@ -216,7 +232,7 @@ def _parse_server(raw: Any, zone: str, where: str) -> list[ServerSpec]:
     return [
         ServerSpec(zone=zone, ns=ns, address=check_address(a, where), software=software,
                    role=role or "", fault=fault, params=params, glue=glue,
-                   expect=dict(expect), family=family)
+                   expect=dict(expect), family=family, axfr=axfr)
         for a in addresses
     ]
 
@@ -266,8 +282,14 @@ def _parse_zone(raw: Any, where: str) -> ZoneSpec:
         expect = [expect]
     if not isinstance(expect, list) or not all(isinstance(e, Mapping) for e in expect):
         raise ScenarioError(f"{where}: expect must be a mapping or a list of mappings")
+    dnssec = dnssec_spec(raw.get("dnssec"), where)
+    for s in servers:
+        if s.fault in SIGNING_FAULTS and dnssec is None:
+            raise ScenarioError(f"{where}: {s.ns} {s.address}: fault {s.fault!r} needs a signed "
+                                "zone (dnssec: true)")
     return ZoneSpec(name=name, servers=tuple(servers), records=tuple(records),
-                    expect=tuple(dict(e) for e in expect), infra=bool(raw.get("infra", False)))
+                    expect=tuple(dict(e) for e in expect), infra=bool(raw.get("infra", False)),
+                    dnssec=dnssec)
 
 
 def _check_addresses(sc: Scenario) -> None:
@@ -288,7 +310,7 @@ def _check_addresses(sc: Scenario) -> None:
             seen[s.address] = s
             continue
         same_host = (other.ns, other.software, other.fault, dict(other.params)) == (
-            s.ns, s.software, s.fault, dict(s.params))
+            s.ns, s.software, s.fault, dict(s.params))  # axfr may differ per zone
         if other.zone == s.zone or not same_host:
             raise ScenarioError(f"{where}: duplicate address, already used by zone "
                                 f"{other.zone} server {other.ns}")

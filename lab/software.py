@@ -24,6 +24,8 @@ class Proc:
     addresses: list[str] = field(default_factory=list)
     zones: dict[str, str] = field(default_factory=dict)  # zone -> primary | secondary
     ns_names: list[str] = field(default_factory=list)
+    #: zones this process transfers to anyone (scenario ``axfr: open``)
+    open_axfr: set[str] = field(default_factory=set)
     dir: Path = Path()
     popen: object = None
 
@@ -100,6 +102,8 @@ def nsd_conf(p: Proc, plan: XfrPlan) -> str:
     ]
     for zone, role in p.zones.items():
         lines += ["zone:", f"  name: {_q(zone)}", f"  outgoing-interface: {p.source}"]
+        if zone in p.open_axfr:
+            lines.append("  provide-xfr: 0.0.0.0/0 NOKEY")  # anyone may transfer it
         if role == "primary":
             lines.append(f'  zonefile: "{plan.zone_file[zone]}"')
             if zone != ".":
@@ -150,6 +154,8 @@ def knot_conf(p: Proc, plan: XfrPlan) -> str:
                   f"    via: {p.source}"]
     lines += ["acl:", "  - id: notify-from-relay", f"    address: {plan.relay}",
               "    action: notify"]
+    if p.open_axfr:
+        lines += ["  - id: xfr-anyone", "    address: 0.0.0.0/0", "    action: transfer"]
     for i, (zone, role) in enumerate(p.zones.items()):
         if role == "primary" and zone != ".":
             allowed = ", ".join([*plan.secondary_sources.get(zone, []), plan.relay])
@@ -169,9 +175,11 @@ def knot_conf(p: Proc, plan: XfrPlan) -> str:
         if role == "primary":
             lines.append(f'    file: "{plan.zone_file[zone]}"')
             if zone != ".":
-                lines += ["    notify: relay", f"    acl: xfr-{i}"]
+                acl = f"xfr-{i}, xfr-anyone" if zone in p.open_axfr else f"xfr-{i}"
+                lines += ["    notify: relay", f"    acl: [ {acl} ]"]
         else:
-            lines += [f"    master: {_rid(plan.primary_of[zone])}", "    acl: notify-from-relay"]
+            acl = "notify-from-relay, xfr-anyone" if zone in p.open_axfr else "notify-from-relay"
+            lines += [f"    master: {_rid(plan.primary_of[zone])}", f"    acl: [ {acl} ]"]
     return "\n".join(lines) + "\n"
 
 
@@ -221,7 +229,7 @@ def unbound_conf(p: Proc, root_address: str, root_ns: str, stubs: dict[str, list
 
 def fault_conf(p: Proc, port: int, zone_file: dict[str, Path], addresses: dict[str, dict],
                relay: dict | None, resolver: str | None, primaries: dict[str, list[str]],
-               timing_log: Path | None) -> str:
+               timing_log: Path | None, keys: dict[str, Path] | None = None) -> str:
     needed = {z for spec in addresses.values() for z in spec["zones"]}
     if resolver:
         needed = set(zone_file)
@@ -234,5 +242,7 @@ def fault_conf(p: Proc, port: int, zone_file: dict[str, Path], addresses: dict[s
         "relay": relay,
         "resolver": resolver,
         "primaries": primaries,
+        # private keys of signed zones, for the signing faults (re-signed copies)
+        "keys": {z: str(path) for z, path in (keys or {}).items() if z in needed},
     }
     return json.dumps(config, indent=1)

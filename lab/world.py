@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ import dns.rcode
 from lab import procs as _procs
 from lab.errors import LabError, PortInUse
 from lab.faults import fault_params
-from lab.scenario import Scenario, ServerSpec, load_scenario, normalise_zone
+from lab.scenario import Scenario, ServerSpec, ZoneSpec, load_scenario, normalise_zone
+from lab.signing import ZoneKeys, signed_text
 from lab.software import (
     BINARIES,
     Proc,
@@ -107,6 +108,11 @@ class Lab:
                  ready_timeout: float | None = None, keep_workdir: bool = False):
         if scenario is None or isinstance(scenario, str | Path):
             scenario = load_scenario(scenario or "demo")
+        #: zone -> its keys, for zones the scenario wants signed (fresh for every lab)
+        self.keys: dict[str, ZoneKeys] = {}
+        #: zone -> (inception, expiration) of the signatures the lab's signer makes
+        self.signature_times: dict[str, tuple[int, int]] = {}
+        scenario = self._with_keys(scenario)
         self.scenario = scenario
         self.mode, self.mode_reason = choose_mode(mode)
         self.port = choose_port(port, self.mode)
@@ -133,6 +139,32 @@ class Lab:
         self.procs: list[Proc] = []
         self._owner: dict[str, Proc] = {}  # address -> process serving it
         self.started_in: float | None = None
+
+    def _with_keys(self, sc: Scenario) -> Scenario:
+        """Make keys for the signed zones; the scenario with their DNSKEY records (in the
+        zone) and DS record (an apex DS: ``root_text`` puts it in the root)."""
+        now = int(time.time())
+        zones = []
+        for z in sc.zones:
+            if z.dnssec is None:
+                zones.append(z)
+                continue
+            keys = ZoneKeys.generate(z.name, z.dnssec["algorithm"])
+            self.keys[z.name] = keys
+            inception = now - z.dnssec["inception_offset"]
+            self.signature_times[z.name] = (inception, inception + z.dnssec["validity"])
+            ds = keys.ds_record(z.dnssec["ds"])
+            extra = [*keys.dnskey_records(), *([ds] if ds else [])]
+            zones.append(replace(z, records=(*z.records, *extra)))
+        return replace(sc, zones=tuple(zones)) if self.keys else sc
+
+    def _zone_text(self, spec: ZoneSpec, serial: int) -> str:
+        """The master file the lab writes for `spec` at `serial`, signed if it is signed."""
+        text = zone_text(self.scenario, spec, serial, self._records)
+        if spec.name in self.keys:
+            inception, expiration = self.signature_times[spec.name]
+            text = signed_text(text, spec.name, self.keys[spec.name], inception, expiration)
+        return text
 
     # ------------------------------------------------------------------ public API
 
@@ -193,7 +225,7 @@ class Lab:
         self._require_started()
         new = (self._serials[key] + 1) % 2**32 or 1
         path = self._zone_path(key)
-        path.write_text(zone_text(self.scenario, spec, new, self._records), encoding="utf-8")
+        path.write_text(self._zone_text(spec, new), encoding="utf-8")
         primary = spec.primary
         if self.mode == "real" and primary is not None and primary.real:
             _procs.control(self.procs_by_software("fault")[0].control_path,
@@ -340,11 +372,16 @@ class Lab:
                 entry = fault_addresses.setdefault(
                     s.address, {"fault": fault, "params": params, "zones": []})
                 entry["zones"].append(s.zone)
+                if s.axfr == "open":
+                    entry.setdefault("axfr_open", []).append(s.zone)
                 continue
-            host = hosts.setdefault((s.software, s.ns), {"addresses": [], "zones": {}})
+            host = hosts.setdefault((s.software, s.ns),
+                                    {"addresses": [], "zones": {}, "open": set()})
             if s.address not in host["addresses"]:
                 host["addresses"].append(s.address)
             host["zones"][s.zone] = s.role
+            if s.axfr == "open":
+                host["open"].add(s.zone)
         for (software, ns), host in hosts.items():
             wave = 1 if "primary" in host["zones"].values() else 2
             target = next((p for p in procs if p.software == software and p.wave == wave
@@ -354,6 +391,7 @@ class Lab:
                            <= MAX_ADDRESSES_PER_PROCESS), None) or new(software, wave)
             target.addresses += host["addresses"]
             target.zones.update(host["zones"])
+            target.open_axfr |= host["open"]
             target.ns_names.append(ns)
         addrs = list(fault_addresses)
         chunks = [addrs[i:i + MAX_ADDRESSES_PER_PROCESS]
@@ -387,8 +425,12 @@ class Lab:
         zone_file["."].write_text(root_text(sc, self._serials["."]), encoding="utf-8")
         for z in sc.zones:
             zone_file[z.name] = self._zone_path(z.name)
-            zone_file[z.name].write_text(
-                zone_text(sc, z, self._serials[z.name], self._records), encoding="utf-8")
+            zone_file[z.name].write_text(self._zone_text(z, self._serials[z.name]),
+                                         encoding="utf-8")
+        key_files = {}
+        for zone, keys in self.keys.items():
+            key_files[zone] = self.workdir / "zones" / f"{zone}.keys.json"
+            keys.write(key_files[zone])
         primary_of = {z.name: z.primary.address for z in sc.zones
                       if z.primary is not None and z.primary.real}
         secondary_sources: dict[str, list[str]] = {}
@@ -425,7 +467,7 @@ class Lab:
                     relay={"address": self.relay_address, "zones": relay_zones}
                     if first and self.relay_address else None,
                     resolver=self.resolver_address if first and self.mode == "python" else None,
-                    primaries=fault_primaries, timing_log=self.timing_log)
+                    primaries=fault_primaries, timing_log=self.timing_log, keys=key_files)
             p.conf.write_text(text, encoding="utf-8")
 
     # ------------------------------------------------------------------ starting
