@@ -26,7 +26,7 @@ from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.DS import DS
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
-from probes.checks.evidence import Evidence
+from probes.checks.evidence import Evidence, name_of
 from probes.checks.registry import register
 from probes.model import Finding, Observation, Severity
 from probes.observe_extra.labels import DNSKEY_DO, SOA_DO, by_label, parent_ds
@@ -71,7 +71,7 @@ def _answered(obs: Observation | None) -> dns.message.Message | None:
 def answer_rrset(reply: dns.message.Message, zone: str, rdtype: int,
                  covers: int = dns.rdatatype.NONE) -> dns.rrset.RRset | None:
     """An RRset of the apex from the answer section (read only: replies are shared)."""
-    name = dns.name.from_text(zone)
+    name = name_of(zone)
     for rrset in reply.answer:
         if (rrset.name == name and rrset.rdtype == rdtype and rrset.covers == covers
                 and rrset.rdclass == dns.rdataclass.IN and len(rrset)):

@@ -10,7 +10,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from probes.checks.evidence import Evidence
+from probes.checks.evidence import Evidence, name_of
 from probes.checks.registry import register
 from probes.model import FailureKind, Finding, Observation, Severity
 from probes.observe_extra.labels import AXFR, RECURSION, RECURSION_QNAME, by_label
@@ -35,7 +35,7 @@ def axfr_granted(obs: Observation | None, zone: str) -> bool | None:
         return False if closed else None
     if reply.rcode() != dns.rcode.NOERROR:
         return False
-    name = dns.name.from_text(zone)
+    name = name_of(zone)
     return any(r.rdtype == dns.rdatatype.SOA and r.name == name for r in reply.answer)
 
 
