@@ -14,13 +14,13 @@ from lab.scenario import parse_scenario
 from probes.settings import ProbeSettings
 
 
-def scale_lab(extra_zones: list[dict[str, Any]] | None = None) -> Lab:
+def scale_lab(extra_zones: list[dict[str, Any]] | None = None, port: int | None = None) -> Lab:
     """A Lab (not started) of every real ccTLD, plus `extra_zones` in scenario form."""
     import json
 
     raw = scale_raw(json.loads(data_path().read_text(encoding="utf-8")))
     raw["zones"].extend(extra_zones or [])
-    return Lab(parse_scenario(raw, "scale-bench"))
+    return Lab(parse_scenario(raw, "scale-bench"), port=port)
 
 
 def lab_settings(lab: Lab, **changes: Any) -> ProbeSettings:

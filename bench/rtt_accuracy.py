@@ -94,11 +94,13 @@ def main() -> int:
     parser.add_argument("--delay-ms", type=float, default=100.0)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--in-flight", type=int, default=2000)
+    parser.add_argument("--port", type=int, default=None,
+                        help="lab port (default: 53 as root; another lab may hold it)")
     args = parser.parse_args()
     slow_zone = {"zone": "zz", "servers": [
         {"ns": "ns1.zz.", "address": TARGET, "software": "fault", "fault": "delay",
          "params": {"ms": args.delay_ms}}]}
-    with scale_lab([slow_zone]) as lab:
+    with scale_lab([slow_zone], port=args.port) as lab:
         print(f"scale world up ({lab.mode}, port {lab.port}); slow server {TARGET} holds each "
               f"query {args.delay_ms:.0f} ms; {args.in_flight} other queries in flight")
 

@@ -58,10 +58,12 @@ def main() -> int:
     parser.add_argument("--dnsperf-seconds", type=int, default=5)
     parser.add_argument("--all-checks", action="store_true",
                         help="also send the further checks' queries (DNSSEC, EDNS, AXFR, ...)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="lab port (default: 53 as root; another lab may hold it)")
     args = parser.parse_args()
     if not args.all_checks:
         observe.EXTRA_PROBES.clear()  # the core checks: SOA over UDP and TCP, NS, glue
-    with scale_lab() as lab:
+    with scale_lab(port=args.port) as lab:
         zones = [z for z in lab.zones if not lab.scenario.zone(z).infra]
         addresses = {s.address for z in zones for s in lab.zones[z]}
         print(f"scale world: {len(zones)} ccTLDs, {len(addresses)} server addresses, "
