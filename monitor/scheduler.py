@@ -24,6 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 log = logging.getLogger(__name__)
 # APScheduler logs every job start and end at INFO: 300 zones a minute of noise.
 logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)  # one line per job added
 
 Sweep = Callable[[str], Awaitable[None]]
 _HOUSEKEEPING = "housekeeping:"
