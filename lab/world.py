@@ -58,6 +58,7 @@ class ServerInfo:
     family: int = 4
     declared_software: str = ""  # what the scenario asked for (differs in python mode)
     process: str | None = None
+    axfr: str = "closed"  # "open": transfers the zone to anyone
 
 
 def choose_mode(requested: str | None = None) -> tuple[str, str]:
@@ -139,6 +140,7 @@ class Lab:
         self.procs: list[Proc] = []
         self._owner: dict[str, Proc] = {}  # address -> process serving it
         self.started_in: float | None = None
+        self.started_at: float | None = None  # wall clock (time.time()) when start() began
 
     def _with_keys(self, sc: Scenario) -> Scenario:
         """Make keys for the signed zones; the scenario with their DNSKEY records (in the
@@ -185,7 +187,7 @@ class Lab:
         return ServerInfo(zone=s.zone, ns=s.ns, address=s.address, software=software,
                           role=s.role, fault=fault, params=params, expect=s.expect,
                           glue=s.glue, family=s.family, declared_software=s.software,
-                          process=owner.name if owner else None)
+                          process=owner.name if owner else None, axfr=s.axfr)
 
     def serial(self, zone: str) -> int:
         """The serial the zone's primary serves now (what the lab last gave it)."""
@@ -306,6 +308,7 @@ class Lab:
         if self.procs:
             raise LabError("lab already started")
         t0 = time.monotonic()
+        self.started_at = time.time()
         self._plan()
         busy = _procs.port_in_use(self._owner, self.port)
         if busy:

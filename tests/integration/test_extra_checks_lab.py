@@ -1,7 +1,9 @@
 """`ccmon check` against real NSD/Knot for the further checks (issue 7).
 
 Two worlds: the lab's `extras` scenario, signed here at run time (DS matching, DS not
-matching, one name server, an EDNS-breaking server), and the `demo` world, whose healthy
+matching, one name server, an EDNS-breaking server) and by the lab itself (a stale
+secondary serving expired signatures, a zone for propagation with a known delay), with
+open AXFR on an NSD secondary and on the fault server; and the `demo` world, whose healthy
 real servers must stay clean of every further check and whose resolver (Unbound) is the
 open resolver SEC02 must name.
 """
@@ -96,7 +98,7 @@ def extras() -> Iterator[tuple[Lab, dict]]:
         if lab.mode != "real":
             pytest.skip(f"the lab runs without real NSD/Knot: {lab.mode}")
         zones = run_check(lab.root_address, lab.resolver_address, lab.port,
-                          "se", "no", "is", "fi")
+                          "se", "no", "is", "fi", "dk", "ee", "lt", "lu")
         yield lab, zones
 
 
@@ -185,3 +187,118 @@ def test_open_resolver_is_named_by_address(extras):
     found = [f for f in judge(evidence) if f.check == "SEC02"]
     assert [(f.severity.name, f.reason, f.nameserver, f.address) for f in found] == [
         ("ERROR", "open-resolver", "ns9.nic.se.", resolver)]
+
+
+# --- a stale secondary with expired signatures (the lab signs dk) -----------------------------
+
+def _per_address(found: list[dict], check: str) -> list[tuple]:
+    return sorted((f["nameserver"], f["address"], f["reason"], f["severity"],
+                   f["args"].get("rrset")) for f in found if f["check"] == check)
+
+
+def test_server_with_expired_signatures_is_named_by_address(extras):
+    lab, zones = extras
+    dk = zones["dk"]
+    stale = next(s for s in lab.zones["dk"] if s.fault == "expired-signatures")
+    assert stale.params == {"ago": 86400}
+    # DNSSEC02: both signed RRsets of that one address, nothing else
+    assert _per_address(dk["findings"], "DNSSEC02") == [
+        (stale.ns, stale.address, "expired", "ERROR", "DNSKEY"),
+        (stale.ns, stale.address, "expired", "ERROR", "SOA")]
+    # DNSSEC03: its earliest expiry is already past (a day before the lab started)
+    expiry = [f for f in dk["findings"] if f["check"] == "DNSSEC03"]
+    assert [(f["nameserver"], f["address"], f["severity"], f["reason"]) for f in expiry] == [
+        (stale.ns, stale.address, "CRITICAL", "expired")]
+    started = lab.started_at
+    assert abs(expiry[0]["args"]["expires_at"] - (started - 86400)) < 120
+    assert expiry[0]["args"]["remaining_seconds"] < -86000
+    # the same keys sign both copies: the chain from the root's DS holds everywhere
+    assert [f for f in dk["findings"] if f["check"] == "DNSSEC01"] == []
+    for server in lab.zones["dk"]:
+        if server.address != stale.address:
+            assert further(dk, server.address) == [], server
+    rows = {r["address"]: r for r in dk["servers"] if r["transport"] == "udp"}
+    assert set(rows) == {s.address for s in lab.zones["dk"]}
+    for address, row in rows.items():
+        if address == stale.address:
+            assert row["dnssec_valid"] is False, row
+            assert row["rrsig_expires_at"] < time.time() - 86000, row
+        else:
+            assert row["dnssec_valid"] is True, row
+            assert row["rrsig_expires_at"] > time.time() + 19 * 86400, row
+            assert row["edns"]["do"] == "ok", row  # NSD, Knot and the fault server echo DO
+
+
+def test_signature_expiry_thresholds_on_a_live_server(extras):
+    """DNSSEC03 on both sides of its boundaries (1 day critical, 2.5 days warning), with
+    signatures the fault server makes anew with the zone's keys, then healthy again."""
+    lab, _zones = extras
+    healthy = next(s for s in lab.zones["dk"] if s.software == "fault" and s.fault == "none")
+    cases = [(0.5 * 86400, ("CRITICAL", "expiring")), (2.0 * 86400, ("WARNING", "expiring")),
+             (3.0 * 86400, None)]
+    try:
+        for remaining, expected in cases:
+            lab.set_fault(healthy.address, "expiring-signatures", remaining=int(remaining))
+            dk = run_check(lab.root_address, lab.resolver_address, lab.port, "dk")["dk"]
+            found = [(f["severity"], f["reason"]) for f in dk["findings"]
+                     if f["check"] == "DNSSEC03" and f["address"] == healthy.address]
+            assert found == ([expected] if expected else []), (remaining, found)
+            assert not [f for f in dk["findings"] if f["check"] == "DNSSEC02"
+                        and f["address"] == healthy.address]  # still valid now
+    finally:
+        lab.clear_fault(healthy.address)
+    dk = run_check(lab.root_address, lab.resolver_address, lab.port, "dk")["dk"]
+    assert further(dk, healthy.address) == []
+
+
+# --- open AXFR ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("zone", ["ee", "lt"])
+def test_open_axfr_is_named_with_server_and_address(extras, zone):
+    lab, zones = extras
+    doc = zones[zone]
+    open_servers = [s for s in lab.zones[zone] if s.axfr == "open"]
+    assert len(open_servers) == 1
+    assert _per_address(doc["findings"], "SEC01") == [
+        (s.ns, s.address, "open", "WARNING", None) for s in open_servers]
+    rows = {r["address"]: r for r in doc["servers"] if r["transport"] == "udp"}
+    assert {a: r["axfr_open"] for a, r in rows.items()} == {
+        s.address: s.axfr == "open" for s in lab.zones[zone]}
+    for server in lab.zones[zone]:
+        if server.axfr != "open":
+            assert further(doc, server.address) == [], server
+
+
+# --- propagation with a known delay ------------------------------------------------------------
+
+def test_propagation_with_a_known_delay(extras):
+    """bump_serial with the NOTIFY held `delay` s: every sweep that ends before then sees
+    the secondaries one serial behind (SOA01); they catch up within delay + a bounded margin,
+    and the re-signed zone validates everywhere afterwards."""
+    lab, zones = extras
+    assert further(zones["lu"]) == []
+    delay, margin = 4.0, 6.0
+    secondaries = sorted(s.address for s in lab.zones["lu"] if s.role == "secondary")
+    t0 = time.monotonic()
+    new = lab.bump_serial("lu", secondary_delay=delay)
+    sweeps: list[tuple[float, dict, dict]] = []
+    while True:
+        doc = run_check(lab.root_address, lab.resolver_address, lab.port, "lu")["lu"]
+        ended = time.monotonic() - t0
+        lag = {f["address"]: f["args"]["lag"] for f in doc["findings"]
+               if f["check"] == "SOA01"}
+        sweeps.append((ended, lag, doc))
+        if not lag or ended > delay + margin:
+            break
+    print("lu sweeps (s after the bump, lagging addresses):",
+          [(round(e, 2), sorted(lag)) for e, lag, _ in sweeps])
+    assert sweeps[0][1] == dict.fromkeys(secondaries, 1), sweeps[0][:2]
+    for ended, lag, _doc in sweeps:
+        if ended < delay:  # the NOTIFY is still held: nobody but the primary has it
+            assert lag == dict.fromkeys(secondaries, 1), (ended, lag)
+    ended, lag, doc = sweeps[-1]
+    assert lag == {}, f"secondaries still behind {ended:.1f} s after the bump: {lag}"
+    assert delay <= ended <= delay + margin
+    assert {r["serial"] for r in doc["servers"]} == {new}
+    assert further(doc) == []  # bump_serial re-signed: the new SOA's RRSIG validates
+    assert len(sweeps) >= 2
