@@ -8,7 +8,7 @@ from types import TracebackType
 import probes.observe_extra.queries  # noqa: F401  (registers the further queries of issue 7)
 from probes.checks import Evidence, judge
 from probes.checks.dnssec import dnssec_state
-from probes.checks.evidence import rrset_names, serial_of
+from probes.checks.evidence import apex_ns_names, serial_of
 from probes.checks.lame import server_verdict
 from probes.delegation import AddressResolver, discover
 from probes.engine import QueryEngine, QueryTally, current_tally
@@ -119,7 +119,7 @@ def child_ns(observations: list[Observation], zone: str) -> set[str]:
     names: set[str] = set()
     for obs in observations:
         if obs.question.rdtype == "NS" and obs.question.name == zone and obs.reply is not None:
-            names |= rrset_names(obs.reply, "NS", zone)
+            names |= apex_ns_names(obs.reply, zone)
     return names
 
 

@@ -9,7 +9,7 @@ import dns.message
 import dns.name
 import dns.rcode
 
-from probes.checks.evidence import Evidence, rrset_addresses, rrset_names
+from probes.checks.evidence import Evidence, apex_ns_names, rrset_addresses
 from probes.checks.registry import register
 from probes.model import Finding, Severity, Transport
 
@@ -74,7 +74,7 @@ def judge_ns_sets(evidence: Evidence) -> Iterator[Finding]:
     for obs in evidence.select("NS", Transport.UDP):
         if obs.reply is None or obs.question.name != evidence.zone:
             continue
-        child = frozenset(rrset_names(obs.reply, "NS", evidence.zone))
+        child = apex_ns_names(obs.reply, evidence.zone)
         if child and child != parent:
             by_set.setdefault(child, []).append(f"{obs.nameserver} {obs.address}")
     for child, servers in sorted(by_set.items(), key=lambda item: sorted(item[0])):
