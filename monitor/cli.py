@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -103,7 +104,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"ccmon: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
-    reports = asyncio.run(check_zones(config))
+    try:
+        reports = asyncio.run(check_zones(config))
+    except Exception:  # a bug must still give the plugin's UNKNOWN, with the traceback
+        traceback.print_exc()
+        print("ccmon: internal error while checking; the traceback is above", file=sys.stderr)
+        return EXIT_UNKNOWN
     if args.json:
         print(json.dumps(to_json_document(reports), indent=2, ensure_ascii=False))
     else:

@@ -115,3 +115,15 @@ def test_cli_exits_3_on_bad_flag_values(capsys):
 def test_repository_config_is_valid():
     config = load_config("config.yaml")
     assert "fr" in config.zones and "xn--fiqs8s" in config.zones
+
+
+def test_cli_internal_error_is_unknown_not_a_crash(monkeypatch, capsys):
+    import monitor.cli
+
+    async def broken(config):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(monitor.cli, "check_zones", broken)
+    assert main(["check", "fr", "--root", "127.0.0.1"]) == 3
+    err = capsys.readouterr().err
+    assert "RuntimeError: a bug" in err and "internal error" in err
