@@ -249,7 +249,7 @@ def _probe_settings(root: _Section) -> ProbeSettings:
         }
     )
     thresholds = root.section("thresholds")
-    thresholds.reject_unknown({"rtt_udp", "rtt_tcp", "serial_tolerance"})
+    thresholds.reject_unknown({"rtt_udp", "rtt_tcp", "serial_tolerance", "propagation"})
     checks = root.section("checks")
     checks.reject_unknown({"disabled"})
     disabled = checks.get("disabled", lambda v: frozenset(map(str, v or [])), frozenset())
@@ -273,6 +273,9 @@ def _probe_settings(root: _Section) -> ProbeSettings:
         rtt_udp_threshold=thresholds.get("rtt_udp", duration, root_defaults.rtt_udp_threshold),
         rtt_tcp_threshold=thresholds.get("rtt_tcp", duration, root_defaults.rtt_tcp_threshold),
         serial_tolerance=thresholds.get("serial_tolerance", _int_in(0, 2**31 - 1), 0),
+        propagation_threshold=thresholds.get(
+            "propagation", duration, root_defaults.propagation_threshold
+        ),
         disabled_checks=disabled,
     )
 

@@ -2,10 +2,12 @@
 
 One asyncio loop runs the scheduler and the probe engine; the HTTP server runs on its own
 loop in a thread (see :mod:`monitor.web`). After each sweep the report, the history row
-and the updated counters go to SQLite in one transaction, then a new snapshot is swapped
-in for the readers. SIGTERM or SIGINT stops the scheduler, cancels sweeps in progress
-(a cancelled sweep writes nothing, so the store stays consistent), stops the web server
-and closes the store, all within a few seconds; the exit status is then 0.
+and the updated counters go to SQLite in one transaction (with the findings of the history
+checks SOA03 and DELEG05, judged there over the history including that sweep), then a
+new snapshot is swapped in for the readers. SIGTERM or SIGINT stops the scheduler,
+cancels sweeps in progress (a cancelled sweep writes nothing, so the store stays
+consistent), stops the web server and closes the store, all within a few seconds; the
+exit status is then 0.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from monitor.status import MonitorState, Snapshot, ZoneTotals
 from monitor.store import Store, StoreError
 from monitor.web import WebServer, make_app
 from monitor.webconfig import WebConfigError, load_web_config
-from probes.model import ZoneReport
+from probes.checks.history import History, judge_history
+from probes.model import Finding, ZoneReport
 from probes.settings import ProbeSettings
 
 log = logging.getLogger(__name__)
@@ -83,7 +86,10 @@ class Service:
             self._bump(zone, errors=1)
             return
         totals = self.state.snapshot.totals.get(report.zone, ZoneTotals()).add_report(report)
-        history = self.store.save_sweep(report, totals)  # one transaction, no await inside
+        # One transaction, no await inside: the history is updated with this sweep, then the
+        # history checks (SOA03, DELEG05) add their findings to the report that is stored,
+        # published (metrics, status page) and handed to the alerts.
+        report, history = self.store.record_sweep(report, totals, self._history_findings)
         self.state.publish(report, totals, history)
         if self.exporter is not None:
             self.exporter.collector.warm()
@@ -93,6 +99,13 @@ class Service:
             except Exception:  # a broken alert path must not stop the monitoring
                 log.exception("alerts: processing the sweep of %s failed", zone)
         log.debug("swept %s in %.2f s: %s", zone, report.duration, report.severity.name)
+
+    def _history_findings(self, report: ZoneReport, history: History) -> list[Finding]:
+        try:
+            return judge_history(report, history, self.config.probe)
+        except Exception:  # a broken history check must not lose the sweep
+            log.exception("history checks of %s failed", report.zone)
+            return []
 
     def _bump(self, zone: str, *, errors: int = 0, skipped: int = 0) -> None:
         assert self.store is not None and self.state is not None

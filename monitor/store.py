@@ -9,12 +9,21 @@ statements, quick enough to run on the loop). What is kept:
   history alerts (hold-down counted in sweeps) and availability figures need, pruned
   after the configured retention;
 - ``zone_serials``: when each new highest SOA serial was first seen on any server and
-  when on all (SOA03 propagation time, "seconds behind" per server);
+  when on all, i.e. every authoritative server at it or newer (SOA03 propagation time,
+  "seconds behind" per server);
+- ``server_serials``: the serial each (name server, address) served last and since which
+  sweep (SOA03 names the servers that were last);
+- ``delegation_drift``: the parent's and the child's NS sets while they differ, and since
+  which sweep (DELEG05's age of the difference);
 - ``totals``: the cumulative counters and RTT histograms, written in the same
   transaction as the report, so counters survive restarts and match the reports.
 
-The schema is versioned with ``PRAGMA user_version``; issue 5 adds alert state and the
-mail outbox as migration 2 (see :data:`MIGRATIONS`).
+The schema is versioned with ``PRAGMA user_version`` (see :data:`MIGRATIONS`); alert
+state and the mail outbox keep their own tables (``monitor/outbox.py``).
+
+The history checks (SOA03, DELEG05: :mod:`probes.checks.history`) run inside the sweep's
+transaction (:meth:`Store.record_sweep`), over the history including that sweep, so the
+stored report carries their findings too.
 """
 
 from __future__ import annotations
@@ -24,10 +33,12 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+import dns.serial
 
 from monitor.status import (
     ZoneHistory,
@@ -36,9 +47,21 @@ from monitor.status import (
     nameservers_up,
     server_views,
 )
-from probes.model import Severity, ZoneReport
+from probes.checks.history import (
+    DelegationDrift,
+    History,
+    SerialSighting,
+    ServerSerial,
+    normal_ns_set,
+    served_serials,
+)
+from probes.model import Finding, Severity, ZoneReport
 
 log = logging.getLogger(__name__)
+
+#: Called inside the sweep's transaction with the report and the zone's history including
+#: that sweep; returns findings to add to the report (the history checks).
+Amend = Callable[[ZoneReport, History], Sequence[Finding]]
 
 MIGRATIONS: tuple[str, ...] = (
     # 1 (issue 4): reports, sweep history, serial propagation, counters.
@@ -73,7 +96,23 @@ MIGRATIONS: tuple[str, ...] = (
         data TEXT NOT NULL
     );
     """,
-    # 2 (issue 5): alert state and the mail outbox go here.
+    # 2 (issue 7): per-server serials (SOA03) and parent/child NS drift (DELEG05).
+    """
+    CREATE TABLE server_serials (
+        zone TEXT NOT NULL,
+        nameserver TEXT NOT NULL,
+        address TEXT NOT NULL,
+        serial INTEGER NOT NULL,
+        since REAL NOT NULL,
+        PRIMARY KEY (zone, nameserver, address)
+    );
+    CREATE TABLE delegation_drift (
+        zone TEXT PRIMARY KEY,
+        parent_set TEXT NOT NULL,
+        child_set TEXT NOT NULL,
+        first_seen REAL NOT NULL
+    );
+    """,
 )
 
 
@@ -160,14 +199,36 @@ class Store:
 
     # --- writes ----------------------------------------------------------------------
 
-    def save_sweep(self, report: ZoneReport, totals: ZoneTotals) -> ZoneHistory:
+    def save_sweep(
+        self, report: ZoneReport, totals: ZoneTotals, amend: Amend | None = None
+    ) -> ZoneHistory:
         """Record one finished sweep atomically; returns the zone's updated history."""
+        return self.record_sweep(report, totals, amend)[1]
+
+    def record_sweep(
+        self, report: ZoneReport, totals: ZoneTotals, amend: Amend | None = None
+    ) -> tuple[ZoneReport, ZoneHistory]:
+        """Record one finished sweep atomically, with the history checks' findings.
+
+        The serial and NS-set history is updated first; then ``amend`` (the history checks)
+        sees the history including this sweep, and its findings are added to the report
+        before the report and the sweep row are written. Returns the report as stored and
+        the zone's updated history.
+        """
         views = server_views(report)
         up, total = nameservers_up(views)
         finished = report.started_at + report.duration
         serials = [v.serial for v in views if v.serial is not None]
         top = highest_serial(serials)
         with self._transaction() as db:
+            if top is not None:
+                self._track_serial(report.zone, top, serials, report.started_at)
+            self._track_servers(report)
+            self._track_drift(report)
+            if amend is not None:
+                extra = tuple(amend(report, self.check_history(report.zone)))
+                if extra:
+                    report = replace(report, findings=report.findings + extra)
             db.execute(
                 "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
                 (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
@@ -185,10 +246,8 @@ class Store:
                     json.dumps(_compact_findings(report), separators=(",", ":")),
                 ),
             )
-            if top is not None:
-                self._track_serial(report.zone, top, serials, report.started_at)
             self._write_totals(report.zone, totals)
-        return self.zone_history(report.zone, top, now=finished)
+        return report, self.zone_history(report.zone, top, now=finished)
 
     def _track_serial(self, zone: str, top: int, serials: list[int], seen_at: float) -> None:
         db = self._db
@@ -201,11 +260,60 @@ class Store:
                 "INSERT INTO zone_serials (zone, serial, first_seen, baseline) VALUES (?, ?, ?, ?)",
                 (zone, top, seen_at, int(first is None)),
             )
-        if all(s == top for s in serials):
+        # A serial has reached every server once each authoritative answer carries it or a
+        # newer one (a zone that changes faster than it propagates still completes).
+        lowest = [dns.serial.Serial(s) for s in set(serials)]
+        pending = db.execute(
+            "SELECT serial FROM zone_serials WHERE zone = ? AND complete_at IS NULL", (zone,)
+        ).fetchall()
+        for (serial,) in pending:
+            if all(s >= dns.serial.Serial(serial) for s in lowest):
+                db.execute(
+                    "UPDATE zone_serials SET complete_at = ? WHERE zone = ? AND serial = ?",
+                    (seen_at, zone, serial),
+                )
+
+    def _track_servers(self, report: ZoneReport) -> None:
+        """Each server's last authoritative serial and since when; servers gone are dropped."""
+        db = self._db
+        known = {
+            (ns, address): serial
+            for ns, address, serial in db.execute(
+                "SELECT nameserver, address, serial FROM server_serials WHERE zone = ?",
+                (report.zone,),
+            )
+        }
+        for (ns, address), serial in served_serials(report).items():
+            if known.get((ns, address)) != serial:
+                db.execute(
+                    "INSERT OR REPLACE INTO server_serials VALUES (?, ?, ?, ?, ?)",
+                    (report.zone, ns, address, serial, report.started_at),
+                )
+        listed = {(s.nameserver, s.address) for s in report.servers}
+        for ns, address in set(known) - listed:
             db.execute(
-                "UPDATE zone_serials SET complete_at = ? "
-                "WHERE zone = ? AND serial = ? AND complete_at IS NULL",
-                (seen_at, zone, top),
+                "DELETE FROM server_serials WHERE zone = ? AND nameserver = ? AND address = ?",
+                (report.zone, ns, address),
+            )
+
+    def _track_drift(self, report: ZoneReport) -> None:
+        """The parent/child NS difference and since when; a sweep missing a side changes
+        nothing (the age keeps running), agreeing sets clear it."""
+        parent, child = normal_ns_set(report.parent_ns), normal_ns_set(report.child_ns)
+        if not parent or not child:
+            return
+        db = self._db
+        if parent == child:
+            db.execute("DELETE FROM delegation_drift WHERE zone = ?", (report.zone,))
+            return
+        sets = (" ".join(parent), " ".join(child))
+        row = db.execute(
+            "SELECT parent_set, child_set FROM delegation_drift WHERE zone = ?", (report.zone,)
+        ).fetchone()
+        if row is None or tuple(row) != sets:
+            db.execute(
+                "INSERT OR REPLACE INTO delegation_drift VALUES (?, ?, ?, ?)",
+                (report.zone, *sets, report.started_at),
             )
 
     def _write_totals(self, zone: str, totals: ZoneTotals) -> None:
@@ -234,6 +342,10 @@ class Store:
             removed += db.execute(
                 "DELETE FROM zone_serials WHERE zone NOT IN (SELECT zone FROM latest)"
             ).rowcount
+            for table in ("server_serials", "delegation_drift"):
+                removed += db.execute(
+                    f"DELETE FROM {table} WHERE zone NOT IN (SELECT zone FROM latest)"
+                ).rowcount
         return removed
 
     # --- reads -----------------------------------------------------------------------
@@ -273,7 +385,7 @@ class Store:
         row = self._db.execute(
             "SELECT complete_at - first_seen FROM zone_serials "
             "WHERE zone = ? AND complete_at IS NOT NULL AND baseline = 0 "
-            "ORDER BY complete_at DESC LIMIT 1",
+            "ORDER BY complete_at DESC, first_seen DESC LIMIT 1",
             (zone,),
         ).fetchone()
         return ZoneHistory(
@@ -283,6 +395,37 @@ class Store:
             serial_first_seen=first_seen,
             propagation=row[0] if row else None,
         )
+
+    def check_history(self, zone: str) -> History:
+        """What the history checks read: serials not yet everywhere and the ones completed
+        last, each server's last serial, the current NS set difference."""
+        db = self._db
+        serials = tuple(
+            SerialSighting(serial, first_seen, complete_at, bool(baseline))
+            for serial, first_seen, complete_at, baseline in db.execute(
+                "SELECT serial, first_seen, complete_at, baseline FROM zone_serials "
+                "WHERE zone = ? AND (complete_at IS NULL OR complete_at = "
+                "(SELECT max(complete_at) FROM zone_serials WHERE zone = ?)) "
+                "ORDER BY first_seen",
+                (zone, zone),
+            )
+        )
+        servers = tuple(
+            ServerSerial(ns, address, serial, since)
+            for ns, address, serial, since in db.execute(
+                "SELECT nameserver, address, serial, since FROM server_serials WHERE zone = ? "
+                "ORDER BY nameserver, address",
+                (zone,),
+            )
+        )
+        row = db.execute(
+            "SELECT parent_set, child_set, first_seen FROM delegation_drift WHERE zone = ?",
+            (zone,),
+        ).fetchone()
+        drift = None
+        if row is not None:
+            drift = DelegationDrift(tuple(row[0].split()), tuple(row[1].split()), row[2])
+        return History(serials, servers, drift)
 
     def histories(self, reports: Mapping[str, ZoneReport]) -> dict[str, ZoneHistory]:
         out = {}

@@ -22,6 +22,7 @@ DEFAULT_MAX_IN_FLIGHT = 2000
 DEFAULT_EDNS_BUFFER = 1232  # bytes, the DNS flag day 2020 figure
 DEFAULT_RTT_UDP_THRESHOLD = 0.5  # s, ICANN Spec 10 UDP SLR
 DEFAULT_RTT_TCP_THRESHOLD = 1.5  # s, ICANN Spec 10 TCP SLR
+DEFAULT_PROPAGATION_THRESHOLD = 3600.0  # s, SOA03: ICANN Spec 10 DNS update time (60 min)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,9 @@ class ProbeSettings:
     rtt_udp_threshold: float = DEFAULT_RTT_UDP_THRESHOLD
     rtt_tcp_threshold: float = DEFAULT_RTT_TCP_THRESHOLD
     serial_tolerance: int = 0  # serial difference still counted as "in sync"
+    # SOA03 (a history check, run by the monitor): a new serial not on every server after
+    # this many seconds since its first sight on any server is a WARNING per lagging server.
+    propagation_threshold: float = DEFAULT_PROPAGATION_THRESHOLD
     ipv6: bool = True  # probe IPv6 addresses too
     # The further checks (DNSSEC, AXFR, recursion, EDNS, NSID) ask up to 8 more queries per
     # address, AXFR and recursion attempts among them: a long-running monitor sends them at

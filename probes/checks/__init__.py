@@ -14,6 +14,12 @@ from probes.checks import diversity, dnssec, edns, security, soa_timers  # noqa:
 
 _EXTRA_MODULES = (soa_timers, diversity, dnssec, security, edns)
 
+# History checks (SOA03, DELEG05): in the registry for their IDs and docs; the monitor runs
+# them over the stored history (probes.checks.history.judge_history), judge() does not.
+from probes.checks import history  # noqa: E402
+
+_HISTORY_MODULES = (history,)
+
 
 def judge(evidence: Evidence) -> list[Finding]:
     """Run every enabled check over the evidence, in registry order."""

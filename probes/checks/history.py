@@ -1,0 +1,275 @@
+"""SOA03 and DELEG05: checks over a zone's history, not over one sweep's evidence.
+
+A sweep alone cannot say how long a serial has been on its way to every server, or how
+long the parent's NS set has differed from the child's: that needs what earlier sweeps
+saw. The monitor keeps that history (``monitor/store.py``) and, after each sweep, calls
+:func:`judge_history` with the sweep's report and the history *including* that sweep.
+The judges stay pure: plain values in, findings out, no clock (``now`` is the sweep's
+start, the same instant the store records the sweep under).
+
+The checks join the one registry (:data:`probes.checks.registry.CHECKS`) with stable IDs,
+so docs, metric labels and alert rules know them; their evidence judge there yields
+nothing, so ``ccmon check`` (one sweep, no history) never reports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import dns.serial
+
+from probes.checks.evidence import Evidence
+from probes.checks.registry import register
+from probes.checks.soa import highest_serial
+from probes.model import Finding, Severity, Transport, ZoneReport
+from probes.settings import ProbeSettings
+
+#: DELEG05: a parent/child NS difference younger than this is a NOTICE, older a WARNING.
+DRIFT_WARNING_AGE = 86400.0  # one day
+
+#: Reasons (the bounded ``reason`` vocabulary) per check.
+REASONS: dict[str, tuple[str, ...]] = {
+    "SOA03": ("not-propagated", "slow-propagation"),
+    "DELEG05": ("drift",),
+}
+
+
+# --- the history, as plain values ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SerialSighting:
+    """A serial that was once the zone's highest: when first seen on any server, when on all.
+
+    ``complete_at`` is the start of the first sweep in which every server that answered
+    authoritatively served this serial or a newer one (None: not yet). ``baseline`` marks
+    the serial the monitor found when it started watching the zone: its first sight is
+    the start of the monitoring, so ages measured from it are lower bounds.
+    """
+
+    serial: int
+    first_seen: float
+    complete_at: float | None = None
+    baseline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSerial:
+    """The serial one (name server, address) served last, and since which sweep."""
+
+    nameserver: str
+    address: str
+    serial: int
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class DelegationDrift:
+    """The parent's and the child's NS sets while they differ, and since which sweep."""
+
+    parent: tuple[str, ...]
+    child: tuple[str, ...]
+    first_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the monitor remembers of a zone, for the history checks.
+
+    ``serials`` holds at least every serial whose propagation is not complete and the
+    ones completed most recently; ``servers`` the last serial of each server address;
+    ``drift`` the current NS set difference (None when the sets agree or were never seen
+    to differ).
+    """
+
+    serials: tuple[SerialSighting, ...] = ()
+    servers: tuple[ServerSerial, ...] = ()
+    drift: DelegationDrift | None = None
+
+
+HistoryJudge = Callable[[ZoneReport, History, ProbeSettings], Iterable[Finding]]
+
+HISTORY_CHECKS: dict[str, HistoryJudge] = {}
+
+
+def register_history(
+    check_id: str, title: str, rule: str
+) -> Callable[[HistoryJudge], HistoryJudge]:
+    """Decorator: a history judge under a stable ID in the one check registry."""
+
+    def add(judge: HistoryJudge) -> HistoryJudge:
+        register(check_id, title, rule)(_no_evidence_verdict)
+        HISTORY_CHECKS[check_id] = judge
+        return judge
+
+    return add
+
+
+def _no_evidence_verdict(evidence: Evidence) -> Iterator[Finding]:
+    """History checks have nothing to say about one sweep's evidence alone."""
+    return iter(())
+
+
+def judge_history(report: ZoneReport, history: History, settings: ProbeSettings) -> list[Finding]:
+    """Every enabled history check over the zone's history, in registry order."""
+    findings: list[Finding] = []
+    for check_id, judge in HISTORY_CHECKS.items():
+        if check_id not in settings.disabled_checks:
+            findings.extend(judge(report, history, settings))
+    return findings
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def duration_text(seconds: float) -> str:
+    """1d 2h, 3h 5m, 12m 30s, 45 s: short and exact enough for a message."""
+    seconds = max(0.0, seconds)
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+
+
+def served_serials(report: ZoneReport) -> dict[tuple[str, str], int]:
+    """Per (NS, address), the serial of its authoritative answer (UDP first, then TCP)."""
+    out: dict[tuple[str, str], int] = {}
+    for transport in (Transport.TCP, Transport.UDP):  # UDP last, so it wins
+        for s in report.servers:
+            if s.transport is transport and s.authoritative and s.serial is not None:
+                out[(s.nameserver, s.address)] = s.serial
+    return out
+
+
+def _newer(a: int, b: int) -> bool:
+    """a is newer than b in RFC 1982 serial arithmetic."""
+    return dns.serial.Serial(a) > dns.serial.Serial(b)
+
+
+# --- SOA03 -----------------------------------------------------------------------------
+
+
+@register_history(
+    "SOA03",
+    "SOA propagation time",
+    "Seconds from the first sight of a new serial on any server to its sight on all "
+    "(ICANN \"DNS update time\"), measured over the monitor's sweeps, so to within one "
+    "interval. A server that answers authoritatively with an older serial while a newer "
+    "one was first seen more than `thresholds.propagation` ago (default 60 min, ICANN "
+    "Spec 10) is a WARNING (`not-propagated`), one per lagging server, naming its serial "
+    "and the seconds since the oldest serial it lacks was first seen; it clears once the "
+    "server has caught up. A propagation that completes (every authoritative server at the "
+    "serial or newer) after more than the threshold is a NOTICE (`slow-propagation`), "
+    "reported once, in the sweep that saw it complete, with the time it took and the "
+    "servers that were last. Servers that do not answer authoritatively are left to "
+    "REACH01 and LAME01. For the serial the monitor found when it started, ages count from "
+    "that start (lower bounds, said so in the message). Run by `ccmon run` only: "
+    "`ccmon check` has no history.",
+)
+def judge_propagation(
+    report: ZoneReport, history: History, settings: ProbeSettings
+) -> Iterator[Finding]:
+    now = report.started_at
+    threshold = settings.propagation_threshold
+    served = served_serials(report)
+    top = highest_serial(served.values())
+    if top is None:
+        return
+    for (nameserver, address), serial in sorted(served.items()):
+        if serial == top:
+            continue
+        lacking = [s for s in history.serials if _newer(s.serial, serial)]
+        if not lacking:
+            continue  # nothing newer recorded (no history yet): nothing to measure
+        oldest = min(lacking, key=lambda s: s.first_seen)
+        age = now - oldest.first_seen
+        if age <= threshold:
+            continue
+        at_least = "at least " if oldest.baseline else ""
+        yield Finding(
+            "SOA03", Severity.WARNING, "SERIAL_NOT_PROPAGATED",
+            f"{nameserver} {address} still serves serial {serial}: serial {oldest.serial} "
+            f"was first seen {at_least}{duration_text(age)} ago (threshold "
+            f"{duration_text(threshold)}), the highest now is {top}",
+            nameserver=nameserver, address=address, reason="not-propagated",
+            args={"serial": serial, "missing": oldest.serial, "highest": top,
+                  "first_seen": oldest.first_seen, "seconds": round(age, 3),
+                  "threshold": threshold, "lower_bound": oldest.baseline},
+        )  # fmt: skip
+    yield from _slow_completion(report, history, threshold)
+
+
+def _slow_completion(report: ZoneReport, history: History, threshold: float) -> Iterator[Finding]:
+    now = report.started_at
+    done = [s for s in history.serials
+            if s.complete_at == now and not s.baseline and now - s.first_seen > threshold]
+    if not done:
+        return
+    newest = max(done, key=lambda s: s.first_seen)
+    took = now - newest.first_seen
+    delays = {(s.nameserver, s.address): max(0.0, s.since - newest.first_seen)
+              for s in history.servers if s.serial == newest.serial}
+    worst = max(delays.values(), default=None)
+    last = sorted(key for key, d in delays.items() if d == worst) if worst else []
+    named = ", ".join(f"{ns} {address}" for ns, address in last)
+    yield Finding(
+        "SOA03", Severity.NOTICE, "SLOW_PROPAGATION",
+        f"serial {newest.serial} took {duration_text(took)} to reach every server "
+        f"(threshold {duration_text(threshold)})" + (f"; last: {named}" if named else ""),
+        reason="slow-propagation",
+        args={"serial": newest.serial, "first_seen": newest.first_seen, "complete_at": now,
+              "seconds": round(took, 3), "threshold": threshold,
+              "last": [f"{ns} {address}" for ns, address in last]},
+    )  # fmt: skip
+
+
+# --- DELEG05 ---------------------------------------------------------------------------
+
+
+def normal_ns_set(names: Iterable[str]) -> tuple[str, ...]:
+    """Sorted, lower case, one trailing dot: how NS sets are compared and stored."""
+    return tuple(sorted({n.strip().lower().rstrip(".") + "." for n in names if n.strip(" .")}))
+
+
+@register_history(
+    "DELEG05",
+    "Parent delegation keeps up with the child",
+    "The parent's NS set (the root's referral, for a ccTLD) equals the union of the apex "
+    "NS sets the zone's servers return; when they differ (`drift`), the finding names the "
+    "NS names only at the parent and only at the child and the age of the difference: the "
+    "time since the first sweep that saw this exact pair of sets. A difference younger than "
+    "a day is a NOTICE (a registry's NS change waiting for the root zone update is normal "
+    "for a while), a day or older a WARNING. A sweep that cannot see one of the two sets "
+    "keeps the age running. DELEG03 reports the same difference per server without the "
+    "age. Run by `ccmon run` only: `ccmon check` has no history.",
+)
+def judge_drift(report: ZoneReport, history: History, settings: ProbeSettings) -> Iterator[Finding]:
+    parent, child = normal_ns_set(report.parent_ns), normal_ns_set(report.child_ns)
+    if not parent or not child or parent == child:
+        return
+    drift = history.drift
+    if drift is not None and (drift.parent, drift.child) == (parent, child):
+        since = drift.first_seen
+    else:  # not recorded (yet): this sweep is the first to see it
+        since = report.started_at
+    age = max(0.0, report.started_at - since)
+    only_parent = sorted(set(parent) - set(child))
+    only_child = sorted(set(child) - set(parent))
+    severity = Severity.WARNING if age >= DRIFT_WARNING_AGE else Severity.NOTICE
+    yield Finding(
+        "DELEG05", severity, "DELEGATION_DRIFT",
+        f"the parent's NS set differs from the zone's for {duration_text(age)}: "
+        f"only at the parent {', '.join(only_parent) or '-'}; "
+        f"only at the child {', '.join(only_child) or '-'}",
+        reason="drift",
+        args={"only_parent": only_parent, "only_child": only_child, "since": since,
+              "seconds": round(age, 3)},
+    )  # fmt: skip
