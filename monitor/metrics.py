@@ -29,6 +29,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from monitor.status import (
+    DNSSEC_STATES,
     Histogram,
     MonitorState,
     ServerView,
@@ -38,6 +39,7 @@ from monitor.status import (
     nameservers_up,
     server_views,
 )
+from probes.checks import edns
 from probes.model import FailureKind, Severity, ZoneReport
 
 PREFIX = "ccmon_"
@@ -62,6 +64,10 @@ class MetricSpec:
 
 
 _LAST = " (as of the zone's last sweep)"
+_FURTHER = (
+    " (as of the zone's last further queries, repeated every further_checks_interval, "
+    "default 1 h)"
+)
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("ccmon_build_info", "gauge", ("version",), "Always 1; the ccmon version."),
@@ -97,6 +103,37 @@ METRICS: tuple[MetricSpec, ...] = (
         + _LAST,
     ),
     MetricSpec(
+        "ccmon_nameserver_rrsig_expiry_timestamp_seconds", "gauge", SERVER,
+        "Unix time at which the earliest RRSIG over the apex SOA and DNSKEY served by the "
+        "address expires (DNSSEC03); absent for unsigned zones and unknown expiry" + _FURTHER,
+    ),
+    MetricSpec(
+        "ccmon_nameserver_dnssec_valid", "gauge", SERVER,
+        "1 if the address's RRSIGs over SOA and DNSKEY validate with the zone's keys "
+        "(DNSSEC02), 0 if not; absent for unsigned zones" + _FURTHER,
+    ),
+    MetricSpec(
+        "ccmon_nameserver_axfr_open", "gauge", SERVER,
+        "1 if the address granted ccmon a zone transfer (AXFR, SEC01), 0 if it refused; "
+        "absent without a reply" + _FURTHER,
+    ),
+    MetricSpec(
+        "ccmon_nameserver_recursion_open", "gauge", SERVER,
+        "1 if the address answered a recursive query for a name outside the zone (open "
+        "resolver, SEC02), 0 if not; absent without a reply" + _FURTHER,
+    ),
+    MetricSpec(
+        "ccmon_nameserver_edns_compliant", "gauge", (*SERVER, "test"),
+        "1 if the address passed the EDNS01 test (plain, edns0, edns1, option, do), 0 if "
+        "not; the outcome is in the findings" + _FURTHER,
+    ),
+    MetricSpec(
+        "ccmon_nameserver_nsid_info", "gauge", (*SERVER, "nsid"),
+        "Always 1; the NSID (RFC 5001) the address returned, at most "
+        f"{edns.MAX_NSID_LENGTH} characters. Cardinality is bounded by the anycast instances "
+        "answering at the address; absent when it returned none" + _FURTHER,
+    ),
+    MetricSpec(
         "ccmon_zone_soa_serials", "gauge", ZONE,
         "Distinct SOA serials among authoritative answers; 1 means consistent" + _LAST,
     ),
@@ -121,6 +158,11 @@ METRICS: tuple[MetricSpec, ...] = (
         "ccmon_zone_severity", "gauge", ZONE,
         "Worst finding severity: 0 ok, 1 info, 2 notice, 3 warning, 4 error, 5 critical"
         + _LAST,
+    ),
+    MetricSpec(
+        "ccmon_zone_dnssec_status", "gauge", (*ZONE, "state"),
+        "DNSSEC state set: 1 for the zone's state (secure, island, unsigned, bogus, unknown), "
+        "0 for the others" + _FURTHER,
     ),
     MetricSpec(
         "ccmon_check_findings", "gauge", (*ZONE, "check", "severity"),
@@ -222,6 +264,9 @@ def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
     out.add("ccmon_zone_nameservers_up", [zone], up)
     out.add("ccmon_zone_available", [zone], 1 if up >= 2 else 0)
     out.add("ccmon_zone_severity", [zone], int(report.severity))
+    current = report.dnssec or "unknown"
+    for state in (*DNSSEC_STATES, *([] if current in DNSSEC_STATES else [current])):
+        out.add("ccmon_zone_dnssec_status", [zone, state], int(state == current))
     counts: dict[tuple[str, str], int] = {}
     for finding in report.findings:
         if finding.severity >= Severity.NOTICE:
@@ -252,6 +297,27 @@ def _server_gauges(
         if view.lag and history.serial_first_seen is not None:
             behind = max(0.0, report.started_at - history.serial_first_seen)
             out.add("ccmon_nameserver_soa_serial_behind_seconds", key, behind)
+    _further_gauges(out, key, view)
+
+
+def _further_gauges(out: _Rows, key: list[str], view: ServerView) -> None:
+    """The facts of the further queries (issue 7), kept on the address's UDP row."""
+    facts = view.udp
+    if facts is None:
+        return
+    if facts.rrsig_expires_at is not None:
+        out.add("ccmon_nameserver_rrsig_expiry_timestamp_seconds", key, facts.rrsig_expires_at)
+    for name, flag in (("ccmon_nameserver_dnssec_valid", facts.dnssec_valid),
+                       ("ccmon_nameserver_axfr_open", facts.axfr_open),
+                       ("ccmon_nameserver_recursion_open", facts.recursion_open)):
+        if flag is not None:
+            out.add(name, key, int(flag))
+    for test in edns.TESTS:  # the closed set only: outcome words stay in the findings
+        result = facts.edns.get(test, "")
+        if result:
+            out.add("ccmon_nameserver_edns_compliant", [*key, test], int(result == "ok"))
+    if facts.nsid:
+        out.add("ccmon_nameserver_nsid_info", [*key, facts.nsid[:edns.MAX_NSID_LENGTH]], 1)
 
 
 def _zone_counters(out: _Rows, zone: str, totals: ZoneTotals) -> None:

@@ -34,6 +34,11 @@ STATES: tuple[str, ...] = ("down", "lame", "stale", "slow", "degraded", "ok")
 
 SERIAL_MODULUS = 2**32
 
+#: DNSSEC states of a zone (ZoneReport.dnssec, "" read as "unknown"), a closed set, and
+#: their rank for sorting (higher is better; an unknown state has none).
+DNSSEC_STATES: tuple[str, ...] = ("secure", "island", "unsigned", "bogus", "unknown")
+DNSSEC_RANK = {"secure": 3, "island": 2, "unsigned": 1, "bogus": 0}
+
 
 def unicode_zone(zone: str) -> str:
     """The zone as a reader writes it: U-labels for IDN, no trailing dot."""
@@ -279,6 +284,35 @@ class ServerView:
         first = self.udp if self.udp is not None else self.tcp
         return bool(first and first.within_threshold)
 
+    # The further queries' facts live on the UDP row (one value per address).
+
+    @property
+    def rrsig_expires_at(self) -> float | None:
+        return self.udp.rrsig_expires_at if self.udp is not None else None
+
+    @property
+    def dnssec_valid(self) -> bool | None:
+        return self.udp.dnssec_valid if self.udp is not None else None
+
+    @property
+    def nsid(self) -> str:
+        return self.udp.nsid if self.udp is not None else ""
+
+    @property
+    def axfr_open(self) -> bool:
+        return bool(self.udp is not None and self.udp.axfr_open)
+
+    @property
+    def recursion_open(self) -> bool:
+        return bool(self.udp is not None and self.udp.recursion_open)
+
+    @property
+    def edns_problems(self) -> dict[str, str]:
+        """EDNS01 test -> outcome word, for the tests the address failed."""
+        if self.udp is None:
+            return {}
+        return {t: o for t, o in self.udp.edns.items() if o and o != "ok"}
+
 
 def _serial_of(udp: ServerStatus | None, tcp: ServerStatus | None) -> int | None:
     for s in (udp, tcp):
@@ -366,6 +400,21 @@ class ZoneSummary:
     rtt_p95: float | None
     availability: float | None  # share of stored sweeps with the zone available
     propagation: float | None
+    dnssec: str = "unknown"  # one of DNSSEC_STATES (or a newer word)
+    dnssec_valid: int = 0  # addresses whose SOA and DNSKEY signatures validate
+    dnssec_checked: int = 0  # addresses with a validation verdict (signed zones only)
+    rrsig_expires_at: float | None = None  # earliest signature expiry over all addresses
+    axfr_open: int = 0  # addresses granting AXFR (SEC01)
+    recursion_open: int = 0  # addresses answering recursively (SEC02)
+    edns_failing: int = 0  # addresses failing at least one EDNS01 test
+
+    @property
+    def dnssec_coverage(self) -> float | None:
+        """Share of the zone's addresses serving valid signatures: 0 when unsigned, None
+        when unknown (the registry comparison's "DNSSEC coverage")."""
+        if self.dnssec_checked:
+            return self.dnssec_valid / self.dnssec_checked
+        return 0.0 if self.dnssec == "unsigned" else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -388,6 +437,14 @@ class ZoneSummary:
             "rtt_p95_seconds": self.rtt_p95,
             "availability": self.availability,
             "propagation_seconds": self.propagation,
+            "dnssec": self.dnssec,
+            "dnssec_valid_addresses": self.dnssec_valid,
+            "dnssec_checked_addresses": self.dnssec_checked,
+            "dnssec_coverage": self.dnssec_coverage,
+            "rrsig_expires_at": self.rrsig_expires_at,
+            "axfr_open_addresses": self.axfr_open,
+            "recursion_open_addresses": self.recursion_open,
+            "edns_failing_addresses": self.edns_failing,
         }
 
 
@@ -408,6 +465,8 @@ def summarise(report: ZoneReport, history: ZoneHistory | None = None) -> ZoneSum
     tcp_rows = [v.tcp for v in views if v.tcp is not None]
     serials = {v.serial for v in views if v.serial is not None}
     history = history or ZoneHistory()
+    verdicts = [v.dnssec_valid for v in views if v.dnssec_valid is not None]
+    expiries = [v.rrsig_expires_at for v in views if v.rrsig_expires_at is not None]
     return ZoneSummary(
         zone=report.zone,
         name=unicode_zone(report.zone),
@@ -428,6 +487,13 @@ def summarise(report: ZoneReport, history: ZoneHistory | None = None) -> ZoneSum
         rtt_p95=percentile(udp_rtts, 95),
         availability=history.availability,
         propagation=history.propagation,
+        dnssec=report.dnssec or "unknown",
+        dnssec_valid=sum(verdicts),
+        dnssec_checked=len(verdicts),
+        rrsig_expires_at=min(expiries, default=None),
+        axfr_open=sum(v.axfr_open for v in views),
+        recursion_open=sum(v.recursion_open for v in views),
+        edns_failing=sum(bool(v.edns_problems) for v in views),
     )
 
 

@@ -34,6 +34,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 
 from monitor.metrics import Exporter
 from monitor.status import (
+    DNSSEC_RANK,
     STATES,
     MonitorState,
     ServerView,
@@ -110,6 +111,12 @@ def _view_dict(view: ServerView) -> dict[str, Any]:
         "serial_lag": view.lag,
         "udp_rtt_seconds": view.udp.rtt if view.udp else None,
         "tcp_rtt_seconds": view.tcp.rtt if view.tcp else None,
+        "rrsig_expires_at": view.rrsig_expires_at,
+        "dnssec_valid": view.dnssec_valid,
+        "nsid": view.nsid,
+        "axfr_open": view.udp.axfr_open if view.udp else None,
+        "recursion_open": view.udp.recursion_open if view.udp else None,
+        "edns": dict(view.udp.edns) if view.udp else {},
     }
 
 
@@ -199,7 +206,50 @@ def _display_ns(name: str) -> str:
     return unicode_zone(name.rstrip(".")) + "."
 
 
-def _cell(view: ServerView) -> str:
+DAY = 86400.0
+EXPIRY_WARNING = 2.5 * DAY  # DNSSEC03: warning below 2.5 days
+EXPIRY_CRITICAL = 1.0 * DAY  # critical below 1 day
+
+
+def _span(seconds: float) -> str:
+    """A duration as a reader says it: "3 d 4 h", "5 h 12 min", "40 min", "12 s"."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
+
+def expiry_text(expires_at: float, now: float) -> tuple[str, str]:
+    """("in 3 d 4 h" | "expired 5 h 2 min ago", CSS class: ok, warn below 2.5 d, bad below 1 d)."""
+    left = expires_at - now
+    if left <= 0:
+        return f"expired {_span(-left)} ago", "bad"
+    level = "bad" if left < EXPIRY_CRITICAL else "warn" if left < EXPIRY_WARNING else "ok"
+    return f"in {_span(left)}", level
+
+
+def _flags(view: ServerView) -> list[tuple[str, str]]:
+    """(short mark, explanation) for the address's problems found by the further checks."""
+    flags = []
+    if view.axfr_open:
+        flags.append(("AXFR open", "SEC01: grants a zone transfer (AXFR) to anyone"))
+    if view.recursion_open:
+        flags.append(("open resolver", "SEC02: answers recursive queries for other names"))
+    problems = view.edns_problems
+    if problems:
+        words = ", ".join(f"{test}: {outcome}" for test, outcome in problems.items())
+        flags.append(("EDNS " + " ".join(problems), f"EDNS01 failed: {words}"))
+    if view.dnssec_valid is False:
+        flags.append(("DNSSEC invalid", "DNSSEC02: signatures over SOA/DNSKEY do not validate"))
+    return flags
+
+
+def _cell(view: ServerView, now: float) -> str:
     marks = []
     for label, status in (("UDP", view.udp), ("TCP", view.tcp)):
         if status is not None:
@@ -210,14 +260,38 @@ def _cell(view: ServerView) -> str:
         detail = f"{detail}, {view.lag} behind"
     serial = "–" if view.serial is None else str(view.serial)
     title = f"{view.nameserver} {view.address}: {detail} — {_STATE_WORDS.get(view.state, '')}"
+    if view.nsid:
+        title += f"\nNSID: {view.nsid}"
+    if view.rrsig_expires_at is not None:
+        title += f"\nsignatures expire {expiry_text(view.rrsig_expires_at, now)[0]}"
+    flags = _flags(view)
+    title += "".join(f"\n{why}" for _, why in flags)
+    nsid = (f'<div class="nsid" title="NSID (RFC 5001): {e(view.nsid)}">{e(view.nsid)}</div>'
+            if view.nsid else "")
+    marks_html = "".join(f'<span class="flag" title="{e(why)}">{e(mark)}</span>'
+                         for mark, why in flags)
     return (
         f'<div class="cell s-{e(view.state)}" title="{e(title)}" data-state="{e(view.state)}">'
         f'<div class="ns">{e(_display_ns(view.nameserver))}</div>'
-        f'<div class="addr">{e(view.address)}</div>'
+        f'<div class="addr">{e(view.address)}</div>{nsid}'
         f'<div class="fig"><span class="rtt">{e(_ms(view.rtt))}</span> '
         f'<span class="serial">{e(serial)}</span></div>'
-        f'<div class="fig"><span class="state">{e(detail)}</span> {"".join(marks)}</div></div>'
+        f'<div class="fig"><span class="state">{e(detail)}</span> {"".join(marks)}</div>'
+        + (f'<div class="flags">{marks_html}</div>' if flags else "")
+        + "</div>"
     )
+
+
+def _dnssec_line(summary: ZoneSummary, now: float) -> str:
+    """Under the zone name: its DNSSEC state and the earliest signature expiry."""
+    state = summary.dnssec
+    out = f'<div class="dnssec d-{e(state)}" title="DNSSEC state of the zone">DNSSEC {e(state)}'
+    if summary.rrsig_expires_at is not None:
+        text, level = expiry_text(summary.rrsig_expires_at, now)
+        out += (f'<br><span class="exp {level}" title="earliest RRSIG expiry: '
+                f'{e(_utc(summary.rrsig_expires_at))}">signatures '
+                f'{"" if text.startswith("expired") else "expire "}{e(text)}</span>')
+    return out + "</div>"
 
 
 def _grid(snap: Snapshot, now: float) -> str:
@@ -231,13 +305,14 @@ def _grid(snap: Snapshot, now: float) -> str:
                 f'<td><div class="pending">waiting for the first sweep</div></td></tr>'
             )
             continue
-        cells = "".join(_cell(v) for v in server_views(report))
+        cells = "".join(_cell(v, now) for v in server_views(report))
         sev = report.severity.name.lower()
         when = report.started_at + report.duration
         rows.append(
             f'<tr id="zone-{e(zone)}"><th scope="row"><a href="api/v1/zones/{e(zone)}">'
             f'{e(name)}</a><div class="when" title="{e(_utc(when))}">{e(_ago(when, now))}'
-            f'</div></th><td class="sev"><span class="badge b-{e(sev)}">{e(sev)}</span></td>'
+            f"</div>{_dnssec_line(summarise(report), now)}</th>"
+            f'<td class="sev"><span class="badge b-{e(sev)}">{e(sev)}</span></td>'
             f'<td><div class="cells">{cells or "no servers found"}</div></td></tr>'
         )
     return "\n".join(rows)
@@ -282,7 +357,34 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
-def _comparison_row(s: ZoneSummary) -> str:
+def _dnssec_cell(s: ZoneSummary) -> tuple[str, str]:
+    """(sort value, HTML): the state, and for signed zones the addresses that validate."""
+    cov = s.dnssec_coverage
+    rank = DNSSEC_RANK.get(s.dnssec)
+    value = "" if rank is None else _num(rank + 0.99 * (cov or 0.0))
+    css = {"secure": "ok", "bogus": "bad"}.get(s.dnssec, "")
+    text = f'<span class="{css}">{e(s.dnssec)}</span>' if css else e(s.dnssec)
+    if s.dnssec_checked:
+        text += (f' <span title="addresses serving valid signatures">'
+                 f"{s.dnssec_valid}/{s.dnssec_checked}</span>")
+    return value, text
+
+
+def _expiry_cell(s: ZoneSummary, now: float) -> tuple[str, str]:
+    if s.rrsig_expires_at is None:
+        return "", "–"
+    text, level = expiry_text(s.rrsig_expires_at, now)
+    return _num(s.rrsig_expires_at - now), f'<span class="exp {level}">{e(text)}</span>'
+
+
+def _exposure_cell(s: ZoneSummary) -> tuple[int, str]:
+    parts = [(s.axfr_open, "AXFR"), (s.recursion_open, "recursive"), (s.edns_failing, "EDNS")]
+    found = [f"{n} {what}" for n, what in parts if n]
+    text = f'<span class="bad">{e(", ".join(found))}</span>' if found else "none"
+    return s.axfr_open + s.recursion_open + s.edns_failing, text
+
+
+def _comparison_row(s: ZoneSummary, now: float) -> str:
     avail_now = "yes" if s.available else "NO"
     hist = "–" if s.availability is None else f"{s.availability * 100:.1f} %"
     ipv6 = f"{s.ipv6_nameservers}/{s.nameservers}"
@@ -299,6 +401,9 @@ def _comparison_row(s: ZoneSummary) -> str:
         (s.ipv6_nameservers / s.nameservers if s.nameservers else 0, ipv6),
         (s.tcp_answering / s.tcp_probed if s.tcp_probed else 0, tcp),
         (s.serials, str(s.serials)),
+        _dnssec_cell(s),
+        _expiry_cell(s, now),
+        _exposure_cell(s),
         (int(s.severity), f'<span class="badge b-{s.severity.name.lower()}">'
                           f"{s.severity.name.lower()}</span>"),
     ]  # fmt: skip
@@ -306,13 +411,13 @@ def _comparison_row(s: ZoneSummary) -> str:
     return f"<tr>{cells}</tr>"
 
 
-def _comparison(snap: Snapshot) -> str:
+def _comparison(snap: Snapshot, now: float) -> str:
     rows = [
-        _comparison_row(summarise(report, snap.history.get(zone)))
+        _comparison_row(summarise(report, snap.history.get(zone)), now)
         for zone in snap.zones
         if (report := snap.reports.get(zone)) is not None
     ]
-    return "\n".join(rows) or '<tr><td colspan="10">No sweep completed yet.</td></tr>'
+    return "\n".join(rows) or '<tr><td colspan="13">No sweep completed yet.</td></tr>'
 
 
 def _legend() -> str:
@@ -349,7 +454,7 @@ def render_status_page(snap: Snapshot, now: float | None = None) -> str:
         legend=_legend(),
         grid=_grid(snap, now),
         findings=_findings(snap),
-        comparison=_comparison(snap),
+        comparison=_comparison(snap, now),
     )
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from probes.model import Finding, ServerStatus, Severity, Transport, ZoneReport
 
 T0 = 1_700_000_000.0
+DAY = 86400.0
+EDNS_OK = {"plain": "ok", "edns0": "ok", "edns1": "ok", "option": "ok", "do": "ok"}
 
 
 def ok(ns: str, address: str, serial: int = 2024010101, rtt: float = 0.012) -> list[ServerStatus]:
@@ -39,12 +44,19 @@ def slow(ns: str, address: str, rtt: float = 0.7, serial: int = 2024010101) -> l
     ]
 
 
+def with_facts(statuses: list[ServerStatus], **facts: Any) -> list[ServerStatus]:
+    """The statuses with the further queries' facts on the UDP row (as the sweep puts them)."""
+    return [dataclasses.replace(s, **facts) if s.transport is Transport.UDP else s
+            for s in statuses]  # fmt: skip
+
+
 def report(
     zone: str,
     servers: list[ServerStatus],
     findings: list[Finding] | None = None,
     started_at: float = T0,
     duration: float = 0.25,
+    dnssec: str = "",
 ) -> ZoneReport:
     rtts: dict[str, tuple[float, ...]] = {}
     failures: dict[str, int] = {}
@@ -65,15 +77,25 @@ def report(
         queries=len(servers),
         query_failures=failures,
         rtts=rtts,
+        dnssec=dnssec,
     )
 
 
 def mx_report(started_at: float = T0) -> ZoneReport:
-    """mx: ns1 and ns2 fine (ns1 dual-stack), ns3 refuses (lame)."""
+    """mx: ns1 and ns2 fine (ns1 dual-stack), ns3 refuses (lame).
+
+    Signed and secure: signatures expire in 3 d 4 h at the earliest (ns1's IPv4 address);
+    ns1 returns an NSID per address; ns2 grants AXFR, recurses and drops the DO bit.
+    """
+    secure = {"dnssec_valid": True, "axfr_open": False, "recursion_open": False}
     servers = [
-        *ok("ns1.mx.", "127.53.1.1"),
-        *ok("ns1.mx.", "fd53::1:1"),
-        *ok("ns2.mx.", "127.53.1.2"),
+        *with_facts(ok("ns1.mx.", "127.53.1.1"), **secure, nsid="mx1-ams",
+                    rrsig_expires_at=started_at + 3 * DAY + 4 * 3600 + 60, edns=EDNS_OK),
+        *with_facts(ok("ns1.mx.", "fd53::1:1"), **secure, nsid="mx1-fra",
+                    rrsig_expires_at=started_at + 4 * DAY, edns=EDNS_OK),
+        *with_facts(ok("ns2.mx.", "127.53.1.2"), dnssec_valid=True, axfr_open=True,
+                    recursion_open=True, rrsig_expires_at=started_at + 10 * DAY,
+                    edns={**EDNS_OK, "do": "no-do"}),
         *lame("ns3.mx.", "127.53.1.3"),
     ]
     findings = [
@@ -81,16 +103,32 @@ def mx_report(started_at: float = T0) -> ZoneReport:
             "LAME01", Severity.ERROR, "LAME_DELEGATION",
             "ns3.mx. (127.53.1.3) answers REFUSED for mx", "ns3.mx.", "127.53.1.3", "refused",
         ),
+        Finding(
+            "SEC01", Severity.WARNING, "OPEN_AXFR",
+            "ns2.mx. 127.53.1.2 grants a zone transfer (AXFR) to anyone",
+            "ns2.mx.", "127.53.1.2", "open",
+        ),
+        Finding(
+            "SEC02", Severity.ERROR, "OPEN_RECURSION",
+            "ns2.mx. 127.53.1.2 answers recursive queries for names outside the zone "
+            "(open resolver)", "ns2.mx.", "127.53.1.2", "open-resolver",
+        ),
+        Finding(
+            "EDNS01", Severity.ERROR, "EDNS_DO_FAILED",
+            "ns2.mx. 127.53.1.2 EDNS query with DO=1 (expects the DO bit back): did not copy "
+            "the DO bit", "ns2.mx.", "127.53.1.2", "no-do", {"tests": ["do"]},
+        ),
     ]  # fmt: skip
-    return report("mx", servers, findings, started_at=started_at)
+    return report("mx", servers, findings, started_at=started_at, dnssec="secure")
 
 
 def ke_report(started_at: float = T0, stale: int = 2024010100) -> ZoneReport:
     """ke: ns2 serves a serial behind the others."""
+    plain = {"axfr_open": False, "recursion_open": False, "edns": EDNS_OK}
     servers = [
-        *ok("ns1.ke.", "127.53.2.1", serial=2024010105),
-        *ok("ns2.ke.", "127.53.2.2", serial=stale),
-        *ok("ns3.ke.", "127.53.2.3", serial=2024010105),
+        *with_facts(ok("ns1.ke.", "127.53.2.1", serial=2024010105), **plain),
+        *with_facts(ok("ns2.ke.", "127.53.2.2", serial=stale), **plain),
+        *with_facts(ok("ns3.ke.", "127.53.2.3", serial=2024010105), **plain),
     ]
     findings = [
         Finding(
@@ -98,7 +136,7 @@ def ke_report(started_at: float = T0, stale: int = 2024010100) -> ZoneReport:
             "ns2.ke.", "127.53.2.2", "", {"lag": 5},
         ),
     ]  # fmt: skip
-    return report("ke", servers, findings, started_at=started_at)
+    return report("ke", servers, findings, started_at=started_at, dnssec="unsigned")
 
 
 def ec_report(started_at: float = T0) -> ZoneReport:

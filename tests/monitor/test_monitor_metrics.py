@@ -153,3 +153,57 @@ def test_empty_snapshot_renders() -> None:
     reg = registry_for(MonitorState(Snapshot(zones=("fr",))))
     assert reg.get_sample_value("ccmon_sweeps_total", {"dns_zone": "fr"}) == 0
     assert reg.get_sample_value("ccmon_zone_available", {"dns_zone": "fr"}) is None
+
+
+def test_further_check_values() -> None:
+    reg = registry_for(populated_state())
+    get = reg.get_sample_value
+    v4 = {"dns_zone": "mx", "nameserver": "ns1.mx.", "address": "127.53.1.1"}
+    ns2 = {"dns_zone": "mx", "nameserver": "ns2.mx.", "address": "127.53.1.2"}
+    lame = {"dns_zone": "mx", "nameserver": "ns3.mx.", "address": "127.53.1.3"}
+    expiry = "ccmon_nameserver_rrsig_expiry_timestamp_seconds"
+    assert get(expiry, v4) == fx.T0 + 3 * fx.DAY + 4 * 3600 + 60
+    assert get(expiry, lame) is None  # no answer, no signature: absent, not 0
+    assert get("ccmon_nameserver_dnssec_valid", v4) == 1
+    assert get("ccmon_nameserver_axfr_open", v4) == 0
+    assert get("ccmon_nameserver_axfr_open", ns2) == 1
+    assert get("ccmon_nameserver_recursion_open", ns2) == 1
+    assert get("ccmon_nameserver_recursion_open", lame) is None
+    for test in ("plain", "edns0", "edns1", "option"):
+        assert get("ccmon_nameserver_edns_compliant", {**ns2, "test": test}) == 1
+    assert get("ccmon_nameserver_edns_compliant", {**ns2, "test": "do"}) == 0
+    assert get("ccmon_nameserver_nsid_info", {**v4, "nsid": "mx1-ams"}) == 1
+    assert get("ccmon_nameserver_nsid_info", {**ns2, "nsid": ""}) is None  # none returned
+    ke = {"dns_zone": "ke", "nameserver": "ns1.ke.", "address": "127.53.2.1"}
+    assert get(expiry, ke) is None and get("ccmon_nameserver_dnssec_valid", ke) is None
+
+
+def test_dnssec_state_set() -> None:
+    reg = registry_for(populated_state())
+    get = reg.get_sample_value
+    expected = {"mx": "secure", "ke": "unsigned", "ec": "unknown", "xn--fiqs8s": "unknown"}
+    for zone, current in expected.items():
+        for state in ("secure", "island", "unsigned", "bogus", "unknown"):
+            labels = {"dns_zone": zone, "state": state}
+            assert get("ccmon_zone_dnssec_status", labels) == (state == current), labels
+    state = MonitorState(Snapshot(zones=("mx",)))
+    odd = fx.report("mx", fx.ok("ns1.mx.", "127.53.1.1"), dnssec="half-baked")
+    state.publish(odd, ZoneTotals(), ZoneHistory())
+    get = registry_for(state).get_sample_value
+    assert get("ccmon_zone_dnssec_status", {"dns_zone": "mx", "state": "half-baked"}) == 1
+    assert get("ccmon_zone_dnssec_status", {"dns_zone": "mx", "state": "unknown"}) == 0
+
+
+def test_nsid_label_is_escaped_and_capped() -> None:
+    state = MonitorState(Snapshot(zones=("mx",)))
+    nsid = 'a"b\\c\n' + "x" * 300
+    r = fx.report("mx", fx.with_facts(fx.ok("ns1.mx.", "127.53.1.1"), nsid=nsid))
+    state.publish(r, ZoneTotals(), ZoneHistory())
+    exporter = Exporter(state)
+    plain = CollectorRegistry()
+    plain.register(exporter.collector)
+    assert exporter.collector.text().encode() == generate_latest(plain)
+    (family,) = [f for f in text_string_to_metric_families(exporter.text().decode())
+                 if f.name == "ccmon_nameserver_nsid_info"]
+    (sample,) = family.samples
+    assert sample.labels["nsid"] == nsid[:128]

@@ -103,3 +103,20 @@ def test_health() -> None:
     snap = Snapshot(interval=10, started_at=0.0, reports={"mx": fx.mx_report(started_at=1000)})
     assert snap.health(now=1020)[0]
     assert not snap.health(now=1040)[0]
+
+
+def test_summary_further_checks() -> None:
+    mx = summarise(fx.mx_report())
+    assert (mx.dnssec, mx.dnssec_valid, mx.dnssec_checked) == ("secure", 3, 3)
+    assert mx.dnssec_coverage == 1.0
+    assert mx.rrsig_expires_at == fx.T0 + 3 * fx.DAY + 4 * 3600 + 60  # the earliest
+    assert (mx.axfr_open, mx.recursion_open, mx.edns_failing) == (1, 1, 1)
+    ke = summarise(fx.ke_report())
+    assert ke.dnssec == "unsigned" and ke.dnssec_coverage == 0.0 and ke.rrsig_expires_at is None
+    ec = summarise(fx.ec_report())
+    assert ec.dnssec == "unknown" and ec.dnssec_coverage is None
+    views = {(v.nameserver, v.address): v for v in server_views(fx.mx_report())}
+    ns2 = views[("ns2.mx.", "127.53.1.2")]
+    assert ns2.axfr_open and ns2.recursion_open and ns2.edns_problems == {"do": "no-do"}
+    lame = views[("ns3.mx.", "127.53.1.3")]
+    assert not lame.axfr_open and lame.edns_problems == {} and lame.nsid == ""

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
-from monitor.web import WebServer, make_app, parse_listen, render_status_page
+from monitor.web import WebServer, expiry_text, make_app, parse_listen, render_status_page
 from tests.monitor import ccmon_fixtures as fx
 
 ZONES = ("mx", "ke", "ec", "xn--fiqs8s", "fr")
@@ -98,12 +98,84 @@ async def test_status_page(client: TestClient) -> None:
     assert "http://" not in page and "https://" not in page  # no external assets
 
 
+async def test_status_page_further_checks(client: TestClient) -> None:
+    page = await (await client.get("/")).text()
+    mx = page[page.index('id="zone-mx"'):page.index('id="zone-ke"')]
+    assert "DNSSEC secure" in mx and "signatures expire in 3 d 4 h" in mx
+    assert 'class="exp ok"' in mx
+    for text in ("mx1-ams", "mx1-fra", "NSID: mx1-ams", ">AXFR open<", ">open resolver<",
+                 ">EDNS do<", "EDNS01 failed: do: no-do"):
+        assert text in mx, text
+    ke = page[page.index('id="zone-ke"'):page.index('id="zone-ec"')]
+    assert "DNSSEC unsigned" in ke and "signatures" not in ke and 'class="flag"' not in ke
+    assert "DNSSEC unknown" in page  # ec: no further queries yet
+    findings = page[page.index('id="findings"'):page.index('id="comparison"')]
+    for check in ("SEC01", "SEC02", "EDNS01"):
+        assert f"<td>{check}</td>" in findings, check
+    comparison = page[page.index('id="comparison"'):]
+    assert "<th" in comparison and "DNSSEC</th>" in comparison
+    assert 'secure</span> <span title="addresses serving valid signatures">3/3</span>' in comparison
+    assert "1 AXFR, 1 recursive, 1 EDNS" in comparison
+    rows = comparison.split("<tr>")[2:]
+    assert all(row.count("<td ") == 13 for row in rows), rows  # every column, sortable
+    mx_row = next(r for r in rows if ">mx<" in r)
+    ke_row = next(r for r in rows if ">ke<" in r)
+    assert 'data-v="3.99"' in mx_row and 'data-v="1"' in ke_row  # secure above unsigned
+
+
+async def test_api_further_checks(client: TestClient) -> None:
+    data = await (await client.get("/api/v1/zones/mx")).json()
+    assert data["summary"]["dnssec"] == "secure"
+    assert data["summary"]["dnssec_coverage"] == 1.0
+    assert data["summary"]["axfr_open_addresses"] == 1
+    servers = {(s["nameserver"], s["address"]): s for s in data["servers"]}
+    assert servers[("ns1.mx.", "127.53.1.1")]["nsid"] == "mx1-ams"
+    assert servers[("ns2.mx.", "127.53.1.2")]["edns"]["do"] == "no-do"
+    zones = {z["zone"]: z for z in (await (await client.get("/api/v1/zones")).json())["zones"]}
+    assert zones["ke"]["dnssec"] == "unsigned" and zones["ke"]["dnssec_coverage"] == 0.0
+    assert zones["ec"]["dnssec"] == "unknown" and zones["ec"]["dnssec_coverage"] is None
+
+
+@pytest.mark.parametrize(
+    ("left", "text", "level"),
+    [
+        (3 * 86400 + 4 * 3600 + 30, "in 3 d 4 h", "ok"),
+        (2.5 * 86400 + 60, "in 2 d 12 h", "ok"),
+        (2.5 * 86400 - 60, "in 2 d 11 h", "warn"),
+        (86400 + 60, "in 1 d 0 h", "warn"),
+        (86400 - 60, "in 23 h 59 min", "bad"),
+        (125, "in 2 min", "bad"),
+        (-5 * 3600 - 120, "expired 5 h 2 min ago", "bad"),
+    ],
+)
+def test_expiry_text(left: float, text: str, level: str) -> None:
+    assert expiry_text(1000.0 + left, 1000.0) == (text, level)
+
+
+def test_status_page_red_when_signatures_expire_within_a_day() -> None:
+    now = time.time()
+    r = fx.report("se", fx.with_facts(fx.ok("ns1.se.", "127.53.9.1"), dnssec_valid=False,
+                                      rrsig_expires_at=now + 5 * 3600), dnssec="bogus")
+    state = MonitorState(Snapshot(zones=("se",)))
+    state.publish(r, ZoneTotals(), ZoneHistory())
+    page = render_status_page(state.snapshot, now=now)
+    assert '<span class="exp bad"' in page and "signatures expire in 5 h 0 min" in page
+    assert ">DNSSEC invalid<" in page and 'class="dnssec d-bogus"' in page
+    assert '<span class="bad">bogus</span> <span title="addresses serving valid signatures">0/1' \
+        in page
+
+
 def test_status_page_escapes() -> None:
-    evil = fx.report("mx", fx.lame("<script>x</script>.", "127.0.0.1"))
+    evil = fx.report("mx", fx.lame("<script>x</script>.", "127.0.0.1")
+                     + fx.with_facts(fx.ok("ns1.mx.", "127.0.0.2"), nsid='<b>"x"</b>',
+                                     edns={"do": "<i>"}), dnssec="<u>")
     state = MonitorState(Snapshot(zones=("mx",)))
     state.publish(evil, ZoneTotals(), ZoneHistory())
     page = render_status_page(state.snapshot)
     assert "<script>x</script>" not in page and "&lt;script&gt;" in page
+    for raw in ('<b>"x"</b>', "<i>", "<u>"):
+        assert raw not in page, raw
+    assert "&lt;b&gt;&quot;x&quot;&lt;/b&gt;" in page and "d-&lt;u&gt;" in page
 
 
 async def test_other_methods_and_paths(client: TestClient) -> None:
