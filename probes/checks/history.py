@@ -201,7 +201,7 @@ def judge_propagation(
             f"{duration_text(threshold)}), the highest now is {top}",
             nameserver=nameserver, address=address, reason="not-propagated",
             args={"serial": serial, "missing": oldest.serial, "highest": top,
-                  "first_seen": oldest.first_seen, "seconds": round(age, 3),
+                  "first_seen": oldest.first_seen, "seconds": age,
                   "threshold": threshold, "lower_bound": oldest.baseline},
         )  # fmt: skip
     yield from _slow_completion(report, history, threshold)
@@ -226,7 +226,7 @@ def _slow_completion(report: ZoneReport, history: History, threshold: float) -> 
         f"(threshold {duration_text(threshold)})" + (f"; last: {named}" if named else ""),
         reason="slow-propagation",
         args={"serial": newest.serial, "first_seen": newest.first_seen, "complete_at": now,
-              "seconds": round(took, 3), "threshold": threshold,
+              "seconds": took, "threshold": threshold,
               "last": [f"{ns} {address}" for ns, address in last]},
     )  # fmt: skip
 
@@ -271,5 +271,5 @@ def judge_drift(report: ZoneReport, history: History, settings: ProbeSettings) -
         f"only at the child {', '.join(only_child) or '-'}",
         reason="drift",
         args={"only_parent": only_parent, "only_child": only_child, "since": since,
-              "seconds": round(age, 3)},
+              "seconds": age},
     )  # fmt: skip
