@@ -171,8 +171,10 @@ def _newer(a: int, b: int) -> bool:
     "reported once, in the sweep that saw it complete, with the time it took and the "
     "servers that were last. Servers that do not answer authoritatively are left to "
     "REACH01 and LAME01. For the serial the monitor found when it started, ages count from "
-    "that start (lower bounds, said so in the message). Run by `ccmon run` only: "
-    "`ccmon check` has no history.",
+    "that start (lower bounds, said so in the message). The WARNING is the one to alert "
+    "on (an alert rule with `checks: [SOA03]`, `min_severity: WARNING`; the default rules "
+    "mail ERROR and worse); the NOTICE is a record and, said once, passes no hold-down. "
+    "Run by `ccmon run` only: `ccmon check` has no history.",
 )
 def judge_propagation(
     report: ZoneReport, history: History, settings: ProbeSettings

@@ -381,3 +381,12 @@ def test_bad_propagation_threshold_names_key_and_line(value):
                      "cfg.yaml")  # fmt: skip
     assert "cfg.yaml:4" in str(caught.value)
     assert "thresholds.propagation" in str(caught.value)
+
+
+def test_reasons_are_bounded_and_named_in_the_rules():
+    from probes.checks.history import REASONS
+
+    assert set(REASONS) == set(HISTORY_CHECKS)
+    for check_id, words in REASONS.items():
+        for word in words:
+            assert f"`{word}`" in CHECKS[check_id].rule, (check_id, word)
