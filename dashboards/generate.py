@@ -108,6 +108,53 @@ def rtt_quantile(q: float, transport: str, window: str = "$__range", by: str = "
             f">= 0")
 
 
+#: DNSSEC states as numbers for tables and stats (ccmon_zone_dnssec_status is a state set);
+#: 0 is unknown (all states 0: not queried yet, or the parent gave no DS answer).
+DNSSEC_CODES = {"secure": 4, "island": 3, "unsigned": 2, "bogus": 1}
+DNSSEC_STATES = {4: ("secure", "green"), 3: ("island (no DS)", "blue"),
+                 2: ("unsigned", "orange"), 1: ("bogus", "red"), 0: ("unknown", "text")}
+DAY = 86400
+
+
+def dnssec_state(by: str = "dns_zone") -> str:
+    """The zone's DNSSEC state as a DNSSEC_CODES number, the worst over vantage points."""
+    parts = " or ".join(
+        f"{code} * ccmon_zone_dnssec_status" + sel(f'state="{state}"')
+        for state, code in DNSSEC_CODES.items()
+    )
+    return f"min by ({by}) (sum without (state) ({parts}))"
+
+
+def dnssec_coverage() -> str:
+    """Per zone: share of its server addresses serving validating signatures in a secure zone
+    (DS at the parent matches); 0 for unsigned, island, bogus and unknown zones."""
+    server = sel(server=True, ns_filter=False)
+    secure = sel('state="secure"')
+    valid = (f"ccmon_nameserver_dnssec_valid{server} * on (dns_zone, instance, job, vantage) "
+             f"group_left () ccmon_zone_dnssec_status{secure}")
+    return f"(avg by (dns_zone) ({valid}) or 0 * max by (dns_zone) (ccmon_zone_nameservers{sel()}))"
+
+
+def expiry_left(by: str, ns_filter: bool = True) -> str:
+    """Seconds until the earliest RRSIG expiry (DNSSEC03), per `by` (earliest over vantages)."""
+    selector = sel(server=True, ns_filter=ns_filter)
+    expiry = f"ccmon_nameserver_rrsig_expiry_timestamp_seconds{selector}"
+    return f"min by ({by}) ({expiry}) - time()"
+
+
+def servers_flagged(metric: str, by: str = "", ns_filter: bool = True) -> str:
+    """Addresses where `metric` (0/1) is 1, by the vantage-point vote."""
+    here = f"max by ({SERVER}, vantage) ({metric}{sel(server=True, ns_filter=ns_filter)})"
+    return f"sum {f'by ({by}) ' if by else ''}({fails_by_vote(here, SERVER)})"
+
+
+def servers_edns_failing(by: str = "", ns_filter: bool = True) -> str:
+    """Addresses failing at least one EDNS01 test, by the vantage-point vote."""
+    compliant = f"ccmon_nameserver_edns_compliant{sel(server=True, ns_filter=ns_filter)}"
+    here = f"1 - min by ({SERVER}, vantage) ({compliant})"
+    return f"sum {f'by ({by}) ' if by else ''}({fails_by_vote(here, SERVER)})"
+
+
 # --- panel builders ----------------------------------------------------------------------
 
 class Layout:
@@ -198,6 +245,7 @@ ZONE_STATES = {2: ("available", "green"), 1: ("degraded: 1 NS up", "orange"),
                0: ("down", "red")}
 
 GREEN_RED = thresholds((None, "green"), (1, "red"))
+EXPIRY_STEPS = thresholds((None, "red"), (DAY, "orange"), (2.5 * DAY, "green"))
 
 
 def stat(layout: Layout, pos: dict[str, int], title: str, description: str, expr: str,
@@ -598,9 +646,66 @@ def zone_detail() -> dict[str, Any]:
         "connection or ICMP), network-error, malformed, mismatch, oversized, truncated.",
         [target(f"sum by (reason) (rate(ccmon_probe_failures_total{sel()}[$__rate_interval]))",
                 legend="{{reason}}")], "reqps"))
+    panels += zone_further_checks(lay, legend)
     return dashboard("ccmon-zone", "ccmon / Zone detail",
                      "One zone: per-server round trips over UDP and TCP, serials in time, "
-                     "lame reasons and open findings.", panels)
+                     "lame reasons and open findings, DNSSEC signatures, open AXFR and "
+                     "recursion, EDNS compliance and NSID per server.", panels)
+
+
+def zone_further_checks(lay: Layout, legend: str) -> list[dict[str, Any]]:
+    """The zone detail's panels for the further checks: DNSSEC, SEC01/02, EDNS01, NSID01."""
+    panels: list[dict[str, Any]] = []
+    stats = lay.row(4, [6, 6, 6, 6])
+    state = stat(lay, stats[0], "DNSSEC", "The zone's DNSSEC state (worst over vantage points): "
+                 "secure (the parent's DS matches a key and every address serves valid "
+                 "signatures), island (signed, no DS at the parent), unsigned, bogus "
+                 "(DNSSEC01/DNSSEC02 findings say why), unknown (not queried yet).",
+                 dnssec_state(), thresholds((None, "text"), (1, "red"), (2, "orange"),
+                                            (3, "blue"), (4, "green")))
+    state["fieldConfig"]["defaults"]["mappings"] = value_map(DNSSEC_STATES)
+    state["options"]["textMode"] = "value"
+    panels += [
+        state,
+        stat(lay, stats[1], "Open AXFR", "Server addresses that granted ccmon a full zone "
+             "transfer (SEC01)." + VOTE_NOTE, servers_flagged("ccmon_nameserver_axfr_open")),
+        stat(lay, stats[2], "Open resolvers", "Server addresses that answered a recursive "
+             "query for a name outside the zone (SEC02)." + VOTE_NOTE,
+             servers_flagged("ccmon_nameserver_recursion_open")),
+        stat(lay, stats[3], "EDNS non-compliant", "Server addresses failing at least one "
+             "EDNS01 test (plain, edns0, edns1, option, do)." + VOTE_NOTE,
+             servers_edns_failing()),
+    ]
+    row = lay.row(8, [8, 8, 8])
+    panels.append(timeseries(
+        lay, row[0], "Signature expiry per server (time left)",
+        "DNSSEC03: time until the earliest RRSIG over SOA and DNSKEY served by each address "
+        "expires (earliest over vantage points). Dashed lines: 2.5 days (warning) and 1 day "
+        "(critical). Signed zones only: no line for an unsigned zone.",
+        [target(expiry_left(f"{SERVER}"), legend="{{nameserver}} {{address}}")], "s",
+        limits=thresholds((None, "red"), (DAY, "orange"), (2.5 * DAY, "transparent"))))
+    s = sel(server=True)
+    panels.append(merged_table(
+        lay, row[1], "EDNS and open services per server",
+        "Per address: EDNS01 tests passed out of 5 (plain, edns0, edns1, option, do; the "
+        "lowest over vantage points; the failing test and why are in the EDNS01 finding), "
+        "open AXFR (SEC01) and open recursion (SEC02), 1 = open.",
+        [(f"min by ({SERVER}) (sum by ({SERVER}, vantage) (ccmon_nameserver_edns_compliant{s}))",
+          column("A", "EDNS tests passed", steps=thresholds((None, "red"), (5, "green")))),
+         (f"max by ({SERVER}) (ccmon_nameserver_axfr_open{s})",
+          column("B", "AXFR open", steps=GREEN_RED)),
+         (f"max by ({SERVER}) (ccmon_nameserver_recursion_open{s})",
+          column("C", "Recursion open", steps=GREEN_RED))],
+        sort_by="EDNS tests passed", desc=False))
+    panels.append(label_table(
+        lay, row[2], "Server identity (NSID)",
+        "The NSID (RFC 5001) each address returned: which anycast instance or server "
+        "answered, per vantage point. Addresses that return no NSID are not listed.",
+        f"ccmon_nameserver_nsid_info{s}",
+        {"nameserver": "Name server", "address": "Address", "nsid": "NSID",
+         "vantage": "Vantage point", "dns_zone": "Zone", "Value": "Info"},
+        no_value="no NSID returned"))
+    return panels
 
 
 def comparison() -> dict[str, Any]:
@@ -628,7 +733,9 @@ def comparison() -> dict[str, Any]:
         "target 100 %)." + VOTE_NOTE + " RTT percentiles over every query with a reply. "
         "Propagation: SOA03, the longest time a new serial took to reach every server "
         "(empty until a serial change was seen complete). Coverage: share of NS names with "
-        "an IPv6 address; share of server addresses answering SOA over TCP.",
+        "an IPv6 address; share of server addresses answering SOA over TCP. DNSSEC: the "
+        "zone's state (secure, island: no DS, unsigned, bogus, unknown), the worst over "
+        "vantage points.",
         [
             (availability, column("A", "Availability", "percentunit", 3, avail_steps)),
             (rtt_quantile(0.5, "udp"), column("B", "UDP median", "s", 3, rtt_steps)),
@@ -645,9 +752,13 @@ def comparison() -> dict[str, Any]:
                                 thresholds((None, "orange"), (0.5, "green")))),
             (tcp_share, column("J", "TCP", "percentunit", 0,
                                thresholds((None, "red"), (1, "green")))),
+            (dnssec_state(), column("K", "DNSSEC", steps=thresholds(
+                (None, "text"), (1, "red"), (2, "orange"), (3, "blue"), (4, "green")))),
         ],
         sort_by="Availability", desc=True,
     ))
+    panels[-1]["fieldConfig"]["overrides"][-1]["properties"].append(  # K: DNSSEC state
+        {"id": "mappings", "value": value_map(DNSSEC_STATES)})
     bars = lay.row(10, [8, 8, 8])
     panels.append(bar_ranking(
         lay, bars[0], "Ranked: availability", "Zone availability over the time range (ICANN "
@@ -675,16 +786,36 @@ def comparison() -> dict[str, Any]:
         lay, bars[1], "Ranked: IPv6 coverage", "Share of NS names with at least one IPv6 "
         "address, most first.", f"sort_desc({ipv6_share})", "percentunit",
         thresholds((None, "orange"), (0.5, "green")), decimals=0))
-    panels.append(text_panel(
-        lay, bars[2], "DNSSEC coverage: coming with the DNSSEC checks",
-        "ccmon does not check DNSSEC yet, so there is no DNSSEC metric to compare. This "
-        "panel will rank zones by signed delegation (DS at the parent), DNSKEY served by "
-        "every server and RRSIG validity once the DNSSEC checks land. Nothing here is "
-        "estimated."))
+    panels.append(bar_ranking(
+        lay, bars[2], "Ranked: DNSSEC coverage", "Share of each zone's server addresses "
+        "serving valid signatures (DNSSEC02) in a secure zone (the parent's DS matches, "
+        "DNSSEC01), most first; unsigned, island, bogus and unknown zones count 0.",
+        f"sort_desc({dnssec_coverage()})", "percentunit",
+        thresholds((None, "red"), (0.5, "orange"), (1, "green")), decimals=0))
+    bars = lay.row(10, [12, 12])
+    panels.append(bar_ranking(
+        lay, bars[0], "Ranked: signature expiry (time left)",
+        "DNSSEC03: time until the earliest RRSIG over SOA and DNSKEY on any of the zone's "
+        "addresses expires, soonest first; orange below 2.5 days, red below 1 day. Signed "
+        "zones only: unsigned zones are not listed.",
+        f"sort({expiry_left('dns_zone', ns_filter=False)})", "s", EXPIRY_STEPS, decimals=1))
+    panels.append(merged_table(
+        lay, bars[1], "Open AXFR, open resolvers, EDNS failures",
+        "Per zone, server addresses that grant a zone transfer (SEC01), answer recursive "
+        "queries for other names (SEC02), or fail at least one EDNS01 test; worst first."
+        + VOTE_NOTE,
+        [(servers_flagged("ccmon_nameserver_axfr_open", "dns_zone", ns_filter=False),
+          column("A", "Open AXFR", steps=GREEN_RED)),
+         (servers_flagged("ccmon_nameserver_recursion_open", "dns_zone", ns_filter=False),
+          column("B", "Open resolvers", steps=GREEN_RED)),
+         (servers_edns_failing("dns_zone", ns_filter=False),
+          column("C", "EDNS failing", steps=GREEN_RED))],
+        sort_by="Open resolvers", desc=True))
     return dashboard("ccmon-comparison", "ccmon / Registry comparison",
                      "Zones side by side and ranked: ICANN-style availability, round-trip "
-                     "percentiles, serial propagation, lame servers, name servers, IPv6 and "
-                     "TCP coverage.", panels, time_from="now-24h")
+                     "percentiles, serial propagation, lame servers, name servers, IPv6, TCP "
+                     "and DNSSEC coverage, signature expiry, open AXFR and resolvers, EDNS.",
+                     panels, time_from="now-24h")
 
 
 DASHBOARDS = {

@@ -16,6 +16,7 @@ from tests.deploy.dashboards import (
     BUILTINS,
     DASHBOARD_DIR,
     NO_QUERY_PANELS,
+    SIGNED_ZONES_ONLY,
     Query,
     dashboard_files,
     load,
@@ -146,9 +147,17 @@ def test_comparison_covers_what_registries_compare() -> None:
                    "ccmon_zone_soa_propagation_seconds", "ccmon_nameserver_lame",
                    "ccmon_zone_nameservers", 'address=~".*:.*"', 'transport="tcp"'):
         assert needle in text, needle
-    dnssec = [p for p in panels(d) if "DNSSEC" in p["title"]]
-    assert dnssec and all(p["type"] == "text" for p in dnssec), "no fake DNSSEC numbers"
-    assert all("dnssec" not in q.expr.lower() for q in queries(d))
+    # the further checks: real metrics, no placeholder text panels
+    for needle in ("ccmon_zone_dnssec_status", "ccmon_nameserver_dnssec_valid",
+                   "ccmon_nameserver_rrsig_expiry_timestamp_seconds", "ccmon_nameserver_axfr_open",
+                   "ccmon_nameserver_recursion_open", "ccmon_nameserver_edns_compliant"):
+        assert needle in text, needle
+    assert not [p for p in panels(d) if p["type"] == "text"], "no placeholder panels"
+    by_title = {p["title"]: p for p in panels(d)}
+    assert by_title["Ranked: DNSSEC coverage"]["type"] == "bargauge"
+    expiry = by_title["Ranked: signature expiry (time left)"]
+    assert expiry["targets"][0]["expr"].startswith("sort(")  # soonest first
+    assert "- time()" in expiry["targets"][0]["expr"]
 
 
 def test_overview_has_grid_counts_and_worst_first() -> None:
@@ -167,7 +176,10 @@ def test_zone_detail_panels() -> None:
     for needle in ('ccmon_nameserver_response_time_seconds{dns_zone=~"$zone", '
                    'nameserver=~"$nameserver", vantage=~"$vantage", transport="udp"}',
                    'transport="tcp"', "ccmon_nameserver_soa_serial{",
-                   "ccmon_nameserver_lame{", "ccmon_check_findings{"):
+                   "ccmon_nameserver_lame{", "ccmon_check_findings{",
+                   "ccmon_nameserver_rrsig_expiry_timestamp_seconds{", "ccmon_zone_dnssec_status{",
+                   "ccmon_nameserver_nsid_info{", "ccmon_nameserver_edns_compliant{",
+                   "ccmon_nameserver_axfr_open{", "ccmon_nameserver_recursion_open{"):
         assert needle in exprs, needle
 
 
@@ -192,11 +204,36 @@ def run(api: Any, query: Query, values: dict[str, str], now: float) -> list[dict
     return api.query_range(expr, now - 120, now, 5)
 
 
+SIGNED = 'ccmon_zone_dnssec_status{state=~"secure|island|bogus"} == 1'
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("query", ALL_QUERIES, ids=lambda q: q.name)
 def test_panel_query_returns_data(world: World, query: Query) -> None:
-    result = run(world.prometheus, query, ALL_VALUES, time.time())
+    result = run(world.prometheus, query, ALL_VALUES, time.time())  # raises if it does not parse
+    if query.panel in SIGNED_ZONES_ONLY:
+        assert bool(result) == bool(world.prometheus.query(SIGNED)), (
+            f"{query.name}: data exactly when the world has a signed zone")
+        return
     assert result, f"no data for {substitute(query.expr, ALL_VALUES)}"
+
+
+@pytest.mark.integration
+def test_further_check_metrics_reach_prometheus(world: World) -> None:
+    """The demo world's zones are unsigned, answer EDNS, refuse AXFR and recursion, and its
+    NSD and Knot servers return an NSID: the dashboards' inputs have those values."""
+    prom = world.prometheus
+    states = prom.query("ccmon_zone_dnssec_status == 1")
+    assert states and {s["metric"]["state"] for s in states} <= {"unsigned", "unknown"}
+    assert {s["metric"]["dns_zone"] for s in states} == set(world.zones)
+    assert prom.query("ccmon_nameserver_axfr_open == 0")
+    assert not prom.query("ccmon_nameserver_axfr_open == 1")
+    assert not prom.query("ccmon_nameserver_recursion_open == 1")
+    assert {s["metric"]["test"] for s in prom.query('ccmon_nameserver_edns_compliant{'
+                                                     'dns_zone="fr"} == 1')} == {
+        "plain", "edns0", "edns1", "option", "do"}
+    assert prom.query('ccmon_nameserver_nsid_info{dns_zone="fr", nameserver="ns1.nic.fr."}')
+    assert not prom.query("ccmon_nameserver_rrsig_expiry_timestamp_seconds")
 
 
 @pytest.mark.integration
@@ -210,7 +247,7 @@ def test_panel_queries_parse_with_single_values(world: World) -> None:
     # For a healthy zone only the problem lists may be empty (and series that exist only
     # for servers behind the newest serial).
     allowed = {"Lame servers and why", "Open findings", "Least available servers",
-               "Behind the newest serial"}
+               "Behind the newest serial", *SIGNED_ZONES_ONLY}
     assert {name.split(" / ")[1] for name in empty} <= allowed, empty
 
 
