@@ -66,7 +66,7 @@ class AlertRule:
 
 DEFAULT_RULES: tuple[AlertRule, ...] = (
     AlertRule(None, Severity.ERROR),
-    AlertRule(frozenset({"SOA01"}), Severity.WARNING),
+    AlertRule(frozenset({"SOA01", "SOA03"}), Severity.WARNING),  # serials: stale, not propagated
 )
 
 
