@@ -4,6 +4,8 @@ scraped `ccmon run` over the lab (two vantage points, see tests/deploy/world.py)
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import time
 from typing import Any
 
@@ -302,3 +304,73 @@ def test_panel_types_are_core_grafana_and_overrides_match_queries(name: str) -> 
             names = [prop["value"] for o in p["fieldConfig"]["overrides"]
                      for prop in o["properties"] if prop["id"] == "displayName"]
             assert sort["displayName"] in names, (p["title"], sort)
+
+
+# --- the further checks' panels over a signed world (the demo world has no signed zone) ---
+
+def _series(metric: str, labels: dict[str, str], value: float) -> dict[str, str]:
+    text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return {"series": f"{metric}{{{text}}}", "values": f"{value:g}x10"}
+
+
+def _signed_world() -> list[dict[str, str]]:
+    """Two vantage points. se: secure, b.ns.se invalid from a, earliest expiry 100000 (b.ns.se
+    at a). ch: bogus at a, secure at b, valid everywhere. li: unsigned."""
+    out = []
+    for vantage in ("a", "b"):
+        states = {"se": "secure", "ch": "bogus" if vantage == "a" else "secure", "li": "unsigned"}
+        for zone, current in states.items():
+            out.append(_series("ccmon_zone_nameservers", {"dns_zone": zone, "vantage": vantage}, 2))
+            for state in ("secure", "island", "unsigned", "bogus", "unknown"):
+                out.append(_series("ccmon_zone_dnssec_status",
+                                   {"dns_zone": zone, "state": state, "vantage": vantage},
+                                   int(state == current)))
+        servers = {("se", "a.ns.se.", "192.0.2.40"): (1, 300000),
+                   ("se", "b.ns.se.", "192.0.2.41"): (0 if vantage == "a" else 1,
+                                                       100000 if vantage == "a" else 400000),
+                   ("ch", "a.ns.ch.", "192.0.2.50"): (1, 900000)}
+        for (zone, ns, address), (valid, expiry) in servers.items():
+            labels = {"dns_zone": zone, "nameserver": ns, "address": address, "vantage": vantage}
+            out.append(_series("ccmon_nameserver_dnssec_valid", labels, valid))
+            out.append(_series("ccmon_nameserver_rrsig_expiry_timestamp_seconds", labels, expiry))
+    return out
+
+
+def _panel_expr(dashboard: str, title: str, ref: str = "A") -> str:
+    (p,) = [p for p in panels(DASHBOARDS[dashboard]) if p["title"] == title]
+    (t,) = [t for t in p["targets"] if t["refId"] == ref]
+    return substitute(t["expr"], ALL_VALUES)
+
+
+def test_dnssec_panels_over_signed_zones(tmp_path: Any) -> None:
+    """promtool evaluates the DNSSEC panels' queries over a signed world; time() is 300."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    z = "ccmon-zone.json"
+    c = "ccmon-comparison.json"
+    expected = [
+        (_panel_expr(c, "Ranked: signature expiry (time left)"),
+         {"se": 100000 - 300, "ch": 900000 - 300}),
+        (_panel_expr(c, "Ranked: DNSSEC coverage"), {"se": 0.75, "ch": 0.5, "li": 0}),
+        (_panel_expr(c, "Registries side by side", "K"), {"se": 4, "ch": 1, "li": 2}),
+        (_panel_expr(z, "DNSSEC"), {"se": 4, "ch": 1, "li": 2}),
+    ]
+    tests = [{"expr": expr, "eval_time": "5m",
+              "exp_samples": [{"labels": f'{{dns_zone="{zone}"}}', "value": value}
+                              for zone, value in want.items()]}
+             for expr, want in expected]
+    per_server = _panel_expr(z, "Signature expiry per server (time left)")
+    tests.append({"expr": per_server, "eval_time": "5m", "exp_samples": [
+        {"labels": '{dns_zone="se", nameserver="a.ns.se.", address="192.0.2.40"}',
+         "value": 300000 - 300},
+        {"labels": '{dns_zone="se", nameserver="b.ns.se.", address="192.0.2.41"}',
+         "value": 100000 - 300},
+        {"labels": '{dns_zone="ch", nameserver="a.ns.ch.", address="192.0.2.50"}',
+         "value": 900000 - 300}]})
+    path = tmp_path / "dnssec_panels_test.yml"
+    path.write_text(yaml.safe_dump({"rule_files": [], "evaluation_interval": "1m", "tests": [
+        {"interval": "1m", "input_series": _signed_world(), "promql_expr_test": tests}]}))
+    done = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
