@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(nsd knot knot-dnsutils unbound bind9 dnsutils dnsperf
-                 prometheus prometheus-alertmanager victoria-metrics chromium)
+                 prometheus prometheus-alertmanager victoria-metrics chromium
+                 fonts-wqy-microhei)  # CJK glyphs, so IDN zones render in screenshots
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
