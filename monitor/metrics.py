@@ -99,7 +99,8 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "ccmon_nameserver_soa_serial_behind_seconds", "gauge", SERVER,
-        "Seconds since the zone's highest serial was first seen; only for servers behind it"
+        "Seconds since the oldest serial this server lacks was first seen on any server; "
+        "only for servers behind"
         + _LAST,
     ),
     MetricSpec(
@@ -294,8 +295,10 @@ def _server_gauges(
         out.add("ccmon_nameserver_soa_serial", key, view.serial)
     if view.lag is not None:
         out.add("ccmon_nameserver_soa_serial_lag", key, view.lag)
-        if view.lag and history.serial_first_seen is not None:
-            behind = max(0.0, report.started_at - history.serial_first_seen)
+        since = history.behind_since(view.serial) if view.lag and view.serial is not None \
+            else None
+        if since is not None:
+            behind = max(0.0, report.started_at - since)
             out.add("ccmon_nameserver_soa_serial_behind_seconds", key, behind)
     _further_gauges(out, key, view)
 

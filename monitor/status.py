@@ -194,6 +194,17 @@ class ZoneHistory:
     available_sweeps: int = 0
     serial_first_seen: float | None = None  # when the current highest serial first showed
     propagation: float | None = None  # seconds the newest complete serial took to reach all
+    # (serial, first seen on any server) of the zone's recorded serials, for "seconds behind"
+    serials_first_seen: tuple[tuple[int, float], ...] = ()
+
+    def behind_since(self, serial: int) -> float | None:
+        """When the oldest serial newer than `serial` (RFC 1982) was first seen anywhere: the
+        moment a server still on `serial` fell behind. Counting from the newest serial
+        instead would make a server stuck for hours in a zone that changes every few
+        minutes look only minutes behind."""
+        newer = [seen for other, seen in self.serials_first_seen
+                 if dns.serial.Serial(other) > dns.serial.Serial(serial)]
+        return min(newer) if newer else self.serial_first_seen
 
     @property
     def availability(self) -> float | None:

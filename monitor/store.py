@@ -388,12 +388,17 @@ class Store:
             "ORDER BY complete_at DESC, first_seen DESC LIMIT 1",
             (zone,),
         ).fetchone()
+        serials = self._db.execute(
+            "SELECT serial, first_seen FROM zone_serials WHERE zone = ? ORDER BY first_seen",
+            (zone,),
+        ).fetchall()
         return ZoneHistory(
             window=now - oldest if oldest is not None else 0.0,
             sweeps=count,
             available_sweeps=available,
             serial_first_seen=first_seen,
             propagation=row[0] if row else None,
+            serials_first_seen=tuple((int(s), float(f)) for s, f in serials),
         )
 
     def check_history(self, zone: str) -> History:

@@ -207,3 +207,21 @@ def test_nsid_label_is_escaped_and_capped() -> None:
                  if f.name == "ccmon_nameserver_nsid_info"]
     (sample,) = family.samples
     assert sample.labels["nsid"] == nsid[:128]
+
+
+def test_serial_behind_seconds_count_from_the_oldest_serial_the_server_lacks() -> None:
+    """ke's ns2 serves 2024010100. The zone has since seen 2024010103 (900 s ago) and the
+    top serial 2024010105 (90 s ago): ns2 has been behind for 900 s, not 90."""
+    state = MonitorState(Snapshot(zones=("ke",)))
+    history = ZoneHistory(
+        serial_first_seen=fx.T0 - 90,
+        serials_first_seen=((2024010099, fx.T0 - 5000), (2024010103, fx.T0 - 900),
+                            (2024010105, fx.T0 - 90)),
+    )
+    state.publish(fx.ke_report(), ZoneTotals(), history)
+    get = registry_for(state).get_sample_value
+    ke2 = {"dns_zone": "ke", "address": "127.53.2.2", "nameserver": "ns2.ke."}
+    assert get("ccmon_nameserver_soa_serial_behind_seconds", ke2) == 900
+    # the older serial it already passed (2024010099) does not count
+    assert history.behind_since(2024010100) == fx.T0 - 900
+    assert history.behind_since(2024010105) == fx.T0 - 90  # not behind: falls back
