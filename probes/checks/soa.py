@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
+import dns.rdtypes.ANY.SOA
 import dns.serial
 
 from probes.checks.evidence import Evidence, apex_soa, is_authoritative
@@ -48,13 +49,18 @@ def authoritative_soa(evidence: Evidence) -> dict[tuple[str, str], Observation]:
     return chosen
 
 
-def serials(evidence: Evidence) -> dict[tuple[str, str], int]:
+def served_soas(evidence: Evidence) -> dict[tuple[str, str], dns.rdtypes.ANY.SOA.SOA]:
+    """Per (NS, address), the apex SOA record of its authoritative answer."""
     out = {}
     for key, obs in authoritative_soa(evidence).items():
         soa = apex_soa(obs.reply, evidence.zone) if obs.reply else None
-        if soa is not None:
-            out[key] = int(soa.serial)
+        if soa is not None:  # always, for an authoritative answer; kept for the type checker
+            out[key] = soa
     return out
+
+
+def serials(evidence: Evidence) -> dict[tuple[str, str], int]:
+    return {key: int(soa.serial) for key, soa in served_soas(evidence).items()}
 
 
 def lags(found: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
@@ -90,10 +96,7 @@ def judge_serials(evidence: Evidence) -> Iterator[Finding]:
 SOA_FIELDS = ("mname", "rname", "refresh", "retry", "expire", "minimum")
 
 
-def _fields(obs: Observation, zone: str) -> tuple[str, ...] | None:
-    soa = apex_soa(obs.reply, zone) if obs.reply else None
-    if soa is None:
-        return None
+def _fields(soa: dns.rdtypes.ANY.SOA.SOA) -> tuple[str, ...]:
     return tuple(str(getattr(soa, f)).lower() for f in SOA_FIELDS)
 
 
@@ -104,11 +107,7 @@ def _fields(obs: Observation, zone: str) -> tuple[str, ...] | None:
     "Servers that differ from the most common set are named with the fields that differ.",
 )
 def judge_fields(evidence: Evidence) -> Iterator[Finding]:
-    per_server = {
-        key: fields
-        for key, obs in authoritative_soa(evidence).items()
-        if (fields := _fields(obs, evidence.zone)) is not None
-    }
+    per_server = {key: _fields(soa) for key, soa in served_soas(evidence).items()}
     if len(set(per_server.values())) < 2:
         return
     common, _count = Counter(per_server.values()).most_common(1)[0]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.checks.evidence import Evidence, apex_soa
+from probes.checks.evidence import Evidence
 from probes.checks.registry import register
-from probes.checks.soa import authoritative_soa
+from probes.checks.soa import served_soas
 from probes.model import Finding, Severity
 
 MIN_REFRESH = 14400
@@ -45,12 +45,10 @@ def timer_problems(timers: Timers) -> list[tuple[Severity, str, str]]:
 
 
 def served_timers(evidence: Evidence) -> dict[tuple[str, str], Timers]:
-    out = {}
-    for key, obs in authoritative_soa(evidence).items():
-        soa = apex_soa(obs.reply, evidence.zone) if obs.reply else None
-        if soa is not None:
-            out[key] = (int(soa.refresh), int(soa.retry), int(soa.expire), int(soa.minimum))
-    return out
+    return {
+        key: (int(soa.refresh), int(soa.retry), int(soa.expire), int(soa.minimum))
+        for key, soa in served_soas(evidence).items()
+    }
 
 
 @register(
