@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import os
 import secrets
 import socket
 import struct
@@ -221,79 +222,117 @@ def _failed(sent_at: float, exc: OSError, matcher: _ReplyMatcher) -> RawResult:
 async def tcp_exchange(query: WireQuery, address: str, port: int, timeout: float) -> RawResult:
     """Connect, send one length-prefixed query, read one reply; RTT includes the handshake."""
     loop = asyncio.get_running_loop()
-    wire = query.wire
     matcher = _ReplyMatcher(query)
     started_ns = time.time_ns()
-    sent_at = started_ns / 1e9
     try:
         sock = _new_socket(address, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError as exc:
-        return _failed(sent_at, exc, matcher)
+        return _failed(started_ns / 1e9, exc, matcher)
+    conversation = _TcpConversation(loop, sock, query.wire, matcher, started_ns)
+    timer = loop.call_later(timeout, conversation.give_up)
     try:
-        async with asyncio.timeout(timeout):
-            return await _tcp_conversation(loop, sock, address, port, wire, matcher, started_ns)
-    except TimeoutError:
-        failure, detail = matcher.failure_without_reply()
-        return RawResult(sent_at, failure=failure, detail=detail,
-                         mismatches=matcher.mismatches, malformed=matcher.malformed)
-    except OSError as exc:
-        return _failed(sent_at, exc, matcher)
+        conversation.start(address, port)
+        return await conversation.done
     finally:
-        sock.close()
+        timer.cancel()
+        conversation.close()
 
 
-async def _tcp_conversation(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, address: str, port: int, wire: bytes,
-    matcher: _ReplyMatcher, started_ns: int,
-) -> RawResult:
-    sent_at = started_ns / 1e9
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    await loop.sock_connect(sock, (address, port))
-    await loop.sock_sendall(sock, struct.pack("!H", len(wire)) + wire)
-    buffer = bytearray()
-    stamp: int | None = None
-    while True:
-        chunk, stamp_now = await _tcp_read(loop, sock)
-        if not chunk:
-            if len(buffer) >= 2:
-                return RawResult(sent_at, failure=FailureKind.MALFORMED,
-                                 detail="connection closed inside a reply")
-            return RawResult(sent_at, failure=FailureKind.NETWORK_ERROR,
-                             detail="connection closed without a reply")
-        buffer += chunk
-        stamp = stamp_now or stamp
-        if len(buffer) >= 2:
-            length = struct.unpack_from("!H", buffer)[0]
-            if len(buffer) >= 2 + length:
-                reply = matcher.accept(bytes(buffer[2 : 2 + length]))
-                if reply is None:
-                    failure, detail = matcher.failure_without_reply()
-                    return RawResult(sent_at, failure=failure, detail=detail,
-                                     mismatches=matcher.mismatches, malformed=matcher.malformed)
-                rtt = ((stamp or time.time_ns()) - started_ns) / 1e9
-                return _answered(sent_at, rtt, reply, matcher, length)
+class _TcpConversation:
+    """One query over TCP as callbacks on the socket: connect, send, read until one whole
+    message. Cheaper than a coroutine per step (half the CPU of the TCP path here), and the
+    RTT end is the kernel's receive stamp of the message's last segment."""
 
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, wire: bytes,
+        matcher: _ReplyMatcher, started_ns: int,
+    ) -> None:
+        self.loop = loop
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.unsent = memoryview(struct.pack("!H", len(wire)) + wire)
+        self.matcher = matcher
+        self.started_ns = started_ns
+        self.sent_at = started_ns / 1e9
+        self.buffer = bytearray()
+        self.stamp: int | None = None
+        self.done: asyncio.Future[RawResult] = loop.create_future()
 
-async def _tcp_read(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket
-) -> tuple[bytes, int | None]:
-    """One recvmsg when the socket is readable, with the kernel stamp of that data."""
-    while True:
+    def start(self, address: str, port: int) -> None:
         try:
-            data, ancillary, _flags, _src = sock.recvmsg(_MAX_UDP, _ANCILLARY_SIZE)
-            return data, _kernel_stamp_ns(ancillary)
+            self.sock.connect((address, port))
+        except BlockingIOError:
+            pass  # in progress: writable once the handshake is over
+        except OSError as exc:
+            self._finish(_failed(self.sent_at, exc, self.matcher))
+            return
+        self.loop.add_writer(self.fd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        try:
+            if error:
+                raise OSError(error, os.strerror(error))
+            self.unsent = self.unsent[self.sock.send(self.unsent):]
         except (BlockingIOError, InterruptedError):
-            pass
-        await _readable(loop, sock)
+            return
+        except OSError as exc:
+            self._finish(_failed(self.sent_at, exc, self.matcher))
+            return
+        if not self.unsent:
+            self.loop.remove_writer(self.fd)
+            self.loop.add_reader(self.fd, self._on_readable)
 
+    def _on_readable(self) -> None:
+        while not self.done.done():
+            try:
+                data, ancillary, _flags, _src = self.sock.recvmsg(_MAX_UDP, _ANCILLARY_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._finish(_failed(self.sent_at, exc, self.matcher))
+                return
+            if not data:
+                self._finish(self._closed())
+                return
+            self.buffer += data
+            self.stamp = _kernel_stamp_ns(ancillary) or self.stamp
+            if len(self.buffer) >= 2:
+                length = struct.unpack_from("!H", self.buffer)[0]
+                if len(self.buffer) >= 2 + length:
+                    self._finish(self._judge(bytes(self.buffer[2 : 2 + length]), length))
 
-async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
-    ready: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
-    try:
-        await ready
-    finally:
-        loop.remove_reader(sock.fileno())
+    def _judge(self, message: bytes, length: int) -> RawResult:
+        reply = self.matcher.accept(message)
+        if reply is None:
+            failure, detail = self.matcher.failure_without_reply()
+            return RawResult(self.sent_at, failure=failure, detail=detail,
+                             mismatches=self.matcher.mismatches, malformed=self.matcher.malformed)
+        rtt = ((self.stamp or time.time_ns()) - self.started_ns) / 1e9
+        return _answered(self.sent_at, rtt, reply, self.matcher, length)
+
+    def _closed(self) -> RawResult:
+        if len(self.buffer) >= 2:
+            return RawResult(self.sent_at, failure=FailureKind.MALFORMED,
+                             detail="connection closed inside a reply")
+        return RawResult(self.sent_at, failure=FailureKind.NETWORK_ERROR,
+                         detail="connection closed without a reply")
+
+    def give_up(self) -> None:
+        failure, detail = self.matcher.failure_without_reply()
+        self._finish(RawResult(self.sent_at, failure=failure, detail=detail,
+                               mismatches=self.matcher.mismatches,
+                               malformed=self.matcher.malformed))
+
+    def _finish(self, result: RawResult) -> None:
+        if not self.done.done():
+            self.done.set_result(result)
+
+    def close(self) -> None:
+        self.loop.remove_writer(self.fd)
+        self.loop.remove_reader(self.fd)
+        self.sock.close()
 
 
 def make_query(
