@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import time
 
 import pytest
@@ -47,3 +48,10 @@ def start_lab(mode: str, ports: tuple[int | None, ...], **kwargs) -> Lab:
             i += 1
             if i == len(ports):
                 raise
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

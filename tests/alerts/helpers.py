@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import pytest
 from monitor.alerts_config import AlertsConfig, RetryConfig, SmtpConfig
 from monitor.config import Config, StoreConfig, WebConfig
 from probes.model import Finding, Severity, ZoneReport
+from tests.support import free_port
 
 T0 = 1_700_000_000.0
 IN_CI = os.environ.get("CI") == "true"
@@ -108,12 +108,6 @@ def parse(raw: bytes) -> EmailMessage:
     message = message_from_bytes(raw, policy=policy.default)
     assert isinstance(message, EmailMessage)
     return message
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Sink:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from tests.support import free_port
+
 LOOPBACK = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -29,12 +30,6 @@ T = TypeVar("T")
 
 class StackError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.2) -> T:

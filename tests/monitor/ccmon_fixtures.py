@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from probes.model import Finding, ServerStatus, Severity, Transport, ZoneReport
+from tests.support import free_port  # noqa: F401  (re-exported to this module's users)
 
 T0 = 1_700_000_000.0
 DAY = 86400.0
@@ -247,11 +248,3 @@ class FakeProber:
         r = makers[zone](started)
         return ZoneReport(**{**{f: getattr(r, f) for f in r.__dataclass_fields__},
                              "duration": time.time() - started})  # fmt: skip
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
