@@ -26,7 +26,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     CCMON_HEALTH_URL=http://127.0.0.1:9153/healthz
 COPY --from=build /wheels /wheels
-RUN python -m pip install --no-cache-dir /wheels/*.whl \
+COPY constraints.txt /tmp/constraints.txt
+# The same pinned versions as `make deps` (constraints.txt).
+RUN python -m pip install --no-cache-dir -c /tmp/constraints.txt /wheels/*.whl \
+    && rm /tmp/constraints.txt \
     && rm -rf /wheels \
     && groupadd --system --gid 10001 ccmon \
     && useradd --system --uid 10001 --gid ccmon --home-dir /var/lib/ccmon --create-home \

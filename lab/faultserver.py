@@ -240,17 +240,21 @@ class FaultServer:
     # ------------------------------------------------------------------ queries
 
     def _record(self, addr: str, transport: str, query: dns.message.Message | None,
-                fault: str, t_read: int, kernel_ns: int | None, sent: bool) -> None:
-        t_sent = time.perf_counter_ns()
+                fault: str, t_read: int, kernel_ns: int | None,
+                sent_at: tuple[int, int] | None) -> None:
+        """Record one query; `sent_at` is (perf_counter_ns, time_ns) taken just before the
+        reply's send call, or None when nothing was sent."""
         rec: dict[str, Any] = {
-            "address": addr, "transport": transport, "fault": fault, "sent": sent,
-            "held_ns": t_sent - t_read if sent else None,
+            "address": addr, "transport": transport, "fault": fault, "sent": sent_at is not None,
+            "held_ns": sent_at[0] - t_read if sent_at else None,
             "received_monotonic_ns": t_read,
         }
         if kernel_ns is not None:
-            # Kernel receive timestamp (CLOCK_REALTIME) to now: includes the wait in the
-            # socket buffer before the event loop read it.
-            rec["kernel_held_ns"] = time.time_ns() - kernel_ns if sent else None
+            # Kernel receive timestamp (CLOCK_REALTIME) to the send call: includes the wait
+            # in the socket buffer before the event loop read it. Stamped before sending, so
+            # it never includes time spent after the reply left (a lower bound of the hold
+            # that any client's RTT for this query must exceed).
+            rec["kernel_held_ns"] = sent_at[1] - kernel_ns if sent_at else None
         if query is not None and query.question:
             rec["qname"] = query.question[0].name.to_text()
             rec["qtype"] = dns.rdatatype.to_text(query.question[0].rdtype)
@@ -271,20 +275,21 @@ class FaultServer:
                                                                         "tc-silent-tcp"))
         dropped = fault == "drop" and random.random() < state.params["share"]
         if silent or dropped or query is None or not query.question or query.flags & dns.flags.QR:
-            self._record(addr, transport, query, fault, t_read, kernel_ns, False)
+            self._record(addr, transport, query, fault, t_read, kernel_ns, None)
             return
         if fault == "garbage":
             wire = self._garbage(query, state.params["size"])
         else:
             wire = self._respond(state, addr, query, transport, peer)
         if wire is None:
-            self._record(addr, transport, query, fault, t_read, kernel_ns, False)
+            self._record(addr, transport, query, fault, t_read, kernel_ns, None)
             return
 
         def finish() -> None:
+            sent_at = (time.perf_counter_ns(), time.time_ns())
             for one in wire if isinstance(wire, list) else [wire]:
                 send(one)
-            self._record(addr, transport, query, fault, t_read, kernel_ns, True)
+            self._record(addr, transport, query, fault, t_read, kernel_ns, sent_at)
 
         if fault == "delay":
             ms = state.params["ms"] + random.uniform(-1, 1) * state.params["jitter_ms"]

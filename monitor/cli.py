@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import sys
 import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from monitor.config import Config, ConfigError, load_config, parse_address, with_overrides
 from monitor.report import EXIT_UNKNOWN, exit_status, render_text, to_json_document
@@ -20,8 +22,24 @@ from probes.sweep import Prober
 DEFAULT_CONFIG = "config.yaml"
 
 
+class _PluginArgumentParser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error, which Nagios reads as CRITICAL; a plugin says 3."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_UNKNOWN, f"{self.prog}: error: {message}\n")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ccmon")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ccmon", description="Monitor ccTLD name servers.")
+    parser = _PluginArgumentParser(prog="ccmon", description="Monitor ccTLD name servers.")
+    parser.add_argument("--version", action="version", version=f"ccmon {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     check = commands.add_parser("check", help="probe zones once and report (Nagios-style exit)")
@@ -50,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="start the offline lab world and monitor it")
     demo.add_argument("--port", type=int, help="lab port (default 53 as root, else 5300)")
+    demo.add_argument("--listen", metavar="HOST:PORT", help="web listen address (127.0.0.1:9153)")
 
     test_email = commands.add_parser("test-email", help="send one test message and report")
     test_email.add_argument("--config", "-c", default=DEFAULT_CONFIG)
@@ -135,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor import demo
 
-    return demo.run_demo(args.port)
+    return demo.run_demo(args.port, args.listen or demo.DEMO_LISTEN)
 
 
 def cmd_test_email(args: argparse.Namespace) -> int:

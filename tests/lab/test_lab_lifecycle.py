@@ -102,11 +102,19 @@ RUNNER = textwrap.dedent("""
 """)
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_interrupted_owner_leaves_nothing(tmp_path, sig):
     require_real()
+    # The owner gets SIGINT's default disposition, as from a terminal. A test run started in
+    # the background (CI, `make test &`) has SIGINT ignored, and a child inherits that: the
+    # owner then rightly keeps ignoring it, which is how this test once timed out.
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, "real", str(PORT), str(tmp_path)],
-                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_default)
     try:
         assert proc.stdout.readline().strip() == "up"
         assert len(lab_pids(str(tmp_path))) >= 5
