@@ -207,7 +207,7 @@ class AlertDB:
         """All writes inside are committed together, or none is.
 
         An operational failure (disk full, read-only, locked), of a statement or of the
-        COMMIT, rolls back, is reported to :attr:`health` and raised as
+        COMMIT, rolls back, is counted in :attr:`health` and raised as
         :class:`OutboxWriteError`; the connection stays usable for when the cause is gone.
         """
         if self._in_transaction:
@@ -228,10 +228,8 @@ class AlertDB:
                 self._in_transaction = False
         except sqlite3.OperationalError as exc:
             if self.health is not None:
-                self.health.failed(str(exc))
+                self.health.count_failure()
             raise OutboxWriteError(str(exc)) from exc
-        if self.health is not None:
-            self.health.succeeded()
 
     def close(self) -> None:
         self._db.close()

@@ -147,10 +147,13 @@ LOG_EVERY = 60.0
 class StoreHealth:
     """The outcome of the writes to the store file, shared by its writers.
 
-    The sweep writes (:class:`Store`) and the alert outbox (:mod:`monitor.outbox`) report
-    each write transaction here. A failure is counted at once and logged at most once per
+    The store's writes (:class:`Store`: sweep results, counters, pruning) report each
+    transaction here: a failure is counted at once and logged at most once per
     :data:`LOG_EVERY` (one line, no traceback: a full disk fails every sweep); the first
-    write that works again clears the error and logs the recovery once.
+    write that works again clears the error and logs the recovery once. The alert tables
+    (:mod:`monitor.outbox`) only add their failures to the count (:meth:`count_failure`):
+    a small alert write that still fits a nearly full disk must not read as "persisting"
+    while the sweep results are lost.
     """
 
     def __init__(self, path: str, *, clock: Callable[[], float] = time.time,
@@ -179,6 +182,12 @@ class StoreHealth:
                 time.strftime("%H:%M:%S", time.gmtime(since)), self.log_every,
             )  # fmt: skip
             self._logged_at, self._unlogged, self._episode_logged = now, 0, True
+        self._publish()
+
+    def count_failure(self) -> None:
+        """A failed write of another writer of the file (the alert tables): counted only."""
+        old = self.status
+        self.status = StoreStatus(old.write_errors + 1, old.error, old.failing_since)
         self._publish()
 
     def succeeded(self) -> None:
