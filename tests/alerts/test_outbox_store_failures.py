@@ -242,3 +242,33 @@ async def test_crash_between_acceptance_and_commit_resends_once_same_message_id(
                 proc.wait(5)
         sink.stop()
         locker.close()
+
+
+async def test_failure_reasons_and_outbox_figures(tmp_path: Path) -> None:
+    """What ccmon_alert_outbox_messages / _emails_sent_total / _email_failures_total show."""
+
+    class Refusing(Sink):
+        async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+            return "550 5.1.1 no such user"
+
+    down = Sink()  # not started: its port is closed
+    alerter = Alerter(make_config(tmp_path / "ccmon.sqlite", smtp=down.smtp(), retry=RETRY,
+                                  open_after=1))  # fmt: skip
+    shown: list[Any] = []
+    alerter.courier.on_status = shown.append
+    task = asyncio.create_task(alerter.run_delivery())
+    refusing = Refusing(port=down.port)
+    try:
+        await alerter.on_report(report(T0, lame()))
+        assert await until(lambda: alerter.courier.failures["connect"] >= 2)
+        assert shown[-1].messages == {"pending": 1, "sent": 0, "failed": 0, "unrecorded": 0}
+        assert shown[-1].sent == 0 and shown[-1].failures["permanent"] == 0
+        refusing.start()
+        assert await until(lambda: alerter.courier.failures["permanent"] == 1)
+        assert shown[-1].messages == {"pending": 0, "sent": 0, "failed": 1, "unrecorded": 0}
+        assert set(shown[-1].failures) == {"connect", "tls", "auth", "temporary", "permanent",
+                                           "expired"}  # fmt: skip
+    finally:
+        await alerter.aclose(timeout=10.0)
+        await asyncio.wait_for(task, 10.0)
+        refusing.stop()
