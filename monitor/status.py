@@ -252,7 +252,8 @@ class Snapshot:
         return max(ends, default=None)
 
     def health(self, now: float | None = None) -> tuple[bool, str]:
-        """Healthy while some sweep completed within the last three intervals."""
+        """Healthy while the store takes writes and some sweep completed within the last
+        three intervals."""
         now = time.time() if now is None else now
         if self.store.error:  # results are shown but lost at a restart: say why
             return False, f"store not writable: {self.store.error} (results not stored)"
