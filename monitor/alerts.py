@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor import mailer
 from monitor.alerts_config import AlertsConfig
-from monitor.outbox import AlertDB, OutboxMessage, ProblemKey, ProblemState, ZoneState
+from monitor.outbox import AlertDB, Courier, ProblemKey, ProblemState, ZoneState
 from probes.model import Finding, Severity, ZoneReport
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,7 +48,6 @@ CHANGED = "changed"
 RESOLVED = "resolved"
 STATUS_PAGE_PATH = "/#zone-{zone}"  # the zone's row on the status page (monitor.web)
 MAX_POLL = 60.0  # the delivery loop looks at the outbox at least this often
-BATCH = 50  # messages per SMTP connection
 PRUNE_EVERY = 3600.0  # seconds between two prunes of delivered messages
 
 
@@ -302,6 +301,7 @@ class Alerter:
         self.external_url = config.web.external_url
         self.clock = clock
         self.db = AlertDB(outbox_path or config.store.path)
+        self.courier = Courier(self.db, self.settings.retry, clock=clock)  # sends, never twice
         self._wake = asyncio.Event()
         self._closing = False
         self._delivering: asyncio.Task[int] | None = None
@@ -408,66 +408,9 @@ class Alerter:
 
     # --- delivery ---
 
-    def _backoff(self, attempts: int) -> float:
-        retry = self.settings.retry
-        return float(min(retry.max, retry.initial * 2 ** max(0, attempts - 1)))
-
     async def deliver_pending(self, now: float | None = None) -> int:
         """Try every due message once (one SMTP connection); returns how many were sent."""
-        now = self.clock() if now is None else now
-        pending = self._drop_expired(self.db.pending(BATCH), now)
-        ordered: list[OutboxMessage] = []
-        held_zones: set[str] = set()
-        for message in pending:  # keep each zone's messages in order: none overtakes an older
-            if message.zone in held_zones or message.next_attempt_at > now:
-                held_zones.add(message.zone)
-                continue
-            ordered.append(message)
-        if not ordered:
-            return 0
-        outgoing = [mailer.Outgoing(m.id, m.recipients, m.raw) for m in ordered]
-        results = await asyncio.to_thread(mailer.deliver_batch, self.settings.smtp, outgoing)
-        by_id = {m.id: m for m in ordered}
-        sent = 0
-        finished = self.clock()
-        with self.db.transaction():
-            for result in results:
-                message = by_id[result.key]
-                if result.outcome == "sent":
-                    self.db.mark_sent(message.id, finished, result.detail)
-                    sent += 1
-                    log.info("alerts: sent %r (%s)", message.subject, message.message_id)
-                    if result.detail:
-                        log.warning("alerts: %s", result.detail)
-                elif result.outcome == "failed":
-                    self.db.mark_failed(message.id, result.detail)
-                    log.error("alerts: giving up on %r: %s", message.subject, result.detail)
-                else:
-                    delay = self._backoff(message.attempts + 1)
-                    self.db.mark_retry(message.id, finished + delay, result.detail)
-                    log.warning(
-                        "alerts: %r not sent, retry in %.0f s: %s",
-                        message.subject,
-                        delay,
-                        result.detail,
-                    )
-        return sent
-
-    def _drop_expired(self, due: list[OutboxMessage], now: float) -> list[OutboxMessage]:
-        keep = []
-        for message in due:
-            if now - message.created_at > self.settings.retry.give_up_after:
-                with self.db.transaction():
-                    self.db.mark_failed(message.id, f"expired: {message.last_error}")
-                log.error(
-                    "alerts: dropping %r, undelivered for %s: %s",
-                    message.subject,
-                    _duration(now - message.created_at),
-                    message.last_error,
-                )
-            else:
-                keep.append(message)
-        return keep
+        return await self.courier.deliver(self.settings.smtp, now)
 
     async def run_delivery(self) -> None:
         """The outbox worker: deliver due messages and due digests until :meth:`aclose`."""
@@ -477,11 +420,13 @@ class Alerter:
             while not self._closing:
                 self._wake.clear()
                 try:
-                    if self.clock() - pruned_at >= PRUNE_EVERY:
-                        pruned_at = self.clock()
-                        self.db.prune_sent(pruned_at - self.config.store.retention)
-                    self.flush_digests()
-                    await self.deliver_pending()
+                    if not self.courier.paused():  # a store that fails to write pauses it
+                        with self.courier.guard():
+                            if self.clock() - pruned_at >= PRUNE_EVERY:
+                                pruned_at = self.clock()
+                                self.db.prune_sent(pruned_at - self.config.store.retention)
+                            self.flush_digests()
+                        await self.deliver_pending()
                 except Exception:  # the worker must outlive one bad round
                     log.exception("alerts: delivery round failed")
                 await self._sleep_until_due()
@@ -494,6 +439,7 @@ class Alerter:
         for due in (self.db.next_due(), self.next_digest_due()):
             if due is not None:
                 wake_at = min(wake_at, due)
+        wake_at = self.courier.next_wake(wake_at)
         delay = min(MAX_POLL, max(0.05, wake_at - now))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), delay)

@@ -28,6 +28,8 @@ from prometheus_client.registry import CollectorRegistry
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
+from monitor.mailer import FAILURE_REASONS
+from monitor.outbox import OUTBOX_STATES
 from monitor.status import (
     DNSSEC_STATES,
     Histogram,
@@ -196,6 +198,53 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
 )  # fmt: skip
 
+# --- self-metrics of the store and the alert outbox (issue 17) ------------------------
+# Not per zone: rendered from Snapshot.store and Snapshot.outbox (see self_rows).
+
+SELF_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "ccmon_store_persisting", "gauge", (),
+        "1 if the latest write to the store file worked; 0 while results are published "
+        "but not stored (disk full, read-only; /healthz names the cause)",
+    ),
+    MetricSpec(
+        "ccmon_store_write_errors_total", "counter", (),
+        "Failed write transactions to the store file (sweep results, counters, alert "
+        "state, outbox) since the process started",
+    ),
+    MetricSpec(
+        "ccmon_alert_outbox_messages", "gauge", ("state",),
+        "Alert e-mails in the outbox by state: pending, sent and failed (kept for the "
+        "store retention), unrecorded (outcome known, kept in memory until the store can "
+        "record it)",
+    ),
+    MetricSpec(
+        "ccmon_alert_emails_sent_total", "counter", (),
+        "Alert e-mails the SMTP server accepted since the process started",
+    ),
+    MetricSpec(
+        "ccmon_alert_email_failures_total", "counter", ("reason",),
+        "Tries that did not deliver an alert e-mail since the process started, by reason: "
+        + ", ".join(FAILURE_REASONS),
+    ),
+)  # fmt: skip
+METRICS = METRICS + SELF_METRICS
+
+
+def self_rows(snap: Snapshot) -> list[Row]:
+    """The samples of SELF_METRICS, every label value pre-created."""
+    out = _Rows()
+    store, outbox = snap.store, snap.outbox
+    out.add("ccmon_store_persisting", [], int(store.persisting))
+    out.add("ccmon_store_write_errors_total", [], store.write_errors)
+    for state in OUTBOX_STATES:
+        out.add("ccmon_alert_outbox_messages", [state], outbox.messages.get(state, 0))
+    out.add("ccmon_alert_emails_sent_total", [], outbox.sent)
+    for reason in FAILURE_REASONS:
+        out.add("ccmon_alert_email_failures_total", [reason], outbox.failures.get(reason, 0))
+    return out.rows
+
+
 METRICS_BY_NAME = {spec.name: spec for spec in METRICS}
 
 
@@ -349,6 +398,8 @@ def _escape(value: str) -> str:
 
 
 def _line(row: Row) -> str:
+    if not row.labels:  # as prometheus_client writes it: no braces
+        return f"{row.sample} {floatToGoString(row.value)}\n"
     labels = ",".join(f'{k}="{_escape(v)}"' for k, v in row.labels)
     return f"{row.sample}{{{labels}}} {floatToGoString(row.value)}\n"
 
@@ -425,6 +476,8 @@ class CcmonCollector:
     def collect(self) -> Iterator[Metric]:
         families = {spec.name: _new_family(spec) for spec in METRICS}
         families["ccmon_build_info"].add_metric([self._version], 1)
+        for row in self_rows(self._state.snapshot):
+            families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
         for entry in self._entries():
             for row in entry.rows:
                 families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
@@ -433,11 +486,15 @@ class CcmonCollector:
     def text(self) -> str:
         """The ccmon families in text format 0.0.4, as generate_latest() would write them."""
         entries = self._entries()
+        own: dict[str, list[str]] = {}
+        for row in self_rows(self._state.snapshot):
+            own.setdefault(row.family, []).append(_line(row))
         parts = []
         for spec in METRICS:
             parts.append(_HEADERS[spec.name])
             if spec.name == "ccmon_build_info":
                 parts.append(f'ccmon_build_info{{version="{_escape(self._version)}"}} 1.0\n')
+            parts.extend(own.get(spec.name, ()))
             parts.extend(e.text.get(spec.name, "") for e in entries)
         return "".join(parts)
 

@@ -196,6 +196,28 @@ class ZoneHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """Whether the results reach the store file (issue 17): shown by /healthz and /metrics."""
+
+    write_errors: int = 0  # failed write transactions since the process started
+    error: str = ""  # why the latest write failed ("database or disk is full"); "" if it worked
+    failing_since: float | None = None  # first failed write of the current run of failures
+
+    @property
+    def persisting(self) -> bool:
+        return not self.error
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    """The alert outbox as /metrics shows it (see monitor.outbox.Courier)."""
+
+    messages: Mapping[str, int] = field(default_factory=dict)  # state -> messages
+    sent: int = 0  # messages the SMTP server accepted since the process started
+    failures: Mapping[str, int] = field(default_factory=dict)  # reason -> failed tries
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything the read side shows, swapped as a whole after every change."""
 
@@ -205,6 +227,8 @@ class Snapshot:
     history: Mapping[str, ZoneHistory] = field(default_factory=dict)
     interval: float = 60.0
     started_at: float = 0.0  # when this process started
+    store: StoreStatus = field(default_factory=StoreStatus)
+    outbox: OutboxStatus = field(default_factory=OutboxStatus)
 
     @property
     def last_completed(self) -> float | None:
@@ -212,8 +236,11 @@ class Snapshot:
         return max(ends, default=None)
 
     def health(self, now: float | None = None) -> tuple[bool, str]:
-        """Healthy while some sweep completed within the last three intervals."""
+        """Healthy while the store takes writes and some sweep completed within the last
+        three intervals."""
         now = time.time() if now is None else now
+        if self.store.error:  # results are shown but lost at a restart: say why
+            return False, f"store not writable: {self.store.error} (results not stored)"
         limit = 3 * self.interval
         last = self.last_completed
         if last is not None and now - last <= limit:
@@ -243,6 +270,12 @@ class MonitorState:
     def publish_totals(self, zone: str, totals: ZoneTotals) -> None:
         snap = self.snapshot
         self.snapshot = replace(snap, totals={**snap.totals, zone: totals})
+
+    def publish_store(self, status: StoreStatus) -> None:
+        self.snapshot = replace(self.snapshot, store=status)
+
+    def publish_outbox(self, status: OutboxStatus) -> None:
+        self.snapshot = replace(self.snapshot, outbox=status)
 
 
 # --- per server and per zone views ---------------------------------------------------

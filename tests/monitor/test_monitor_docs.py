@@ -57,7 +57,8 @@ def test_naming_rules() -> None:
     allowed = {"dns_zone", "nameserver", "address", "transport", "check", "severity", "reason"}
     # Labels of one metric each: a closed set (test, state) or an info metric's payload (nsid).
     own = {"ccmon_build_info": {"version"}, "ccmon_nameserver_edns_compliant": {"test"},
-           "ccmon_zone_dnssec_status": {"state"}, "ccmon_nameserver_nsid_info": {"nsid"}}
+           "ccmon_zone_dnssec_status": {"state"}, "ccmon_nameserver_nsid_info": {"nsid"},
+           "ccmon_alert_outbox_messages": {"state"}}
     for m in METRICS:
         assert re.fullmatch(r"ccmon_[a-z0-9_]+", m.name)
         assert m.name.endswith("_total") == (m.type == "counter"), m.name
