@@ -61,8 +61,8 @@ def _cell(view: ServerView, now: float) -> str:
     marks = []
     for label, status in (("UDP", view.udp), ("TCP", view.tcp)):
         if status is not None:
-            marks.append(f"<span>{label}</span>" if status.authoritative
-                         else f'<span class="t-bad">{label}</span>')
+            marks.append(f" {label}" if status.authoritative
+                         else f' <span class="t-bad">{label}</span>')
     detail = view.state if not view.lame_reason else f"lame: {view.lame_reason}"
     if view.lag:
         detail = f"{detail}, {view.lag} behind"
@@ -73,7 +73,8 @@ def _cell(view: ServerView, now: float) -> str:
         f'<div class="addr">{e(view.address)}</div>'
         f'<div class="fig"><span class="rtt">{e(ms(view.rtt))}</span> '
         f'<span class="serial">{e(serial)}</span></div>'
-        f'<div class="fig"><span class="state">{e(detail)}</span> {"".join(marks)}</div>'
+        f'<div class="fig"><span class="state">{e(detail)}</span> '
+        f'<span class="tx">{"".join(marks).strip()}</span></div>'
     ]
     if view.nsid:
         out.append(f'<div class="nsid">NSID {e(view.nsid)}</div>')

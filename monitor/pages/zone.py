@@ -103,7 +103,7 @@ def _server_row(view: ServerView, since: dict[tuple[str, str], tuple[int, float]
     tcp = view.tcp.rtt if view.tcp is not None else None
     return (
         f'<tr><td>{e(display_ns(view.nameserver))}</td><td>{e(view.address)}</td>'
-        f'<td><span class="badge s-{e(view.state)}">{e(state)}</span></td>'
+        f'<td><span class="tag s-{e(view.state)}">{e(state)}</span></td>'
         f"<td>{e(ms(view.rtt))}</td><td>{e(ms(tcp))}</td><td>{e(serial)}</td>"
         f"<td>{serving}</td><td>{e(view.nsid or '–')}</td><td>{sigs}</td><td>{valid}</td>"
         f"<td>{_yes(view.axfr_open if view.udp else None)}</td>"
