@@ -115,23 +115,30 @@ def _finding_key(check: str, nameserver: str, address: str) -> tuple[str, str, s
     return check, nameserver, address
 
 
-def _open_since(finding: Finding, sweeps: tuple[SweepRecord, ...]) -> tuple[float | None, bool]:
+def _open_since(finding: Finding, sweeps: tuple[SweepRecord, ...],
+                truncated: bool) -> tuple[float | None, bool]:
     """(start of the oldest sweep of the unbroken run that holds the finding, whether the
-    run reaches back past the stored day)."""
+    run may reach back further: it spans every sweep read and older ones are stored)."""
     key = _finding_key(finding.check, finding.nameserver, finding.address)
     since = None
     for sweep in sweeps:  # newest first
         if key not in {_finding_key(f[0], f[3], f[4]) for f in sweep.findings}:
             return since, False
         since = sweep.started_at
-    return since, since is not None
+    return since, since is not None and truncated
 
 
 def _findings(snap: Snapshot, zone: str, record: ZoneRecord | None, now: float) -> str:
     report = snap.reports.get(zone)
+    history = snap.history.get(zone)
+    truncated = False
+    if report is not None and history is not None and record is not None and record.sweeps:
+        # the store's oldest sweep (ZoneHistory.window ends at the latest sweep's end)
+        oldest_stored = report.started_at + report.duration - history.window
+        truncated = oldest_stored < record.sweeps[-1].started_at - 1.0
     rows = []
     for f in open_findings(report) if report else ():
-        since, older = _open_since(f, record.sweeps) if record else (None, False)
+        since, older = _open_since(f, record.sweeps, truncated) if record else (None, False)
         if since is None:
             when = "–"
         else:

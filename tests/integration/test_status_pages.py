@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -194,9 +195,9 @@ async def zone_client(tmp_path: Path) -> AsyncIterator[ZoneClient]:
     for r in reports:
         stored, history = store.record_sweep(r, ZoneTotals())
         state.publish(stored, ZoneTotals(), history)
-    ke = fx.ke_report(now - 30)
-    stored, history = store.record_sweep(ke, ZoneTotals())
-    state.publish(stored, ZoneTotals(), history)
+    for ke in (fx.ke_report(now - 2 * 86400), fx.ke_report(now - 30)):  # stale all along
+        stored, history = store.record_sweep(ke, ZoneTotals())
+        state.publish(stored, ZoneTotals(), history)
     reader = StoreReader(store, asyncio.get_running_loop())
     try:
         async with TestClient(TestServer(make_app(state, store=reader))) as client:
@@ -234,10 +235,15 @@ async def test_zone_page_servers_findings_and_history(zone_client: ZoneClient) -
 
 
 async def test_zone_page_serial_since_and_names(zone_client: ZoneClient) -> None:
-    client, _ = zone_client
+    client, now = zone_client
     page = await (await client.get("/zone/ke")).text()
     assert "2024010100 (5 behind)" in page
     assert "serial 2024010105: first seen" in page
+    # SOA01 holds in every sweep of the day shown, and older sweeps are stored: "before"
+    lag = next(r for r in section(page, 'id="findings"', 'id="h-history"').split("<tr>")
+               if "SOA01" in r)
+    since = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(now - 30))
+    assert re.search(rf"before {since} \(3\d s or more\)", lag), lag
     assert (await client.get("/zone/KE.")).status == 200
     idn = await client.get("/zone/中国")
     assert idn.status == 200 and "waiting" in (await idn.text()).lower()  # pending
@@ -255,3 +261,33 @@ async def test_zone_page_without_a_store() -> None:
 
 def test_severity_names_in_history_badges() -> None:
     assert {s.name.lower() for s in Severity} >= {"ok", "error", "critical"}
+
+
+async def test_zone_page_in_the_running_service(tmp_path: Path) -> None:
+    """`ccmon run`'s wiring: the page reads the service's store on the service's loop."""
+    from monitor.config import Config, ScheduleConfig, StoreConfig, WebConfig
+    from monitor.service import Service
+
+    cfg = Config(zones=("mx", "ke"), schedule=ScheduleConfig(interval=0.3, jitter=0.0),
+                 store=StoreConfig(path=str(tmp_path / "ccmon.sqlite"), retention=3600),
+                 web=WebConfig(listen="127.0.0.1:0", web_config_file=None))
+    service = Service(cfg, lambda settings: fx.FakeProber())
+    task = asyncio.create_task(service.serve())
+    try:
+        await asyncio.wait_for(service.ready.wait(), 5)
+        assert service.web is not None
+        await asyncio.sleep(1.2)  # a few sweeps of 0.3 s
+        async with (aiohttp.ClientSession() as session,
+                    session.get(service.web.url + "zone/mx") as resp):
+            page = await resp.text()
+            assert resp.status == 200
+        history = section(page, 'id="history"')
+        runs = re.findall(r"</td><td>(\d+)</td><td><span class=\"badge", history)
+        assert runs and sum(map(int, runs)) >= 2, history  # the stored sweeps, from the store
+        lame = next(r for r in section(page, 'id="findings"', 'id="h-history"').split("<tr>")
+                    if "LAME01" in r)
+        # open since the service's first sweep: a time, not "before" (nothing older stored)
+        assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ \(\d+ s\)</td>", lame), lame
+    finally:
+        service.stop()
+        assert await asyncio.wait_for(task, 5) == 0
