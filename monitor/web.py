@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import json
 import logging
+import sqlite3
 import ssl
 import threading
 import time
@@ -174,8 +175,14 @@ async def zone_page(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="unknown zone", content_type="text/plain")
     reader = request.app.get(STORE_READER_KEY)
     now = time.time()
-    record = await reader.read(zone, now - DAY) if reader is not None else None
-    text = render_zone_page(snap, zone, record, now)
+    record, note = None, "No stored history on this server."
+    if reader is not None:
+        try:
+            record = await reader.read(zone, now - DAY)
+        except (TimeoutError, sqlite3.Error) as exc:  # the page still shows the servers
+            log.warning("zone page of %s: reading the store failed: %r", zone, exc)
+            note = "The stored history could not be read just now; reload to try again."
+    text = render_zone_page(snap, zone, record, now, no_history=note)
     body = text.encode("utf-8")
     etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
     return respond(request, body, gzip.compress(body, compresslevel=6), etag, "text/html")

@@ -47,9 +47,11 @@ class ZoneRecord:
 class StoreReader:
     """Reads the store on the event loop that owns it, from any other loop."""
 
-    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop,
+                 timeout: float = READ_TIMEOUT) -> None:
         self.store = store
         self.loop = loop
+        self.timeout = timeout
 
     def _read(self, zone: str, since: float) -> ZoneRecord:
         # a day at a 60 s interval is 1,440 sweeps; the limit leaves room for shorter ones
@@ -67,7 +69,7 @@ class StoreReader:
                     done.set_exception(exc)
 
         self.loop.call_soon_threadsafe(run)
-        return await asyncio.wait_for(asyncio.wrap_future(done), READ_TIMEOUT)
+        return await asyncio.wait_for(asyncio.wrap_future(done), self.timeout)
 
 
 # --- the page --------------------------------------------------------------------------
@@ -157,9 +159,9 @@ def _period_key(sweep: SweepRecord) -> tuple[object, ...]:
     return sweep.severity, sweep.available, sweep.nameservers_up, sweep.nameservers, found
 
 
-def _periods(record: ZoneRecord | None) -> str:
+def _periods(record: ZoneRecord | None, no_history: str) -> str:
     if record is None:
-        return '<tr><td colspan="6">No stored history on this server.</td></tr>'
+        return f'<tr><td colspan="6">{e(no_history)}</td></tr>'
     runs: list[list[SweepRecord]] = []
     for sweep in record.sweeps:  # newest first: a run grows backwards in time
         if runs and _period_key(runs[-1][-1]) == _period_key(sweep):
@@ -212,7 +214,8 @@ def _serial_lines(history: History | None, now: float) -> str:
 
 
 def render_zone_page(snap: Snapshot, zone: str, record: ZoneRecord | None,
-                     now: float | None = None) -> str:
+                     now: float | None = None,
+                     no_history: str = "No stored history on this server.") -> str:
     now = time.time() if now is None else now
     report = snap.reports.get(zone)
     name = u_name(zone)
@@ -250,6 +253,6 @@ def render_zone_page(snap: Snapshot, zone: str, record: ZoneRecord | None,
         states=" ".join(f"<b>{s}</b>: {e(w)}." for s, w in STATE_WORDS.items()),
         serials=_serial_lines(record.history if record else None, now),
         findings=_findings(snap, zone, record, now),
-        periods=_periods(record),
+        periods=_periods(record, no_history),
         day_start=e(utc(now - DAY)),
     )

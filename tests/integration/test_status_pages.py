@@ -291,3 +291,22 @@ async def test_zone_page_in_the_running_service(tmp_path: Path) -> None:
     finally:
         service.stop()
         assert await asyncio.wait_for(task, 5) == 0
+
+
+async def test_zone_page_when_the_store_loop_is_stuck(tmp_path: Path) -> None:
+    """A sweep holding the store's loop must not turn the page into an error."""
+    store = Store(str(tmp_path / "ccmon.sqlite"), retention=3600)
+    stuck = asyncio.new_event_loop()  # never runs: the read is never served
+    try:
+        reader = StoreReader(store, stuck, timeout=0.3)
+        async with TestClient(TestServer(make_app(state_now(), store=reader))) as client:
+            t = time.monotonic()
+            resp = await client.get("/zone/mx")
+            page = await resp.text()
+            elapsed = time.monotonic() - t
+        assert resp.status == 200 and "ns3.mx." in page
+        assert "could not be read just now" in page
+        assert elapsed < 0.3 + 1.0  # the timeout, plus a generous second for the render
+    finally:
+        stuck.close()
+        store.close()
