@@ -135,8 +135,8 @@ def _findings(snap: Snapshot) -> str:
                     -int(f.severity),
                     f'<tr><td><a href="zone/{e(zone)}">{e(unicode_zone(zone))}</a></td>'
                     f"<td>{badge(f.severity.name)}</td><td>{e(f.check)}</td>"
-                    f"<td>{e(display_ns(f.nameserver) if f.nameserver else '')}</td>"
-                    f"<td>{e(f.address)}</td><td>{e(f.message)}</td></tr>",
+                    f'<td class="id">{e(display_ns(f.nameserver) if f.nameserver else "")}</td>'
+                    f'<td class="id">{e(f.address)}</td><td>{e(f.message)}</td></tr>',
                 )
             )
     if not rows:

@@ -104,12 +104,15 @@ def _server_row(view: ServerView, since: dict[tuple[str, str], tuple[int, float]
         edns_html = "all ok" if view.udp is not None and view.udp.edns else "–"
     tcp = view.tcp.rtt if view.tcp is not None else None
     return (
-        f'<tr><td>{e(display_ns(view.nameserver))}</td><td>{e(view.address)}</td>'
+        f'<tr><td class="id">{e(display_ns(view.nameserver))}</td>'
+        f'<td class="id">{e(view.address)}</td>'
         f'<td><span class="tag s-{e(view.state)}">{e(state)}</span></td>'
-        f"<td>{e(ms(view.rtt))}</td><td>{e(ms(tcp))}</td><td>{e(serial)}</td>"
-        f"<td>{serving}</td><td>{e(view.nsid or '–')}</td><td>{sigs}</td><td>{valid}</td>"
-        f"<td>{_yes(view.axfr_open if view.udp else None)}</td>"
-        f"<td>{_yes(view.recursion_open if view.udp else None)}</td><td>{edns_html}</td></tr>"
+        f"<td>{e(ms(view.rtt))} / {e(ms(tcp))}</td><td>{e(serial)}</td>"
+        f'<td class="words">{serving}</td><td class="id">{e(view.nsid or "–")}</td>'
+        f'<td class="words">{sigs}</td><td>{valid}</td>'
+        f"<td>{_yes(view.axfr_open if view.udp else None)} / "
+        f"{_yes(view.recursion_open if view.udp else None)}</td>"
+        f'<td class="words">{edns_html}</td></tr>'
     )
 
 
@@ -148,8 +151,8 @@ def _findings(snap: Snapshot, zone: str, record: ZoneRecord | None, now: float) 
             when += " or more)" if older else ")"
         rows.append(
             f"<tr><td>{badge(f.severity.name)}</td><td>{e(f.check)}</td>"
-            f"<td>{e(display_ns(f.nameserver) if f.nameserver else '')}</td>"
-            f"<td>{e(f.address)}</td><td>{e(f.message)}</td><td>{e(when)}</td></tr>"
+            f'<td class="id">{e(display_ns(f.nameserver) if f.nameserver else "")}</td>'
+            f'<td class="id">{e(f.address)}</td><td>{e(f.message)}</td><td>{e(when)}</td></tr>'
         )
     return "\n".join(rows) or '<tr><td colspan="6">No open findings.</td></tr>'
 
@@ -221,14 +224,14 @@ def render_zone_page(snap: Snapshot, zone: str, record: ZoneRecord | None,
     name = u_name(zone)
     if report is None:
         summary_html = '<p class="pending">Waiting for the first sweep.</p>'
-        servers = '<tr><td colspan="13">No sweep completed yet.</td></tr>'
+        servers = '<tr><td colspan="11">No sweep completed yet.</td></tr>'
     else:
         s = summarise(report, snap.history.get(zone))
         views = server_views(report)
         since = {(x.nameserver, x.address): (x.serial, x.since)
                  for x in (record.history.servers if record else ())}
         servers = "\n".join(_server_row(v, since, now) for v in views) or (
-            '<tr><td colspan="13">No servers found.</td></tr>')
+            '<tr><td colspan="11">No servers found.</td></tr>')
         when = report.started_at + report.duration
         avail = "–" if s.availability is None else f"{s.availability * 100:.1f} %"
         expiry = ""

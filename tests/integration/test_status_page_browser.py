@@ -225,6 +225,11 @@ async def test_fits_1280_and_reads_at_aa_contrast(site: str, browser: DevTools) 
         widths = await browser.js("[innerWidth, document.documentElement.scrollWidth, "
                                   "document.documentElement.clientWidth]")
         assert widths[0] == WIDTH and widths[1] <= widths[2] <= WIDTH, (url, widths)
+        # and no table needs its own scroll bar either: long names and NSIDs wrap
+        boxes = await browser.js("Array.from(document.querySelectorAll('.scroll'), "
+                                 "s => [s.querySelector('table').id, s.scrollWidth, "
+                                 "s.clientWidth])")
+        assert boxes and all(w <= c for _, w, c in boxes), (url, boxes)
         report = await browser.js(CONTRAST_JS)
         assert report["checked"] > 30 and not report["weak"], (url, report)
     await browser.open(site)
