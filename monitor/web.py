@@ -72,7 +72,9 @@ def make_app(
     app = web.Application(middlewares=[Guard(security).middleware], client_max_size=64 * 1024)
     app[STATE_KEY] = state
     app[EXPORTER_KEY] = exporter or Exporter(state)
-    app[PAGE_CACHE_KEY] = PageCache(render_status_page)
+    cache = PageCache(render_status_page, lambda: state.snapshot)
+    app[PAGE_CACHE_KEY] = cache
+    app.on_cleanup.append(lambda _app: cache.close())
     if store is not None:
         app[STORE_READER_KEY] = store
     app.router.add_get("/", status_page)
@@ -163,8 +165,7 @@ async def zone_detail(request: web.Request) -> web.Response:
 
 
 async def status_page(request: web.Request) -> web.Response:
-    page = await request.app[PAGE_CACHE_KEY].get(request.app[STATE_KEY].snapshot)
-    return page_response(request, page)
+    return page_response(request, await request.app[PAGE_CACHE_KEY].get())
 
 
 async def zone_page(request: web.Request) -> web.Response:

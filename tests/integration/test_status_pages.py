@@ -52,6 +52,7 @@ async def served() -> AsyncIterator[Served]:
     app = make_app(state)
     cache, clock = app[PAGE_CACHE_KEY], Clock()
     cache.clock = clock
+    cache.refresh_ahead = False  # these tests step the clock themselves
     # no automatic inflation: the tests look at the bytes on the wire
     async with TestClient(TestServer(app), auto_decompress=False,
                           headers={"Accept-Encoding": "identity"}) as client:
@@ -136,6 +137,30 @@ async def test_new_snapshot_renders_again(served: Served) -> None:
     state.snapshot = replace(state.snapshot)  # same content, new object: changed
     newest = await (await client.get("/")).read()
     assert cache.renders == 3 and b"ns9.ec." in newest
+
+
+async def test_renders_ahead_while_viewed_and_not_when_idle() -> None:
+    state = state_now()
+    app = make_app(state)
+    cache = app[PAGE_CACHE_KEY]
+    cache.min_interval, cache.max_age, cache.idle_after = 0.1, 5.0, 0.6
+    async with TestClient(TestServer(app), headers={"Accept-Encoding": "identity"}) as client:
+        await (await client.get("/")).read()
+        assert cache.renders == 1
+        newer = fx.report("ec", fx.ok("ns9.ec.", "127.53.3.9"), started_at=time.time() - 1)
+        state.publish(newer, ZoneTotals(), ZoneHistory())
+        deadline = time.monotonic() + 3
+        while cache.renders < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert cache.renders == 2  # rendered with no request waiting for it
+        body = await (await client.get("/")).read()
+        assert b"ns9.ec." in body and cache.renders == 2  # served as rendered ahead
+        await asyncio.sleep(cache.idle_after + 3 * cache.min_interval)  # nobody looks
+        idle = cache.renders
+        state.publish(fx.ec_report(time.time()), ZoneTotals(), ZoneHistory())
+        await asyncio.sleep(5 * cache.min_interval)
+        assert cache.renders == idle  # no rendering for nobody
+    assert cache._refresher is None or cache._refresher.done()  # stopped at cleanup
 
 
 async def test_renders_are_shared_by_concurrent_requests(served: Served) -> None:
