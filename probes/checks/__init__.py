@@ -20,6 +20,12 @@ from probes.checks import history  # noqa: E402
 
 _HISTORY_MODULES = (history,)
 
+# Prechecks (PRE01-PRE13, issue 14): judge a proposed delegation (`ccmon precheck`), in the
+# registry for their IDs and docs; judge() does not run them (probes.checks.precheck).
+from probes.checks import precheck  # noqa: E402
+
+_PRECHECK_MODULES = (precheck,)
+
 
 def judge(evidence: Evidence) -> list[Finding]:
     """Run every enabled check over the evidence, in registry order."""
