@@ -58,7 +58,7 @@ async def probe_proposal(proposal: Proposal, settings: ProbeSettings, *,
     current_tally.set(tally)
     engine = QueryEngine(settings)
     resolved, errors = await _resolve_outside(proposal, settings)
-    delegation = _delegation(proposal, resolved)
+    delegation = delegation_of(proposal, resolved)
     unmeasured = {(ns.name, a) for ns in delegation.nameservers for a in ns.addresses
                   if not settings.ipv6 and ipaddress.ip_address(a).version == 6}
     probed = [(ns.name, a) for ns in delegation.nameservers for a in ns.addresses
@@ -108,7 +108,7 @@ async def _resolve_outside(proposal: Proposal, settings: ProbeSettings
     return resolved, errors
 
 
-def _delegation(proposal: Proposal, resolved: dict[str, tuple[str, ...]]) -> Delegation:
+def delegation_of(proposal: Proposal, resolved: dict[str, tuple[str, ...]]) -> Delegation:
     """The proposal as the Delegation a sweep would have discovered at the parent."""
     servers = []
     for server in proposal.nameservers:
