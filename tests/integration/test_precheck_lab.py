@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dns.dnssec
+import dns.exception
 import dns.flags
 import dns.message
 import dns.query
