@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import yaml
 
 from monitor.alerts_config import AlertsConfig, parse_alerts
+from probes.expectations import ZoneExpectation
 from probes.names import InvalidZoneName, normalise_zone
 from probes.settings import ROOT_HINTS, ProbeSettings
 
@@ -293,6 +294,7 @@ TOP_LEVEL_KEYS = {
     "store",
     "web",
     "alerts",
+    "expect",
 }
 
 
@@ -316,7 +318,7 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
     interval = schedule.get("interval", _positive(parse_duration), defaults.schedule.interval)
     return Config(
         zones=_zones(root),
-        probe=_probe_settings(root),
+        probe=replace(_probe_settings(root), expectations=parse_expectations(root)),
         schedule=ScheduleConfig(
             interval=interval,
             jitter=schedule.get("jitter", parse_duration, interval),
@@ -333,6 +335,39 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
         alerts=parse_alerts(root.section("alerts")),
         source=source,
     )
+
+
+def parse_expectations(root: _Section) -> tuple[ZoneExpectation, ...]:
+    """`expect:` (DELEG06): per zone the NS set (NAME, NAME=ADDR,... or {NAME: [ADDR]}) and
+    DS set ("KEYTAG ALG DIGESTTYPE DIGEST") the registry intends at the parent."""
+    from probes.precheck.proposal import ProposalError, merge, parse_ds, parse_ns_entries
+
+    section = root.section("expect")
+    if not section.items:
+        return ()
+    zones = set(_zones(root))
+    found: list[ZoneExpectation] = []
+    for key, (key_node, value_node) in section.items.items():
+        entry = _Section(value_node, f"expect.{key}", root.source)
+        entry.reject_unknown({"ns", "ds"})
+        ns, ds = entry.raw("ns") or [], entry.raw("ds") or []
+        if not isinstance(ns, list) or not isinstance(ds, list) or not (ns or ds):
+            raise root.error(value_node, f"expect.{key}: give `ns:` and/or `ds:` as lists")
+        try:
+            zone = normalise_zone(str(key))
+            servers = merge(parse_ns_entries(ns))
+            records = [parse_ds(str(d), "ds:") for d in ds]
+        except (ProposalError, InvalidZoneName) as exc:
+            raise root.error(value_node, f"expect.{key}: {exc}") from None
+        if zone not in zones:
+            raise root.error(key_node, f"expect.{key}: {zone} is not in `zones:`")
+        found.append(ZoneExpectation(
+            zone=f"{zone}.",
+            ns=tuple(sorted(s.name for s in servers)),
+            glue=tuple((s.name, s.glue) for s in servers if s.glue),
+            ds=tuple(d.to_text() for d in records),
+        ))
+    return tuple(found)
 
 
 def load_config(path: str | Path) -> Config:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from probes.expectations import ZoneExpectation
+
 # The IANA root servers (root hints, named.root). Used only when no parent is configured.
 ROOT_HINTS: tuple[str, ...] = (
     "198.41.0.4", "170.247.170.2", "192.33.4.12", "199.7.91.13", "192.203.230.10",
@@ -51,3 +53,6 @@ class ProbeSettings:
     # most this often per zone and judges the last answers in between (0 = every sweep).
     further_checks_interval: float = 3600.0
     disabled_checks: frozenset[str] = field(default_factory=frozenset)
+    # DELEG06 (issue 14): the NS set, glue and DS set each zone's registry intends at the
+    # parent (config `expect:`); zones without one are not compared.
+    expectations: tuple[ZoneExpectation, ...] = ()

@@ -12,10 +12,12 @@ from probes.checks.evidence import apex_ns_names, serial_of
 from probes.checks.lame import server_verdict
 from probes.delegation import AddressResolver, discover
 from probes.engine import QueryEngine, QueryTally, current_tally
+from probes.expectations import expectation_for
 from probes.model import Delegation, Observation, ServerStatus, Transport, ZoneReport
 from probes.names import absolute, normalise_zone
 from probes.observe import observe_core, observe_further
 from probes.observe_extra.facts import with_address_facts
+from probes.observe_extra.queries import _parent_ds
 from probes.settings import ProbeSettings
 
 
@@ -82,8 +84,13 @@ class Prober:
             self._further[zone] = (now, fresh)
             return fresh
         current = {(ns.name, a) for ns in delegation.nameservers for a in ns.addresses}
-        return [o for o in last[1]
+        kept = [o for o in last[1]
                 if (o.nameserver, o.address) in current or o.nameserver == "parent"]
+        pinned = expectation_for(self.settings.expectations, absolute(zone))
+        if pinned is not None and pinned.ds:  # DELEG06 compares the parent's DS every sweep
+            kept = [o for o in kept if o.nameserver != "parent"]
+            kept += await _parent_ds(delegation, self.engine)
+        return kept
 
 
 def server_statuses(evidence: Evidence) -> list[ServerStatus]:

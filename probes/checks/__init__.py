@@ -14,6 +14,11 @@ from probes.checks import diversity, dnssec, edns, security, soa_timers  # noqa:
 
 _EXTRA_MODULES = (soa_timers, diversity, dnssec, security, edns)
 
+# DELEG06 (issue 14): the parent's delegation against the registry's pinned `expect:`.
+from probes.checks import pinned  # noqa: E402
+
+_PINNED_MODULES = (pinned,)
+
 # History checks (SOA03, DELEG05): in the registry for their IDs and docs; the monitor runs
 # them over the stored history (probes.checks.history.judge_history), judge() does not.
 from probes.checks import history  # noqa: E402

@@ -90,9 +90,9 @@ def parse_ip(text: str, where: str) -> str:
         raise ProposalError(f"{where}: {text.strip()!r} is not an IPv4 or IPv6 address") from None
 
 
-def parse_ns(text: str) -> ProposedServer:
+def parse_ns(text: str, flag: str = "--ns") -> ProposedServer:
     """`--ns NAME[=ADDR,ADDR...]`."""
-    where = f"--ns {text!r}"
+    where = f"{flag} {text!r}"
     name_text, sep, addresses = text.partition("=")
     name = parse_ns_name(name_text, where)
     if sep and not addresses.strip():
@@ -101,9 +101,9 @@ def parse_ns(text: str) -> ProposedServer:
     return ProposedServer(name, tuple(dict.fromkeys(glue)))
 
 
-def parse_ds(text: str) -> dns.rdtypes.ANY.DS.DS:
+def parse_ds(text: str, flag: str = "--ds") -> dns.rdtypes.ANY.DS.DS:
     """`--ds "KEYTAG ALG DIGESTTYPE DIGEST"`: all four fields, digest type and length known."""
-    where = f"--ds {text!r}"
+    where = f"{flag} {text!r}"
     fields = text.split()
     if len(fields) < 4:
         raise ProposalError(f"{where}: needs KEYTAG ALGORITHM DIGESTTYPE DIGEST")
@@ -145,10 +145,11 @@ def build(zone: str | None, ns: Sequence[str], ds: Sequence[str],
         raise ProposalError("ZONE: no zone named (argument or the file's `zone:`)")
     if zone and file.get("zone") and parse_zone(zone) != parse_zone(str(file["zone"])):
         raise ProposalError(f"ZONE {zone!r}: the file proposes for {file['zone']!r}")
-    servers = [*_file_ns(file.get("ns") or []), *(parse_ns(t) for t in ns)]
+    servers = [*parse_ns_entries(file.get("ns") or []), *(parse_ns(t) for t in ns)]
     if not servers:
         raise ProposalError("--ns: no name server proposed")
-    records = [*(parse_ds(str(t)) for t in file.get("ds") or []), *(parse_ds(t) for t in ds)]
+    records = [*(parse_ds(str(t), "ds:") for t in file.get("ds") or []),
+               *(parse_ds(t) for t in ds)]
     unique = tuple({r.to_digestable(): r for r in records}.values())
     return Proposal(parse_zone(str(zone_text)), merge(servers), unique)
 
@@ -174,10 +175,11 @@ def load_file(path: str) -> dict[str, Any]:
     return raw
 
 
-def _file_ns(entries: list[Any]) -> Iterable[ProposedServer]:
+def parse_ns_entries(entries: list[Any]) -> Iterable[ProposedServer]:
+    """The `ns:` list of a file: NAME, NAME=ADDR,... or {NAME: [ADDR, ...]} entries."""
     for entry in entries:
         if isinstance(entry, str):
-            yield parse_ns(entry)
+            yield parse_ns(entry, "ns:")
         elif isinstance(entry, dict) and len(entry) == 1:
             (name, addresses), = entry.items()
             if isinstance(addresses, str):
