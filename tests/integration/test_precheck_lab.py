@@ -274,3 +274,37 @@ def test_a_reply_from_another_address_is_seen_only_by_the_unconnected_socket():
         thread.join(timeout=5)
         inbound.close()
         outbound.close()
+
+
+# --- DELEG06: the live delegation against the registry's pinned truth ------------------------
+
+def check_with_expect(lab: Lab, tmp_path: Path, expect: str, *zones: str) -> dict:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"zones: [{', '.join(zones)}]\nparent: [{lab.root_address}]\n"
+        f"resolver: [{lab.resolver_address}]\nresolver_port: {lab.port}\nport: {lab.port}\n"
+        f"probe: {{udp_timeout: 1s, tcp_timeout: 2s}}\nexpect:\n{expect}", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "monitor", "check", "--config", str(config),
+                             "--json"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode in (0, 1, 2), result.stderr
+    return {z["zone"]: sorted((f["severity"], f["reason"], f["address"]) for f in z["findings"]
+                              if f["check"] == "DELEG06")
+            for z in json.loads(result.stdout)["zones"]}
+
+
+def test_the_live_delegation_against_pinned_ns_and_ds(lab, tmp_path):
+    ds = ksk_ds(lab, "pa")
+    found = check_with_expect(
+        lab, tmp_path,
+        f"  pa:\n    ns: [ns1.nic.pa=127.54.1.1, ns2.nic.pa=127.54.2.1]\n    ds: ['{ds}']\n"
+        "  ls:\n    ns: [ns1.nic.ls, ns2.nic.ls, ns4.nic.ls]\n", "pa", "ls")
+    assert found == {"pa": [], "ls": [("ERROR", "ns-differs", "")]}
+
+
+def test_a_ds_at_the_parent_that_nobody_pinned_is_an_error_in_one_sweep(lab, tmp_path):
+    other = ed25519.Ed25519PrivateKey.generate()
+    pinned = dns.dnssec.make_ds(
+        "pa.", dns.dnssec.make_dnskey(other.public_key(), "ED25519", flags=257), "SHA256")
+    found = check_with_expect(lab, tmp_path, f"  pa:\n    ds: ['{pinned.to_text()}']\n", "pa")
+    # the live DS (the lab's KSK) is not pinned; the pinned one is not at the parent
+    assert found == {"pa": [("ERROR", "unexpected-ds", ""), ("WARNING", "missing-ds", "")]}
