@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
+from monitor import runtime_options
 from monitor.config import Config, ConfigError, load_config, parse_address, with_overrides
 from monitor.report import EXIT_UNKNOWN, exit_status, render_text, to_json_document
 from probes.model import ZoneReport
@@ -76,12 +77,19 @@ def _parser() -> argparse.ArgumentParser:
     check_config.add_argument("file", nargs="?", default=DEFAULT_CONFIG)
 
     run = commands.add_parser("run", help="monitor continuously; serve metrics and status page")
-    run.add_argument("--config", "-c", default=DEFAULT_CONFIG)
+    runtime_options.add_service_flags(run)
+    runtime_options.add_logging_flags(run)
     run.add_argument("--shard", metavar="K/N", help="watch only shard K of N of the zone list")
+
+    health = commands.add_parser(
+        "healthcheck", help="exit 0 when the running monitor is healthy (container HEALTHCHECK)"
+    )
+    runtime_options.add_service_flags(health)
 
     demo = commands.add_parser("demo", help="start the offline lab world and monitor it")
     demo.add_argument("--port", type=int, help="lab port (default 53 as root, else 5300)")
     demo.add_argument("--listen", metavar="HOST:PORT", help="web listen address (127.0.0.1:9153)")
+    runtime_options.add_logging_flags(demo)
 
     precheck = commands.add_parser(
         "precheck", help="probe a proposed delegation against IANA's technical checks"
@@ -201,9 +209,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _service_config(args: argparse.Namespace) -> Config:
+    """The config of `ccmon run` and `ccmon healthcheck`: file, then environment, then flags."""
+    config = load_config(runtime_options.config_path(args))
+    return runtime_options.apply_service_overrides(config, args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config)
+        runtime_options.configure_logging(args)
+        config = _service_config(args)
         if args.shard:
             from monitor.sharding import apply_shard
 
@@ -216,7 +231,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return service.run(config)
 
 
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    from monitor import healthcheck
+
+    try:
+        config = _service_config(args)
+        print(f"healthy: {healthcheck.check(config)}")
+        return 0
+    except (ConfigError, ValueError, healthcheck.Unhealthy) as exc:  # ValueError: web config
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        runtime_options.configure_logging(args)
+    except ConfigError as exc:
+        print(f"ccmon: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
     from monitor import demo
 
     return demo.run_demo(args.port, args.listen or demo.DEMO_LISTEN)
@@ -242,6 +274,7 @@ def cmd_precheck(args: argparse.Namespace) -> int:
 COMMANDS = {
     "check": cmd_check,
     "check-config": cmd_check_config,
+    "healthcheck": cmd_healthcheck,
     "run": cmd_run,
     "demo": cmd_demo,
     "test-email": cmd_test_email,
