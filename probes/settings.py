@@ -44,6 +44,9 @@ class ProbeSettings:
     rtt_udp_threshold: float = DEFAULT_RTT_UDP_THRESHOLD
     rtt_tcp_threshold: float = DEFAULT_RTT_TCP_THRESHOLD
     serial_tolerance: int = 0  # serial difference still counted as "in sync"
+    # DELEG06 (issue 14): the NS set, glue and DS set each zone's registry intends at the
+    # parent (config `expect:`); zones without one are not compared.
+    expectations: tuple[ZoneExpectation, ...] = ()
     # SOA03 (a history check, run by the monitor): a new serial not on every server after
     # this many seconds since its first sight on any server is a WARNING per lagging server.
     propagation_threshold: float = DEFAULT_PROPAGATION_THRESHOLD
@@ -53,6 +56,3 @@ class ProbeSettings:
     # most this often per zone and judges the last answers in between (0 = every sweep).
     further_checks_interval: float = 3600.0
     disabled_checks: frozenset[str] = field(default_factory=frozenset)
-    # DELEG06 (issue 14): the NS set, glue and DS set each zone's registry intends at the
-    # parent (config `expect:`); zones without one are not compared.
-    expectations: tuple[ZoneExpectation, ...] = ()

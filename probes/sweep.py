@@ -12,7 +12,6 @@ from probes.checks.evidence import apex_ns_names, serial_of
 from probes.checks.lame import server_verdict
 from probes.delegation import AddressResolver, discover
 from probes.engine import QueryEngine, QueryTally, current_tally
-from probes.expectations import expectation_for
 from probes.model import Delegation, Observation, ServerStatus, Transport, ZoneReport
 from probes.names import absolute, normalise_zone
 from probes.observe import observe_core, observe_further
@@ -86,8 +85,8 @@ class Prober:
         current = {(ns.name, a) for ns in delegation.nameservers for a in ns.addresses}
         kept = [o for o in last[1]
                 if (o.nameserver, o.address) in current or o.nameserver == "parent"]
-        pinned = expectation_for(self.settings.expectations, absolute(zone))
-        if pinned is not None and pinned.ds:  # DELEG06 compares the parent's DS every sweep
+        if any(e.zone == absolute(zone) and e.ds for e in self.settings.expectations):
+            # DELEG06 compares the parent's DS set with the pinned one every sweep
             kept = [o for o in kept if o.nameserver != "parent"]
             kept += await _parent_ds(delegation, self.engine)
         return kept

@@ -391,3 +391,12 @@ def test_allow_private_is_said_next_to_the_verdict():
     assert verdict.notes() == ["note: --allow-private accepted 2 private or loopback "
                                "address(es) (127.0.0.53, 10.0.0.53); IANA refuses them (PRE10)"]
 
+
+
+def test_reason_vocabularies_are_bounded_and_named_in_the_rules():
+    from probes.checks import pinned
+
+    for check_id, words in {**REASONS, **pinned.REASONS}.items():
+        assert len(words) == len(set(words)) <= 20
+        for word in words:
+            assert word in CHECKS[check_id].rule, (check_id, word)
