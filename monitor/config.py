@@ -20,7 +20,6 @@ import yaml
 
 from monitor import listen
 from monitor.alerts_config import AlertsConfig, parse_alerts
-from probes.expectations import ZoneExpectation
 from probes.names import InvalidZoneName, normalise_zone
 from probes.settings import ROOT_HINTS, ProbeSettings
 
@@ -256,6 +255,7 @@ def _probe_settings(root: _Section) -> ProbeSettings:
     disabled = checks.get("disabled", lambda v: frozenset(map(str, v or [])), frozenset())
     duration = _positive(parse_duration)
     return ProbeSettings(
+        expectations=parse_expectations(root),
         parent_addresses=root.get("parent", _address_list("root-hints", ROOT_HINTS), ROOT_HINTS),
         resolver=root.get("resolver", _address_list("system", ()), ()),
         resolver_port=root.get("resolver_port", _int_in(1, 65535), root_defaults.resolver_port),
@@ -283,6 +283,7 @@ def _probe_settings(root: _Section) -> ProbeSettings:
 
 TOP_LEVEL_KEYS = {
     "zones",
+    "expect",
     "parent",
     "resolver",
     "resolver_port",
@@ -294,7 +295,6 @@ TOP_LEVEL_KEYS = {
     "store",
     "web",
     "alerts",
-    "expect",
 }
 
 
@@ -318,7 +318,7 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
     interval = schedule.get("interval", _positive(parse_duration), defaults.schedule.interval)
     return Config(
         zones=_zones(root),
-        probe=replace(_probe_settings(root), expectations=parse_expectations(root)),
+        probe=_probe_settings(root),
         schedule=ScheduleConfig(
             interval=interval,
             jitter=schedule.get("jitter", parse_duration, interval),
@@ -337,9 +337,12 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
     )
 
 
-def parse_expectations(root: _Section) -> tuple[ZoneExpectation, ...]:
+def parse_expectations(root: _Section) -> tuple[ZoneExpectation, ...]:  # noqa: F821
     """`expect:` (DELEG06): per zone the NS set (NAME, NAME=ADDR,... or {NAME: [ADDR]}) and
     DS set ("KEYTAG ALG DIGESTTYPE DIGEST") the registry intends at the parent."""
+    # Imported here, not at the top: the module's imports stay as they were (issue 14).
+    from probes.expectations import ZoneExpectation
+    from probes.names import InvalidZoneName
     from probes.precheck.proposal import ProposalError, merge, parse_ds, parse_ns_entries
 
     section = root.section("expect")
