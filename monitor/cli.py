@@ -91,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--listen", metavar="HOST:PORT", help="web listen address (127.0.0.1:9153)")
     runtime_options.add_logging_flags(demo)
 
+    precheck = commands.add_parser(
+        "precheck", help="probe a proposed delegation against IANA's technical checks"
+    )
+    from monitor.precheck import add_arguments as add_precheck_arguments
+
+    add_precheck_arguments(precheck)
+
     test_email = commands.add_parser("test-email", help="send one test message and report")
     test_email.add_argument("--config", "-c", default=DEFAULT_CONFIG)
     test_email.add_argument("--to", action="append", help="recipient (default: the config's)")
@@ -258,6 +265,12 @@ def cmd_test_email(args: argparse.Namespace) -> int:
     return mailer.send_test_email(config, args.to)
 
 
+def cmd_precheck(args: argparse.Namespace) -> int:
+    from monitor.precheck import cmd_precheck as run_precheck
+
+    return run_precheck(args)
+
+
 COMMANDS = {
     "check": cmd_check,
     "check-config": cmd_check_config,
@@ -265,6 +278,7 @@ COMMANDS = {
     "run": cmd_run,
     "demo": cmd_demo,
     "test-email": cmd_test_email,
+    "precheck": cmd_precheck,
 }
 
 

@@ -255,6 +255,7 @@ def _probe_settings(root: _Section) -> ProbeSettings:
     disabled = checks.get("disabled", lambda v: frozenset(map(str, v or [])), frozenset())
     duration = _positive(parse_duration)
     return ProbeSettings(
+        expectations=parse_expectations(root),
         parent_addresses=root.get("parent", _address_list("root-hints", ROOT_HINTS), ROOT_HINTS),
         resolver=root.get("resolver", _address_list("system", ()), ()),
         resolver_port=root.get("resolver_port", _int_in(1, 65535), root_defaults.resolver_port),
@@ -282,6 +283,7 @@ def _probe_settings(root: _Section) -> ProbeSettings:
 
 TOP_LEVEL_KEYS = {
     "zones",
+    "expect",
     "parent",
     "resolver",
     "resolver_port",
@@ -333,6 +335,42 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
         alerts=parse_alerts(root.section("alerts")),
         source=source,
     )
+
+
+def parse_expectations(root: _Section) -> tuple[ZoneExpectation, ...]:  # noqa: F821
+    """`expect:` (DELEG06): per zone the NS set (NAME, NAME=ADDR,... or {NAME: [ADDR]}) and
+    DS set ("KEYTAG ALG DIGESTTYPE DIGEST") the registry intends at the parent."""
+    # Imported here, not at the top: the module's imports stay as they were (issue 14).
+    from probes.expectations import ZoneExpectation
+    from probes.names import InvalidZoneName
+    from probes.precheck.proposal import ProposalError, merge, parse_ds, parse_ns_entries
+
+    section = root.section("expect")
+    if not section.items:
+        return ()
+    zones = set(_zones(root))
+    found: list[ZoneExpectation] = []
+    for key, (key_node, value_node) in section.items.items():
+        entry = _Section(value_node, f"expect.{key}", root.source)
+        entry.reject_unknown({"ns", "ds"})
+        ns, ds = entry.raw("ns") or [], entry.raw("ds") or []
+        if not isinstance(ns, list) or not isinstance(ds, list) or not (ns or ds):
+            raise root.error(value_node, f"expect.{key}: give `ns:` and/or `ds:` as lists")
+        try:
+            zone = normalise_zone(str(key))
+            servers = merge(parse_ns_entries(ns))
+            records = [parse_ds(str(d), "ds:") for d in ds]
+        except (ProposalError, InvalidZoneName) as exc:
+            raise root.error(value_node, f"expect.{key}: {exc}") from None
+        if zone not in zones:
+            raise root.error(key_node, f"expect.{key}: {zone} is not in `zones:`")
+        found.append(ZoneExpectation(
+            zone=f"{zone}.",
+            ns=tuple(sorted(s.name for s in servers)),
+            glue=tuple((s.name, s.glue) for s in servers if s.glue),
+            ds=tuple(d.to_text() for d in records),
+        ))
+    return tuple(found)
 
 
 def load_config(path: str | Path) -> Config:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from probes.expectations import ZoneExpectation
+
 # The IANA root servers (root hints, named.root). Used only when no parent is configured.
 ROOT_HINTS: tuple[str, ...] = (
     "198.41.0.4", "170.247.170.2", "192.33.4.12", "199.7.91.13", "192.203.230.10",
@@ -42,6 +44,9 @@ class ProbeSettings:
     rtt_udp_threshold: float = DEFAULT_RTT_UDP_THRESHOLD
     rtt_tcp_threshold: float = DEFAULT_RTT_TCP_THRESHOLD
     serial_tolerance: int = 0  # serial difference still counted as "in sync"
+    # DELEG06 (issue 14): the NS set, glue and DS set each zone's registry intends at the
+    # parent (config `expect:`); zones without one are not compared.
+    expectations: tuple[ZoneExpectation, ...] = ()
     # SOA03 (a history check, run by the monitor): a new serial not on every server after
     # this many seconds since its first sight on any server is a WARNING per lagging server.
     propagation_threshold: float = DEFAULT_PROPAGATION_THRESHOLD
