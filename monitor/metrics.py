@@ -194,6 +194,10 @@ METRICS: tuple[MetricSpec, ...] = (
         "ccmon_query_duration_seconds", "histogram", (*ZONE, "transport"),
         "Round-trip times of all DNS queries with a reply",
     ),
+    MetricSpec(
+        "ccmon_web_auth_failures_total", "counter", (),
+        "Requests to the web server refused for wrong credentials or too many failed logins",
+    ),
 )  # fmt: skip
 
 METRICS_BY_NAME = {spec.name: spec for spec in METRICS}
@@ -386,6 +390,10 @@ class CcmonCollector:
         self._version = build_version or version()
         self._cache: dict[str, _ZoneEntry] = {}
         self._lock = threading.Lock()
+        self.web_auth_failures = 0  # counted by monitor.webconfig.Guard (the web thread)
+
+    def count_web_auth_failure(self) -> None:
+        self.web_auth_failures += 1
 
     def describe(self) -> Iterator[Metric]:
         for spec in METRICS:
@@ -425,6 +433,7 @@ class CcmonCollector:
     def collect(self) -> Iterator[Metric]:
         families = {spec.name: _new_family(spec) for spec in METRICS}
         families["ccmon_build_info"].add_metric([self._version], 1)
+        families["ccmon_web_auth_failures_total"].add_metric([], self.web_auth_failures)
         for entry in self._entries():
             for row in entry.rows:
                 families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
@@ -438,6 +447,8 @@ class CcmonCollector:
             parts.append(_HEADERS[spec.name])
             if spec.name == "ccmon_build_info":
                 parts.append(f'ccmon_build_info{{version="{_escape(self._version)}"}} 1.0\n')
+            if spec.name == "ccmon_web_auth_failures_total":
+                parts.append(f"{spec.name} {floatToGoString(self.web_auth_failures)}\n")
             parts.extend(e.text.get(spec.name, "") for e in entries)
         return "".join(parts)
 
