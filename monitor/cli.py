@@ -8,12 +8,14 @@ import importlib.metadata
 import json
 import math
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
+from monitor import runtime_options
 from monitor.config import (
     Config,
     ConfigError,
@@ -26,6 +28,7 @@ from monitor.config import (
 )
 from monitor.report import EXIT_UNKNOWN, exit_status, render_text, to_json_document
 from probes.model import ZoneReport
+from probes.names import display_name
 from probes.sweep import Prober
 
 DEFAULT_CONFIG = "config.yaml"
@@ -106,15 +109,34 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--udp-timeout", type=_timeout, metavar="SECONDS")
     check.add_argument("--tcp-timeout", type=_timeout, metavar="SECONDS")
     check.add_argument("--json", action="store_true", help="print the JSON document instead")
+    check.add_argument(
+        "-t",
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="overall deadline; past it the plugin says UNKNOWN and names what was pending",
+    )
+
+    check_config = commands.add_parser(
+        "check-config", help="validate a config file and exit (0 valid, 3 invalid)"
+    )
+    check_config.add_argument("file", nargs="?", default=DEFAULT_CONFIG)
 
     run = commands.add_parser("run", help="monitor continuously; serve metrics and status page")
-    run.add_argument("--config", "-c", default=DEFAULT_CONFIG)
+    runtime_options.add_service_flags(run)
+    runtime_options.add_logging_flags(run)
     run.add_argument("--shard", metavar="K/N", help="watch only shard K of N of the zone list")
+
+    health = commands.add_parser(
+        "healthcheck", help="exit 0 when the running monitor is healthy (container HEALTHCHECK)"
+    )
+    runtime_options.add_service_flags(health)
 
     demo = commands.add_parser("demo", help="start the offline lab world and monitor it")
     demo.add_argument("--port", type=_port, help="lab port (default 53 as root, else 5300)")
     demo.add_argument("--listen", type=_listen, metavar="HOST:PORT",
                       help="web listen address (127.0.0.1:9153)")
+    runtime_options.add_logging_flags(demo)
 
     test_email = commands.add_parser("test-email", help="send one test message and report")
     test_email.add_argument("--config", "-c", default=DEFAULT_CONFIG)
@@ -156,14 +178,47 @@ async def check_zones(config: Config) -> list[ZoneReport]:
         return list(await asyncio.gather(*(prober.sweep(zone) for zone in config.zones)))
 
 
+class DeadlineReached(Exception):
+    """`--timeout` passed before every zone was swept."""
+
+    def __init__(self, after: float, pending: list[str]):
+        super().__init__(f"deadline reached after {after:.2f} s")
+        self.after = after
+        self.pending = pending
+
+
+async def check_zones_within(config: Config, deadline: float | None) -> list[ZoneReport]:
+    """check_zones, bounded by an overall deadline in seconds (None: the probe timeouts')."""
+    if deadline is None:
+        return await check_zones(config)
+    started = time.monotonic()
+    async with Prober(config.probe) as prober:
+        tasks = {zone: asyncio.ensure_future(prober.sweep(zone)) for zone in config.zones}
+        await asyncio.wait(tasks.values(), timeout=deadline)
+        pending = [zone for zone, task in tasks.items() if not task.done()]
+        if pending:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            raise DeadlineReached(time.monotonic() - started, pending)
+        return [task.result() for task in tasks.values()]
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     try:
         config = _load_for_check(args)
     except ConfigError as exc:
         print(f"ccmon: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
+    if args.timeout is not None and not (0 < args.timeout < 86400):
+        print("ccmon: -t/--timeout: must be between 0 and 86400 seconds", file=sys.stderr)
+        return EXIT_UNKNOWN
     try:
-        reports = asyncio.run(check_zones(config))
+        reports = asyncio.run(check_zones_within(config, args.timeout))
+    except DeadlineReached as exc:
+        names = ", ".join(display_name(z) for z in exc.pending)
+        print(f"CCMON UNKNOWN - {exc}; still pending: {len(exc.pending)} zone(s): {names}")
+        return EXIT_UNKNOWN
     except Exception:  # a bug must still give the plugin's UNKNOWN, with the traceback
         traceback.print_exc()
         print("ccmon: internal error while checking; the traceback is above", file=sys.stderr)
@@ -171,13 +226,32 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_json_document(reports), indent=2, ensure_ascii=False))
     else:
-        sys.stdout.write(render_text(reports))
+        sys.stdout.write(render_text(reports, config.probe))
     return exit_status(reports)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Like `promtool check config`: load and validate, say what was found, exit 0 or 3."""
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(f"ccmon: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    print(f"{args.file}: valid: {len(config.zones)} zone(s), sweep every "
+          f"{config.schedule.interval:g} s, listen {config.web.listen}")
+    return 0
+
+
+def _service_config(args: argparse.Namespace) -> Config:
+    """The config of `ccmon run` and `ccmon healthcheck`: file, then environment, then flags."""
+    config = load_config(runtime_options.config_path(args))
+    return runtime_options.apply_service_overrides(config, args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config)
+        runtime_options.configure_logging(args)
+        config = _service_config(args)
         if args.shard:
             from monitor.sharding import apply_shard
 
@@ -191,7 +265,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return service.run(config)
 
 
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    from monitor import healthcheck
+
+    try:
+        config = _service_config(args)
+        print(f"healthy: {healthcheck.check(config)}")
+        return 0
+    except (ConfigError, ValueError, healthcheck.Unhealthy) as exc:  # ValueError: web config
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        runtime_options.configure_logging(args)
+    except ConfigError as exc:
+        print(f"ccmon: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
     from monitor import demo
 
     return demo.run_demo(args.port, args.listen or demo.DEMO_LISTEN)
@@ -208,7 +299,14 @@ def cmd_test_email(args: argparse.Namespace) -> int:
     return mailer.send_test_email(config, args.to)
 
 
-COMMANDS = {"check": cmd_check, "run": cmd_run, "demo": cmd_demo, "test-email": cmd_test_email}
+COMMANDS = {
+    "check": cmd_check,
+    "check-config": cmd_check_config,
+    "healthcheck": cmd_healthcheck,
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "test-email": cmd_test_email,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from monitor import listen
 from monitor.alerts_config import AlertsConfig, parse_alerts
 from probes.names import normalise_zone
 from probes.settings import ROOT_HINTS, ProbeSettings
@@ -114,11 +115,10 @@ def parse_address(text: Any) -> str:
 
 
 def parse_listen(text: Any) -> str:
-    """'127.0.0.1:9153' or '[::1]:9153'."""
-    match = re.match(r"^(\[[0-9a-fA-F:.]+\]|[^:\[\]]+):(\d{1,5})$", str(text))
-    if not match or not 0 < int(match.group(2)) < 65536:
-        raise ValueError(f"bad listen address {text!r} (host:port, e.g. 127.0.0.1:9153)")
-    return str(text)
+    """'127.0.0.1:9153', '[::1]:9153' or ':9153' (every address); see monitor.listen."""
+    if listen.parse_listen(str(text))[1] == 0:
+        raise ValueError(f"bad listen address {text!r} (port 0: no fixed port to scrape)")
+    return str(text).strip()
 
 
 def all_cctlds() -> tuple[str, ...]:

@@ -21,6 +21,7 @@ import dns.name
 import dns.serial
 
 from probes.model import Finding, ServerStatus, Severity, Transport, ZoneReport
+from probes.serial import highest_serial, serial_lag
 
 #: Upper bounds (seconds) of the RTT histogram buckets. 0.5 and 1.5 are the ICANN UDP and
 #: TCP service levels, 0.06 and 0.25 the DNSMON colour breakpoints, 2.5 and 7.5 the UDP and
@@ -32,7 +33,6 @@ BUCKETS: tuple[float, ...] = (
 #: Server states of the status grid, worst first.
 STATES: tuple[str, ...] = ("down", "lame", "stale", "slow", "degraded", "ok")
 
-SERIAL_MODULUS = 2**32
 
 #: DNSSEC states of a zone (ZoneReport.dnssec, "" read as "unknown"), a closed set, and
 #: their rank for sorting (higher is better; an unknown state has none).
@@ -69,28 +69,12 @@ def is_ipv6(address: str) -> bool:
 # --- serials -------------------------------------------------------------------------
 
 
-def highest_serial(serials: Iterable[int]) -> int | None:
-    """The serial that every other one is at or behind, in RFC 1982 arithmetic.
-
-    When the serials spread over half the number space no such serial exists; the one
-    that is ahead of the most others is taken then (ties: the numerically largest).
-    """
-    distinct = sorted(set(serials))
-    if not distinct:
-        return None
-    wrapped = [dns.serial.Serial(s) for s in distinct]
-    for candidate in wrapped:
-        if all(candidate >= other for other in wrapped):
-            return candidate.value
-    return max(distinct, key=lambda s: (sum(dns.serial.Serial(s) > o for o in wrapped), s))
-
-
 def serial_lags(serials: Mapping[Any, int]) -> dict[Any, int]:
     """Each key's lag behind the highest serial, RFC 1982: (highest - serial) mod 2**32."""
     top = highest_serial(serials.values())
     if top is None:
         return {}
-    return {key: (top - s) % SERIAL_MODULUS for key, s in serials.items()}
+    return {key: serial_lag(s, top) for key, s in serials.items()}
 
 
 # --- cumulative counters (kept across sweeps and restarts) ---------------------------

@@ -43,7 +43,6 @@ import dns.serial
 from monitor.status import (
     ZoneHistory,
     ZoneTotals,
-    highest_serial,
     nameservers_up,
     server_views,
 )
@@ -56,6 +55,7 @@ from probes.checks.history import (
     served_serials,
 )
 from probes.model import Finding, Severity, ZoneReport
+from probes.serial import highest_serial
 
 log = logging.getLogger(__name__)
 

@@ -37,6 +37,7 @@ from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
 from monitor.config import WebConfig
+from monitor.listen import parse_listen
 from monitor.metrics import Exporter
 from monitor.status import (
     DNSSEC_RANK,
@@ -494,15 +495,6 @@ def render_status_page(snap: Snapshot, now: float | None = None) -> str:
 
 
 # --- running the server in its own thread --------------------------------------------
-
-
-def parse_listen(listen: str) -> tuple[str | None, int]:
-    """'127.0.0.1:9153' → ('127.0.0.1', 9153); '[::1]:9153' → ('::1', 9153); ':9153' → all."""
-    match = re.fullmatch(r"(\[[0-9a-fA-F:.]*\]|[^:\[\]]*):(\d{1,5})", listen.strip())
-    if not match or int(match.group(2)) > 65535:
-        raise ValueError(f"bad listen address {listen!r} (host:port)")
-    host = match.group(1).strip("[]") or None
-    return host, int(match.group(2))
 
 
 class WebServer:
