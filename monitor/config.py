@@ -22,6 +22,7 @@ import yaml
 
 from monitor import listen
 from monitor.alerts_config import AlertsConfig, parse_alerts
+from monitor.status import readable_label
 from probes.names import normalise_zone
 from probes.settings import ROOT_HINTS, ProbeSettings
 
@@ -372,6 +373,8 @@ def parse_zone_name(value: Any) -> str:
                 f"invalid zone name {value!r}: {label!r} is not a host name label "
                 "(letters, digits and hyphens, not at either end)"
             )
+        if label.startswith("xn--") and readable_label(label) == label:
+            raise ValueError(f"invalid zone name {value!r}: {label!r} is not a valid IDN A-label")
     if zone.rsplit(".", 1)[-1].isdigit():
         raise ValueError(f"invalid zone name {value!r}: a top-level label is never all digits")
     return zone

@@ -87,6 +87,7 @@ _TLS_KEYS = {
     "prefer_server_cipher_suites", "curve_preferences",
 }  # fmt: skip
 _CACHE_SIZE = 256
+MAX_WEB_CONFIG_BYTES = 1024 * 1024
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt >= 5: refuses) longer passwords
 FAILURES_ALLOWED = 10  # failed logins per client address per window before 429s
 FAILURE_WINDOW = 60.0  # s
@@ -128,7 +129,14 @@ def load_web_config(path: str | None) -> WebSecurity:
         return WebSecurity()
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+            text = f.read(MAX_WEB_CONFIG_BYTES + 1)
+        if len(text) > MAX_WEB_CONFIG_BYTES:
+            raise WebConfigError(f"{path}: more than 1 MiB; a web config is a few lines")
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):  # an alias bomb expands to gigabytes
+                raise WebConfigError(f"{path}:{event.start_mark.line + 1}: YAML aliases "
+                                     f"(*{event.anchor}) are not allowed")  # fmt: skip
+        data = yaml.safe_load(text) or {}
     except OSError as exc:
         raise WebConfigError(f"{path}: cannot read web config: {exc.strerror}") from None
     except yaml.YAMLError as exc:

@@ -48,6 +48,8 @@ def test_no_file_means_open() -> None:
         ("http_server_config:\n  headers:\n    Server: x\n", "'Server' not allowed"),
         ("- a\n- b\n", "mapping"),
         ("a: [\n", "not valid YAML"),
+        ("a: &a [x, x]\nb: &b [*a, *a]\nbasic_auth_users: *b\n",
+         r"web.yml:2: YAML aliases \(\*a\)"),
     ],
 )
 def test_bad_files(tmp_path: Path, text: str, message: str) -> None:

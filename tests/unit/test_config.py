@@ -343,3 +343,9 @@ def test_store_folder_check_passes_for_a_folder_to_be_made(tmp_path):
     config = parse_config(f"zones: [fr]\nstore: {{path: {tmp_path / 'a' / 'b' / 'x.sqlite'}}}\n")
     check_store_folder(config)  # no error, and nothing made
     assert list(tmp_path.iterdir()) == []
+
+
+def test_invalid_punycode_zone_is_refused():
+    assert error_of("zones: [fr, xn--a]\n").startswith(
+        "cfg.yaml:1: zones: invalid zone name 'xn--a': 'xn--a' is not a valid IDN A-label")
+    assert parse_config("zones: [xn--fiqs8s]\n").zones == ("xn--fiqs8s",)
