@@ -272,6 +272,7 @@ def _probe_settings(root: _Section) -> ProbeSettings:
             "edns_buffer",
             "ipv6",
             "further_checks_interval",
+            *PROBE_CAP_KEYS,
         }
     )
     thresholds = root.section("thresholds")
@@ -305,6 +306,7 @@ def _probe_settings(root: _Section) -> ProbeSettings:
             "propagation", long_duration, root_defaults.propagation_threshold
         ),
         disabled_checks=disabled,
+        **_probe_caps(probe),
     )
 
 
@@ -378,6 +380,18 @@ def parse_zone_name(value: Any) -> str:
     if zone.rsplit(".", 1)[-1].isdigit():
         raise ValueError(f"invalid zone name {value!r}: a top-level label is never all digits")
     return zone
+
+
+PROBE_CAP_KEYS = ("max_nameservers", "max_addresses")
+
+
+def _probe_caps(probe: _Section) -> dict[str, int]:
+    """probe.max_nameservers and probe.max_addresses: what one delegation may make us probe."""
+    d = ProbeSettings()
+    return {
+        "max_nameservers": probe.get("max_nameservers", _int_in(1, 1000), d.max_nameservers),
+        "max_addresses": probe.get("max_addresses", _int_in(1, 2000), d.max_addresses),
+    }
 
 
 def _schedule(root: _Section, probe: ProbeSettings) -> ScheduleConfig:

@@ -290,11 +290,15 @@ def _too_many(retry_after: float) -> web.Response:
 
 
 class FailedLogins:
-    """Failed logins per client address: FAILURES_ALLOWED per FAILURE_WINDOW, then 429.
+    """Guesses per client address: FAILURES_ALLOWED per FAILURE_WINDOW, then 429.
 
-    A limited address gets 429 without its credentials being checked (right or wrong),
-    so guessing runs at 10 tries a minute per address, not at bcrypt speed. Bounded: the
-    least recently failing addresses are forgotten first."""
+    A guess is a failing credential not seen failing before (the Guard remembers recent
+    failures): a misconfigured scraper repeating one wrong password gets its 401 each time
+    and locks nobody out. A limited address gets 429 for every request that carries
+    credentials, right or wrong (else a cached right password would be an oracle), so
+    guessing runs at 10 tries a minute per address, not at bcrypt speed; a request without
+    credentials still gets its 401. Bounded: the least recently failing addresses are
+    forgotten first."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
@@ -362,6 +366,7 @@ class Guard:
         self.failed = FailedLogins()
         self.on_auth_failure = on_auth_failure or (lambda: None)
         self._ok: dict[bytes, bool] = {}
+        self._bad: OrderedDict[bytes, None] = OrderedDict()  # recently failed Authorization
         first = next(iter(security.users.values()), b"")
         cost = first[4:6] if first[:1] == b"$" else b"10"
         rounds = int(cost) if cost.isdigit() else 10
@@ -397,15 +402,24 @@ class Guard:
             return None
         address = request.remote or ""
         header = request.headers.get("Authorization")
+        if not header:  # a browser's first request, a health probe: not a failed login
+            return _unauthorized()
         wait = self.failed.retry_after(address)
         if wait is not None:
             self.on_auth_failure()
             return _too_many(wait)
+        seen = hashlib.sha256(header.encode("utf-8", "surrogateescape")).digest()
+        if seen in self._bad:  # the same wrong credentials again: no bcrypt, not a guess
+            self._bad.move_to_end(seen)
+            self.on_auth_failure()
+            return _unauthorized()
         if await self.check(header):
             return None
-        if header:  # a browser's first request carries none: not a failed login
-            self.failed.fail(address)
-            self.on_auth_failure()
+        self._bad[seen] = None
+        while len(self._bad) > _CACHE_SIZE:
+            self._bad.popitem(last=False)
+        self.failed.fail(address)
+        self.on_auth_failure()
         return _unauthorized()
 
     def _headers(self, headers: Any) -> None:

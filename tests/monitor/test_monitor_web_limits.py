@@ -205,10 +205,22 @@ def test_failed_logins_are_rate_limited_and_counted(
     assert statuses == [401] * FAILURES_ALLOWED
     status, headers, _ = _get(url, _basic("prometheus", "guess-after-the-limit"))
     assert status == 429 and 1 <= int(headers["Retry-After"]) <= 60
-    # limited means limited: the right password from that address waits too
+    # limited means limited: the right password from that address waits too (else a
+    # cached right password would answer guesses at full speed) ...
     assert _get(url, _basic("prometheus", PASSWORD_72))[0] == 429
+    # ... while a request without credentials (a health probe) still learns the server is up
+    assert _get(url)[0] == 401
     lines = [r for r in caplog.records if "failed login" in r.getMessage()]
     assert len(lines) == 1 and lines[0].levelno == logging.WARNING  # one line a minute
+
+
+def test_one_wrong_password_repeated_is_not_guessing(guarded: WebServer) -> None:
+    # A scraper configured with a wrong password: 401 every time, nobody locked out.
+    url = guarded.url + "healthz"
+    statuses = {_get(url, _basic("prometheus", "stale"))[0] for _ in range(3 * FAILURES_ALLOWED)}
+    assert statuses == {401}
+    assert _get(url, _basic("prometheus", PASSWORD_72))[0] == 200
+    assert _auth_failures(guarded) == 3 * FAILURES_ALLOWED  # still counted, every one
 
 
 def test_rate_limited_failures_show_in_the_metric() -> None:

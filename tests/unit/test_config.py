@@ -349,3 +349,14 @@ def test_invalid_punycode_zone_is_refused():
     assert error_of("zones: [fr, xn--a]\n").startswith(
         "cfg.yaml:1: zones: invalid zone name 'xn--a': 'xn--a' is not a valid IDN A-label")
     assert parse_config("zones: [xn--fiqs8s]\n").zones == ("xn--fiqs8s",)
+
+
+def test_caps_on_name_servers_and_addresses_per_zone():
+    config = parse_config("zones: [fr]\nprobe:\n  max_nameservers: 13\n  max_addresses: 26\n")
+    assert (config.probe.max_nameservers, config.probe.max_addresses) == (13, 26)
+    defaults = parse_config("zones: [fr]\n").probe
+    assert (defaults.max_nameservers, defaults.max_addresses) == (32, 64)
+    assert error_of("zones: [fr]\nprobe:\n  max_nameservers: 0\n").startswith(
+        "cfg.yaml:3: probe.max_nameservers: must be a whole number from 1 to 1000")
+    assert "probe.max_addresses" in error_of("zones: [fr]\nprobe: {max_addresses: 2001}\n")
+    assert "probe.max_addresses" in error_of("zones: [fr]\nprobe: {max_addresses: .inf}\n")
