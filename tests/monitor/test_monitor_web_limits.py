@@ -258,3 +258,84 @@ def test_security_headers_on_the_page_and_every_endpoint(small: WebServer) -> No
         status, headers, _ = _get(small.url + path)
         assert headers["X-Content-Type-Options"] == "nosniff", path
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() -> None:
+    server = _server(Limits(max_connections=8, read_header_timeout=1.0, idle_timeout=2.0))
+    sock = _connect(server)
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.settimeout(3)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 ")
+        answered = time.monotonic()
+        assert not _closed_by_server(sock, 1.0)  # kept alive past the header deadline
+        assert _closed_by_server(sock, 3.0)
+        idle = time.monotonic() - answered
+        assert 1.9 <= idle <= 4.0, idle  # 2 s; aiohttp rounds timers up to whole seconds
+    finally:
+        sock.close()
+        server.stop()
+
+
+# Out of descriptors (the prober took them all): accepting pauses, one log line a minute,
+# and the server serves again as soon as descriptors are back. Its own process: the limit.
+EMFILE_SCRIPT = r"""
+import logging, os, resource, signal, sys, time
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(message)s")
+from monitor.status import MonitorState, Snapshot
+from monitor.web import WebServer, make_app
+from monitor.weblimits import Limits
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+server = WebServer(make_app(MonitorState(Snapshot(zones=("mx",)))), "127.0.0.1:0", None,
+                   Limits(max_connections=16, read_header_timeout=30.0))
+server.start()
+hog = []
+try:
+    while True:
+        hog.append(os.open("/dev/null", os.O_RDONLY))
+except OSError:
+    pass
+print(server.addresses[0][1], flush=True)
+sys.stdin.readline()  # the test has connected while no descriptor was free
+for fd in hog:
+    os.close(fd)
+print("freed", flush=True)
+sys.stdin.readline()
+server.stop()
+"""
+
+
+def test_out_of_descriptors_accepting_pauses_logs_once_and_recovers(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from tests.monitor.stack_helpers import REPO
+
+    proc = subprocess.Popen([sys.executable, "-c", EMFILE_SCRIPT], cwd=REPO, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=open(tmp_path / "err.log", "w"))  # noqa: SIM115
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        port = int(proc.stdout.readline())
+        url = f"http://127.0.0.1:{port}/healthz"
+        with pytest.raises(OSError):  # queued by the kernel, never accepted: times out
+            urllib.request.urlopen(url, timeout=2.0)
+        time.sleep(2.0)  # four more pauses of 0.5 s with the connection still queued
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "freed"
+        start = time.monotonic()
+        status, _, _ = _get(url, timeout=5.0)
+        assert status in (200, 503)  # /healthz answers (503: no sweep yet in this state)
+        assert time.monotonic() - start < 2.0  # within a few 0.5 s pauses
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    log = (tmp_path / "err.log").read_text()
+    errors = [line for line in log.splitlines() if "accept error" in line]
+    assert len(errors) == 1 and "EMFILE" in errors[0], log  # at most one line a minute
+    assert "Traceback" not in log, log
