@@ -300,7 +300,10 @@ def listening_sockets(host: str | None, port: int) -> list[socket.socket]:
             if (family, address) in seen:
                 continue
             seen.add((family, address))
-            sock = socket.socket(family, kind, proto)
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError:  # a family this host lacks (no IPv6): as asyncio does, skip it
+                continue
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
@@ -312,6 +315,8 @@ def listening_sockets(host: str | None, port: int) -> list[socket.socket]:
         for sock in sockets:
             sock.close()
         raise
+    if not sockets:
+        raise OSError(f"no socket could be made for {host or '*'}:{port}")
     return sockets
 
 
