@@ -196,6 +196,10 @@ METRICS: tuple[MetricSpec, ...] = (
         "ccmon_query_duration_seconds", "histogram", (*ZONE, "transport"),
         "Round-trip times of all DNS queries with a reply",
     ),
+    MetricSpec(
+        "ccmon_web_auth_failures_total", "counter", (),
+        "Requests to the web server refused for wrong credentials or too many failed logins",
+    ),
 )  # fmt: skip
 
 # --- self-metrics of the store and the alert outbox (issue 17) ------------------------
@@ -437,6 +441,10 @@ class CcmonCollector:
         self._version = build_version or version()
         self._cache: dict[str, _ZoneEntry] = {}
         self._lock = threading.Lock()
+        self.web_auth_failures = 0  # counted by monitor.webconfig.Guard (the web thread)
+
+    def count_web_auth_failure(self) -> None:
+        self.web_auth_failures += 1
 
     def describe(self) -> Iterator[Metric]:
         for spec in METRICS:
@@ -478,6 +486,7 @@ class CcmonCollector:
         families["ccmon_build_info"].add_metric([self._version], 1)
         for row in self_rows(self._state.snapshot):
             families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
+        families["ccmon_web_auth_failures_total"].add_metric([], self.web_auth_failures)
         for entry in self._entries():
             for row in entry.rows:
                 families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
@@ -495,6 +504,8 @@ class CcmonCollector:
             if spec.name == "ccmon_build_info":
                 parts.append(f'ccmon_build_info{{version="{_escape(self._version)}"}} 1.0\n')
             parts.extend(own.get(spec.name, ()))
+            if spec.name == "ccmon_web_auth_failures_total":
+                parts.append(f"{spec.name} {floatToGoString(self.web_auth_failures)}\n")
             parts.extend(e.text.get(spec.name, "") for e in entries)
         return "".join(parts)
 

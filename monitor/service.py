@@ -185,7 +185,7 @@ class Service:
         try:
             self.exporter = Exporter(self.state)
             app = make_app(self.state, security, self.exporter)
-            self.web = WebServer(app, cfg.web.listen, security.ssl_context)
+            self.web = WebServer(app, cfg.web.listen, security.ssl_context, cfg.web)
             self.web.start()
         except (OSError, ValueError) as exc:
             log.error("cannot listen on %s: %s", cfg.web.listen, exc)

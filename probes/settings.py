@@ -25,6 +25,8 @@ DEFAULT_EDNS_BUFFER = 1232  # bytes, the DNS flag day 2020 figure
 DEFAULT_RTT_UDP_THRESHOLD = 0.5  # s, ICANN Spec 10 UDP SLR
 DEFAULT_RTT_TCP_THRESHOLD = 1.5  # s, ICANN Spec 10 TCP SLR
 DEFAULT_PROPAGATION_THRESHOLD = 3600.0  # s, SOA03: ICANN Spec 10 DNS update time (60 min)
+DEFAULT_MAX_NAMESERVERS = 32  # NS names per zone probed at most (real ccTLDs: up to ~13)
+DEFAULT_MAX_ADDRESSES = 64  # addresses per zone probed at most (13 NS x IPv4 + IPv6 = 26)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,4 +57,8 @@ class ProbeSettings:
     # address, AXFR and recursion attempts among them: a long-running monitor sends them at
     # most this often per zone and judges the last answers in between (0 = every sweep).
     further_checks_interval: float = 3600.0
+    # Caps per zone (issue 17: 300 NS names in one delegation gave 5,222 series and a 21 s
+    # sweep). Read from the config; enforcing them with a finding is the sweep's part.
+    max_nameservers: int = DEFAULT_MAX_NAMESERVERS
+    max_addresses: int = DEFAULT_MAX_ADDRESSES
     disabled_checks: frozenset[str] = field(default_factory=frozenset)
