@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from monitor.config import Config, ConfigError, load_config, parse_address, with_overrides
 from monitor.report import EXIT_UNKNOWN, exit_status, render_text, to_json_document
+from probes.limits import fit_descriptors
 from probes.model import ZoneReport
 from probes.names import InvalidZoneName, normalise_zone
 from probes.sweep import Prober
@@ -123,6 +124,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"ccmon: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
+    config = replace(config, probe=fit_descriptors(config.probe)[0])
     try:
         reports = asyncio.run(check_zones(config))
     except Exception:  # a bug must still give the plugin's UNKNOWN, with the traceback
@@ -148,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_UNKNOWN
     from monitor import service
 
-    return service.run(config)
+    return service.run(replace(config, probe=fit_descriptors(config.probe)[0]))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

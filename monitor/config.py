@@ -277,7 +277,20 @@ def _probe_settings(root: _Section) -> ProbeSettings:
             "propagation", duration, root_defaults.propagation_threshold
         ),
         disabled_checks=disabled,
+        **_vantage_settings(root),
     )
+
+
+def _vantage_settings(root: _Section) -> dict[str, Any]:
+    """The `vantage:` section: whom the control queries go to, how many must answer."""
+    vantage = root.section("vantage")
+    vantage.reject_unknown({"references", "min_answering"})
+    defaults = ProbeSettings()
+    return {
+        "vantage_references": vantage.get("references", _address_list("parent", ()), ()),
+        "vantage_min_answering": vantage.get("min_answering", _int_in(1, 100),
+                                             defaults.vantage_min_answering),
+    }
 
 
 TOP_LEVEL_KEYS = {
@@ -293,6 +306,7 @@ TOP_LEVEL_KEYS = {
     "store",
     "web",
     "alerts",
+    "vantage",
 }
 
 
@@ -316,7 +330,8 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
     interval = schedule.get("interval", _positive(parse_duration), defaults.schedule.interval)
     return Config(
         zones=_zones(root),
-        probe=_probe_settings(root),
+        # A sweep round is the schedule's interval: the vantage is assessed once per round.
+        probe=replace(_probe_settings(root), vantage_interval=interval),
         schedule=ScheduleConfig(
             interval=interval,
             jitter=schedule.get("jitter", parse_duration, interval),

@@ -16,9 +16,20 @@ import dns.message
 
 from probes.model import FailureKind, Observation, Question, Transport
 from probes.settings import ProbeSettings
-from probes.transport import RawResult, WireQuery, make_query, tcp_exchange, udp_exchange
+from probes.transport import (
+    RESOURCE_ERRNOS,
+    RawResult,
+    WireQuery,
+    make_query,
+    tcp_exchange,
+    udp_exchange,
+)
 
 _RETRYABLE = (FailureKind.TIMEOUT, FailureKind.MISMATCH, FailureKind.MALFORMED)
+# A query that failed because our host ran out of descriptors or buffers is tried again
+# after a short pause, this many times: the shortage is usually over within milliseconds.
+LOCAL_RETRIES = 4
+LOCAL_RETRY_PAUSE = 0.05  # s, doubled at each retry
 
 
 class QueryTally:
@@ -27,6 +38,15 @@ class QueryTally:
     def __init__(self) -> None:
         self.sent = 0
         self.failures: Counter[str] = Counter()
+        # Per address: UDP tries that left this host, and those that got nothing back
+        # (timeouts): the path's loss as this vantage point sees it.
+        self.udp_tries: Counter[str] = Counter()
+        self.udp_lost: Counter[str] = Counter()
+
+    def udp_loss(self, address: str) -> float | None:
+        """Share of UDP tries to the address without an answer; None: no try left the host."""
+        tries = self.udp_tries[address]
+        return self.udp_lost[address] / tries if tries else None
 
 
 # The tally of the sweep a query belongs to. Tasks copy the context they are created in,
@@ -86,8 +106,20 @@ class QueryEngine:
         self, transport: Transport, address: str, port: int, question: Question,
         query: dns.message.Message | None,
     ) -> RawResult:
-        message = self._wire_query(question, query).with_new_id()
         tallies = [t for t in (self.totals, current_tally.get()) if t is not None]
+        for attempt in range(LOCAL_RETRIES + 1):
+            raw = await self._exchange_once(transport, address, port, question, query, tallies)
+            if raw.failure is not FailureKind.LOCAL_ERROR or raw.errno not in RESOURCE_ERRNOS:
+                break
+            if attempt < LOCAL_RETRIES:  # out of descriptors or buffers: ours, wait a little
+                await asyncio.sleep(LOCAL_RETRY_PAUSE * 2**attempt)
+        return raw
+
+    async def _exchange_once(
+        self, transport: Transport, address: str, port: int, question: Question,
+        query: dns.message.Message | None, tallies: list[QueryTally],
+    ) -> RawResult:
+        message = self._wire_query(question, query).with_new_id()
         async with self._address_slot(address), self._global:
             for tally in tallies:
                 tally.sent += 1
@@ -100,6 +132,10 @@ class QueryEngine:
         if raw.failure is not None:
             for tally in tallies:
                 tally.failures[str(raw.failure)] += 1
+        if transport is Transport.UDP and raw.failure is not FailureKind.LOCAL_ERROR:
+            for tally in tallies:
+                tally.udp_tries[address] += 1
+                tally.udp_lost[address] += raw.failure is FailureKind.TIMEOUT
         return raw
 
     def _wire_query(self, question: Question, query: dns.message.Message | None) -> WireQuery:

@@ -127,3 +127,29 @@ def test_cli_internal_error_is_unknown_not_a_crash(monkeypatch, capsys):
     assert main(["check", "fr", "--root", "127.0.0.1"]) == 3
     err = capsys.readouterr().err
     assert "RuntimeError: a bug" in err and "internal error" in err
+
+
+def test_vantage_defaults_follow_the_parent_and_the_round():
+    config = parse_config("zones: [fr]\nschedule:\n  interval: 30s\n")
+    assert config.probe.vantage_references == ()  # = the parent's own servers
+    assert config.probe.vantage_min_answering == 4
+    assert config.probe.vantage_interval == 30.0
+
+
+def test_vantage_section_is_read():
+    config = parse_config("zones: [fr]\nvantage:\n  references: [127.53.0.1, '::1']\n"
+                          "  min_answering: 1\n")
+    assert config.probe.vantage_references == ("127.53.0.1", "::1")
+    assert config.probe.vantage_min_answering == 1
+    assert parse_config("zones: [fr]\nvantage:\n  references: parent\n"
+                        ).probe.vantage_references == ()
+
+
+@pytest.mark.parametrize(("text", "start"), [
+    ("vantage:\n  refrences: parent\n", "cfg.yaml:3: vantage.refrences: unknown key"),
+    ("vantage:\n  min_answering: 0\n", "cfg.yaml:3: vantage.min_answering:"),
+    ("vantage:\n  min_answering: many\n", "cfg.yaml:3: vantage.min_answering:"),
+    ("vantage:\n  references: [127.53.0.1, 'x.y']\n", "cfg.yaml:3: vantage.references: bad"),
+])
+def test_bad_vantage_keys_name_key_and_line(text, start):
+    assert error_of("zones: [fr]\n" + text).startswith(start)
