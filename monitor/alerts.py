@@ -617,7 +617,7 @@ class Alerter:
                 events, open_problems, self._vantage_now, settings=self.settings,
                 host=self.host,
             )  # fmt: skip
-            headers = {"X-Ccmon-Vantage": ",".join(sorted(e.reason for e in events))}
+            headers = {"X-Ccmon-Vantage": ",".join(sorted({e.reason for e in events}))}
         else:
             composed = compose(
                 state.zone,

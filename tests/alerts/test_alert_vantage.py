@@ -259,3 +259,22 @@ def test_vantage_mail_goes_to_vantage_recipients(db: Path):
     assert message.recipients == ("ops@example.net",)
     assert b"X-Ccmon-Vantage: ipv4" in message.raw
     alerter.close()
+
+
+def test_a_flap_inside_the_rate_limit_window_is_one_digest(db: Path):
+    """Down, back and down again within one rate-limit window: the first down goes at once,
+    the rest waits and goes as one message that lists both changes."""
+    clock = Clock()
+    alerter = Alerter(make_config(db, rate_limit=900.0), clock=clock)
+    r = rounds(alerter, 0, 4, V4_OFF)
+    r = rounds(alerter, r, 4, ONLINE)
+    rounds(alerter, r, 4, V4_OFF)
+    assert len(vantage_mails(alerter)) == 1  # the rest waits for the window
+    clock.now += 900
+    assert alerter.flush_digests() == 1
+    [_down, digest] = alerter.db.messages()
+    assert digest.subject.endswith(": IPv4 offline")
+    body = digest.raw.decode()
+    assert "BACK  IPv4 online again" in body and "DOWN  IPv4 offline" in body
+    assert b"X-Ccmon-Vantage: ipv4\r\n" in digest.raw  # one family, named once
+    alerter.close()
