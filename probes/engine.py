@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections import Counter
 
 import dns.flags
@@ -27,9 +28,9 @@ from probes.transport import (
 
 _RETRYABLE = (FailureKind.TIMEOUT, FailureKind.MISMATCH, FailureKind.MALFORMED)
 # A query that failed because our host ran out of descriptors or buffers is tried again
-# after a short pause, this many times: the shortage is usually over within milliseconds.
-LOCAL_RETRIES = 4
-LOCAL_RETRY_PAUSE = 0.05  # s, doubled at each retry
+# after a pause (doubled each time, at most the maximum), while the shortage lasts.
+LOCAL_RETRY_PAUSE = 0.02  # s
+LOCAL_RETRY_PAUSE_MAX = 0.5  # s
 
 
 class QueryTally:
@@ -107,13 +108,19 @@ class QueryEngine:
         query: dns.message.Message | None,
     ) -> RawResult:
         tallies = [t for t in (self.totals, current_tally.get()) if t is not None]
-        for attempt in range(LOCAL_RETRIES + 1):
+        # Out of descriptors or buffers is ours: wait for the queries in flight to give some
+        # back (they all end by their timeouts), then try again; bounded by that same time.
+        give_up = time.monotonic() + self.settings.udp_timeout + self.settings.tcp_timeout
+        attempt = 0
+        while True:
             raw = await self._exchange_once(transport, address, port, question, query, tallies)
             if raw.failure is not FailureKind.LOCAL_ERROR or raw.errno not in RESOURCE_ERRNOS:
-                break
-            if attempt < LOCAL_RETRIES:  # out of descriptors or buffers: ours, wait a little
-                await asyncio.sleep(LOCAL_RETRY_PAUSE * 2**attempt)
-        return raw
+                return raw
+            pause = min(LOCAL_RETRY_PAUSE * 2**attempt, LOCAL_RETRY_PAUSE_MAX)
+            if time.monotonic() + pause > give_up:
+                return raw  # still short: this query stays unmeasured, never the server's
+            await asyncio.sleep(pause)
+            attempt += 1
 
     async def _exchange_once(
         self, transport: Transport, address: str, port: int, question: Question,

@@ -159,6 +159,7 @@ def edns_outcomes(evidence: Evidence) -> dict[tuple[str, str], dict[str, str]]:
 
 NO_ANSWER = "no-answer"  # a test whose query got no answer this round: unmeasured, no finding
 _EDNS_TESTS = ("edns0", "edns1", "option", "do")
+MIN_EDNS_TIMEOUTS = 3
 
 
 def _unmeasured_timeouts(results: dict[str, str]) -> dict[str, str]:
@@ -167,7 +168,9 @@ def _unmeasured_timeouts(results: dict[str, str]) -> dict[str, str]:
     on a lossy path (each UDP query had its retries): that test is unmeasured this round."""
     sent = [t for t in _EDNS_TESTS if results.get(t)]
     plain = results.get("plain", "")
-    drops_edns = (bool(sent) and all(results[t] == "timeout" for t in sent)
+    # At least three EDNS queries, each with its UDP retries: a 30 % lossy path loses them
+    # all with a chance of 0.09^3, a server that drops EDNS every time.
+    drops_edns = (len(sent) >= MIN_EDNS_TIMEOUTS and all(results[t] == "timeout" for t in sent)
                   and plain not in ("", "timeout"))
     if drops_edns:
         return results

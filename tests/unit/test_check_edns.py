@@ -130,6 +130,20 @@ def test_every_edns_query_lost_but_plain_lost_too_is_unmeasured():
     assert edns_findings(observations) == []
 
 
+def test_core_lost_and_only_plain_sent_is_no_edns_finding():
+    # The core EDNS0 queries lost over UDP and TCP on a lossy path, the plain query answered,
+    # no variant sent: one EDNS query timing out proves nothing (MIN_EDNS_TIMEOUTS is 3).
+    observations = [obs(*NS, failure=FailureKind.TIMEOUT),
+                    obs(*NS, failure=FailureKind.TIMEOUT, transport=Transport.TCP),
+                    extra(labels.SOA_PLAIN, *NS, msg=soa(edns=-1))]
+    assert edns_findings(observations) == []
+    two = observations + [extra(labels.SOA_EDNS1, *NS, failure=FailureKind.TIMEOUT)]
+    assert edns_findings(two) == []
+    three = two + [extra(labels.SOA_OPTION, *NS, failure=FailureKind.TIMEOUT)]
+    assert edns_findings(three) == [
+        (Severity.ERROR, "EDNS0_FAILED", "timeout", ["edns0", "edns1", "option"])]
+
+
 def test_edns0_lost_once_while_the_variants_answer_is_unmeasured():
     observations = compliant()
     observations[0] = obs(*NS, failure=FailureKind.TIMEOUT)  # the core EDNS0 query, lost

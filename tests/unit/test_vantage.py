@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import time
 
 import pytest
 
@@ -25,6 +27,7 @@ from probes.sweep import Prober
 from probes.transport import _failure_for_oserror
 from probes.vantage import (
     ControlResult,
+    Vantage,
     needs_reassessment,
     parent_unmeasured,
     parent_zone,
@@ -34,7 +37,7 @@ from probes.vantage import (
     unmeasured_addresses,
     verdict,
 )
-from tests.unit.builders import ZONE, healthy, obs
+from tests.unit.builders import ZONE, healthy, obs, soa_reply
 
 V4 = ("192.0.2.1", "198.51.100.1")
 V6 = ("2001:db8::1", "2001:db8::2")
@@ -340,3 +343,92 @@ def test_report_round_trips_and_old_dicts_load():
     loaded = ZoneReport.from_dict(old)
     assert loaded.vantage == {} and loaded.unmeasured == () and not loaded.unknown
     assert all(s.measured for s in loaded.servers)
+
+
+# --- the assessment: once per round, shared, asked again on failures -------------------------
+
+class CountingEngine:
+    """Answers control queries from a set of addresses that 'answer'; counts the questions.
+    The engine's sockets are the integration tests' business; this pins the bookkeeping."""
+
+    def __init__(self, answering: set[str]) -> None:
+        self.answering = answering
+        self.asked: list[str] = []
+
+    async def ask(self, nameserver, address, qname, rdtype, transport, **_kw):
+        self.asked.append(address)
+        await asyncio.sleep(0.01)
+        if address in self.answering:
+            return obs(nameserver, address, msg=soa_reply(), qname=qname)
+        return obs(nameserver, address, failure=FailureKind.TIMEOUT, qname=qname)
+
+
+ROOTS = tuple(f"192.0.2.{i}" for i in range(1, 14))
+
+
+def vantage_with(answering: set[str], **settings) -> tuple[Vantage, CountingEngine]:
+    engine = CountingEngine(answering)
+    config = ProbeSettings(parent_addresses=ROOTS, **settings)
+    return Vantage(engine, config), engine  # type: ignore[arg-type]
+
+
+def test_all_well_costs_min_answering_queries_once_per_round():
+    vantage, engine = vantage_with(set(ROOTS))
+
+    async def main():
+        first = await asyncio.gather(*(vantage.health(".") for _ in range(20)))  # 20 zones
+        again = await vantage.health(".")
+        return first, again
+
+    first, again = asyncio.run(main())
+    assert {h["ipv4"].state for h in first} == {VantageState.ONLINE} and again == first[0]
+    assert len(engine.asked) == 4 and vantage.assessments == 1
+
+
+def test_offline_asks_every_reference_and_names_the_count():
+    vantage, engine = vantage_with({ROOTS[0], ROOTS[1], ROOTS[2]})
+    found = asyncio.run(vantage.health("."))["ipv4"]
+    assert (found.state, found.answering, found.references) == (VantageState.OFFLINE, 3, 13)
+    assert sorted(engine.asked) == sorted(ROOTS)
+
+
+def test_min_answering_three_makes_the_same_answers_online():
+    vantage, _engine = vantage_with({ROOTS[0], ROOTS[1], ROOTS[2]}, vantage_min_answering=3)
+    assert asyncio.run(vantage.health("."))["ipv4"].state is VantageState.ONLINE
+
+
+def test_a_sweep_that_saw_failures_gets_a_fresh_verdict_once():
+    vantage, engine = vantage_with(set(ROOTS))
+
+    async def main():
+        before = await vantage.health(".")
+        engine.answering = set()  # our uplink goes away mid-round
+        since = time.monotonic()
+        cached = await vantage.health(".")  # no failure seen: the round's verdict holds
+        fresh = await asyncio.gather(*(vantage.health(".", since=since) for _ in range(5)))
+        return before, cached, fresh
+
+    before, cached, fresh = asyncio.run(main())
+    assert before["ipv4"].state is cached["ipv4"].state is VantageState.ONLINE
+    assert {h["ipv4"].state for h in fresh} == {VantageState.OFFLINE}
+    assert vantage.assessments == 2  # five sweeps asking again share one assessment
+
+
+def test_discovery_answers_are_reused():
+    vantage, engine = vantage_with(set(ROOTS))
+    for address in ROOTS[:4]:
+        vantage.note_answer(address)
+    assert asyncio.run(vantage.health("."))["ipv4"].state is VantageState.ONLINE
+    assert engine.asked == []
+
+
+def test_round_length_bounds_the_cache():
+    vantage, _engine = vantage_with(set(ROOTS), vantage_interval=0.0)
+
+    async def main():
+        await vantage.health(".")
+        await asyncio.sleep(0.02)
+        await vantage.health(".")
+
+    asyncio.run(main())
+    assert vantage.assessments == 2
