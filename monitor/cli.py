@@ -27,6 +27,7 @@ from monitor.config import (
     with_overrides,
 )
 from monitor.report import EXIT_UNKNOWN, exit_status, render_text, to_json_document
+from probes.limits import fit_descriptors
 from probes.model import ZoneReport
 from probes.names import display_name
 from probes.sweep import Prober
@@ -220,6 +221,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.timeout is not None and not (0 < args.timeout < 86400):
         print("ccmon: -t/--timeout: must be between 0 and 86400 seconds", file=sys.stderr)
         return EXIT_UNKNOWN
+    config = replace(config, probe=fit_descriptors(config.probe)[0])
     try:
         reports = asyncio.run(check_zones_within(config, args.timeout))
     except DeadlineReached as exc:
@@ -269,7 +271,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_UNKNOWN
     from monitor import service
 
-    return service.run(config)
+    return service.run(replace(config, probe=fit_descriptors(config.probe)[0]))
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:

@@ -308,7 +308,20 @@ def _probe_settings(root: _Section) -> ProbeSettings:
         ),
         disabled_checks=disabled,
         **_probe_caps(probe),
+        **_vantage_settings(root),
     )
+
+
+def _vantage_settings(root: _Section) -> dict[str, Any]:
+    """The `vantage:` section: whom the control queries go to, how many must answer."""
+    vantage = root.section("vantage")
+    vantage.reject_unknown({"references", "min_answering"})
+    defaults = ProbeSettings()
+    return {
+        "vantage_references": vantage.get("references", _address_list("parent", ()), ()),
+        "vantage_min_answering": vantage.get("min_answering", _int_in(1, 100),
+                                             defaults.vantage_min_answering),
+    }
 
 
 TOP_LEVEL_KEYS = {
@@ -325,6 +338,7 @@ TOP_LEVEL_KEYS = {
     "store",
     "web",
     "alerts",
+    "vantage",
 }
 
 
@@ -500,10 +514,12 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
     defaults = Config(zones=())
     zones = _zones(root)
     probe = _probe_settings(root)
+    schedule = _schedule(root, probe)
     return Config(
         zones=zones,
-        probe=probe,
-        schedule=_schedule(root, probe),
+        # A sweep round is the schedule's interval: the vantage is assessed once per round.
+        probe=replace(probe, vantage_interval=schedule.interval),
+        schedule=schedule,
         store=StoreConfig(
             path=store.get("path", _text, defaults.store.path),
             retention=store.get("retention", _positive(parse_duration), defaults.store.retention),

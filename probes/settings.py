@@ -24,6 +24,7 @@ DEFAULT_MAX_IN_FLIGHT = 2000
 DEFAULT_EDNS_BUFFER = 1232  # bytes, the DNS flag day 2020 figure
 DEFAULT_RTT_UDP_THRESHOLD = 0.5  # s, ICANN Spec 10 UDP SLR
 DEFAULT_RTT_TCP_THRESHOLD = 1.5  # s, ICANN Spec 10 TCP SLR
+DEFAULT_VANTAGE_MIN_ANSWERING = 4  # ICANN RSM: a probe needs answers from enough roots
 DEFAULT_PROPAGATION_THRESHOLD = 3600.0  # s, SOA03: ICANN Spec 10 DNS update time (60 min)
 DEFAULT_MAX_NAMESERVERS = 32  # NS names per zone probed at most (real ccTLDs: up to ~13)
 DEFAULT_MAX_ADDRESSES = 64  # addresses per zone probed at most (13 NS x IPv4 + IPv6 = 26)
@@ -62,3 +63,10 @@ class ProbeSettings:
     max_nameservers: int = DEFAULT_MAX_NAMESERVERS
     max_addresses: int = DEFAULT_MAX_ADDRESSES
     disabled_checks: frozenset[str] = field(default_factory=frozenset)
+    # Vantage health (issue 10): control queries to these references (() = the parent's
+    # servers); a family is online when min_answering of them answer (all when fewer are
+    # configured); assessed at most once per vantage_interval (a sweep round), and anew
+    # when a sweep sees failures.
+    vantage_references: tuple[str, ...] = ()
+    vantage_min_answering: int = DEFAULT_VANTAGE_MIN_ANSWERING
+    vantage_interval: float = 60.0

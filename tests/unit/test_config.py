@@ -360,3 +360,29 @@ def test_caps_on_name_servers_and_addresses_per_zone():
         "cfg.yaml:3: probe.max_nameservers: must be a whole number from 1 to 1000")
     assert "probe.max_addresses" in error_of("zones: [fr]\nprobe: {max_addresses: 2001}\n")
     assert "probe.max_addresses" in error_of("zones: [fr]\nprobe: {max_addresses: .inf}\n")
+
+
+def test_vantage_defaults_follow_the_parent_and_the_round():
+    config = parse_config("zones: [fr]\nschedule:\n  interval: 30s\n")
+    assert config.probe.vantage_references == ()  # = the parent's own servers
+    assert config.probe.vantage_min_answering == 4
+    assert config.probe.vantage_interval == 30.0
+
+
+def test_vantage_section_is_read():
+    config = parse_config("zones: [fr]\nvantage:\n  references: [127.53.0.1, '::1']\n"
+                          "  min_answering: 1\n")
+    assert config.probe.vantage_references == ("127.53.0.1", "::1")
+    assert config.probe.vantage_min_answering == 1
+    assert parse_config("zones: [fr]\nvantage:\n  references: parent\n"
+                        ).probe.vantage_references == ()
+
+
+@pytest.mark.parametrize(("text", "start"), [
+    ("vantage:\n  refrences: parent\n", "cfg.yaml:3: vantage.refrences: unknown key"),
+    ("vantage:\n  min_answering: 0\n", "cfg.yaml:3: vantage.min_answering:"),
+    ("vantage:\n  min_answering: many\n", "cfg.yaml:3: vantage.min_answering:"),
+    ("vantage:\n  references: [127.53.0.1, 'x.y']\n", "cfg.yaml:3: vantage.references: bad"),
+])
+def test_bad_vantage_keys_name_key_and_line(text, start):
+    assert error_of("zones: [fr]\n" + text).startswith(start)
