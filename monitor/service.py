@@ -187,7 +187,7 @@ class Service:
             self.exporter = Exporter(self.state)
             reader = StoreReader(self.store, asyncio.get_running_loop())  # zone pages' history
             app = make_app(self.state, security, self.exporter, reader)
-            self.web = WebServer(app, cfg.web.listen, security.ssl_context)
+            self.web = WebServer(app, cfg.web.listen, security.ssl_context, cfg.web)
             self.web.start()
         except (OSError, ValueError) as exc:
             log.error("cannot listen on %s: %s", cfg.web.listen, exc)

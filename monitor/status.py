@@ -41,11 +41,27 @@ DNSSEC_RANK = {"secure": 3, "island": 2, "unsigned": 1, "bogus": 0}
 
 
 def unicode_zone(zone: str) -> str:
-    """The zone as a reader writes it: U-labels for IDN, no trailing dot."""
+    """The zone as a reader writes it: U-labels for IDN, no trailing dot.
+
+    Label by label; a label that is not a valid A-label (invalid punycode such as
+    ``xn--a``, which Python's codec decodes to a different name) stays as sent."""
     try:
-        return dns.name.from_text(zone).to_unicode(omit_final_dot=True) or "."
+        labels = [raw for raw in dns.name.from_text(zone).labels if raw]
     except (dns.exception.DNSException, UnicodeError, ValueError):
         return zone
+    return ".".join(readable_label(dns.name.Name([raw]).to_text()) for raw in labels) or "."
+
+
+def readable_label(label: str) -> str:
+    """One label as text: its U-label when it is an A-label that round-trips, else as is."""
+    if not label.lower().startswith("xn--"):
+        return label
+    try:
+        unicode = dns.name.from_text(label).to_unicode(omit_final_dot=True)
+        back = dns.name.from_unicode(unicode).to_text(omit_final_dot=True)
+    except (dns.exception.DNSException, UnicodeError, ValueError):
+        return label
+    return unicode if back.lower() == label.lower() else label
 
 
 def normalise_zone(text: str) -> str | None:

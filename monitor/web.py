@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import json
 import logging
+import socket
 import sqlite3
 import ssl
 import threading
@@ -30,6 +31,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
+from monitor.config import WebConfig
 from monitor.listen import parse_listen
 from monitor.metrics import Exporter
 from monitor.pages.cache import PageCache
@@ -46,15 +48,29 @@ from monitor.status import (
     unicode_zone,
 )
 from monitor.webconfig import Guard, WebSecurity
+from monitor.weblimits import (
+    ConnectionLimiter,
+    Limits,
+    QuietServerLog,
+    descriptor_limit,
+    listening_sockets,
+    quiet_loop_errors,
+)
 
 __all__ = ["WebServer", "expiry_text", "make_app", "parse_listen", "render_status_page"]
 
 log = logging.getLogger(__name__)
+_server_log = logging.getLogger("aiohttp.server")
 
 STATE_KEY = web.AppKey("state", MonitorState)
 EXPORTER_KEY = web.AppKey("exporter", Exporter)
 PAGE_CACHE_KEY = web.AppKey("page_cache", PageCache)
 STORE_READER_KEY = web.AppKey("store_reader", StoreReader)
+
+#: The HTML pages' policy: their own stylesheet and script under /static/, nothing inline,
+#: nothing from elsewhere, no frames (the other responses keep webconfig's default).
+PAGE_CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")  # fmt: skip
 
 
 # --- the application -----------------------------------------------------------------
@@ -69,9 +85,11 @@ def make_app(
     """The aiohttp application; the same one serves tests and ``ccmon run``. Without a
     ``store`` the zone pages show no history."""
     security = security or WebSecurity()
-    app = web.Application(middlewares=[Guard(security).middleware], client_max_size=64 * 1024)
+    exporter = exporter or Exporter(state)
+    guard = Guard(security, on_auth_failure=exporter.collector.count_web_auth_failure)
+    app = web.Application(middlewares=[guard.middleware], client_max_size=64 * 1024)
     app[STATE_KEY] = state
-    app[EXPORTER_KEY] = exporter or Exporter(state)
+    app[EXPORTER_KEY] = exporter
     cache = PageCache(render_status_page, lambda: state.snapshot)
     app[PAGE_CACHE_KEY] = cache
     app.on_cleanup.append(lambda _app: cache.close())
@@ -165,7 +183,9 @@ async def zone_detail(request: web.Request) -> web.Response:
 
 
 async def status_page(request: web.Request) -> web.Response:
-    return page_response(request, await request.app[PAGE_CACHE_KEY].get())
+    response = page_response(request, await request.app[PAGE_CACHE_KEY].get())
+    response.headers["Content-Security-Policy"] = PAGE_CSP
+    return response
 
 
 async def zone_page(request: web.Request) -> web.Response:
@@ -186,21 +206,35 @@ async def zone_page(request: web.Request) -> web.Response:
     text = render_zone_page(snap, zone, record, now, no_history=note)
     body = text.encode("utf-8")
     etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
-    return respond(request, body, gzip.compress(body, compresslevel=6), etag, "text/html")
+    response = respond(request, body, gzip.compress(body, compresslevel=6), etag, "text/html")
+    response.headers["Content-Security-Policy"] = PAGE_CSP
+    return response
 
 
 # --- running the server in its own thread --------------------------------------------
 
 
 class WebServer:
-    """Serves an aiohttp app from a dedicated thread and event loop."""
+    """Serves an aiohttp app from a dedicated thread and event loop.
+
+    Connections are accepted by :class:`monitor.weblimits.ConnectionLimiter` (a cap, a
+    header deadline, quiet errors), so whoever reaches the port cannot take the prober's
+    descriptors."""
 
     def __init__(
-        self, app: web.Application, listen: str, ssl_context: ssl.SSLContext | None = None
+        self,
+        app: web.Application,
+        listen: str,
+        ssl_context: ssl.SSLContext | None = None,
+        limits: WebConfig | Limits | None = None,
     ) -> None:
         self.app = app
         self.host, self.port = parse_listen(listen)
         self.ssl_context = ssl_context
+        limits = limits or Limits()
+        self.limits = Limits(limits.max_connections, limits.read_header_timeout,
+                             limits.idle_timeout)  # fmt: skip
+        self.limiter: ConnectionLimiter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -224,25 +258,40 @@ class WebServer:
 
     def _serve(self) -> None:
         loop = asyncio.new_event_loop()
+        loop.set_exception_handler(quiet_loop_errors)
         self._loop = loop
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        limiter = ConnectionLimiter(loop, lambda: runner.server(), self.limits, self.ssl_context)
+        self.limiter = limiter
+        self.app.middlewares.insert(0, limiter.middleware)  # outermost: busy while sending
+        runner = web.AppRunner(
+            self.app, access_log=None, shutdown_timeout=1.0,
+            keepalive_timeout=self.limits.idle_timeout, logger=QuietServerLog(_server_log),
+        )  # fmt: skip
+        listeners: list[socket.socket] = []
         try:
             loop.run_until_complete(runner.setup())
-            site = web.TCPSite(
-                runner, self.host, self.port, ssl_context=self.ssl_context, reuse_address=True
-            )
-            loop.run_until_complete(site.start())
-            self.addresses = list(runner.addresses)
+            listeners = listening_sockets(self.host, self.port)
+            limiter.serve(listeners)
+            self.addresses = [s.getsockname() for s in listeners]
         except BaseException as exc:  # handed to start() in the caller thread
             self._error = exc
+            for sock in listeners:
+                sock.close()
             loop.run_until_complete(runner.cleanup())
             loop.close()
             self._ready.set()
             return
+        log.info("web: at most %d connections (descriptor limit %d; the rest is the prober's), "
+                 "request header within %g s, idle connections closed after %g s",
+                 limiter.cap, descriptor_limit(), self.limits.read_header_timeout,
+                 self.limits.idle_timeout)  # fmt: skip
         self._ready.set()
         try:
             loop.run_forever()
         finally:
+            loop.run_until_complete(limiter.close())
+            for sock in listeners:
+                sock.close()
             loop.run_until_complete(runner.cleanup())
             loop.close()
 

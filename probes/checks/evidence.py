@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import dns.flags
@@ -15,7 +15,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 
-from probes.model import Delegation, FailureKind, Observation, Transport
+from probes.model import Delegation, FailureKind, FamilyHealth, Observation, Transport
 from probes.settings import ProbeSettings
 
 
@@ -27,6 +27,11 @@ class Evidence:
     delegation: Delegation
     observations: tuple[Observation, ...]
     settings: ProbeSettings
+    # Vantage health of this sweep (issue 10): family -> verdict ({} = not assessed), and the
+    # addresses left unmeasured (family offline/absent here, or only local errors).
+    vantage: Mapping[str, FamilyHealth] = field(default_factory=dict)
+    unmeasured: frozenset[str] = frozenset()
+    nothing_measured: bool = False
 
     def select(self, rdtype: str, transport: Transport | None = None) -> Iterator[Observation]:
         """Observations of one query type (and transport), in probe order."""
@@ -43,8 +48,21 @@ class Evidence:
         }
 
     def targets(self) -> list[tuple[str, str]]:
-        """Every (name server, address) the sweep probed, in delegation order."""
-        return [(ns.name, a) for ns in self.delegation.nameservers for a in ns.addresses]
+        """Every (name server, address) the sweep measured, in delegation order (unmeasured
+        addresses are left out: no check judges them)."""
+        return [(ns.name, a) for ns in self.delegation.nameservers for a in ns.addresses
+                if a not in self.unmeasured]
+
+    def unmeasured_servers(self) -> list[str]:
+        """NS names with addresses none of which could be measured: neither up nor down."""
+        return [ns.name for ns in self.delegation.nameservers
+                if ns.addresses and all(a in self.unmeasured for a in ns.addresses)]
+
+    def unmeasured_families(self) -> list[str]:
+        """Families ("ipv4", "ipv6") not online here that left some address unmeasured."""
+        down = {f for f, h in self.vantage.items() if h.state != "online"}
+        found = {("ipv6" if ":" in a else "ipv4") for a in self.unmeasured}
+        return sorted(found & down)
 
 
 @functools.lru_cache(maxsize=8192)

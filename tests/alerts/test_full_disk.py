@@ -90,7 +90,7 @@ def config_text(lab: Lab, store: Path, listen: str, smtp_port: int) -> str:
         f"resolver_port: {lab.port}",
         f"port: {lab.port}",
         "probe: {udp_timeout: 1s, udp_tries: 1, tcp_timeout: 2s, ipv6: false}",
-        "schedule: {interval: 1s, jitter: 0s}",
+        "schedule: {interval: 1s, jitter: 0s, allow_fast_interval: true}",
         f"store: {{path: {json.dumps(str(store))}, retention: 1d}}",
         f"web: {{listen: {json.dumps(listen)}}}",
         "alerts:",

@@ -36,6 +36,8 @@ def cap(store: Store, pages: int | None = None) -> None:
 
 def fill_until_full(store: Store) -> tuple[StoreWriteError, int]:
     """Record sweeps until the capped file refuses one; returns it and the sweeps kept."""
+    first = fx.mx_report(fx.T0)  # one sweep stored before the cap, whatever a report's size
+    store.record_sweep(first, ZoneTotals().add_report(first))
     cap(store)
     for i in range(1, 500):  # bounded: a page holds a few sweeps, the cap is reached soon
         report = fx.mx_report(fx.T0 + 60 * i)
