@@ -293,3 +293,19 @@ CONTRAST_JS = """(() => {
   }
   return {checked, weak: weak.slice(0, 20)};
 })()"""
+
+
+async def test_sort_buttons_are_named_by_their_column(site: str, browser: DevTools) -> None:
+    """A screen reader hears "Zone, button" and the column's sort state, not the arrows."""
+    await browser.open(site)
+    await browser.wait("!document.getElementById('refresh').hidden")
+    root = await browser.call("DOM.getDocument", depth=0)
+    found = await browser.call("DOM.querySelector", nodeId=root["root"]["nodeId"],
+                               selector="#comparison button[data-col='12']")
+    tree = await browser.call("Accessibility.getPartialAXTree", nodeId=found["nodeId"],
+                              fetchRelatives=False)
+    node = tree["nodes"][0]
+    assert node["role"]["value"] == "button" and node["name"]["value"] == "Severity", node
+    arrow = await browser.js("getComputedStyle(document.querySelector("
+                             "'#comparison button[data-col=\"12\"]'), '::after').content")
+    assert "▼" in arrow  # still drawn for the eye
