@@ -34,6 +34,7 @@
     Array.prototype.forEach.call(heads, function (th, col) {
       var button = th.querySelector("button.sort");
       if (!button) { return; }
+      button.disabled = false; // sent disabled: a button that cannot work without script
       // a <button>: Enter and Space activate it like a click, no key handling needed
       button.addEventListener("click", function () {
         sortBy(col, th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending");

@@ -266,6 +266,9 @@ async def test_readable_without_javascript(site: str, browser: DevTools) -> None
     rows = await browser.js(ROWS)
     assert rows[0] == "museum-registry-long" and len(rows) == 5  # sorted by the server
     assert await browser.js(aria_sort(12)) == "descending"
+    # the sort buttons cannot work without script: sent disabled, not in the tab order
+    assert await browser.js("[...document.querySelectorAll('#comparison .sort')]"
+                            ".every(b => b.disabled)")
     assert await browser.js("getComputedStyle(document.getElementById('refresh')).display") \
         == "none"  # no pause button that could not work
     assert await browser.js(
