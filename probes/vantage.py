@@ -101,6 +101,11 @@ class Vantage:
         self._answers: dict[str, float] = {}  # reference -> monotonic time of a reply seen
         self.assessments = 0  # how many assessments ran (for tests and logs)
 
+    def latest(self) -> dict[str, FamilyHealth]:
+        """The newest verdict per family with references (for metrics: up, answering,
+        references); {} before the first assessment."""
+        return {family: found for family, (_started, found) in sorted(self._health.items())}
+
     def note_answer(self, address: str) -> None:
         """A reference answered some other query (discovery's referral): fresh evidence."""
         if any(address in refs for refs in self.references.values()):

@@ -383,6 +383,7 @@ def test_all_well_costs_min_answering_queries_once_per_round():
     first, again = asyncio.run(main())
     assert {h["ipv4"].state for h in first} == {VantageState.ONLINE} and again == first[0]
     assert len(engine.asked) == 4 and vantage.assessments == 1
+    assert vantage.latest() == {"ipv4": FamilyHealth("ipv4", VantageState.ONLINE, 4, 13)}
 
 
 def test_offline_asks_every_reference_and_names_the_count():
