@@ -433,3 +433,28 @@ def test_round_length_bounds_the_cache():
 
     asyncio.run(main())
     assert vantage.assessments == 2
+
+
+def test_a_fresh_verdict_after_failures_does_not_reuse_discovery_answers():
+    vantage, engine = vantage_with(set())  # nothing answers control queries any more
+    for address in ROOTS[:4]:
+        vantage.note_answer(address)  # ... but discovery got answers a moment ago
+
+    async def main():
+        return await vantage.health(".", since=time.monotonic())
+
+    assert asyncio.run(main())["ipv4"].state is VantageState.OFFLINE
+    assert sorted(engine.asked) == sorted(ROOTS)
+
+
+def test_a_cancelled_sweep_does_not_cancel_the_shared_assessment():
+    vantage, _engine = vantage_with(set(ROOTS))
+
+    async def main():
+        first = asyncio.create_task(vantage.health("."))
+        second = asyncio.create_task(vantage.health("."))
+        await asyncio.sleep(0)
+        first.cancel()
+        return await second
+
+    assert asyncio.run(main())["ipv4"].state is VantageState.ONLINE
