@@ -1,10 +1,13 @@
-# ccmon as a container: `ccmon run` with the config at /etc/ccmon/config.yaml (mount yours;
-# it must listen on 0.0.0.0 to be scraped from outside: `web: {listen: 0.0.0.0:9153}`) and
-# its SQLite store in the volume /var/lib/ccmon. See docs/deploy.md.
+# ccmon as a container: `ccmon run`, listening on 0.0.0.0:9153, with the shipped example
+# config at /etc/ccmon/config.yaml until you mount yours over it, and its SQLite store in the
+# volume /var/lib/ccmon. Flags and CCMON_* variables override the config without editing it
+# (--web.listen-address / CCMON_WEB_LISTEN_ADDRESS, --web.config.file, --store.path,
+# --log-format json, ...; docs/deploy.md). The HEALTHCHECK is `ccmon healthcheck`, which reads
+# the same config and works with TLS and basic auth on.
 #
 #   docker build -t ccmon .
 #   docker run -d -p 127.0.0.1:9153:9153 -v "$PWD/config.yaml:/etc/ccmon/config.yaml:ro" \
-#     -v ccmon-data:/var/lib/ccmon ccmon [--shard K/N]
+#     -v ccmon-data:/var/lib/ccmon ccmon [--shard K/N] [--log-format json]
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -24,7 +27,9 @@ LABEL org.opencontainers.image.title="ccmon" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    CCMON_HEALTH_URL=http://127.0.0.1:9153/healthz
+    CCMON_CONFIG=/etc/ccmon/config.yaml \
+    CCMON_WEB_LISTEN_ADDRESS=:9153 \
+    CCMON_STORE_PATH=/var/lib/ccmon/ccmon.sqlite
 COPY --from=build /wheels /wheels
 COPY constraints.txt /tmp/constraints.txt
 # The same pinned versions as `make deps` (constraints.txt).
@@ -35,14 +40,13 @@ RUN python -m pip install --no-cache-dir -c /tmp/constraints.txt /wheels/*.whl \
     && useradd --system --uid 10001 --gid ccmon --home-dir /var/lib/ccmon --create-home \
        --shell /usr/sbin/nologin ccmon \
     && mkdir -p /etc/ccmon
-COPY config.yaml /etc/ccmon/config.example.yaml
+COPY config.yaml /etc/ccmon/config.yaml
 WORKDIR /var/lib/ccmon
 VOLUME ["/var/lib/ccmon"]
 USER 10001:10001
 EXPOSE 9153
-# /healthz answers 200 while the monitor runs and its sweeps are not stale; no curl in the
-# image, so Python asks. Set CCMON_HEALTH_URL when web.listen uses another port.
+# Healthy while the server answers and a sweep finished within three intervals; reads the
+# same config and environment as `ccmon run` (TLS and basic auth included).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['CCMON_HEALTH_URL'], timeout=4)"]
+  CMD ["ccmon", "healthcheck"]
 ENTRYPOINT ["ccmon", "run"]
-CMD ["--config", "/etc/ccmon/config.yaml"]

@@ -6,18 +6,30 @@ import argparse
 import asyncio
 import importlib.metadata
 import json
+import math
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from monitor.config import Config, ConfigError, load_config, parse_address, with_overrides
+from monitor import runtime_options
+from monitor.config import (
+    Config,
+    ConfigError,
+    check_store_folder,
+    load_config,
+    parse_address,
+    parse_listen,
+    parse_zone_name,
+    with_overrides,
+)
 from monitor.report import EXIT_UNKNOWN, exit_status, render_text, to_json_document
 from probes.limits import fit_descriptors
 from probes.model import ZoneReport
-from probes.names import InvalidZoneName, normalise_zone
+from probes.names import display_name
 from probes.sweep import Prober
 
 DEFAULT_CONFIG = "config.yaml"
@@ -36,6 +48,42 @@ def _version() -> str:
         return importlib.metadata.version("ccmon")
     except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
         return "unknown"
+
+
+# Flag values are range-checked by argparse itself: a bad one ends as a usage error that
+# names the flag, exit 3, before anything runs (never an "internal error" traceback).
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}")
+    return value
+
+
+MAX_TIMEOUT_FLAG = 60.0  # s, as for probe.udp_timeout and probe.tcp_timeout in the config
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_FLAG):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds above 0 and at most {MAX_TIMEOUT_FLAG:g}, got {text!r}"
+        )
+    return value
+
+
+def _listen(text: str) -> str:
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,18 +106,45 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ADDR",
         help="resolver for NS names without glue (repeatable; default: system)",
     )
-    check.add_argument("--port", type=int, help="port of parent, zone servers and --resolver")
-    check.add_argument("--udp-timeout", type=float, metavar="SECONDS")
-    check.add_argument("--tcp-timeout", type=float, metavar="SECONDS")
+    check.add_argument("--port", type=_port, help="port of parent, zone servers and --resolver")
+    check.add_argument("--udp-timeout", type=_timeout, metavar="SECONDS")
+    check.add_argument("--tcp-timeout", type=_timeout, metavar="SECONDS")
     check.add_argument("--json", action="store_true", help="print the JSON document instead")
+    check.add_argument(
+        "-t",
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="overall deadline; past it the plugin says UNKNOWN and names what was pending",
+    )
+
+    check_config = commands.add_parser(
+        "check-config", help="validate a config file and exit (0 valid, 3 invalid)"
+    )
+    check_config.add_argument("file", nargs="?", default=DEFAULT_CONFIG)
 
     run = commands.add_parser("run", help="monitor continuously; serve metrics and status page")
-    run.add_argument("--config", "-c", default=DEFAULT_CONFIG)
+    runtime_options.add_service_flags(run)
+    runtime_options.add_logging_flags(run)
     run.add_argument("--shard", metavar="K/N", help="watch only shard K of N of the zone list")
 
+    health = commands.add_parser(
+        "healthcheck", help="exit 0 when the running monitor is healthy (container HEALTHCHECK)"
+    )
+    runtime_options.add_service_flags(health)
+
     demo = commands.add_parser("demo", help="start the offline lab world and monitor it")
-    demo.add_argument("--port", type=int, help="lab port (default 53 as root, else 5300)")
-    demo.add_argument("--listen", metavar="HOST:PORT", help="web listen address (127.0.0.1:9153)")
+    demo.add_argument("--port", type=_port, help="lab port (default 53 as root, else 5300)")
+    demo.add_argument("--listen", type=_listen, metavar="HOST:PORT",
+                      help="web listen address (127.0.0.1:9153)")
+    runtime_options.add_logging_flags(demo)
+
+    precheck = commands.add_parser(
+        "precheck", help="probe a proposed delegation against IANA's technical checks"
+    )
+    from monitor.precheck import add_arguments as add_precheck_arguments
+
+    add_precheck_arguments(precheck)
 
     test_email = commands.add_parser("test-email", help="send one test message and report")
     test_email.add_argument("--config", "-c", default=DEFAULT_CONFIG)
@@ -83,18 +158,11 @@ def _load_for_check(args: argparse.Namespace) -> Config:
     zones = config.zones
     if args.zones:
         try:
-            zones = tuple(dict.fromkeys(normalise_zone(z) for z in args.zones))
-        except InvalidZoneName as exc:
-            raise ConfigError(str(exc)) from None
+            zones = tuple(dict.fromkeys(parse_zone_name(z) for z in args.zones))
+        except ValueError as exc:
+            raise ConfigError(f"zone on the command line: {exc}") from None
     if not zones:
         raise ConfigError("no zones to check: name them on the command line or in the config")
-    for flag, value in (
-        ("--port", args.port),
-        ("--udp-timeout", args.udp_timeout),
-        ("--tcp-timeout", args.tcp_timeout),
-    ):
-        if value is not None and value <= 0:
-            raise ConfigError(f"{flag}: must be greater than 0")
     try:
         roots = tuple(parse_address(a) for a in args.root) if args.root else None
         resolvers = tuple(parse_address(a) for a in args.resolver) if args.resolver else None
@@ -118,15 +186,48 @@ async def check_zones(config: Config) -> list[ZoneReport]:
         return list(await asyncio.gather(*(prober.sweep(zone) for zone in config.zones)))
 
 
+class DeadlineReached(Exception):
+    """`--timeout` passed before every zone was swept."""
+
+    def __init__(self, after: float, pending: list[str]):
+        super().__init__(f"deadline reached after {after:.2f} s")
+        self.after = after
+        self.pending = pending
+
+
+async def check_zones_within(config: Config, deadline: float | None) -> list[ZoneReport]:
+    """check_zones, bounded by an overall deadline in seconds (None: the probe timeouts')."""
+    if deadline is None:
+        return await check_zones(config)
+    started = time.monotonic()
+    async with Prober(config.probe) as prober:
+        tasks = {zone: asyncio.ensure_future(prober.sweep(zone)) for zone in config.zones}
+        await asyncio.wait(tasks.values(), timeout=deadline)
+        pending = [zone for zone, task in tasks.items() if not task.done()]
+        if pending:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            raise DeadlineReached(time.monotonic() - started, pending)
+        return [task.result() for task in tasks.values()]
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     try:
         config = _load_for_check(args)
     except ConfigError as exc:
         print(f"ccmon: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
+    if args.timeout is not None and not (0 < args.timeout < 86400):
+        print("ccmon: -t/--timeout: must be between 0 and 86400 seconds", file=sys.stderr)
+        return EXIT_UNKNOWN
     config = replace(config, probe=fit_descriptors(config.probe)[0])
     try:
-        reports = asyncio.run(check_zones(config))
+        reports = asyncio.run(check_zones_within(config, args.timeout))
+    except DeadlineReached as exc:
+        names = ", ".join(display_name(z) for z in exc.pending)
+        print(f"CCMON UNKNOWN - {exc}; still pending: {len(exc.pending)} zone(s): {names}")
+        return EXIT_UNKNOWN
     except Exception:  # a bug must still give the plugin's UNKNOWN, with the traceback
         traceback.print_exc()
         print("ccmon: internal error while checking; the traceback is above", file=sys.stderr)
@@ -134,17 +235,37 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_json_document(reports), indent=2, ensure_ascii=False))
     else:
-        sys.stdout.write(render_text(reports))
+        sys.stdout.write(render_text(reports, config.probe))
     return exit_status(reports)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Like `promtool check config`: load and validate, say what was found, exit 0 or 3."""
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(f"ccmon: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    print(f"{args.file}: valid: {len(config.zones)} zone(s), sweep every "
+          f"{config.schedule.interval:g} s, listen {config.web.listen}")
+    return 0
+
+
+def _service_config(args: argparse.Namespace) -> Config:
+    """The config of `ccmon run` and `ccmon healthcheck`: file, then environment, then flags."""
+    config = load_config(runtime_options.config_path(args))
+    return runtime_options.apply_service_overrides(config, args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config)
+        runtime_options.configure_logging(args)
+        config = _service_config(args)
         if args.shard:
             from monitor.sharding import apply_shard
 
             config = apply_shard(config, args.shard)
+        check_store_folder(config)
     except ConfigError as exc:
         print(f"ccmon: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
@@ -153,7 +274,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return service.run(replace(config, probe=fit_descriptors(config.probe)[0]))
 
 
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    from monitor import healthcheck
+
+    try:
+        config = _service_config(args)
+        print(f"healthy: {healthcheck.check(config)}")
+        return 0
+    except (ConfigError, ValueError, healthcheck.Unhealthy) as exc:  # ValueError: web config
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        runtime_options.configure_logging(args)
+    except ConfigError as exc:
+        print(f"ccmon: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
     from monitor import demo
 
     return demo.run_demo(args.port, args.listen or demo.DEMO_LISTEN)
@@ -170,7 +308,21 @@ def cmd_test_email(args: argparse.Namespace) -> int:
     return mailer.send_test_email(config, args.to)
 
 
-COMMANDS = {"check": cmd_check, "run": cmd_run, "demo": cmd_demo, "test-email": cmd_test_email}
+def cmd_precheck(args: argparse.Namespace) -> int:
+    from monitor.precheck import cmd_precheck as run_precheck
+
+    return run_precheck(args)
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "check-config": cmd_check_config,
+    "healthcheck": cmd_healthcheck,
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "test-email": cmd_test_email,
+    "precheck": cmd_precheck,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.perfdata import perfdata
 from probes.model import Finding, ServerStatus, Severity, ZoneReport
 from probes.names import display_name
+from probes.settings import ProbeSettings
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
 STATUS_WORDS = {
@@ -46,8 +48,8 @@ def exit_status(reports: Sequence[ZoneReport]) -> int:
     return EXIT_OK
 
 
-def summary_line(reports: Sequence[ZoneReport]) -> str:
-    """The plugin's first line: overall status, then the worst zones."""
+def summary_line(reports: Sequence[ZoneReport], settings: ProbeSettings | None = None) -> str:
+    """The plugin's first line: overall status, the worst zones, then `|` and perfdata."""
     status = exit_status(reports)
     bad = [
         f"{display_name(r.zone)} {STATUS_WORDS[zone_exit_status(r)]}"
@@ -58,7 +60,10 @@ def summary_line(reports: Sequence[ZoneReport]) -> str:
     vantage = vantage_reason(reports)
     if vantage:
         detail += f" ({vantage})"
-    return f"CCMON {STATUS_WORDS[status]} - {len(reports)} zone(s): {detail}"
+    # A "|" in the text would start the perfdata early.
+    line = f"CCMON {STATUS_WORDS[status]} - {len(reports)} zone(s): {detail}".replace("|", "/")
+    data = perfdata(reports, settings)
+    return f"{line} | {data}" if data else line
 
 
 def vantage_reason(reports: Sequence[ZoneReport]) -> str:
@@ -94,8 +99,8 @@ def server_verdict_text(status: ServerStatus, report: ZoneReport) -> str:
     return "not authoritative"
 
 
-def render_text(reports: Sequence[ZoneReport]) -> str:
-    lines = [summary_line(reports), ""]
+def render_text(reports: Sequence[ZoneReport], settings: ProbeSettings | None = None) -> str:
+    lines = [summary_line(reports, settings), ""]
     for report in reports:
         lines.extend(_zone_block(report))
         lines.append("")

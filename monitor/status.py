@@ -21,6 +21,7 @@ import dns.name
 import dns.serial
 
 from probes.model import Finding, ServerStatus, Severity, Transport, ZoneReport
+from probes.serial import highest_serial, serial_lag
 
 #: Upper bounds (seconds) of the RTT histogram buckets. 0.5 and 1.5 are the ICANN UDP and
 #: TCP service levels, 0.06 and 0.25 the DNSMON colour breakpoints, 2.5 and 7.5 the UDP and
@@ -32,7 +33,6 @@ BUCKETS: tuple[float, ...] = (
 #: Server states of the status grid, worst first.
 STATES: tuple[str, ...] = ("down", "lame", "stale", "slow", "degraded", "ok")
 
-SERIAL_MODULUS = 2**32
 
 #: DNSSEC states of a zone (ZoneReport.dnssec, "" read as "unknown"), a closed set, and
 #: their rank for sorting (higher is better; an unknown state has none).
@@ -41,11 +41,27 @@ DNSSEC_RANK = {"secure": 3, "island": 2, "unsigned": 1, "bogus": 0}
 
 
 def unicode_zone(zone: str) -> str:
-    """The zone as a reader writes it: U-labels for IDN, no trailing dot."""
+    """The zone as a reader writes it: U-labels for IDN, no trailing dot.
+
+    Label by label; a label that is not a valid A-label (invalid punycode such as
+    ``xn--a``, which Python's codec decodes to a different name) stays as sent."""
     try:
-        return dns.name.from_text(zone).to_unicode(omit_final_dot=True) or "."
+        labels = [raw for raw in dns.name.from_text(zone).labels if raw]
     except (dns.exception.DNSException, UnicodeError, ValueError):
         return zone
+    return ".".join(readable_label(dns.name.Name([raw]).to_text()) for raw in labels) or "."
+
+
+def readable_label(label: str) -> str:
+    """One label as text: its U-label when it is an A-label that round-trips, else as is."""
+    if not label.lower().startswith("xn--"):
+        return label
+    try:
+        unicode = dns.name.from_text(label).to_unicode(omit_final_dot=True)
+        back = dns.name.from_unicode(unicode).to_text(omit_final_dot=True)
+    except (dns.exception.DNSException, UnicodeError, ValueError):
+        return label
+    return unicode if back.lower() == label.lower() else label
 
 
 def normalise_zone(text: str) -> str | None:
@@ -69,28 +85,12 @@ def is_ipv6(address: str) -> bool:
 # --- serials -------------------------------------------------------------------------
 
 
-def highest_serial(serials: Iterable[int]) -> int | None:
-    """The serial that every other one is at or behind, in RFC 1982 arithmetic.
-
-    When the serials spread over half the number space no such serial exists; the one
-    that is ahead of the most others is taken then (ties: the numerically largest).
-    """
-    distinct = sorted(set(serials))
-    if not distinct:
-        return None
-    wrapped = [dns.serial.Serial(s) for s in distinct]
-    for candidate in wrapped:
-        if all(candidate >= other for other in wrapped):
-            return candidate.value
-    return max(distinct, key=lambda s: (sum(dns.serial.Serial(s) > o for o in wrapped), s))
-
-
 def serial_lags(serials: Mapping[Any, int]) -> dict[Any, int]:
     """Each key's lag behind the highest serial, RFC 1982: (highest - serial) mod 2**32."""
     top = highest_serial(serials.values())
     if top is None:
         return {}
-    return {key: (top - s) % SERIAL_MODULUS for key, s in serials.items()}
+    return {key: serial_lag(s, top) for key, s in serials.items()}
 
 
 # --- cumulative counters (kept across sweeps and restarts) ---------------------------
@@ -212,6 +212,28 @@ class ZoneHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """Whether the results reach the store file (issue 17): shown by /healthz and /metrics."""
+
+    write_errors: int = 0  # failed write transactions since the process started
+    error: str = ""  # why the latest write failed ("database or disk is full"); "" if it worked
+    failing_since: float | None = None  # first failed write of the current run of failures
+
+    @property
+    def persisting(self) -> bool:
+        return not self.error
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    """The alert outbox as /metrics shows it (see monitor.outbox.Courier)."""
+
+    messages: Mapping[str, int] = field(default_factory=dict)  # state -> messages
+    sent: int = 0  # messages the SMTP server accepted since the process started
+    failures: Mapping[str, int] = field(default_factory=dict)  # reason -> failed tries
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything the read side shows, swapped as a whole after every change."""
 
@@ -221,6 +243,8 @@ class Snapshot:
     history: Mapping[str, ZoneHistory] = field(default_factory=dict)
     interval: float = 60.0
     started_at: float = 0.0  # when this process started
+    store: StoreStatus = field(default_factory=StoreStatus)
+    outbox: OutboxStatus = field(default_factory=OutboxStatus)
 
     @property
     def last_completed(self) -> float | None:
@@ -228,8 +252,11 @@ class Snapshot:
         return max(ends, default=None)
 
     def health(self, now: float | None = None) -> tuple[bool, str]:
-        """Healthy while some sweep completed within the last three intervals."""
+        """Healthy while the store takes writes and some sweep completed within the last
+        three intervals."""
         now = time.time() if now is None else now
+        if self.store.error:  # results are shown but lost at a restart: say why
+            return False, f"store not writable: {self.store.error} (results not stored)"
         limit = 3 * self.interval
         last = self.last_completed
         if last is not None and now - last <= limit:
@@ -259,6 +286,12 @@ class MonitorState:
     def publish_totals(self, zone: str, totals: ZoneTotals) -> None:
         snap = self.snapshot
         self.snapshot = replace(snap, totals={**snap.totals, zone: totals})
+
+    def publish_store(self, status: StoreStatus) -> None:
+        self.snapshot = replace(self.snapshot, store=status)
+
+    def publish_outbox(self, status: OutboxStatus) -> None:
+        self.snapshot = replace(self.snapshot, outbox=status)
 
 
 # --- per server and per zone views ---------------------------------------------------

@@ -26,6 +26,7 @@ from probes.model import (
 from probes.names import absolute, normalise_zone
 from probes.observe import observe_core, observe_further
 from probes.observe_extra.facts import with_address_facts
+from probes.observe_extra.queries import _parent_ds
 from probes.settings import ProbeSettings
 from probes.vantage import (
     Vantage,
@@ -139,8 +140,13 @@ class Prober:
             self._further[zone] = (now, fresh)
             return fresh
         current = {(ns.name, a) for ns in delegation.nameservers for a in ns.addresses}
-        return [o for o in last[1]
+        kept = [o for o in last[1]
                 if (o.nameserver, o.address) in current or o.nameserver == "parent"]
+        if any(e.zone == absolute(zone) and e.ds for e in self.settings.expectations):
+            # DELEG06 compares the parent's DS set with the pinned one every sweep
+            kept = [o for o in kept if o.nameserver != "parent"]
+            kept += await _parent_ds(delegation, self.engine)
+        return kept
 
 
 def server_statuses(evidence: Evidence) -> list[ServerStatus]:

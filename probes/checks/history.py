@@ -21,8 +21,8 @@ import dns.serial
 
 from probes.checks.evidence import Evidence
 from probes.checks.registry import register
-from probes.checks.soa import highest_serial
 from probes.model import Finding, Severity, Transport, ZoneReport
+from probes.serial import highest_serial
 from probes.settings import ProbeSettings
 
 #: DELEG05: a parent/child NS difference younger than this is a NOTICE, older a WARNING.

@@ -3,41 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import dns.rdtypes.ANY.SOA
-import dns.serial
 
 from probes.checks.evidence import Evidence, apex_soa, is_authoritative
 from probes.checks.registry import register
 from probes.model import Finding, Observation, Severity, Transport
+from probes.serial import highest_serial, serial_lag
 
-SERIAL_MODULUS = 2**32
-
-
-def highest_serial(serials: Iterable[int]) -> int | None:
-    """The newest serial in RFC 1982 arithmetic: the one no other serial is greater than.
-
-    4294967295 → 1 is a step forward, so max() is wrong. When the arithmetic is undefined
-    (two serials exactly 2^31 apart) the serial that beats the most others wins.
-    """
-    distinct = sorted(set(serials))
-    if not distinct:
-        return None
-
-    def beaten_by(s: int) -> int:
-        return sum(1 for o in distinct if dns.serial.Serial(o) > dns.serial.Serial(s))
-
-    def beats(s: int) -> int:
-        return sum(1 for o in distinct if dns.serial.Serial(s) > dns.serial.Serial(o))
-
-    return min(distinct, key=lambda s: (beaten_by(s), -beats(s)))
-
-
-def serial_lag(serial: int, highest: int) -> int:
-    """How many serial steps `serial` is behind `highest`, in RFC 1982 arithmetic."""
-    return (highest - serial) % SERIAL_MODULUS
-
+__all__ = ["highest_serial", "serial_lag"]  # re-exported: older imports keep working
 
 def authoritative_soa(evidence: Evidence) -> dict[tuple[str, str], Observation]:
     """Per (NS, address), the authoritative apex SOA observation (UDP preferred, TCP else)."""

@@ -1,6 +1,7 @@
-"""The Dockerfile: hadolint-clean, slim Python base, non-root, HEALTHCHECK on /healthz that
-works (run here against a live `ccmon run`), `ccmon run` as entrypoint, config at the
-documented path. No Docker engine runs here, so the image itself is not built."""
+"""The Dockerfile: hadolint-clean, slim Python base, non-root, a HEALTHCHECK (`ccmon
+healthcheck`) that works (run here against a live `ccmon run`, with the image's environment),
+`ccmon run` as entrypoint listening on every address, config at the documented path. No
+Docker engine runs here, so the image itself is not built."""
 
 from __future__ import annotations
 
@@ -70,9 +71,18 @@ def test_runs_as_non_root() -> None:
     assert re.fullmatch(r"\d+:\d+", user), "numeric, so runAsNonRoot can verify it"
 
 
+def image_env() -> dict[str, str]:
+    return dict(re.findall(r"(\w+)=(\S+)", one("ENV")))
+
+
 def test_entrypoint_is_ccmon_run_with_documented_config() -> None:
     assert json.loads(one("ENTRYPOINT")) == ["ccmon", "run"]
-    assert json.loads(one("CMD")) == ["--config", CONFIG_PATH]
+    assert "CMD" not in {word for word, _ in final_stage()}, "config comes from CCMON_CONFIG"
+    env = image_env()
+    assert env["CCMON_CONFIG"] == CONFIG_PATH
+    assert env["CCMON_WEB_LISTEN_ADDRESS"] == ":9153", "scrapable from outside the container"
+    assert env["CCMON_STORE_PATH"].startswith("/var/lib/ccmon/")
+    assert f"COPY config.yaml {CONFIG_PATH}" in [f"{w} {r}" for w, r in final_stage()]
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["ccmon"] == "monitor.cli:main"
     assert CONFIG_PATH in (REPO / "docs/deploy.md").read_text()
@@ -92,25 +102,35 @@ def test_copied_sources_are_not_docker_ignored() -> None:
 def healthcheck_argv() -> list[str]:
     rest = one("HEALTHCHECK")
     argv = json.loads(rest[rest.index("CMD") + 3:].strip())
-    assert argv[0] == "python", "no curl in a slim image: Python asks"
-    return [sys.executable, *argv[1:]]
+    assert argv == ["ccmon", "healthcheck"], "reads the same config as ccmon run"
+    return [sys.executable, "-m", "monitor", *argv[1:]]
 
 
-def test_healthcheck_asks_healthz() -> None:
-    assert "CCMON_HEALTH_URL=http://127.0.0.1:9153/healthz" in one("ENV")
+def test_healthcheck_has_a_timeout() -> None:
     assert "--timeout=" in one("HEALTHCHECK")
+
+
+def _container_env(config: Path, listen: str) -> dict[str, str]:
+    """The image's environment, pointed at a config and port of this machine."""
+    return {**os.environ, "PYTHONPATH": str(REPO), **image_env(), "CCMON_CONFIG": str(config),
+            "CCMON_WEB_LISTEN_ADDRESS": listen, "CCMON_STORE_PATH": ""}
 
 
 @pytest.mark.integration
 def test_healthcheck_command_works(world: World) -> None:
-    argv = healthcheck_argv()
-    live = {**os.environ, "CCMON_HEALTH_URL": f"{world.instances['a'].base}/healthz"}
-    assert subprocess.run(argv, env=live, capture_output=True, timeout=20).returncode == 0
-    dead = {**os.environ, "CCMON_HEALTH_URL": f"http://{LOOPBACK}:{free_port()}/healthz"}
-    assert subprocess.run(argv, env=dead, capture_output=True, timeout=20).returncode != 0
+    a = world.instances["a"]
+    live = _container_env(a.config_path, a.listen)
+    done = subprocess.run(healthcheck_argv(), env=live, capture_output=True, text=True,
+                          timeout=20, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("healthy: http://") and "last sweep completed" in done.stdout
+    dead = _container_env(a.config_path, f"{LOOPBACK}:{free_port()}")
+    done = subprocess.run(healthcheck_argv(), env=dead, capture_output=True, text=True,
+                          timeout=20, cwd=REPO)
+    assert done.returncode == 1 and "Connection refused" in done.stderr
 
 
-def test_healthcheck_command_fails_on_503() -> None:
+def test_healthcheck_command_fails_on_503(tmp_path: Path) -> None:
     """/healthz answers 503 when sweeps are stale: the container must turn unhealthy."""
     import http.server
     import threading
@@ -119,7 +139,7 @@ def test_healthcheck_command_fails_on_503() -> None:
         def do_GET(self) -> None:
             self.send_response(503)
             self.end_headers()
-            self.wfile.write(b'{"status": "unhealthy"}')
+            self.wfile.write(b'{"status": "unhealthy", "detail": "last sweep 900 s ago"}')
 
         def log_message(self, *args: object) -> None:
             pass
@@ -127,11 +147,14 @@ def test_healthcheck_command_fails_on_503() -> None:
     server = http.server.HTTPServer((LOOPBACK, 0), Unhealthy)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    config = tmp_path / "config.yaml"
+    config.write_text("zones: [fr]\n")
     try:
-        env = {**os.environ,
-               "CCMON_HEALTH_URL": f"http://{LOOPBACK}:{server.server_port}/healthz"}
-        done = subprocess.run(healthcheck_argv(), env=env, capture_output=True, timeout=20)
-        assert done.returncode != 0
+        env = _container_env(config, f"{LOOPBACK}:{server.server_port}")
+        done = subprocess.run(healthcheck_argv(), env=env, capture_output=True, text=True,
+                              timeout=20, cwd=REPO)
+        assert done.returncode == 1
+        assert "HTTP 503: last sweep 900 s ago" in done.stderr
     finally:
         server.shutdown()
         server.server_close()

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -244,3 +247,55 @@ def test_sigterm_mid_sweep(world: object, tmp_path: Path) -> None:
     db.close()
     log = proc.log_path.read_text()
     assert "Traceback" not in log and "did not stop" not in log, log
+
+
+def _ccmon_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor", *args], cwd=REPO, text=True,
+                          capture_output=True, timeout=30,
+                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
+
+
+def test_healthcheck_with_tls_and_basic_auth(stack: Stack) -> None:
+    config = str(stack.workdir / "tls.yaml")
+    wait_for(lambda: _ccmon_cli("healthcheck", "--config", config).returncode == 0, 20,
+             "the first sweep of the TLS instance")
+    # Without credentials: the 401 proves the server is up, the store that sweeps are fresh.
+    anonymous = _ccmon_cli("healthcheck", "--config", config)
+    assert anonymous.returncode == 0, anonymous.stderr
+    assert "https://127.0.0.1:" in anonymous.stdout and "up (401" in anonymous.stdout
+    assert "from the store" in anonymous.stdout
+    # With credentials the answer is the monitor's own /healthz.
+    secret = stack.workdir / "healthcheck.password"
+    secret.write_text(PASSWORD)
+    env = {"CCMON_HEALTHCHECK_USER": "prometheus", "CCMON_HEALTHCHECK_PASSWORD_FILE": str(secret)}
+    authenticated = _ccmon_cli("healthcheck", "--config", config, env=env)
+    assert authenticated.returncode == 0 and "last sweep completed" in authenticated.stdout
+    # A hung monitor (SIGSTOP: the port still accepts, nothing answers) is unhealthy.
+    stack.tls.signal(signal.SIGSTOP)
+    try:
+        hung = _ccmon_cli("healthcheck", "--config", config, env=env)
+    finally:
+        stack.tls.signal(signal.SIGCONT)
+    assert hung.returncode == 1 and hung.stderr.startswith("unhealthy:"), hung.stderr
+
+
+def test_run_from_flags_and_environment_only(world: object, tmp_path: Path) -> None:
+    """A container's way: the config file is left as it is; the environment and flags say
+    where to listen, where the store lives and how to log."""
+    config = _config(world, tmp_path, "file", free_port(), None)
+    port = free_port()
+    store = tmp_path / "elsewhere" / "state.sqlite"
+    store.parent.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CCMON_CONFIG": str(config),
+           "CCMON_STORE_PATH": str(store), "CCMON_LOG_FORMAT": "json"}
+    proc = Proc([sys.executable, "-m", "monitor", "run", "--web.listen-address",
+                 f"127.0.0.1:{port}"], tmp_path, "envonly", cwd=REPO, env=env)
+    try:
+        wait_for(lambda: http_get(f"http://127.0.0.1:{port}/healthz"), 20, "the flag's port")
+        wait_for(lambda: "ccmon_zone_available{" in http_get(f"http://127.0.0.1:{port}/metrics"),
+                 30, "a sweep")
+        assert store.exists()
+    finally:
+        proc.stop()
+    events = [json.loads(line) for line in proc.log_path.read_text().splitlines() if line]
+    assert events and all({"ts", "level", "logger", "msg"} <= set(e) for e in events)
