@@ -107,6 +107,10 @@ def test_without_ipv6_the_v4_verdicts_stay_and_v6_is_not_measured(no_ipv6):
         assert after[name]["unmeasured"] == ["::1"] and not after[name]["unknown"]
         rows = [s for s in after[name]["servers"] if s["address"] == "::1"]
         assert rows and not any(s["measured"] or s["answered"] for s in rows)
+        # The queries to ::1 failed on our host (EADDRNOTAVAIL): counted as ours.
+        assert {s["failure"] for s in rows} == {"local-error"}
+        assert after[name]["query_failures"].get("local-error", 0) >= 2
+        assert "local-error" not in before[name]["query_failures"]
         assert after[name]["status"] == before[name]["status"]
     # mx keeps its real IPv4 fault; the exit status does not move with the missing family.
     assert ("mx", "LAME01", "ERROR", "LAME_DELEGATION", "refused", "ns3.nic.mx.",
