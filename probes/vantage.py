@@ -184,6 +184,11 @@ def failing_families(observations: Iterable[Observation]) -> set[str]:
     return {family_of(o.address) for o in observations if o.failure in _SILENT}
 
 
+def first_silent(observations: Iterable[Observation], default: float) -> float:
+    """When (unix s) the first query that got nothing back was sent; `default` if none."""
+    return min((o.sent_at for o in observations if o.failure in _SILENT), default=default)
+
+
 def answering_families(observations: Iterable[Observation]) -> set[str]:
     return {family_of(o.address) for o in observations if responded(o)}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import time
 
@@ -28,6 +29,7 @@ from probes.transport import _failure_for_oserror
 from probes.vantage import (
     ControlResult,
     Vantage,
+    first_silent,
     needs_reassessment,
     parent_unmeasured,
     parent_zone,
@@ -458,3 +460,13 @@ def test_a_cancelled_sweep_does_not_cancel_the_shared_assessment():
         return await second
 
     assert asyncio.run(main())["ipv4"].state is VantageState.ONLINE
+
+
+def test_a_fresh_verdict_must_be_younger_than_the_first_unanswered_query():
+    lost = [dataclasses.replace(obs("ns1.nic.fr.", V4[0], failure=FailureKind.TIMEOUT),
+                                sent_at=105.0),
+            dataclasses.replace(obs("ns1.nic.fr.", V4[1], failure=FailureKind.UNREACHABLE),
+                                sent_at=101.0),  # ICMP: packets flow, not a sign of ours
+            dataclasses.replace(healthy("ns2.nic.fr.", V4[1])[0], sent_at=100.0)]
+    assert first_silent(lost, default=99.0) == 105.0
+    assert first_silent(healthy("ns1.nic.fr.", V4[0]), default=99.0) == 99.0
