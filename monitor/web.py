@@ -186,6 +186,7 @@ _STATE_WORDS = {
     "stale": "serves an older serial",
     "lame": "answers, but not authoritatively",
     "down": "no answer",
+    "unmeasured": "not measured: this vantage point could not reach it (not the server's fault)",
 }
 
 
