@@ -130,6 +130,8 @@ def _zone_block(report: ZoneReport) -> list[str]:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    if len(rows) == 1:
+        rows = []  # nothing probed (no delegation): no empty table
     lines.extend(
         "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
         for row in rows

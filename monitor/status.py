@@ -31,7 +31,7 @@ BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 
 #: Server states of the status grid, worst first.
-STATES: tuple[str, ...] = ("down", "lame", "stale", "slow", "degraded", "ok")
+STATES: tuple[str, ...] = ("down", "lame", "stale", "slow", "degraded", "ok", "unmeasured")
 
 
 #: DNSSEC states of a zone (ZoneReport.dnssec, "" read as "unknown"), a closed set, and
@@ -323,6 +323,12 @@ class ServerView:
         return tuple(s for s in (self.udp, self.tcp) if s is not None)
 
     @property
+    def measured(self) -> bool:
+        """False when this vantage point could not measure the address (issue 10): then it
+        is neither up nor down, and counts for no availability figure."""
+        return all(s.measured for s in self.statuses)
+
+    @property
     def up(self) -> bool:
         """Counts for ICANN-style availability: UDP (TCP if UDP was not probed) in time."""
         first = self.udp if self.udp is not None else self.tcp
@@ -366,6 +372,8 @@ def _serial_of(udp: ServerStatus | None, tcp: ServerStatus | None) -> int | None
 
 
 def _state(rows: tuple[ServerStatus, ...], lag: int | None) -> tuple[str, str]:
+    if not all(s.measured for s in rows):
+        return "unmeasured", ""
     answered = [s for s in rows if s.answered]
     lame = [s for s in rows if s.lame_reason or (s.answered and not s.authoritative)]
     if lame:  # a reply that came only as garbage is lame ("malformed") though unanswered
@@ -493,10 +501,12 @@ class ZoneSummary:
 
 
 def nameservers_up(views: Iterable[ServerView]) -> tuple[int, int]:
-    """(NS names with every address up, NS names) — the ICANN Spec 10 reading."""
+    """(NS names with every measured address up, NS names with a measured address) — the
+    ICANN Spec 10 reading over what this vantage point could measure."""
     by_ns: dict[str, list[bool]] = {}
     for view in views:
-        by_ns.setdefault(view.nameserver, []).append(view.up)
+        if view.measured:
+            by_ns.setdefault(view.nameserver, []).append(view.up)
     return sum(all(ups) for ups in by_ns.values()), len(by_ns)
 
 

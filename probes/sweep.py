@@ -30,6 +30,7 @@ from probes.observe_extra.queries import _parent_ds
 from probes.settings import ProbeSettings
 from probes.vantage import (
     Vantage,
+    first_silent,
     measured,
     needs_reassessment,
     parent_unmeasured,
@@ -85,7 +86,10 @@ class Prober:
         if not delegation.parent_addresses and delegation.parent_failures:
             again |= {f for f, h in assessed.items() if h.state == "online"}
         if again:
-            assessed = await self.vantage.health(control, since=started, families=again)
+            # The verdict must be younger than the first query that went unanswered: one
+            # taken before it may predate the outage.
+            since = max(started, _monotonic_of(first_silent(core, default=started_at)))
+            assessed = await self.vantage.health(control, since=since, families=again)
         health = sweep_health(assessed, core)
         return self._report(name, started_at, started, tally, delegation, observations, health)
 
@@ -175,6 +179,11 @@ def server_statuses(evidence: Evidence) -> list[ServerStatus]:
                 and obs.rtt <= thresholds[transport],
             ))
     return statuses
+
+
+def _monotonic_of(unix_time: float) -> float:
+    """A wall-clock stamp (Observation.sent_at) on the monotonic clock the vantage uses."""
+    return time.monotonic() - (time.time() - unix_time)
 
 
 def _with_measurement(

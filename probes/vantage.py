@@ -101,6 +101,11 @@ class Vantage:
         self._answers: dict[str, float] = {}  # reference -> monotonic time of a reply seen
         self.assessments = 0  # how many assessments ran (for tests and logs)
 
+    def latest(self) -> dict[str, FamilyHealth]:
+        """The newest verdict per family with references (for metrics: up, answering,
+        references); {} before the first assessment."""
+        return {family: found for family, (_started, found) in sorted(self._health.items())}
+
     def note_answer(self, address: str) -> None:
         """A reference answered some other query (discovery's referral): fresh evidence."""
         if any(address in refs for refs in self.references.values()):
@@ -119,29 +124,36 @@ class Vantage:
             known = self._health.get(family)
             if known is not None and known[0] >= oldest:
                 continue
-            waits[family] = self._assessment(family, qname, oldest)
+            waits[family] = self._assessment(family, qname, oldest, reuse=since is None)
         if waits:
-            await asyncio.gather(*waits.values())
+            # Shielded: one sweep cancelled (the monitor stopping) must not cancel the
+            # assessment the other sweeps share.
+            await asyncio.gather(*(asyncio.shield(t) for t in waits.values()))
         return {f: self._health[f][1] for f in self.references if f in self._health}
 
-    def _assessment(self, family: str, qname: str, oldest: float) -> asyncio.Task[FamilyHealth]:
+    def _assessment(self, family: str, qname: str, oldest: float, *, reuse: bool,
+                    ) -> asyncio.Task[FamilyHealth]:
         running = self._running.get(family)
-        if running is not None and running[0] >= oldest:
-            return running[1]  # one started recently enough is under way (or just done): share
+        if running is not None and running[0] >= oldest and not running[1].done():
+            return running[1]  # one started recently enough is under way: share it
         started = time.monotonic()
         # A fresh context: control queries count in the engine's totals, not in the tally of
         # whichever zone's sweep happened to ask first.
         task = asyncio.get_running_loop().create_task(
-            self._assess(family, qname, started), context=contextvars.Context())
+            self._assess(family, qname, started, reuse=reuse), context=contextvars.Context())
         self._running[family] = (started, task)
         return task
 
-    async def _assess(self, family: str, qname: str, started: float) -> FamilyHealth:
+    async def _assess(self, family: str, qname: str, started: float, *, reuse: bool,
+                      ) -> FamilyHealth:
         references = self.references[family]
         need = required(self.settings.vantage_min_answering, len(references))
-        reuse_after = started - self.settings.udp_timeout * max(1, self.settings.udp_tries)
+        # A round's assessment counts references that answered a discovery query just now;
+        # one asked because a sweep saw failures does not (those answers may predate them).
+        reuse_after = (started - self.settings.udp_timeout * max(1, self.settings.udp_tries)
+                       if reuse else float("inf"))
         results = [ControlResult(a, True, False) for a in references
-                   if self._answers.get(a, float("-inf")) >= reuse_after]  # answered just now
+                   if self._answers.get(a, float("-inf")) >= reuse_after]
         reused = {r.address for r in results}
         # Rotate the start so that repeated assessments spread over the reference set.
         shift = self.assessments % len(references)
@@ -170,6 +182,11 @@ _SILENT = (FailureKind.TIMEOUT, FailureKind.NETWORK_ERROR, FailureKind.LOCAL_ERR
 def failing_families(observations: Iterable[Observation]) -> set[str]:
     """Families over which some query got nothing back (our outage would look so)."""
     return {family_of(o.address) for o in observations if o.failure in _SILENT}
+
+
+def first_silent(observations: Iterable[Observation], default: float) -> float:
+    """When (unix s) the first query that got nothing back was sent; `default` if none."""
+    return min((o.sent_at for o in observations if o.failure in _SILENT), default=default)
 
 
 def answering_families(observations: Iterable[Observation]) -> set[str]:

@@ -22,6 +22,7 @@ STATE_WORDS = {
     "stale": "serves an older serial",
     "lame": "answers, but not authoritatively",
     "down": "no answer",
+    "unmeasured": "not measured: this vantage point could not reach it (not the server's fault)",
 }
 
 #: The marks a server cell can carry, and what they mean (shown as the page's legend).

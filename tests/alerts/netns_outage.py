@@ -111,6 +111,7 @@ def config_text(workdir: Path) -> str:
         "  tcp_timeout: 2s",
         "schedule:",
         f"  interval: {INTERVAL:g}s",
+        "  allow_fast_interval: true",
         "  jitter: 1s",
         "store:",
         f"  path: {json.dumps(str(workdir / 'ccmon.sqlite'))}",

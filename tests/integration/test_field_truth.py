@@ -9,6 +9,7 @@ CI=true that is a failure.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -18,8 +19,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import dns.flags
+import dns.message
+import dns.rrset
 import pytest
 
+from probes.checks.edns import outcome
+from probes.engine import QueryEngine, QueryTally, current_tally
+from probes.model import FailureKind, Observation, Transport
+from probes.observe_extra import labels
+from probes.observe_extra.queries import build_query
+from probes.settings import ProbeSettings
 from tests.support import require_real
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,6 +107,10 @@ def test_without_ipv6_the_v4_verdicts_stay_and_v6_is_not_measured(no_ipv6):
         assert after[name]["unmeasured"] == ["::1"] and not after[name]["unknown"]
         rows = [s for s in after[name]["servers"] if s["address"] == "::1"]
         assert rows and not any(s["measured"] or s["answered"] for s in rows)
+        # The queries to ::1 failed on our host (EADDRNOTAVAIL): counted as ours.
+        assert {s["failure"] for s in rows} == {"local-error"}
+        assert after[name]["query_failures"].get("local-error", 0) >= 2
+        assert "local-error" not in before[name]["query_failures"]
         assert after[name]["status"] == before[name]["status"]
     # mx keeps its real IPv4 fault; the exit status does not move with the missing family.
     assert ("mx", "LAME01", "ERROR", "LAME_DELEGATION", "refused", "ns3.nic.mx.",
@@ -185,3 +199,58 @@ def test_lo_down_is_unknown_with_the_vantage_reason_never_critical(lo_down):
     assert first.startswith("CCMON UNKNOWN - 3 zone(s)")
     assert "IPv4 offline (0 of 1 reference addresses answer over IPv4)" in first
     assert "CRITICAL" not in lo_down["text"]["stdout"]
+
+
+# --- further queries get the SOA query's UDP retries (a real socket, no namespace needed) ---
+
+class FirstTryLost(asyncio.DatagramProtocol):
+    """Drops the first datagram of every question, answers the next: a lossy path."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[bytes] = Counter()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        query = dns.message.from_wire(data)
+        key = query.question[0].to_text().encode() + bytes([query.ednsflags >> 15 & 1])
+        self.seen[key] += 1
+        if self.seen[key] == 1:
+            return  # lost
+        reply = dns.message.make_response(query)
+        reply.flags |= dns.flags.AA
+        reply.answer.append(dns.rrset.from_text(
+            "fr.", 60, "IN", "SOA", "ns1.nic.fr. h.nic.fr. 1 14400 3600 604800 3600"))
+        assert self.transport is not None
+        self.transport.sendto(reply.to_wire(), addr)
+
+
+async def _ask_through_loss(tries: int) -> tuple[Observation, Observation, QueryTally]:
+    loop = asyncio.get_running_loop()
+    transport, _server = await loop.create_datagram_endpoint(
+        FirstTryLost, local_addr=("127.0.0.1", 0))
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        engine = QueryEngine(ProbeSettings(port=port, udp_timeout=0.3, udp_tries=tries))
+        tally = QueryTally()
+        current_tally.set(tally)
+        core = await engine.ask("ns1.nic.fr.", "127.0.0.1", "fr.", "SOA", Transport.UDP)
+        qname, _type, _transport, message = build_query(labels.SOA_DO, "fr.", 1232)
+        further = await engine.ask("ns1.nic.fr.", "127.0.0.1", qname, labels.SOA_DO,
+                                   Transport.UDP, query=message)
+        return core, further, tally
+    finally:
+        transport.close()
+
+
+def test_further_queries_get_the_same_udp_retries_as_soa():
+    core, further, tally = asyncio.run(_ask_through_loss(tries=2))
+    assert core.reply is not None and further.reply is not None  # both recovered on try 2
+    assert tally.udp_loss("127.0.0.1") == 0.5  # 2 of 4 tries lost
+    # One try only: both lost alike, and the further test is unmeasured, not a finding.
+    core, further, tally = asyncio.run(_ask_through_loss(tries=1))
+    assert core.failure is further.failure is FailureKind.TIMEOUT
+    assert tally.udp_loss("127.0.0.1") == 1.0
+    assert outcome("do", further) == "timeout"

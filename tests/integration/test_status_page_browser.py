@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import shutil
 import struct
@@ -45,6 +46,8 @@ def zones_state() -> MonitorState:
                        axfr_open=True, recursion_open=True,
                        edns={"plain": "ok", "edns1": "badvers-missing", "do": "no-do"}),
         *fx.down("ns2.museum-registry-long.", "127.53.8.2"),
+        *[dataclasses.replace(row, address="2001:db8::53", measured=False)  # our host: no v6
+          for row in fx.down("ns2.museum-registry-long.", "127.53.8.2")],
     ], [Finding("AVAIL01", Severity.CRITICAL, "UNAVAILABLE",
                 "only 1 name server answers; " + "very-long-detail-" * 8, LONG_NS, LONG_V6)],
         started_at=now - 5, dnssec="bogus")  # fmt: skip
@@ -228,6 +231,8 @@ async def test_fits_1280_and_reads_at_aa_contrast(site: str, browser: DevTools) 
     colour = await browser.js("getComputedStyle(document.querySelector('.cell.s-down'))"
                               ".backgroundColor")
     assert colour == "rgb(183, 28, 28)"
+    unmeasured = await browser.js("document.querySelector('.cell.s-unmeasured').innerText")
+    assert "2001:db8::53" in unmeasured and "unmeasured" in unmeasured  # checked for AA above
     nsid = await browser.js("(() => { const n = [...document.querySelectorAll('.nsid')]"
                             f".find(e => e.textContent.includes('{LONG_NSID}'));"
                             " const r = n.getBoundingClientRect(); return [r.right, r.height] })()")

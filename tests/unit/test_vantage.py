@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import time
 
@@ -28,6 +29,7 @@ from probes.transport import _failure_for_oserror
 from probes.vantage import (
     ControlResult,
     Vantage,
+    first_silent,
     needs_reassessment,
     parent_unmeasured,
     parent_zone,
@@ -383,6 +385,7 @@ def test_all_well_costs_min_answering_queries_once_per_round():
     first, again = asyncio.run(main())
     assert {h["ipv4"].state for h in first} == {VantageState.ONLINE} and again == first[0]
     assert len(engine.asked) == 4 and vantage.assessments == 1
+    assert vantage.latest() == {"ipv4": FamilyHealth("ipv4", VantageState.ONLINE, 4, 13)}
 
 
 def test_offline_asks_every_reference_and_names_the_count():
@@ -432,3 +435,38 @@ def test_round_length_bounds_the_cache():
 
     asyncio.run(main())
     assert vantage.assessments == 2
+
+
+def test_a_fresh_verdict_after_failures_does_not_reuse_discovery_answers():
+    vantage, engine = vantage_with(set())  # nothing answers control queries any more
+    for address in ROOTS[:4]:
+        vantage.note_answer(address)  # ... but discovery got answers a moment ago
+
+    async def main():
+        return await vantage.health(".", since=time.monotonic())
+
+    assert asyncio.run(main())["ipv4"].state is VantageState.OFFLINE
+    assert sorted(engine.asked) == sorted(ROOTS)
+
+
+def test_a_cancelled_sweep_does_not_cancel_the_shared_assessment():
+    vantage, _engine = vantage_with(set(ROOTS))
+
+    async def main():
+        first = asyncio.create_task(vantage.health("."))
+        second = asyncio.create_task(vantage.health("."))
+        await asyncio.sleep(0)
+        first.cancel()
+        return await second
+
+    assert asyncio.run(main())["ipv4"].state is VantageState.ONLINE
+
+
+def test_a_fresh_verdict_must_be_younger_than_the_first_unanswered_query():
+    lost = [dataclasses.replace(obs("ns1.nic.fr.", V4[0], failure=FailureKind.TIMEOUT),
+                                sent_at=105.0),
+            dataclasses.replace(obs("ns1.nic.fr.", V4[1], failure=FailureKind.UNREACHABLE),
+                                sent_at=101.0),  # ICMP: packets flow, not a sign of ours
+            dataclasses.replace(healthy("ns2.nic.fr.", V4[1])[0], sent_at=100.0)]
+    assert first_silent(lost, default=99.0) == 105.0
+    assert first_silent(healthy("ns1.nic.fr.", V4[0]), default=99.0) == 99.0
