@@ -157,9 +157,14 @@ def _findings(snap: Snapshot, zone: str, record: ZoneRecord | None, now: float) 
     return "\n".join(rows) or '<tr><td colspan="6">No open findings.</td></tr>'
 
 
+def _sweep_findings(sweep: SweepRecord) -> tuple[tuple[str, str, str, str], ...]:
+    """(check, name server, address, reason) of a stored sweep's findings, sorted."""
+    return tuple(sorted({(f[0], f[3], f[4], f[5]) for f in sweep.findings}))
+
+
 def _period_key(sweep: SweepRecord) -> tuple[object, ...]:
-    found = tuple(sorted({(f[0], f[3], f[4], f[5]) for f in sweep.findings}))
-    return sweep.severity, sweep.available, sweep.nameservers_up, sweep.nameservers, found
+    return (sweep.severity, sweep.available, sweep.nameservers_up, sweep.nameservers,
+            _sweep_findings(sweep))
 
 
 def _periods(record: ZoneRecord | None, no_history: str) -> str:
@@ -178,7 +183,7 @@ def _periods(record: ZoneRecord | None, no_history: str) -> str:
         found = "; ".join(
             " ".join(p for p in (check, display_ns(ns) if ns else "", address,
                                  f"({why})" if why else "") if p)
-            for check, ns, address, why in _period_key(newest)[4]  # type: ignore[misc]
+            for check, ns, address, why in _sweep_findings(newest)
         )
         available = ('<span class="ok">yes</span>' if newest.available
                      else '<span class="bad">NO</span>')
