@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 OPENED = "opened"
 CHANGED = "changed"
 RESOLVED = "resolved"
-STATUS_PAGE_PATH = "/#zone-{zone}"  # the zone's row on the status page (monitor.web)
+STATUS_PAGE_PATH = "/zone/{zone}"  # the zone's own page: servers, last day, open findings
 MAX_POLL = 60.0  # the delivery loop looks at the outbox at least this often
 PRUNE_EVERY = 3600.0  # seconds between two prunes of delivered messages
 
