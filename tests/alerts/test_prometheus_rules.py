@@ -59,3 +59,45 @@ def test_rules_use_only_documented_metrics_and_every_rule_is_documented():
             if "alert" in rule:
                 assert rule["labels"]["severity"] in {"warning", "critical"}
                 assert rule["annotations"]["summary"]
+
+
+RUNBOOK_BASE = "https://git.example.net/ccmon/blob/main/docs/"
+
+
+def github_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives the headings of a Markdown page: lower case, punctuation
+    dropped, spaces to hyphens, a repeated one suffixed -1, -2, ...; fenced code skipped."""
+    anchors: set[str] = set()
+    repeats: dict[str, int] = {}
+    fenced = False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        match = None if fenced else re.match(r"#{1,6} (.+)", line)
+        if match:
+            slug = re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-")
+            count = repeats.get(slug, 0)
+            repeats[slug] = count + 1
+            anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def test_github_anchors():
+    page = "# Alerts\n## ccmon's own alerts (runbooks)\n```\n# not a heading\n```\n## A\n## A\n"
+    assert github_anchors(page) == {"alerts", "ccmons-own-alerts-runbooks", "a", "a-1"}
+
+
+def test_every_alert_has_a_runbook_url_whose_anchor_exists():
+    groups = yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]
+    alerts = [rule for group in groups for rule in group["rules"] if "alert" in rule]
+    assert len(alerts) >= 29
+    anchors = {page: github_anchors((DOCS.parent / page).read_text(encoding="utf-8"))
+               for page in ("checks.md", "alerts.md")}  # fmt: skip
+    for rule in alerts:
+        url = rule["annotations"].get("runbook_url", "")
+        assert url.startswith(RUNBOOK_BASE), f"{rule['alert']}: runbook_url {url!r}"
+        page, _, anchor = url.removeprefix(RUNBOOK_BASE).partition("#")
+        assert page in anchors, f"{rule['alert']}: {page} is not checks.md or alerts.md"
+        assert anchor in anchors[page], f"{rule['alert']}: no heading #{anchor} in docs/{page}"
+        if page == "alerts.md":  # ccmon's own alerts: a section named after the alert
+            assert anchor == rule["alert"].lower()
