@@ -101,3 +101,48 @@ def test_every_alert_has_a_runbook_url_whose_anchor_exists():
         assert anchor in anchors[page], f"{rule['alert']}: no heading #{anchor} in docs/{page}"
         if page == "alerts.md":  # ccmon's own alerts: a section named after the alert
             assert anchor == rule["alert"].lower()
+
+
+def seconds(duration: str) -> float:
+    """A Prometheus duration (1h, 4m59s999ms, 30d) in seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", duration)
+    assert "".join(n + u for n, u in parts) == duration, duration
+    return sum(int(n) * units[u] for n, u in parts)
+
+
+def test_ccmon_is_scraped_at_the_sweep_interval():
+    from monitor.config import ScheduleConfig
+
+    for name in ("prometheus.yml", "prometheus.example.yml"):
+        conf = yaml.safe_load((DEPLOY / "prometheus" / name).read_text(encoding="utf-8"))
+        [job] = [j for j in conf["scrape_configs"] if j["job_name"] == "ccmon"]
+        interval = job.get("scrape_interval", conf["global"]["scrape_interval"])
+        assert seconds(interval) == ScheduleConfig().interval, name
+
+
+def test_long_windows_are_evaluated_rarely_and_read_rollups():
+    """No recording rule of a 1-minute group reads a day or more; the 30-day figures read only the
+    5-minute rollups, whose windows are 1 ms shorter than their group's interval (no sample
+    in two windows); the long group runs within the 5-minute lookback."""
+    groups = {g["name"]: g for g in yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]}
+    for group in groups.values():
+        interval = seconds(group.get("interval", "1m"))
+        for rule in group["rules"]:
+            longest = max(map(seconds, re.findall(r"\[(\w+)\]", rule["expr"])), default=0)
+            if interval <= 60 and "record" in rule:  # (an alert reads a day of one series
+                assert longest < 86400, f"{rule['record']} every minute"  # per family)
+    rollup = groups["ccmon-sla-rollup"]
+    for rule in rollup["rules"]:
+        [window] = re.findall(r"\[(\w+)\]", rule["expr"])
+        assert seconds(window) == seconds(rollup["interval"]) - 0.001, rule["record"]
+    long = groups["ccmon-sla-long"]
+    assert seconds(long["interval"]) < 300
+    for rule in long["rules"]:
+        if "30d" in rule["expr"]:
+            assert re.findall(r"\((\S+)\[30d\]\)", rule["expr"]) == [
+                rule["record"].replace(":avg_30d", ":sum_5m").replace(":ratio_30d", ":sum_5m")
+                .replace("unmeasured", "measured"),
+                rule["record"].replace(":avg_30d", ":count_5m").replace(":ratio_30d", ":count_5m")
+                .replace("unmeasured", "measured"),
+            ], rule["record"]
