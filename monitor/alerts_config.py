@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as clock_time
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -145,7 +145,7 @@ class MaintenanceWindow:
             return None
         if self.start is not None and self.end is not None:
             return self.end if self.start <= at < self.end else None
-        tz = ZoneInfo(self.timezone)
+        tz = _zone(self.timezone)
         local = datetime.fromtimestamp(at, tz)
         length = (self.daily_until - self.daily_from) % 1440 or 1440
         for back in (0, 1):  # a window that began yesterday may cross midnight
@@ -159,7 +159,12 @@ class MaintenanceWindow:
         return None
 
 
-def _local(day: date, minutes: int, tz: ZoneInfo) -> datetime:
+def _zone(name: str) -> tzinfo:
+    """The time zone; UTC without the system's time zone database (a slim container)."""
+    return UTC if name == "UTC" else ZoneInfo(name)
+
+
+def _local(day: date, minutes: int, tz: tzinfo) -> datetime:
     """`minutes` after the local midnight of `day` (1440 and more: the days after)."""
     return datetime.combine(
         day + timedelta(days=minutes // 1440),
@@ -341,7 +346,7 @@ def _minutes(section: _Section, key: str) -> int:
     return minutes
 
 
-def _instant(section: _Section, key: str, tz: ZoneInfo) -> float:
+def _instant(section: _Section, key: str, tz: tzinfo) -> float:
     """An ISO 8601 date and time; without an offset it is read in `tz`."""
     text, node = _scalar_text(section, key)
     try:
@@ -408,11 +413,12 @@ def _window(entry: _Section, node: Any) -> MaintenanceWindow:
     if "timezone" in entry.items:
         tz_name, tz_node = _scalar_text(entry, "timezone")
         try:
-            ZoneInfo(tz_name)
+            _zone(tz_name)
         except (ZoneInfoNotFoundError, ValueError):
             raise entry.error(tz_node, f"{entry.path}.timezone: unknown time zone {tz_name!r} "
-                                       "(an IANA name like Europe/Paris)") from None  # fmt: skip
-    tz = ZoneInfo(tz_name)
+                                       "(an IANA name like Europe/Paris; needs the system's "
+                                       "time zone database, Debian: tzdata)") from None  # fmt: skip
+    tz = _zone(tz_name)
     one_off = {"from", "until"} & set(entry.items)
     if ("weekly" in entry.items) == bool(one_off):
         raise entry.error(node, f"{entry.path}: give either from and until (one-off) or "
