@@ -187,7 +187,8 @@ class Service:
             self.exporter = Exporter(self.state)
             reader = StoreReader(self.store, asyncio.get_running_loop())  # zone pages' history
             app = make_app(self.state, security, self.exporter, reader)
-            self.web = WebServer(app, cfg.web.listen, security.ssl_context, cfg.web)
+            self.web = WebServer(app, cfg.web.listen, security.ssl_context, cfg.web,
+                                 security.refresh_certificates)
             self.web.start()
         except (OSError, ValueError) as exc:
             log.error("cannot listen on %s: %s", cfg.web.listen, exc)

@@ -26,6 +26,7 @@ import sqlite3
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -227,10 +228,12 @@ class WebServer:
         listen: str,
         ssl_context: ssl.SSLContext | None = None,
         limits: WebConfig | Limits | None = None,
+        before_handshake: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
         self.host, self.port = parse_listen(listen)
         self.ssl_context = ssl_context
+        self.before_handshake = before_handshake
         limits = limits or Limits()
         self.limits = Limits(limits.max_connections, limits.read_header_timeout,
                              limits.idle_timeout)  # fmt: skip
@@ -260,7 +263,8 @@ class WebServer:
         loop = asyncio.new_event_loop()
         loop.set_exception_handler(quiet_loop_errors)
         self._loop = loop
-        limiter = ConnectionLimiter(loop, lambda: runner.server(), self.limits, self.ssl_context)
+        limiter = ConnectionLimiter(loop, lambda: runner.server(), self.limits, self.ssl_context,
+                                    self.before_handshake)
         self.limiter = limiter
         self.app.middlewares.insert(0, limiter.middleware)  # outermost: busy while sending
         runner = web.AppRunner(

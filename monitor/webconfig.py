@@ -87,6 +87,8 @@ _TLS_KEYS = {
     "prefer_server_cipher_suites", "curve_preferences",
 }  # fmt: skip
 _CACHE_SIZE = 256
+#: Top-level exporter-toolkit keys accepted with a warning rather than refused.
+_TOOLKIT_NOT_APPLIED = frozenset({"rate_limit"})
 MAX_WEB_CONFIG_BYTES = 1024 * 1024
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt >= 5: refuses) longer passwords
 FAILURES_ALLOWED = 10  # failed logins per client address per window before 429s
@@ -108,6 +110,43 @@ class WebConfigError(ValueError):
     """The web-config file cannot be used; the message names the file and key."""
 
 
+class CertificateFiles:
+    """The certificate and key files behind a TLS context, re-read when either changes, as
+    the exporter-toolkit re-reads them per handshake: a rotated certificate is served without
+    a restart. Checked at most once a second; a broken new pair keeps the old one (logged)."""
+
+    def __init__(self, ctx: ssl.SSLContext, cert_file: str, key_file: str) -> None:
+        self.ctx, self.cert_file, self.key_file = ctx, cert_file, key_file
+        self._checked = time.monotonic()
+        self._stamp = self._files_stamp()
+        self._refused: tuple[int, ...] | None = None
+
+    def _files_stamp(self) -> tuple[int, ...] | None:
+        try:
+            a, b = os.stat(self.cert_file), os.stat(self.key_file)
+        except OSError:
+            return None
+        return (a.st_mtime_ns, a.st_size, a.st_ino, b.st_mtime_ns, b.st_size, b.st_ino)
+
+    def refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return
+        self._checked = now
+        stamp = self._files_stamp()
+        if stamp is None or stamp == self._stamp or stamp == self._refused:
+            return
+        try:
+            self.ctx.load_cert_chain(self.cert_file, self.key_file)
+        except (OSError, ssl.SSLError) as exc:  # half-written or mismatched: keep the old pair
+            self._refused = stamp
+            log.warning("web: new certificate %s not loaded (%s); serving the previous one",
+                        self.cert_file, exc)
+            return
+        self._stamp = stamp
+        log.info("web: certificate %s reloaded", self.cert_file)
+
+
 @dataclass(frozen=True)
 class WebSecurity:
     """What the HTTP server applies: a TLS context, users, extra response headers."""
@@ -117,6 +156,12 @@ class WebSecurity:
     headers: Mapping[str, str] = field(default_factory=dict)
     allowed_sans: tuple[str, ...] = ()
     source: str = ""
+    certificates: CertificateFiles | None = None  # set when the pair comes from files
+
+    def refresh_certificates(self) -> None:
+        """Before a TLS handshake: pick up a rotated certificate (cheap when unchanged)."""
+        if self.certificates is not None:
+            self.certificates.refresh()
 
     @property
     def scheme(self) -> str:
@@ -143,7 +188,11 @@ def load_web_config(path: str | None) -> WebSecurity:
         raise WebConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise WebConfigError(f"{path}: a mapping of settings expected")
-    _reject_unknown(path, "", data, {"tls_server_config", "http_server_config", "basic_auth_users"})
+    for key in _TOOLKIT_NOT_APPLIED & set(data):
+        log.warning("%s: %s is an exporter-toolkit key ccmon does not apply (web.max_connections"
+                    " and the failed-login limit guard the server instead); ignored", path, key)
+    _reject_unknown(path, "", data, {"tls_server_config", "http_server_config",
+                                     "basic_auth_users", *_TOOLKIT_NOT_APPLIED})
     base = os.path.dirname(os.path.abspath(path))
     tls = _mapping(path, "tls_server_config", data.get("tls_server_config"))
     http = _mapping(path, "http_server_config", data.get("http_server_config"))
@@ -154,8 +203,13 @@ def load_web_config(path: str | None) -> WebSecurity:
         if name not in _HEADERS:
             raise WebConfigError(f"{path}: http_server_config.headers: {name!r} not allowed")
     context = _ssl_context(path, base, tls) if tls else None
+    certificates = None
+    if context is not None and tls.get("cert_file") and tls.get("key_file"):
+        certificates = CertificateFiles(context, _file(base, str(tls["cert_file"])),
+                                        _file(base, str(tls["key_file"])))
     sans = tuple(str(s) for s in tls.get("client_allowed_sans") or ())
-    return WebSecurity(context, users, {str(k): str(v) for k, v in headers.items()}, sans, path)
+    return WebSecurity(context, users, {str(k): str(v) for k, v in headers.items()}, sans, path,
+                       certificates)
 
 
 def _reject_unknown(path: str, prefix: str, data: Mapping[str, Any], known: set[str]) -> None:

@@ -156,11 +156,13 @@ class ConnectionLimiter:
         protocol_factory: Callable[[], asyncio.Protocol],
         limits: Limits,
         ssl_context: ssl.SSLContext | None = None,
+        before_handshake: Callable[[], None] | None = None,
     ) -> None:
         self.loop = loop
         self.factory = protocol_factory
         self.limits = limits
         self.ssl_context = ssl_context
+        self.before_handshake = before_handshake  # e.g. pick up a rotated certificate
         self.cap = connection_cap(limits.max_connections)
         self.conns: dict[_Conn, None] = {}  # insertion ordered: oldest first
         self.by_transport: dict[asyncio.BaseTransport, _Conn] = {}
@@ -223,6 +225,8 @@ class ConnectionLimiter:
     async def _open(self, conn: _Conn) -> None:
         ssl_args: dict[str, Any] = {}
         if self.ssl_context is not None:
+            if self.before_handshake is not None:
+                self.before_handshake()
             ssl_args = {"ssl": self.ssl_context,
                         "ssl_handshake_timeout": self.limits.read_header_timeout}
         conn.opening = True

@@ -145,3 +145,55 @@ def test_tls_server_with_auth(tmp_path: Path) -> None:
 
 def test_security_default() -> None:
     assert WebSecurity().scheme == "http"
+
+
+def _served_certificate(port: int) -> bytes:
+    """The DER certificate the server presents on a fresh TLS handshake."""
+    import socket
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            ctx.wrap_socket(raw) as tls:
+        return tls.getpeercert(binary_form=True) or b""
+
+
+def test_rotated_certificate_is_served_without_a_restart(tmp_path: Path) -> None:
+    """As the exporter-toolkit re-reads its files: a renewed certificate (cert-manager,
+    certbot) is picked up by the next handshake, and a broken pair keeps the old one."""
+    import shutil
+
+    fx.make_cert(str(tmp_path), "server")
+    sec = load_web_config(write(tmp_path, "tls_server_config:\n  cert_file: server.crt\n"
+                                          "  key_file: server.key\n"))
+    server = WebServer(make_app(MonitorState(Snapshot(zones=("mx",))), sec), "127.0.0.1:0",
+                       sec.ssl_context, before_handshake=sec.refresh_certificates)
+    server.start()
+    port = int(server.url.rsplit(":", 1)[1].strip("/"))
+    try:
+        first = _served_certificate(port)
+        renewed = tmp_path / "renewed"
+        renewed.mkdir()
+        fx.make_cert(str(renewed), "server")
+        time.sleep(1.1)  # the files are looked at at most once a second
+        for name in ("server.crt", "server.key"):
+            shutil.copy(renewed / name, tmp_path / f"{name}.new")
+            (tmp_path / f"{name}.new").replace(tmp_path / name)  # atomic, as renewers do
+        second = _served_certificate(port)
+        assert second != first
+        assert second == ssl.PEM_cert_to_DER_cert((renewed / "server.crt").read_text())
+        time.sleep(1.1)
+        (tmp_path / "server.crt").write_text("not a certificate")  # a half-written renewal
+        assert _served_certificate(port) == second
+    finally:
+        server.stop()
+
+
+def test_toolkit_rate_limit_is_accepted_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sec = load_web_config(write(tmp_path, "rate_limit:\n  interval: 1s\n  burst: 10\n"))
+    assert sec.scheme == "http"
+    assert "rate_limit is an exporter-toolkit key ccmon does not apply" in caplog.text
+    with pytest.raises(WebConfigError, match="unknown key rate_limits"):
+        load_web_config(write(tmp_path, "rate_limits: {}\n"))
