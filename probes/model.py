@@ -29,6 +29,17 @@ class FailureKind(enum.StrEnum):
     MISMATCH = "mismatch"  # only replies with the wrong ID or question came back
     OVERSIZED = "oversized"  # UDP reply larger than our EDNS buffer and not truncated
     TRUNCATED = "truncated"  # TC=1 where no fallback is possible (TC over TCP)
+    # The query failed for a reason of OUR host (EMFILE, ENOBUFS, EADDRNOTAVAIL, no route for
+    # the family, ...) before any packet could leave: never attributed to a server.
+    LOCAL_ERROR = "local-error"
+
+
+class VantageState(enum.StrEnum):
+    """What this vantage point can see over one address family, assessed per sweep round."""
+
+    ONLINE = "online"  # enough reference servers answer
+    OFFLINE = "offline"  # packets leave, too few references answer
+    ABSENT = "absent"  # the host has no route / address for the family
 
 
 class Severity(enum.IntEnum):
@@ -49,6 +60,17 @@ class Source(enum.StrEnum):
     CHILD = "child"
     GLUE = "glue"
     RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyHealth:
+    """The vantage verdict for one address family: how many reference servers answered."""
+
+    family: str  # "ipv4" | "ipv6"
+    state: VantageState
+    answering: int = 0  # reference addresses that answered the control query
+    references: int = 0  # reference addresses asked
+    detail: str = ""  # why, in words (errno text when absent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +168,10 @@ class ServerStatus:
     edns: Mapping[str, str] = field(default_factory=dict)  # EDNS01: test -> "ok" | reason
     axfr_open: bool | None = None  # SEC01: the address granted us an AXFR
     recursion_open: bool | None = None  # SEC02: the address answered a recursive query
+    # False: not measured this sweep (its family offline/absent here, or a local error):
+    # answered/authoritative/rtt/within_threshold then carry no meaning, no finding names it.
+    measured: bool = True
+    udp_loss: float | None = None  # share of UDP tries to this address without an answer
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -155,7 +181,7 @@ class ServerStatus:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServerStatus:
-        return cls(**{**data, "transport": Transport(data["transport"])})
+        return cls(**{**data, "transport": Transport(data["transport"])})  # new fields default
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +201,11 @@ class ZoneReport:
     # DNSSEC state of the zone (issue 7): "" (not probed / unknown), "unsigned", "island"
     # (signed, no DS at the parent), "secure" (DS matches, every address validates), "bogus".
     dnssec: str = ""
+    # Vantage health (issue 10): family ("ipv4", "ipv6") -> VantageState value for this sweep
+    # ({} = not assessed), the addresses left unmeasured, and whether nothing was measured.
+    vantage: Mapping[str, str] = field(default_factory=dict)
+    unmeasured: tuple[str, ...] = ()
+    unknown: bool = False
 
     @property
     def severity(self) -> Severity:
@@ -194,6 +225,9 @@ class ZoneReport:
             "servers": [s.to_dict() for s in self.servers],
             "findings": [f.to_dict() for f in self.findings],
             "dnssec": self.dnssec,
+            "vantage": dict(self.vantage),
+            "unmeasured": list(self.unmeasured),
+            "unknown": self.unknown,
         }
 
     @classmethod
@@ -210,4 +244,7 @@ class ZoneReport:
             query_failures=dict(data.get("query_failures", {})),
             rtts={k: tuple(v) for k, v in data.get("rtts", {}).items()},
             dnssec=data.get("dnssec", ""),
+            vantage=dict(data.get("vantage", {})),
+            unmeasured=tuple(data.get("unmeasured", ())),
+            unknown=bool(data.get("unknown", False)),
         )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from probes.checks import availability, delegation, lame, latency, soa
+from probes.checks import availability, delegation, lame, latency, soa, vantage
 from probes.checks.evidence import Evidence
 from probes.checks.registry import CHECKS, Check
 from probes.model import Finding
 
-_MODULES = (delegation, lame, soa, latency, availability)  # registration order = report order
+_MODULES = (vantage, delegation, lame, soa, latency, availability)  # registration = report order
 
 # Further checks (issue 7); imported after the core ones so the core keeps its report order.
 from probes.checks import diversity, dnssec, edns, security, soa_timers  # noqa: E402

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import dns.flags
@@ -15,7 +15,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 
-from probes.model import Delegation, FailureKind, Observation, Transport
+from probes.model import Delegation, FailureKind, FamilyHealth, Observation, Transport
 from probes.settings import ProbeSettings
 
 
@@ -27,6 +27,11 @@ class Evidence:
     delegation: Delegation
     observations: tuple[Observation, ...]
     settings: ProbeSettings
+    # Vantage health of this sweep (issue 10): family -> verdict ({} = not assessed), and the
+    # addresses left unmeasured (family offline/absent here, or only local errors).
+    vantage: Mapping[str, FamilyHealth] = field(default_factory=dict)
+    unmeasured: frozenset[str] = frozenset()
+    nothing_measured: bool = False
 
     def select(self, rdtype: str, transport: Transport | None = None) -> Iterator[Observation]:
         """Observations of one query type (and transport), in probe order."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from probes.checks import CHECKS, diversity, dnssec, edns, security, soa_timers
+from probes.checks import CHECKS, diversity, dnssec, edns, security, soa_timers, vantage
 from probes.checks.evidence import LAME_REASONS
 from probes.observe_extra import labels
 
@@ -61,7 +61,7 @@ SOA variants are never mistaken for the core SOA answers.
 
 def _reasons() -> dict[str, tuple[str, ...]]:
     known: dict[str, tuple[str, ...]] = {"LAME01": LAME_REASONS}
-    for module in (soa_timers, diversity, dnssec, security, edns):
+    for module in (vantage, soa_timers, diversity, dnssec, security, edns):
         known.update(module.REASONS)
     return known
 
