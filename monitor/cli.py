@@ -91,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--listen", metavar="HOST:PORT", help="web listen address (127.0.0.1:9153)")
     runtime_options.add_logging_flags(demo)
 
+    from monitor.sla.command import add_parser as add_report_parser  # ccmon report (issue 15)
+
+    add_report_parser(commands)
+
     test_email = commands.add_parser("test-email", help="send one test message and report")
     test_email.add_argument("--config", "-c", default=DEFAULT_CONFIG)
     test_email.add_argument("--to", action="append", help="recipient (default: the config's)")
@@ -258,6 +262,12 @@ def cmd_test_email(args: argparse.Namespace) -> int:
     return mailer.send_test_email(config, args.to)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from monitor.sla import command
+
+    return command.run(args)
+
+
 COMMANDS = {
     "check": cmd_check,
     "check-config": cmd_check_config,
@@ -265,6 +275,7 @@ COMMANDS = {
     "run": cmd_run,
     "demo": cmd_demo,
     "test-email": cmd_test_email,
+    "report": cmd_report,
 }
 
 

@@ -42,7 +42,8 @@ class ScheduleConfig:
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     path: str = "ccmon.sqlite"
-    retention: float = 30 * 86400.0  # seconds of history kept
+    retention: float = 35 * 86400.0  # seconds of history kept (a month and a few days)
+    rollup_retention: float = 400 * 86400.0  # seconds the daily SLA rollups are kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +310,7 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
     schedule = root.section("schedule")
     schedule.reject_unknown({"interval", "jitter"})
     store = root.section("store")
-    store.reject_unknown({"path", "retention"})
+    store.reject_unknown({"path", "retention", "rollup_retention"})
     web = root.section("web")
     web.reject_unknown({"listen", "web_config_file", "external_url"})
     defaults = Config(zones=())
@@ -324,6 +325,9 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
         store=StoreConfig(
             path=store.get("path", _text, defaults.store.path),
             retention=store.get("retention", _positive(parse_duration), defaults.store.retention),
+            rollup_retention=store.get(
+                "rollup_retention", _positive(parse_duration), defaults.store.rollup_retention
+            ),
         ),
         web=WebConfig(
             listen=web.get("listen", parse_listen, DEFAULT_LISTEN),

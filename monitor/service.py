@@ -129,7 +129,7 @@ class Service:
 
     def _open(self) -> None:
         cfg = self.config
-        self.store = Store(cfg.store.path, cfg.store.retention)
+        self.store = Store(cfg.store.path, cfg.store.retention, cfg.store.rollup_retention)
         self.alerter = Alerter(cfg)  # its own tables and connection in the same file
         reports = {z: r for z, r in self.store.latest_reports().items() if z in cfg.zones}
         self.state = MonitorState(

@@ -40,6 +40,8 @@ from typing import Any
 
 import dns.serial
 
+from monitor.history import MIGRATION as HISTORY_MIGRATION
+from monitor.history import prune_history, record_history
 from monitor.status import (
     ZoneHistory,
     ZoneTotals,
@@ -113,6 +115,8 @@ MIGRATIONS: tuple[str, ...] = (
         first_seen REAL NOT NULL
     );
     """,
+    # 3 (issue 15): per-zone and per-address hourly/daily SLA rollups (monitor/history).
+    HISTORY_MIGRATION,
 )
 
 
@@ -145,9 +149,12 @@ def _compact_findings(report: ZoneReport) -> list[list[str]]:
 class Store:
     """The monitor's SQLite file. Not thread-safe: use it from one thread."""
 
-    def __init__(self, path: str, retention: float) -> None:
+    def __init__(
+        self, path: str, retention: float, rollup_retention: float = 400 * 86400.0
+    ) -> None:
         self.path = path
         self.retention = retention
+        self.rollup_retention = rollup_retention  # daily SLA rollups (monitor/history)
         if path != ":memory:":
             parent = os.path.dirname(os.path.abspath(path))
             os.makedirs(parent, exist_ok=True)
@@ -247,6 +254,7 @@ class Store:
                 ),
             )
             self._write_totals(report.zone, totals)
+            record_history(db, report)
         return report, self.zone_history(report.zone, top, now=finished)
 
     def _track_serial(self, zone: str, top: int, serials: list[int], seen_at: float) -> None:
@@ -346,6 +354,9 @@ class Store:
                 removed += db.execute(
                     f"DELETE FROM {table} WHERE zone NOT IN (SELECT zone FROM latest)"
                 ).rowcount
+            removed += prune_history(
+                db, cutoff + self.retention, self.retention, self.rollup_retention
+            )
         return removed
 
     # --- reads -----------------------------------------------------------------------
