@@ -4,6 +4,17 @@ the ranking table's header links and docs/report.md."""
 from __future__ import annotations
 
 DEFINITIONS: dict[str, tuple[str, str]] = {
+    "sweep_interval_seconds": (
+        "Sweep interval and sweeps",
+        "How often the zone was swept (the median of the shortest gap between two sweeps "
+        "per hour) and how many sweeps the period holds; every minute figure is sweeps x "
+        "this interval.",
+    ),
+    "measured_minutes": (
+        "Measured",
+        "Minutes the figures are computed over: the sweeps minus the unmeasured ones, x the "
+        "interval.",
+    ),
     "availability_percent": (
         "Availability",
         "Zone: share of the measured sweeps in which at least 2 name servers answered "
@@ -93,6 +104,10 @@ DEFINITIONS: dict[str, tuple[str, str]] = {
 
 #: Figure key -> definition anchor, for figures sharing a definition.
 ANCHOR = {
+    "sweeps": "sweep_interval_seconds",
+    "server_addresses": "nameservers",
+    "udp_rtt_answers": "udp_rtt_median_ms",
+    "tcp_rtt_answers": "udp_rtt_median_ms",
     "udp_rtt_p95_ms": "udp_rtt_median_ms",
     "tcp_rtt_median_ms": "udp_rtt_median_ms",
     "tcp_rtt_p95_ms": "udp_rtt_median_ms",
