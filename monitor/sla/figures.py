@@ -121,12 +121,14 @@ def _intervals(db: sqlite3.Connection, period: Period) -> dict[int, float]:
     """Each zone series' sweep interval: the median of its shortest gap per hour."""
     gaps: dict[int, list[float]] = {}
     lo, hi = int(period.start // HOUR) - 24, math.ceil(period.end / HOUR) + 24
-    for sid, gap in db.execute(
-        "SELECT series, gap_min FROM history_hourly WHERE gap_min IS NOT NULL "
-        "AND hour >= ? AND hour < ?",
-        (lo, hi),
-    ):
-        gaps.setdefault(int(sid), []).append(float(gap))
+    zones = [r[0] for r in db.execute("SELECT id FROM history_series WHERE address = ''")]
+    for sid in zones:  # the zone series only: a range of the primary key each
+        for (gap,) in db.execute(
+            "SELECT gap_min FROM history_hourly WHERE series = ? AND hour >= ? AND hour < ? "
+            "AND gap_min IS NOT NULL",
+            (sid, lo, hi),
+        ):
+            gaps.setdefault(int(sid), []).append(float(gap))
     if not gaps:  # hourly rows pruned: the daily rows' shortest gaps
         for sid, gap in db.execute(
             "SELECT series, gap_min FROM history_daily WHERE gap_min IS NOT NULL "
@@ -420,19 +422,121 @@ def use_hourly(db: sqlite3.Connection, period: Period) -> bool:
     return row is not None
 
 
+def _table(hourly: bool) -> tuple[str, str, int]:
+    return ("history_hourly", "hour", HOUR) if hourly else ("history_daily", "day", DAY)
+
+
 def timeline(db: sqlite3.Connection, period: Period, series: int, columns: Sequence[str],
-             hourly: bool) -> dict[int, tuple[Any, ...]]:  # fmt: skip
-    """Bucket start (unix s) -> the columns' values, for one series (hourly or daily)."""
+             hourly: bool, bin_seconds: int = 0) -> dict[int, tuple[Any, ...]]:  # fmt: skip
+    """Bucket start (unix s) -> the columns' sums, for one series: one bucket per row
+    (hourly or daily), or per ``bin_seconds`` (a multiple of the row's step)."""
     bad = [c for c in columns if c not in ALL_COLUMNS]
     if bad:
         raise ValueError(f"unknown columns {bad}")
-    table, key, step = ("history_hourly", "hour", HOUR) if hourly else ("history_daily", "day", DAY)
+    table, key, step = _table(hourly)
+    per = max(1, bin_seconds // step)
     lo, hi = int(period.start // step), math.ceil(period.end / step)
+    sums = ", ".join(f"sum({c})" for c in columns)
     return {
-        int(row[0]) * step: tuple(row[1:])
+        int(row[0]) * per * step: tuple(row[1:])
         for row in db.execute(
-            f"SELECT {key}, {', '.join(columns)} FROM {table} "
-            f"WHERE series = ? AND {key} >= ? AND {key} < ?",
-            (series, lo, hi),
+            f"SELECT {key} / ? AS b, {sums} FROM {table} "
+            f"WHERE series = ? AND {key} >= ? AND {key} < ? GROUP BY b",
+            (per, series, lo, hi),
+        )
+    }
+
+
+#: The heat-strip class of a rollup row, in SQL (the same rule as monitor.sla.svg's
+#: state_class, which a test holds it to).
+STATE_CLASS_SQL = """CASE
+    WHEN sweeps = 0 THEN 'nodata'
+    WHEN sweeps - unmeasured <= 0 THEN 'unmeasured'
+    WHEN lame > 0 AND lame >= unanswered THEN 'lame'
+    WHEN unanswered + lame = 0 THEN 'ok'
+    WHEN (unanswered + lame) * 20 <= sweeps - unmeasured THEN 'minor'
+    WHEN (unanswered + lame) * 2 <= sweeps - unmeasured THEN 'major'
+    ELSE 'down' END"""
+
+
+def _runs_of(buckets: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted bucket numbers -> [first, last] runs of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for b in buckets:
+        if runs and runs[-1][1] == b - 1:
+            runs[-1] = (runs[-1][0], b)
+        else:
+            runs.append((b, b))
+    return runs
+
+
+def strip_classes(
+    db: sqlite3.Connection, period: Period, zone_series: int, series: Sequence[int],
+    hourly: bool,
+) -> dict[int, list[tuple[int, int, str]]]:
+    """Per address series, runs (start, end, class) of equal consecutive buckets; time
+    without a run had no sweeps. Most buckets are "ok": only the others are read row by
+    row; the rest follows from the buckets the zone was swept in, within the first and last
+    bucket of the address."""
+    table, key, step = _table(hourly)
+    lo, hi = int(period.start // step), math.ceil(period.end / step)
+    swept = _runs_of([b for (b,) in db.execute(
+        f"SELECT {key} FROM {table} WHERE series = ? AND {key} >= ? AND {key} < ? ORDER BY {key}",
+        (zone_series, lo, hi))])  # fmt: skip
+    marks = ",".join("?" * len(series))
+    odd: dict[int, dict[int, str]] = {int(s): {} for s in series}
+    for sid, b, cls in db.execute(
+        f"SELECT series, {key}, {STATE_CLASS_SQL} FROM {table} WHERE series IN ({marks}) "
+        f"AND {key} >= ? AND {key} < ? AND unanswered + lame + unmeasured > 0",
+        (*series, lo, hi),
+    ):
+        odd[sid][b] = cls
+    out: dict[int, list[tuple[int, int, str]]] = {}
+    for sid in odd:
+        first, last = db.execute(
+            f"SELECT min({key}), max({key}) FROM {table} WHERE series = ? AND {key} >= ? "
+            f"AND {key} < ?",
+            (sid, lo, hi),
+        ).fetchone()
+        runs: list[tuple[int, int, str]] = []
+        if first is not None:
+            exceptions = sorted(odd[sid].items())
+            for a, b in swept:
+                a, b = max(a, first), min(b, last)
+                cursor = a
+                for e, cls in exceptions:
+                    if e < a or e > b:
+                        continue
+                    if e > cursor:
+                        _extend(runs, cursor, e - 1, "ok")
+                    _extend(runs, e, e, cls)
+                    cursor = e + 1
+                if cursor <= b:
+                    _extend(runs, cursor, b, "ok")
+        out[sid] = [(a * step, (b + 1) * step, cls) for a, b, cls in runs]
+    return out
+
+
+def _extend(runs: list[tuple[int, int, str]], a: int, b: int, cls: str) -> None:
+    if runs and runs[-1][2] == cls and runs[-1][1] == a - 1:
+        runs[-1] = (runs[-1][0], b, cls)
+    else:
+        runs.append((a, b, cls))
+
+
+def worst_lagging(db: sqlite3.Connection, period: Period, series: Sequence[int],
+                  hourly: bool, bin_seconds: int) -> dict[int, int]:  # fmt: skip
+    """Bin start -> the largest count of lagging sweeps of any one of the series."""
+    table, key, step = _table(hourly)
+    per = max(1, bin_seconds // step)
+    lo, hi = int(period.start // step), math.ceil(period.end / step)
+    marks = ",".join("?" * len(series))
+    return {
+        int(b) * per * step: int(n)
+        for b, n in db.execute(
+            f"SELECT b, max(n) FROM (SELECT {key} / ? AS b, sum(lagging) AS n FROM {table} "
+            f"WHERE series IN ({marks}) AND {key} >= ? AND {key} < ? AND lagging > 0 "
+            "GROUP BY series, b) GROUP BY b",
+            (per, *series, lo, hi),
         )
     }

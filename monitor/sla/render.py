@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import math
 import sqlite3
 from collections.abc import Mapping
 from html import escape
@@ -19,8 +20,10 @@ from monitor.sla.figures import (
     SlaReport,
     ZoneFigures,
     histogram_quantile,
+    strip_classes,
     timeline,
     use_hourly,
+    worst_lagging,
 )
 from monitor.status import unicode_zone
 
@@ -241,6 +244,12 @@ def _server_table(servers: list[dict[str, Any]]) -> str:
 STATE_COLUMNS = ("sweeps", "up", "unanswered", "lame", "unmeasured")
 
 
+def plot_bin(period: Period, hourly: bool) -> int:
+    """Seconds per point of the RTT and lag plots: at most ~240 points (a month: 3 h)."""
+    step = 3600 if hourly else 86400
+    return step * max(1, math.ceil((period.end - period.start) / step / 240))
+
+
 def _zone_plots(db: sqlite3.Connection, report: SlaReport, z: ZoneFigures) -> str:
     period = report.period
     hourly = use_hourly(db, period)
@@ -256,14 +265,15 @@ def _zone_plots(db: sqlite3.Connection, report: SlaReport, z: ZoneFigures) -> st
         days[t] = (svg.state_class(sweeps, up, unans, 0, unmeas), pct)
     cal = svg.calendar(days, period.start, period.end, f"{name}: availability per day")
     # Heat strip: one row per address.
-    strips = [
-        (key, timeline(db, period, sid, STATE_COLUMNS, hourly))
-        for key, sid in sorted(z.series.items())
-    ]
-    strip = svg.heat_strip(strips, period.start, period.end, step,
-                           f"{name}: state per server address over time")  # fmt: skip
+    ordered = sorted(z.series.items())
+    runs = strip_classes(db, period, z.zone_series, [sid for _, sid in ordered], hourly)
+    strip = svg.heat_strip(
+        [(key, runs[sid]) for key, sid in ordered], period.start, period.end, step,
+        f"{name}: state per server address over time",
+    )
     # RTT percentiles of the zone's answers over time.
-    buckets = timeline(db, period, z.zone_series, (*UDP_BUCKETS, *TCP_BUCKETS), hourly)
+    every = plot_bin(period, hourly)
+    buckets = timeline(db, period, z.zone_series, (*UDP_BUCKETS, *TCP_BUCKETS), hourly, every)
     n = len(UDP_BUCKETS)
 
     def q(values: tuple[int, ...], p: float) -> float | None:
@@ -276,23 +286,24 @@ def _zone_plots(db: sqlite3.Connection, report: SlaReport, z: ZoneFigures) -> st
             ("UDP p95", svg.LINE_UDP95, "5 3", {t: q(v[:n], 0.95) for t, v in buckets.items()}),
             ("TCP p95", svg.LINE_TCP95, "1 2", {t: q(v[n:], 0.95) for t, v in buckets.items()}),
         ],
-        period.start, period.end, step, "ms", f"{name}: RTT percentiles over time",
+        period.start, period.end, every, "ms", f"{name}: RTT percentiles over time",
         reference=(500.0, "UDP SLR 500 ms"),
     )  # fmt: skip
-    # Serial lag: minutes per bucket in which the worst address served an old serial.
-    lag: dict[int, float] = {}
-    for _key, sid in z.series.items():
-        for t, (lagging,) in timeline(db, period, sid, ("lagging",), hourly).items():
-            lag[t] = max(lag.get(t, 0.0), round(lagging * z.interval / 60, 2))
-    lag_plot = svg.bar_plot(lag, period.start, period.end, step, "minutes behind",
+    # Serial lag: minutes per bin in which the worst address served an old serial.
+    lag = {
+        t: round(n * z.interval / 60, 2)
+        for t, n in worst_lagging(db, period, [sid for _, sid in ordered], hourly, every).items()
+    }
+    lag_plot = svg.bar_plot(lag, period.start, period.end, every, "minutes behind",
                             f"{name}: serial lag over time (worst address)")  # fmt: skip
     per = "hour" if hourly else "day"
+    points = f"{every // 3600} h" if every < 86400 else f"{every // 86400} day(s)"
     return (
         f"<h3>Availability calendar</h3>{cal}{svg.legend(('ok', 'minor', 'major', 'down'))}"
         f"<h3>State per server address (one cell per {per})</h3>{strip}"
         f"{svg.legend(tuple(svg.CLASSES))}"
-        f"<h3>RTT percentiles (per {per})</h3>{rtt}"
-        f"<h3>Serial lag (minutes per {per}, worst address)</h3>{lag_plot}"
+        f"<h3>RTT percentiles (one point per {points})</h3>{rtt}"
+        f"<h3>Serial lag (minutes per {points}, worst address)</h3>{lag_plot}"
     )
 
 

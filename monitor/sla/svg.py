@@ -8,6 +8,7 @@ contrast is at least 4.5:1 (pinned by a test with the WCAG formula).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from html import escape
@@ -99,6 +100,7 @@ def state_class(sweeps: int, up: int, unanswered: int, lame: int, unmeasured: in
     return "minor" if share <= 0.05 else "major" if share <= 0.5 else "down"
 
 
+@functools.lru_cache(maxsize=4096)
 def _stamp(t: float, step: int) -> str:
     fmt = "%Y-%m-%d %H:%M" if step < 86400 else "%Y-%m-%d"
     return dt.datetime.fromtimestamp(t, dt.UTC).strftime(fmt) + " UTC"
@@ -123,33 +125,33 @@ def _time_axis(svg: Svg, x0: float, width: float, y: float, start: float, end: f
 STRIP_LABEL_W, STRIP_W, STRIP_ROW = 250, 720, 14
 
 
-def heat_strip(rows: Sequence[tuple[str, Mapping[int, Sequence[int]]]], start: float,
+def heat_strip(rows: Sequence[tuple[str, Sequence[tuple[int, int, str]]]], start: float,
                end: float, step: int, label: str) -> Svg:  # fmt: skip
-    """DNSMON-style: one strip per address, time left to right, one cell per bucket
-    coloured by the share unanswered; equal neighbours merged into one rectangle.
-    Each row's values: (sweeps, up, unanswered, lame, unmeasured)."""
+    """DNSMON-style: one strip per address, time left to right, coloured by the share
+    unanswered per bucket; rows: (name, runs of (from, to, class)) with equal neighbours
+    already merged; time without a run had no sweeps."""
     height = 24 + len(rows) * (STRIP_ROW + 4) + 22
     svg = Svg(STRIP_LABEL_W + STRIP_W + 10, height, label)
     x0, span = STRIP_LABEL_W, end - start
-    buckets = list(range(int(start // step * step), int(end), step))
-    for i, (name, values) in enumerate(rows):
+    nodata = CLASSES["nodata"][0]
+    for i, (name, runs) in enumerate(rows):
         y = 20 + i * (STRIP_ROW + 4)
         svg.text(x0 - 6, y + 11, name, anchor="end", fill=TEXT)
-        runs: list[tuple[int, int, str]] = []  # (first bucket, last bucket, class)
-        for t in buckets:
-            cls = state_class(*values.get(t, (0, 0, 0, 0, 0)))
-            if runs and runs[-1][2] == cls:
-                runs[-1] = (runs[-1][0], t, cls)
-            else:
-                runs.append((t, t, cls))
+        # the background: no sweeps, unless a run covers the time
+        svg.parts.append(f'<rect x="{x0}" y="{y}" width="{STRIP_W}" height="{STRIP_ROW}" '
+                         f'fill="{nodata}" data-state="nodata"/>')  # fmt: skip
+        who = escape(name)
         for first, last, cls in runs:
-            a = max(first, start)
-            b = min(last + step, end)
+            a, b = max(first, start), min(last, end)
+            if b <= a:
+                continue
             x = x0 + (a - start) / span * STRIP_W
             w = max(0.5, (b - a) / span * STRIP_W)
-            svg.add("rect", title=f"{name}: {CLASSES[cls][1]}, {_stamp(a, step)} to "
-                    f"{_stamp(b, step)}", x=f"{x:.2f}", y=y, width=f"{w:.2f}",
-                    height=STRIP_ROW, fill=CLASSES[cls][0], data_state=cls)  # fmt: skip
+            svg.parts.append(
+                f'<rect x="{x:.2f}" y="{y}" width="{w:.2f}" height="{STRIP_ROW}" '
+                f'fill="{CLASSES[cls][0]}" data-state="{cls}"><title>{who}: {CLASSES[cls][1]}, '
+                f"{_stamp(a, step)} to {_stamp(b, step)}</title></rect>"
+            )
     _time_axis(svg, x0, STRIP_W, 20 + len(rows) * (STRIP_ROW + 4), start, end)
     return svg
 

@@ -22,7 +22,7 @@ from monitor import cli
 from monitor.history.writer import address_state, zone_row
 from monitor.sla import svg
 from monitor.sla.definitions import DEFINITIONS
-from monitor.sla.figures import histogram_quantile
+from monitor.sla.figures import STATE_CLASS_SQL, histogram_quantile
 from monitor.status import server_views
 from monitor.store import MIGRATIONS, Store
 from tests.monitor.sla_fixtures import MONTH_START, SERVERS, build_store, status, sweep
@@ -208,6 +208,27 @@ def test_html_has_plots_ranking_and_every_definition_link_resolves(capsys, store
     assert 'data-state="unmeasured"' in row  # the hour our vantage point was offline
     assert 'data-state="nodata"' in row  # the hour ccmon was not running
     assert "60 zone-minutes" in html
+
+
+def test_sql_state_class_is_the_python_rule():
+    """The heat strip classes rows in SQL, the calendar in Python: the same rule, pinned on
+    both sides of every boundary (5 % and 50 % unanswered, lame vs unanswered)."""
+    db = sqlite3.connect(":memory:")
+    cases = [
+        (60, 60, 0, 0, 0), (60, 57, 3, 0, 0), (60, 56, 4, 0, 0), (60, 30, 30, 0, 0),
+        (60, 29, 31, 0, 0), (60, 0, 0, 0, 60), (60, 0, 0, 1, 59), (60, 50, 5, 5, 0),
+        (60, 50, 6, 4, 0), (0, 0, 0, 0, 0), (40, 38, 2, 0, 20), (40, 37, 3, 0, 20),
+    ]  # fmt: skip
+    seen = set()
+    for sweeps, up, unanswered, lame, unmeasured in cases:
+        (sql,) = db.execute(
+            f"SELECT {STATE_CLASS_SQL} FROM (SELECT ? AS sweeps, ? AS up, ? AS unanswered, "
+            "? AS lame, ? AS unmeasured)",
+            (sweeps, up, unanswered, lame, unmeasured),
+        ).fetchone()
+        assert sql == svg.state_class(sweeps, up, unanswered, lame, unmeasured)
+        seen.add(sql)
+    assert seen == set(svg.CLASSES)
 
 
 def test_palette_text_contrast_is_at_least_4_5():
