@@ -250,7 +250,7 @@ def plot_bin(period: Period, hourly: bool) -> int:
     return step * max(1, math.ceil((period.end - period.start) / step / 240))
 
 
-def _zone_plots(db: sqlite3.Connection, report: SlaReport, z: ZoneFigures) -> str:
+def zone_plots(db: sqlite3.Connection, report: SlaReport, z: ZoneFigures) -> str:
     period = report.period
     hourly = use_hourly(db, period)
     step = 3600 if hourly else 86400
@@ -330,7 +330,7 @@ def render_html(report: SlaReport, db: sqlite3.Connection) -> str:
         name = escape(unicode_zone(z.zone))
         parts.append(f'<section class="zone" id="zone-{escape(z.zone)}"><h2>{name}</h2>')
         parts.append(_figure_table(z.figures))
-        parts.append(_zone_plots(db, report, z))
+        parts.append(zone_plots(db, report, z))
         parts.append("<h3>Per server address</h3>" + _server_table(z.servers) + "</section>")
     parts.append("<h2>Definitions</h2><dl>")
     for key, (title, text) in DEFINITIONS.items():
