@@ -13,9 +13,10 @@ address series (the UDP row decides, TCP when UDP was not probed):
   ``unmeasured``  our vantage point could not measure the address (its family offline or
                   absent here, a local error): neither up nor down.
 zone series:
-  ``up``          available (ICANN Spec 10: >= 2 name servers up on all measured addresses);
-  ``unanswered``  unavailable;
-  ``unmeasured``  fewer than 2 name servers measurable from here (or nothing measured).
+  ``up``          available (ICANN Spec 10: >= 2 name servers up on all their addresses);
+  ``unanswered``  unavailable, whatever the unmeasured addresses would have shown;
+  ``unmeasured``  no verdict: nothing measured, or fewer than 2 name servers up but enough
+                  whose measured addresses are all up and the rest unmeasured.
 
 RTTs go into fixed histogram buckets (the bounds of :data:`monitor.status.BUCKETS`, the
 same as ``ccmon_query_duration_seconds``, so quantiles come out as Prometheus'

@@ -99,13 +99,18 @@ def zone_row(views: Iterable[tuple[ServerView, str]], report: ZoneReport,
     by_ns: dict[str, list[str]] = {}
     for view, state in views:
         by_ns.setdefault(view.nameserver, []).append(state)
-    measured = {ns: [s for s in states if s != UNMEASURED] for ns, states in by_ns.items()}
-    measurable = [ns for ns, states in measured.items() if states]
-    up = sum(all(s in (UP, SLOW) for s in measured[ns]) for ns in measurable)
+    up = could_be = 0  # NS up on every address / up on every measured one, some unmeasured
+    for states in by_ns.values():
+        measured = [s for s in states if s != UNMEASURED]
+        if all(s in (UP, SLOW) for s in measured):
+            if len(measured) == len(states):
+                up += 1
+            else:
+                could_be += 1
     row: dict[str, Any] = {"sweeps": 1}
     if up >= 2:
         row["up"] = 1
-    elif report.unknown or len(measurable) < 2:
+    elif report.unknown or up + could_be >= 2:  # what we could not see decides: no verdict
         row["unmeasured"] = 1
     else:
         row["unanswered"] = 1

@@ -37,8 +37,9 @@ DEFINITIONS: dict[str, tuple[str, str]] = {
     "unmeasured_minutes": (
         "Unmeasured (vantage point)",
         "Minutes our vantage point could not measure (the address family offline or absent "
-        "here, a local error such as no free descriptors; for a zone: fewer than 2 name "
-        "servers measurable). Excluded from every figure, neither up nor down.",
+        "here, a local error such as no free descriptors; for a zone: nothing measured, or "
+        "fewer than 2 name servers up where the unmeasured addresses could make it 2). "
+        "Excluded from every figure, neither up nor down.",
     ),
     "not_monitored_minutes": (
         "Not monitored",

@@ -14,6 +14,7 @@ import io
 import json
 import re
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -163,9 +164,17 @@ def test_zone_state_two_name_servers_up_is_available_one_is_not():
     assert zone_state(down={"2001:db8::2"}) == "up"  # ns2 partly down: ns1, ns3 up
     # ns2 has one address down: not up on all its addresses, ns1+ns3 still make two
     assert zone_state(down={"2001:db8::2", "192.0.2.1"}) == "unanswered"
-    # only ns1 measurable: fewer than 2 name servers could be judged from here
+    # only ns1 measurable: whether 2 name servers were up is for what we could not see
     assert zone_state(unmeasured={"192.0.2.2", "2001:db8::2", "198.51.100.3"}) == "unmeasured"
+    # ns2's IPv6 unmeasured, its IPv4 up, ns3 down: ns1 + maybe ns2 - no verdict
+    assert zone_state(unmeasured={"2001:db8::2"}, down={"198.51.100.3"}) == "unmeasured"
+    # ns2's IPv6 unmeasured but its IPv4 down, ns3 down: unavailable whatever IPv6 did
+    assert zone_state(unmeasured={"2001:db8::2"},
+                      down={"198.51.100.3", "192.0.2.2"}) == "unanswered"  # fmt: skip
     assert zone_state(unknown=True) == "unmeasured"
+    # no server at all (nothing resolvable), our vantage point fine: unavailable
+    empty = replace(sweep(0), servers=())
+    assert zone_row([], empty, None).get("unanswered") == 1
 
 
 def test_csv_parses_with_the_stdlib_and_carries_the_json_numbers(capsys, store: Path):
