@@ -403,6 +403,14 @@ def compute(db: sqlite3.Connection, period: Period, zones: Iterable[str] | None 
             zs.id, interval,
         ))  # fmt: skip
     if not out:
+        if not period.day_aligned and db.execute(
+            "SELECT 1 FROM history_daily WHERE day >= ? AND day < ? LIMIT 1",
+            (int(period.start // DAY), math.ceil(period.end / DAY)),
+        ).fetchone():
+            raise ReportError(
+                f"no hourly detail between {period.label} any more (kept for store.retention);"
+                " the daily rollups still hold it: give whole days (--from/--to YYYY-MM-DD)"
+            )
         raise ReportError(f"no sweeps between {period.label}: nothing to report")
     table, *_ = _source(db, period)
     return SlaReport(period, out, store, "daily" if table == "history_daily" else "hourly")

@@ -371,3 +371,22 @@ def test_zone_plots_fragment_for_the_status_page(store: Path, tmp_path: Path):
     missing_store = zone_plots_html(str(tmp_path / "none.sqlite"), "xx")
     assert missing_store.startswith('<p class="note">No history') and "<svg" not in missing_store
     assert "never saw" in zone_plots_html(str(store), "yy")
+
+
+def test_daily_rollups_answer_after_the_hourly_ones_are_pruned(capsys, tmp_path: Path):
+    path = build_store(tmp_path / "s.sqlite", [
+        sweep(m, down={"192.0.2.1"} if 100 <= m < 130 else ()) for m in range(0, 2 * 1440)
+    ])  # fmt: skip
+    before = json_report(capsys, path, "--from", "2026-10-01", "--to", "2026-10-02")
+    store = Store(str(path), retention=86400.0, rollup_retention=400 * 86400.0)
+    store.prune(now=MONTH_START + 40 * 86400)  # 40 days later: hourly rows gone, daily kept
+    assert store.table_counts()["history_hourly"] == 0
+    store.close()
+    after = json_report(capsys, path, "--from", "2026-10-01", "--to", "2026-10-02")
+    assert after["zones"] == before["zones"]
+    assert by_address(after)["192.0.2.1"]["downtime_minutes"] == 30
+    code, html, _ = report(capsys, "--store.path", str(path), "--month", "2026-10")
+    assert code == 0 and html.count("<svg") == 4  # plots from the daily rows
+    err = one_line_refusal(capsys, "--store.path", str(path),
+                           "--from", "2026-10-01T06:00", "--to", "2026-10-01T12:00")  # fmt: skip
+    assert "give whole days" in err
