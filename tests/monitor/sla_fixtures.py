@@ -4,8 +4,10 @@ IPv6 address too), each sweep one minute apart, faults switched on per minute.""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from monitor.status import ZoneTotals
 from monitor.store import Store
@@ -34,8 +36,9 @@ def status(ns: str, address: str, transport: Transport, *, answered: bool = True
 
 def sweep(minute: int, zone: str = "xx", *, down: Iterable[str] = (),
           lame: Iterable[str] = (), unmeasured: Iterable[str] = (), unknown: bool = False,
-          rtt: float = 0.02, start: int = MONTH_START,
-          step: float = 60.0) -> ZoneReport:  # fmt: skip
+          rtt: float = 0.02, start: int = MONTH_START, step: float = 60.0,
+          serials: Mapping[str, int] | None = None, dnssec: str = "",
+          udp_extra: Mapping[str, Mapping[str, Any]] | None = None) -> ZoneReport:  # fmt: skip
     """The zone's report of one sweep: `down` addresses do not answer, `lame` ones refuse,
     `unmeasured` ones could not be measured from here (our family offline)."""
     down, lame, unmeasured = set(down), set(lame), set(unmeasured)
@@ -50,12 +53,16 @@ def sweep(minute: int, zone: str = "xx", *, down: Iterable[str] = (),
             elif address in lame:
                 rows.append(status(ns, address, transport, authoritative=False, lame="refused"))
             else:
-                rows.append(status(ns, address, transport, rtt=rtt))
+                row = status(ns, address, transport, rtt=rtt,
+                             serial=(serials or {}).get(address, 7))  # fmt: skip
+                if transport is Transport.UDP and udp_extra and address in udp_extra:
+                    row = replace(row, **udp_extra[address])
+                rows.append(row)
     rtts = {} if unknown else {"udp": (rtt, rtt), "tcp": (rtt * 2,)}
     return ZoneReport(
         zone, start + minute * step, 0.3, tuple(rows), (), rtts=rtts,
         unmeasured=tuple(sorted(unmeasured)) if not unknown else tuple(a for _, a in SERVERS),
-        unknown=unknown,
+        unknown=unknown, dnssec=dnssec,
     )  # fmt: skip
 
 

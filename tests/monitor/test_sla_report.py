@@ -390,3 +390,51 @@ def test_daily_rollups_answer_after_the_hourly_ones_are_pruned(capsys, tmp_path:
     err = one_line_refusal(capsys, "--store.path", str(path),
                            "--from", "2026-10-01T06:00", "--to", "2026-10-01T12:00")  # fmt: skip
     assert "give whole days" in err
+
+
+def test_serials_dnssec_and_open_services(capsys, tmp_path: Path):
+    """Serial 8 reaches ns1 at minute 100, ns2 (both addresses) at 103, ns3 at 105: 5
+    minutes of propagation; serial 9 reaches all at once at minute 200: 0 s. The zone is
+    bogus for 12 minutes; one address grants AXFR once; signatures expire at T+10 days."""
+    expiry = MONTH_START + 10 * 86400
+
+    def serials(m: int) -> dict[str, int]:
+        if m >= 200:
+            return dict.fromkeys(("192.0.2.1", "192.0.2.2", "2001:db8::2", "198.51.100.3"), 9)
+        return {"192.0.2.1": 8 if m >= 100 else 7,
+                "192.0.2.2": 8 if m >= 103 else 7, "2001:db8::2": 8 if m >= 103 else 7,
+                "198.51.100.3": 8 if m >= 105 else 7}  # fmt: skip
+
+    def extra(m: int) -> dict[str, dict]:
+        out: dict[str, dict] = {a: {"rrsig_expires_at": expiry + (a == "192.0.2.2") * 3600.0}
+                                for _, a in SERVERS}  # fmt: skip
+        if m == 300:
+            out["198.51.100.3"] = {**out["198.51.100.3"], "axfr_open": True}
+        if 400 <= m < 412:
+            out["192.0.2.1"] = {**out["192.0.2.1"], "dnssec_valid": False}
+        return out
+
+    path = build_store(tmp_path / "s.sqlite", [
+        sweep(m, serials=serials(m), udp_extra=extra(m),
+              dnssec="bogus" if 400 <= m < 412 else "secure")
+        for m in range(0, 1440)
+    ])  # fmt: skip
+    doc = json_report(capsys, path, "--from", "2026-10-01", "--to", "2026-10-01")
+    (zone,) = doc["zones"]
+    servers = by_address(doc)
+    assert zone["soa_changes"] == 2 and zone["soa_changes_pending"] == 0
+    assert zone["soa_propagation_max_seconds"] == 300.0
+    assert zone["soa_propagation_p95_seconds"] == 300.0
+    assert zone["soa_propagation_median_seconds"] == 0.0  # nearest rank of (0, 300)
+    assert servers["192.0.2.1"]["serial_lag_minutes"] == 0
+    assert servers["192.0.2.2"]["serial_lag_minutes"] == 3
+    assert servers["198.51.100.3"]["serial_lag_minutes"] == 5
+    assert servers["198.51.100.3"]["serial_lag_max_serials"] == 1
+    assert zone["serial_lag_minutes_worst_server"] == 5
+    assert zone["dnssec_bogus_minutes"] == 12
+    assert servers["192.0.2.1"]["dnssec_invalid_minutes"] == 12
+    assert servers["192.0.2.2"]["dnssec_invalid_minutes"] == 0
+    assert zone["rrsig_nearest_expiry_unix_seconds"] == expiry
+    assert servers["192.0.2.2"]["rrsig_nearest_expiry_unix_seconds"] == expiry + 3600
+    assert zone["axfr_open_addresses"] == 1 and servers["198.51.100.3"]["axfr_open_seen"]
+    assert zone["recursion_open_addresses"] == 0
