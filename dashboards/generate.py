@@ -594,9 +594,10 @@ def zone_detail() -> dict[str, Any]:
         step_lines=True, decimals=0))
     panels.append(timeseries(
         lay, serial[1], "Behind the newest serial",
-        "Seconds since the zone's newest serial was first seen, for each server still behind "
-        "it (no line while every server has it); the bars are the serial lag in RFC 1982 "
-        "steps (0 for servers that have the newest serial).",
+        "For each server still behind, seconds since the oldest serial it lacks was first "
+        "seen on any server: how long it has been missing an update (no line while every "
+        "server is current); the bars are the serial lag in RFC 1982 steps (0 for servers "
+        "that have the newest serial).",
         [target(f"ccmon_nameserver_soa_serial_behind_seconds{sel(server=True)}",
                 legend=legend),
          target(f"ccmon_nameserver_soa_serial_lag{sel(server=True)}", ref="B",

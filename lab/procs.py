@@ -159,12 +159,26 @@ def soa_probe(targets: Iterable[tuple[str, str]], port: int, wait: float = 0.5,
 
     Returns {(address, zone): (rcode, aa, serial or None)} for those that answered within
     `wait` seconds of their query. Bounded: the whole call lasts about len/window * wait."""
-    todo = list(dict.fromkeys(targets))
+    unique = list(dict.fromkeys(targets))
+    out: dict[tuple[str, str], tuple[int, bool, int | None]] = {}
+    v6 = [t for t in unique if ":" in t[0]]  # ::1, the one IPv6 loopback address
+    if v6:
+        out.update(_soa_probe_family(v6, port, wait, window, socket.AF_INET6, "::1"))
+    v4 = [t for t in unique if ":" not in t[0]]
+    out.update(_soa_probe_family(v4, port, wait, window, socket.AF_INET, "127.0.0.1"))
+    return out
+
+
+def _soa_probe_family(todo: list[tuple[str, str]], port: int, wait: float, window: int,
+                      family: int, source: str,
+                      ) -> dict[tuple[str, str], tuple[int, bool, int | None]]:
     out: dict[tuple[str, str], tuple[int, bool, int | None]] = {}
     inflight: dict[tuple[str, int], tuple[tuple[str, str], float]] = {}
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    if not todo:
+        return out
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((source, 0))
         sock.setblocking(False)
         while todo or inflight:
             now = time.monotonic()
@@ -190,7 +204,7 @@ def soa_probe(targets: Iterable[tuple[str, str]], port: int, wait: float = 0.5,
                 continue
             while True:
                 try:
-                    data, (peer, _p) = sock.recvfrom(65535)
+                    data, (peer, *_rest) = sock.recvfrom(65535)
                 except (BlockingIOError, ConnectionRefusedError):
                     break
                 try:
@@ -213,7 +227,8 @@ def port_in_use(addresses: Iterable[str], port: int) -> list[str]:
     busy = []
     for addr in addresses:
         for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-            with socket.socket(socket.AF_INET, kind) as s:
+            family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+            with socket.socket(family, kind) as s:
                 if kind == socket.SOCK_STREAM:
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:

@@ -147,7 +147,7 @@ def check_host_name(name: Any, where: str) -> str:
     return key + "."
 
 
-def check_address(value: Any, where: str) -> str:
+def check_address(value: Any, where: str, *, allow_ipv6: bool = False) -> str:
     try:
         addr = ipaddress.ip_address(str(value).strip())
     except ValueError:
@@ -155,9 +155,10 @@ def check_address(value: Any, where: str) -> str:
     if not addr.is_loopback:
         raise ScenarioError(f"{where}: address {addr} is not a loopback address; "
                             "the lab only ever uses 127.0.0.0/8 or ::1")
-    if addr.version == 6:
+    if addr.version == 6 and not allow_ipv6:
         raise ScenarioError(f"{where}: address {addr}: lab servers use IPv4 loopback "
-                            "addresses (map IPv6 onto 127.x.y.z)")
+                            "addresses (map IPv6 onto 127.x.y.z); only an NSD or Knot name "
+                            "server may also hold ::1")
     return str(addr)
 
 
@@ -230,7 +231,9 @@ def _parse_server(raw: Any, zone: str, where: str) -> list[ServerSpec]:
     if family not in (4, 6):
         raise ScenarioError(f"{where}: family must be 4 or 6")
     return [
-        ServerSpec(zone=zone, ns=ns, address=check_address(a, where), software=software,
+        ServerSpec(zone=zone, ns=ns, address=check_address(a, where, allow_ipv6=software
+                                                           in REAL_SOFTWARE),
+                   software=software,
                    role=role or "", fault=fault, params=params, glue=glue,
                    expect=dict(expect), family=family, axfr=axfr)
         for a in addresses

@@ -91,7 +91,7 @@ def nsd_conf(p: Proc, plan: XfrPlan) -> str:
         "  server-count: 1",
         "  tcp-count: 256",
         "  rrl-ratelimit: 0",
-        "  do-ip6: no",
+        f"  do-ip6: {'yes' if any(':' in a for a in p.addresses) else 'no'}",
         "  verbosity: 1",
         "  xfrd-reload-timeout: 0",
         f'  identity: "{p.name}"',

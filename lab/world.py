@@ -358,6 +358,9 @@ class Lab:
             procs.append(proc)
             return proc
 
+        if python and any(":" in s.address for s in sc.servers()):
+            raise LabError("a server on ::1 needs real mode (NSD or Knot): the fault server "
+                           "and python mode hold IPv4 loopback addresses only")
         fault_addresses: dict[str, dict] = {}
         if python:
             fault_addresses[sc.root.address] = {"fault": "none", "params": {}, "zones": ["."]}

@@ -28,6 +28,11 @@ def _glue_addresses(sc: Scenario) -> dict[str, list[str]]:
     return out
 
 
+def _type(address: str) -> str:
+    """AAAA for ::1 (the one IPv6 loopback address a lab server may hold), A otherwise."""
+    return "AAAA" if ":" in address else "A"
+
+
 def address_records(sc: Scenario) -> dict[str, list[str]]:
     """Zone -> the A records of the NS names living in it (whichever zone they serve)."""
     names = [z.name for z in sc.zones]
@@ -35,7 +40,7 @@ def address_records(sc: Scenario) -> dict[str, list[str]]:
     for ns, addrs in host_addresses(sc).items():
         holder = enclosing_zone(ns, names)
         if holder is not None:
-            out.setdefault(holder, []).extend(f"{ns} 3600 IN A {a}" for a in addrs)
+            out.setdefault(holder, []).extend(f"{ns} 3600 IN {_type(a)} {a}" for a in addrs)
     return out
 
 
@@ -90,5 +95,5 @@ def root_text(sc: Scenario, serial: int) -> str:
         lines += [f"{z.name}. 86400 IN DS {ds}" for r in z.records
                   if (ds := apex_ds(z.name, r)) is not None]
     for ns, addrs in _glue_addresses(sc).items():
-        lines += [f"{ns} 172800 IN A {a}" for a in addrs]
+        lines += [f"{ns} 172800 IN {_type(a)} {a}" for a in addrs]
     return "\n".join(lines) + "\n"

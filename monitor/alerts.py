@@ -14,6 +14,15 @@ the next message, as soon as the window allows (the delivery loop sends a due di
 if no further sweep comes). All of it is persisted (:mod:`monitor.outbox`) in the same
 transaction, so a restart neither repeats nor forgets a message.
 
+What could not be measured is neither good nor bad (issue 10): in a sweep whose zone is
+``unknown`` (nothing measured), every problem of the zone is *held* (counters and state
+unchanged, no open, no close); otherwise a problem keyed to an address in
+``report.unmeasured`` is held, and so are the zone-wide problems (no address) while some
+address is unmeasured for a passing reason (its family offline, a local error), since they
+were judged over part of the zone only. The vantage point itself gets its own mail
+(:func:`vantage_step`): one when an address family goes offline, one when it is back;
+VANTAGE01 findings never enter a zone's mail.
+
 Service wiring::
 
     alerter = Alerter(config)                      # opens config.store.path
@@ -27,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -35,8 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 from monitor import mailer
 from monitor.alerts_config import AlertsConfig
-from monitor.outbox import AlertDB, OutboxMessage, ProblemKey, ProblemState, ZoneState
-from probes.model import Finding, Severity, ZoneReport
+from monitor.outbox import AlertDB, Courier, ProblemKey, ProblemState, ZoneState
+from probes.model import Finding, Severity, VantageState, ZoneReport
 
 if TYPE_CHECKING:  # pragma: no cover
     from monitor.config import Config
@@ -48,8 +58,13 @@ CHANGED = "changed"
 RESOLVED = "resolved"
 STATUS_PAGE_PATH = "/#zone-{zone}"  # the zone's row on the status page (monitor.web)
 MAX_POLL = 60.0  # the delivery loop looks at the outbox at least this often
-BATCH = 50  # messages per SMTP connection
 PRUNE_EVERY = 3600.0  # seconds between two prunes of delivered messages
+
+VANTAGE_CHECK = "VANTAGE01"
+#: The alert state of the vantage point itself is kept under this name, in the same tables
+#: as the zones'. Never a zone: a zone name has no parentheses.
+VANTAGE_ZONE = "(vantage)"
+FAMILY_NAMES = {"ipv4": "IPv4", "ipv6": "IPv6"}
 
 
 def problem_key(zone: str, finding: Finding) -> ProblemKey:
@@ -128,10 +143,21 @@ class Event:
 # --- the state machine (pure apart from the rows it is given) -------------------------
 
 
+def family_of(address: str) -> str:
+    return "ipv6" if ":" in address else "ipv4"
+
+
+def family_name(family: str) -> str:
+    return FAMILY_NAMES.get(family, family)
+
+
 def failing_findings(settings: AlertsConfig, report: ZoneReport) -> dict[ProblemKey, Finding]:
-    """The findings the rules select, one per problem (the worst if a key repeats)."""
+    """The findings the rules select, one per problem (the worst if a key repeats).
+    VANTAGE01 is about our host, not the zone: it never counts for the zone."""
     out: dict[ProblemKey, Finding] = {}
     for finding in report.findings:
+        if finding.check == VANTAGE_CHECK:
+            continue
         if not settings.alerting(finding.check, finding.severity):
             continue
         key = problem_key(report.zone, finding)
@@ -140,14 +166,43 @@ def failing_findings(settings: AlertsConfig, report: ZoneReport) -> dict[Problem
     return out
 
 
+Hold = Callable[[ProblemKey], bool]
+
+
+def held(report: ZoneReport, settled_absent: frozenset[str] | None = None) -> Hold:
+    """Which problems this sweep says nothing about: neither failing nor good.
+
+    ``settled_absent``: families absent here for good (a v4-only host), whose unmeasured
+    addresses do not hold the zone-wide problems (else they could never close on such a
+    host). Default: every family the report reads absent.
+    """
+    if report.unknown:
+        return lambda _key: True
+    unmeasured = frozenset(report.unmeasured)
+    if settled_absent is None:
+        settled_absent = frozenset(
+            f for f, state in report.vantage.items() if state == VantageState.ABSENT
+        )
+    partial = any(family_of(a) not in settled_absent for a in unmeasured)
+
+    def is_held(key: ProblemKey) -> bool:
+        address = key[3]
+        return address in unmeasured if address else partial
+
+    return is_held
+
+
 def step(
     settings: AlertsConfig,
     problems: dict[ProblemKey, ProblemState],
     report: ZoneReport,
+    hold: Hold | None = None,
 ) -> tuple[list[ProblemState], list[ProblemKey], list[Event]]:
-    """Advance the zone's problems by one sweep: (rows to save, rows to delete, events)."""
+    """Advance the zone's problems by one sweep: (rows to save, rows to delete, events).
+    A held problem (:func:`held`) keeps its counters, state and "since" untouched."""
     at = report.started_at
-    failing = failing_findings(settings, report)
+    hold = hold or held(report)
+    failing = {k: f for k, f in failing_findings(settings, report).items() if not hold(k)}
     save: list[ProblemState] = []
     delete: list[ProblemKey] = []
     events: list[Event] = []
@@ -175,7 +230,7 @@ def step(
             events.append(Event.of(CHANGED, at, problem, previous))
         save.append(problem)
     for key, problem in problems.items():
-        if key in failing:
+        if key in failing or hold(key):
             continue
         if problem.state == "pending":
             delete.append(key)  # the failures were not consecutive enough: forget them
@@ -188,6 +243,145 @@ def step(
         else:
             save.append(problem)
     return save, delete, events
+
+
+# --- the vantage point ---------------------------------------------------------------
+#
+# One row per address family under VANTAGE_ZONE, with the zones' hold-down in sweep
+# intervals: every zone report carries the family's verdict for its round, so counting
+# reports would count zones, not rounds. A family is *down* while the reports read it
+# offline, or absent after it was online in this process (the host lost its route or
+# address). Absent from the start is the host's shape (a v4-only container), not an
+# outage: never mailed, logged once.
+
+
+def _vantage_words(report: ZoneReport, family: str, state: str) -> str:
+    """The VANTAGE01 message about this family if the report has one, else plain words."""
+    for finding in report.findings:
+        if finding.check == VANTAGE_CHECK and finding.args.get("family") == family:
+            return finding.message
+    return f"{family_name(family)} {state} at this vantage point"
+
+
+def vantage_step(
+    settings: AlertsConfig,
+    interval: float,
+    rows: dict[str, ProblemState],
+    report: ZoneReport,
+    seen_online: set[str],
+) -> tuple[list[ProblemState], list[ProblemKey], list[Event]]:
+    """Advance the vantage rows (family -> row) by one zone report.
+
+    Opens (mail "down") once a family has been down in every report over
+    ``(open_after - 1) * interval`` seconds, i.e. ``open_after`` sweeps in a row; closes
+    (mail "back") once it has been online for ``close_after * interval`` seconds after the
+    last report that read it down. A report older than what a row has seen says nothing.
+    """
+    at = report.started_at
+    save: list[ProblemState] = []
+    delete: list[ProblemKey] = []
+    events: list[Event] = []
+    for family, state in sorted(report.vantage.items()):
+        row = rows.get(family)
+        if state == VantageState.ONLINE:
+            seen_online.add(family)
+            if row is None or at <= row.last_seen:
+                continue
+            if row.state == "pending":
+                delete.append(row.key)  # down for less than the hold-down: forget it
+                continue
+            row.good += 1
+            row.failing = 0
+            if at - row.last_seen >= settings.close_after * interval:
+                events.append(Event.of(RESOLVED, at, row))
+                delete.append(row.key)
+            else:
+                save.append(row)
+            continue
+        if state not in (VantageState.OFFLINE, VantageState.ABSENT):
+            continue
+        if row is None and state == VantageState.ABSENT and family not in seen_online:
+            continue
+        if row is None:
+            row = ProblemState(
+                VANTAGE_ZONE, VANTAGE_CHECK, "", "", family, state="pending",
+                severity=int(Severity.CRITICAL), tag=str(state), message="", failing=0,
+                good=0, first_seen=at, last_seen=at,
+            )  # fmt: skip
+        row.failing += 1
+        row.good = 0
+        row.tag = str(state)
+        row.message = _vantage_words(report, family, str(state))
+        row.last_seen = max(row.last_seen, at)
+        if row.state == "pending" and (
+            row.last_seen - row.first_seen >= (settings.open_after - 1) * interval
+        ):
+            row.state = "open"
+            row.opened_at = at
+            row.notified_severity = row.severity
+            events.append(Event.of(OPENED, at, row))
+        save.append(row)
+    return save, delete, events
+
+
+def compose_vantage(
+    events: list[Event],
+    down: Iterable[ProblemState],
+    now_states: dict[str, str],
+    *,
+    settings: AlertsConfig,
+    host: str,
+) -> Composed:
+    """The vantage point's own message: what went down or came back, and what is down now."""
+    still_down = sorted(down, key=lambda p: p.reason)
+    down_families = {p.reason for p in still_down}
+    news = [e for e in events if e.kind == OPENED and e.reason in down_families]
+    where = f"vantage point {host}" if host else "vantage point"
+    if news:
+        what = ", ".join(f"{family_name(p.reason)} {p.tag}" for p in still_down)
+        subject = f"[ccmon] {where}: {what}"
+    else:
+        back = sorted({e.reason for e in events if e.kind == RESOLVED} - down_families)
+        what = ", ".join(family_name(f) for f in back) or "every family"
+        subject = f"[ccmon] {where}: back, {what} online again"
+        if still_down:
+            subject += f" ({', '.join(family_name(p.reason) for p in still_down)} still down)"
+    lines: list[str] = []
+    if still_down:
+        lines.append(
+            f"This ccmon instance ({host or 'this host'}) cannot see the DNS over "
+            f"{' and '.join(family_name(p.reason) for p in still_down)}."
+        )
+    else:
+        lines.append(f"This ccmon instance ({host or 'this host'}) sees the DNS again.")
+    lines += [
+        "",
+        "While an address family is down here, ccmon measures none of its addresses: no",
+        "zone problem opens or closes and no zone mail goes out; problems open before stay",
+        "open with their original \"since\".",
+        "",
+        "Changes since the last message:",
+    ]
+    for event in sorted(events, key=lambda e: e.at):
+        name = family_name(event.reason)
+        if event.kind == RESOLVED:
+            lines.append(f"  {utc(event.at)}  BACK  {name} online again "
+                         f"(down since {utc(event.since)}, {_duration(event.at - event.since)})")
+        else:
+            lines.append(f"  {utc(event.at)}  DOWN  {name} {event.tag} since {utc(event.since)}")
+            lines.append(f"      {event.message}")
+    if now_states:
+        state_words = ", ".join(f"{family_name(f)} {s}" for f, s in sorted(now_states.items()))
+        lines += ["", f"Address families now: {state_words}."]
+    lines += [
+        "",
+        "--",
+        f"ccmon reports the vantage point down after {settings.open_after} sweep intervals "
+        f"in a row without enough reference servers answering, and back after "
+        f"{settings.close_after} with them. A family absent from the start (no IPv6 on "
+        "the host) is not mailed.",
+    ]
+    return Composed(subject, "\n".join(lines) + "\n")
 
 
 # --- composing a message --------------------------------------------------------------
@@ -302,13 +496,19 @@ class Alerter:
         self.external_url = config.web.external_url
         self.clock = clock
         self.db = AlertDB(outbox_path or config.store.path)
+        self.courier = Courier(self.db, self.settings.retry, clock=clock)  # sends, never twice
         self._wake = asyncio.Event()
         self._closing = False
         self._delivering: asyncio.Task[int] | None = None
         self._loop_done: asyncio.Event | None = None
         self._warned_no_recipients: set[str] = set()
+        self.host = socket.gethostname()
+        self._seen_online: set[str] = set()  # families some report read online (this process)
+        self._told_absent: set[str] = set()  # families logged as absent from the start
+        self._vantage_now: dict[str, str] = {}  # family -> state of the latest report
+        self._vantage_at = 0.0  # started_at of that report
         if config.zones:
-            dropped = self.db.forget_zones_except(set(config.zones))
+            dropped = self.db.forget_zones_except(set(config.zones) | {VANTAGE_ZONE})
             if dropped:
                 log.info("alerts: forgot the state of %d zone(s) no longer watched", dropped)
 
@@ -332,8 +532,15 @@ class Alerter:
             if state.last_report_at is not None and report.started_at <= state.last_report_at:
                 log.debug("alerts: %s sweep at %s already counted", zone, report.started_at)
                 return 0
+            queued, outage = self._vantage(report, now)
             problems = self.db.problems(zone)
-            save, delete, events = step(self.settings, problems, report)
+            settled_absent = frozenset(
+                f for f, s in report.vantage.items()
+                if s == VantageState.ABSENT and f not in outage
+            )  # fmt: skip
+            save, delete, events = step(
+                self.settings, problems, report, held(report, settled_absent)
+            )
             for problem in save:
                 self.db.save_problem(problem)
             for key in delete:
@@ -342,9 +549,44 @@ class Alerter:
             state.digest.extend(e.to_dict() for e in events)
             for event in events:
                 log.info("alerts: %s %s %s", zone, event.kind, event.label)
-            queued = self._flush_zone(state, now)
+            queued += self._flush_zone(state, now)
             self.db.save_zone_state(state)
         return queued
+
+    def _vantage(self, report: ZoneReport, now: float) -> tuple[int, set[str]]:
+        """Count the report's vantage verdicts; (messages queued, families down now)."""
+        if report.started_at >= self._vantage_at and report.vantage:
+            self._vantage_at = report.started_at
+            self._vantage_now = dict(report.vantage)
+        for family, state in report.vantage.items():
+            if (state == VantageState.ABSENT and family not in self._seen_online
+                    and family not in self._told_absent):  # fmt: skip
+                self._told_absent.add(family)
+                log.warning(
+                    "alerts: %s absent at this vantage point: its addresses are not "
+                    "measured; not an outage, no mail", family_name(family),
+                )  # fmt: skip
+        rows = {p.reason: p for p in self.db.problems(VANTAGE_ZONE).values()}
+        if not report.vantage:
+            return 0, set(rows)
+        save, delete, events = vantage_step(
+            self.settings, self.config.schedule.interval, rows, report, self._seen_online
+        )
+        for row in save:
+            self.db.save_problem(row)
+        for key in delete:
+            self.db.delete_problem(key)
+        outage = (set(rows) | {r.reason for r in save}) - {key[4] for key in delete}
+        if not events:
+            return 0, outage
+        state = self.db.zone_state(VANTAGE_ZONE)
+        state.digest.extend(e.to_dict() for e in events)
+        for event in events:
+            log.warning("alerts: vantage point %s %s %s", event.kind,
+                        family_name(event.reason), event.tag)
+        queued = self._flush_zone(state, now)
+        self.db.save_zone_state(state)
+        return queued, outage
 
     def _flush_zone(self, state: ZoneState, now: float) -> int:
         """Queue the zone's digest as one message if there is one and the rate limit allows."""
@@ -354,7 +596,12 @@ class Alerter:
             return 0
         events = [Event.from_dict(e) for e in state.digest]
         state.digest = []
-        recipients = self.settings.recipients_for(state.zone)
+        vantage = state.zone == VANTAGE_ZONE
+        recipients = (
+            self.settings.vantage_recipients_or_default()
+            if vantage
+            else self.settings.recipients_for(state.zone)
+        )
         if not recipients:
             if state.zone not in self._warned_no_recipients:
                 log.warning(
@@ -365,20 +612,28 @@ class Alerter:
                 self._warned_no_recipients.add(state.zone)
             return 0
         open_problems = [p for p in self.db.problems(state.zone).values() if p.state == "open"]
-        composed = compose(
-            state.zone,
-            events,
-            open_problems,
-            settings=self.settings,
-            external_url=self.external_url,
-        )
+        if vantage:
+            composed = compose_vantage(
+                events, open_problems, self._vantage_now, settings=self.settings,
+                host=self.host,
+            )  # fmt: skip
+            headers = {"X-Ccmon-Vantage": ",".join(sorted({e.reason for e in events}))}
+        else:
+            composed = compose(
+                state.zone,
+                events,
+                open_problems,
+                settings=self.settings,
+                external_url=self.external_url,
+            )
+            headers = {"X-Ccmon-Zone": state.zone}
         message = mailer.build_message(
             self.settings.smtp,
             recipients,
             composed.subject,
             composed.body,
             now,
-            headers={"X-Ccmon-Zone": state.zone},
+            headers=headers,
         )
         self.db.enqueue(
             state.zone, message["Message-ID"], composed.subject, recipients,
@@ -408,66 +663,9 @@ class Alerter:
 
     # --- delivery ---
 
-    def _backoff(self, attempts: int) -> float:
-        retry = self.settings.retry
-        return float(min(retry.max, retry.initial * 2 ** max(0, attempts - 1)))
-
     async def deliver_pending(self, now: float | None = None) -> int:
         """Try every due message once (one SMTP connection); returns how many were sent."""
-        now = self.clock() if now is None else now
-        pending = self._drop_expired(self.db.pending(BATCH), now)
-        ordered: list[OutboxMessage] = []
-        held_zones: set[str] = set()
-        for message in pending:  # keep each zone's messages in order: none overtakes an older
-            if message.zone in held_zones or message.next_attempt_at > now:
-                held_zones.add(message.zone)
-                continue
-            ordered.append(message)
-        if not ordered:
-            return 0
-        outgoing = [mailer.Outgoing(m.id, m.recipients, m.raw) for m in ordered]
-        results = await asyncio.to_thread(mailer.deliver_batch, self.settings.smtp, outgoing)
-        by_id = {m.id: m for m in ordered}
-        sent = 0
-        finished = self.clock()
-        with self.db.transaction():
-            for result in results:
-                message = by_id[result.key]
-                if result.outcome == "sent":
-                    self.db.mark_sent(message.id, finished, result.detail)
-                    sent += 1
-                    log.info("alerts: sent %r (%s)", message.subject, message.message_id)
-                    if result.detail:
-                        log.warning("alerts: %s", result.detail)
-                elif result.outcome == "failed":
-                    self.db.mark_failed(message.id, result.detail)
-                    log.error("alerts: giving up on %r: %s", message.subject, result.detail)
-                else:
-                    delay = self._backoff(message.attempts + 1)
-                    self.db.mark_retry(message.id, finished + delay, result.detail)
-                    log.warning(
-                        "alerts: %r not sent, retry in %.0f s: %s",
-                        message.subject,
-                        delay,
-                        result.detail,
-                    )
-        return sent
-
-    def _drop_expired(self, due: list[OutboxMessage], now: float) -> list[OutboxMessage]:
-        keep = []
-        for message in due:
-            if now - message.created_at > self.settings.retry.give_up_after:
-                with self.db.transaction():
-                    self.db.mark_failed(message.id, f"expired: {message.last_error}")
-                log.error(
-                    "alerts: dropping %r, undelivered for %s: %s",
-                    message.subject,
-                    _duration(now - message.created_at),
-                    message.last_error,
-                )
-            else:
-                keep.append(message)
-        return keep
+        return await self.courier.deliver(self.settings.smtp, now)
 
     async def run_delivery(self) -> None:
         """The outbox worker: deliver due messages and due digests until :meth:`aclose`."""
@@ -477,11 +675,13 @@ class Alerter:
             while not self._closing:
                 self._wake.clear()
                 try:
-                    if self.clock() - pruned_at >= PRUNE_EVERY:
-                        pruned_at = self.clock()
-                        self.db.prune_sent(pruned_at - self.config.store.retention)
-                    self.flush_digests()
-                    await self.deliver_pending()
+                    if not self.courier.paused():  # a store that fails to write pauses it
+                        with self.courier.guard():
+                            if self.clock() - pruned_at >= PRUNE_EVERY:
+                                pruned_at = self.clock()
+                                self.db.prune_sent(pruned_at - self.config.store.retention)
+                            self.flush_digests()
+                        await self.deliver_pending()
                 except Exception:  # the worker must outlive one bad round
                     log.exception("alerts: delivery round failed")
                 await self._sleep_until_due()
@@ -494,6 +694,7 @@ class Alerter:
         for due in (self.db.next_due(), self.next_digest_due()):
             if due is not None:
                 wake_at = min(wake_at, due)
+        wake_at = self.courier.next_wake(wake_at)
         delay = min(MAX_POLL, max(0.05, wake_at - now))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), delay)
@@ -516,7 +717,15 @@ class Alerter:
     # --- views ---
 
     def open_problems(self, zone: str | None = None) -> list[ProblemState]:
-        return [p for p in self.db.problems(zone).values() if p.state == "open"]
+        """Open zone problems (of one zone, or of all); the vantage point's are apart."""
+        return [
+            p for p in self.db.problems(zone).values()
+            if p.state == "open" and (zone is not None or p.zone != VANTAGE_ZONE)
+        ]  # fmt: skip
+
+    def vantage_down(self) -> list[ProblemState]:
+        """The address families reported down (mailed) at this vantage point."""
+        return [p for p in self.db.problems(VANTAGE_ZONE).values() if p.state == "open"]
 
     def outbox_counts(self) -> dict[str, int]:
         return self.db.counts()

@@ -31,6 +31,7 @@ KNOWN_KEYS = {
     "close_after",
     "recipients",
     "zone_recipients",
+    "vantage_recipients",
     "rate_limit",
     "retry",
     "smtp",
@@ -122,6 +123,8 @@ class AlertsConfig:
     close_after: int = 3  # good sweeps in a row before an open problem closes
     recipients: tuple[str, ...] = ()  # every zone's mail goes here
     zone_recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # mail about this vantage point itself (an address family offline here); () = recipients
+    vantage_recipients: tuple[str, ...] = ()
     rate_limit: float = 900.0  # at most one mail per zone per this many seconds
     retry: RetryConfig = field(default_factory=RetryConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -137,8 +140,12 @@ class AlertsConfig:
             seen.setdefault(address, None)
         return tuple(seen)
 
+    def vantage_recipients_or_default(self) -> tuple[str, ...]:
+        """Who hears that this vantage point lost (or regained) an address family."""
+        return self.vantage_recipients or self.recipients
+
     def all_recipients(self) -> tuple[str, ...]:
-        seen: dict[str, None] = dict.fromkeys(self.recipients)
+        seen: dict[str, None] = dict.fromkeys((*self.recipients, *self.vantage_recipients))
         for addresses in self.zone_recipients.values():
             for address in addresses:
                 seen.setdefault(address, None)
@@ -328,6 +335,7 @@ def parse_alerts(section: _Section) -> AlertsConfig:
         close_after=section.get("close_after", _int_at_least(1), defaults.close_after),
         recipients=section.get("recipients", email_list, ()),
         zone_recipients=_zone_recipients(section),
+        vantage_recipients=section.get("vantage_recipients", email_list, ()),
         rate_limit=section.get("rate_limit", duration, defaults.rate_limit),
         retry=retry_config,
         smtp=smtp_config,

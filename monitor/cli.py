@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import importlib.metadata
 import json
+import math
 import sys
 import time
 import traceback
@@ -15,10 +16,20 @@ from pathlib import Path
 from typing import NoReturn
 
 from monitor import runtime_options
-from monitor.config import Config, ConfigError, load_config, parse_address, with_overrides
+from monitor.config import (
+    Config,
+    ConfigError,
+    check_store_folder,
+    load_config,
+    parse_address,
+    parse_listen,
+    parse_zone_name,
+    with_overrides,
+)
 from monitor.report import EXIT_UNKNOWN, exit_status, render_text, to_json_document
+from probes.limits import fit_descriptors
 from probes.model import ZoneReport
-from probes.names import InvalidZoneName, display_name, normalise_zone
+from probes.names import display_name
 from probes.sweep import Prober
 
 DEFAULT_CONFIG = "config.yaml"
@@ -37,6 +48,42 @@ def _version() -> str:
         return importlib.metadata.version("ccmon")
     except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
         return "unknown"
+
+
+# Flag values are range-checked by argparse itself: a bad one ends as a usage error that
+# names the flag, exit 3, before anything runs (never an "internal error" traceback).
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}")
+    return value
+
+
+MAX_TIMEOUT_FLAG = 60.0  # s, as for probe.udp_timeout and probe.tcp_timeout in the config
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_FLAG):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds above 0 and at most {MAX_TIMEOUT_FLAG:g}, got {text!r}"
+        )
+    return value
+
+
+def _listen(text: str) -> str:
+    try:
+        return parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,9 +106,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ADDR",
         help="resolver for NS names without glue (repeatable; default: system)",
     )
-    check.add_argument("--port", type=int, help="port of parent, zone servers and --resolver")
-    check.add_argument("--udp-timeout", type=float, metavar="SECONDS")
-    check.add_argument("--tcp-timeout", type=float, metavar="SECONDS")
+    check.add_argument("--port", type=_port, help="port of parent, zone servers and --resolver")
+    check.add_argument("--udp-timeout", type=_timeout, metavar="SECONDS")
+    check.add_argument("--tcp-timeout", type=_timeout, metavar="SECONDS")
     check.add_argument("--json", action="store_true", help="print the JSON document instead")
     check.add_argument(
         "-t",
@@ -87,13 +134,21 @@ def _parser() -> argparse.ArgumentParser:
     runtime_options.add_service_flags(health)
 
     demo = commands.add_parser("demo", help="start the offline lab world and monitor it")
-    demo.add_argument("--port", type=int, help="lab port (default 53 as root, else 5300)")
-    demo.add_argument("--listen", metavar="HOST:PORT", help="web listen address (127.0.0.1:9153)")
+    demo.add_argument("--port", type=_port, help="lab port (default 53 as root, else 5300)")
+    demo.add_argument("--listen", type=_listen, metavar="HOST:PORT",
+                      help="web listen address (127.0.0.1:9153)")
     runtime_options.add_logging_flags(demo)
 
     from monitor.sla.command import add_parser as add_report_parser  # ccmon report (issue 15)
 
     add_report_parser(commands)
+
+    precheck = commands.add_parser(
+        "precheck", help="probe a proposed delegation against IANA's technical checks"
+    )
+    from monitor.precheck import add_arguments as add_precheck_arguments
+
+    add_precheck_arguments(precheck)
 
     test_email = commands.add_parser("test-email", help="send one test message and report")
     test_email.add_argument("--config", "-c", default=DEFAULT_CONFIG)
@@ -107,18 +162,11 @@ def _load_for_check(args: argparse.Namespace) -> Config:
     zones = config.zones
     if args.zones:
         try:
-            zones = tuple(dict.fromkeys(normalise_zone(z) for z in args.zones))
-        except InvalidZoneName as exc:
-            raise ConfigError(str(exc)) from None
+            zones = tuple(dict.fromkeys(parse_zone_name(z) for z in args.zones))
+        except ValueError as exc:
+            raise ConfigError(f"zone on the command line: {exc}") from None
     if not zones:
         raise ConfigError("no zones to check: name them on the command line or in the config")
-    for flag, value in (
-        ("--port", args.port),
-        ("--udp-timeout", args.udp_timeout),
-        ("--tcp-timeout", args.tcp_timeout),
-    ):
-        if value is not None and value <= 0:
-            raise ConfigError(f"{flag}: must be greater than 0")
     try:
         roots = tuple(parse_address(a) for a in args.root) if args.root else None
         resolvers = tuple(parse_address(a) for a in args.resolver) if args.resolver else None
@@ -177,6 +225,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.timeout is not None and not (0 < args.timeout < 86400):
         print("ccmon: -t/--timeout: must be between 0 and 86400 seconds", file=sys.stderr)
         return EXIT_UNKNOWN
+    config = replace(config, probe=fit_descriptors(config.probe)[0])
     try:
         reports = asyncio.run(check_zones_within(config, args.timeout))
     except DeadlineReached as exc:
@@ -220,12 +269,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             from monitor.sharding import apply_shard
 
             config = apply_shard(config, args.shard)
+        check_store_folder(config)
     except ConfigError as exc:
         print(f"ccmon: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
     from monitor import service
 
-    return service.run(config)
+    return service.run(replace(config, probe=fit_descriptors(config.probe)[0]))
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
@@ -268,6 +318,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return command.run(args)
 
 
+def cmd_precheck(args: argparse.Namespace) -> int:
+    from monitor.precheck import cmd_precheck as run_precheck
+
+    return run_precheck(args)
+
+
 COMMANDS = {
     "check": cmd_check,
     "check-config": cmd_check_config,
@@ -276,6 +332,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "test-email": cmd_test_email,
     "report": cmd_report,
+    "precheck": cmd_precheck,
 }
 
 

@@ -9,6 +9,8 @@ rejects unknown keys and bad values with a ConfigError such as
 from __future__ import annotations
 
 import ipaddress
+import math
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -20,7 +22,8 @@ import yaml
 
 from monitor import listen
 from monitor.alerts_config import AlertsConfig, parse_alerts
-from probes.names import InvalidZoneName, normalise_zone
+from monitor.status import readable_label
+from probes.names import normalise_zone
 from probes.settings import ROOT_HINTS, ProbeSettings
 
 T = TypeVar("T")
@@ -37,6 +40,7 @@ class ConfigError(Exception):
 class ScheduleConfig:
     interval: float = 60.0  # seconds between two sweeps of one zone
     jitter: float = 60.0  # random start offset, spread over [0, jitter) (RSSAC047 style)
+    allow_fast_interval: bool = False  # a lab only: intervals under MIN_INTERVAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,11 @@ class WebConfig:
     listen: str = DEFAULT_LISTEN
     web_config_file: str | None = None  # exporter-toolkit web-config (TLS, basic auth)
     external_url: str = ""  # how people reach the status page (links in e-mails)
+    # What a party that reaches the port can hold: connections (the rest of the process's
+    # descriptors stay with the prober), seconds to send a request's header, idle seconds.
+    max_connections: int = 64
+    read_header_timeout: float = 10.0
+    idle_timeout: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,20 +75,37 @@ class Config:
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+MAX_DURATION = 3650 * 86400.0  # no ccmon setting means more than ten years
+MIN_INTERVAL = 10.0  # s: schedule.interval below this only in a lab (allow_fast_interval)
+MIN_FAST_INTERVAL = 0.1  # s: even a lab is not swept faster than this
+MAX_INTERVAL = 86400.0
+MAX_CONFIG_BYTES = 1024 * 1024  # a config is a page of YAML; more is a mistake or an attack
 
 
 def parse_duration(text: str | int | float) -> float:
-    """'500ms' → 0.5, '2s' → 2.0, '5m' → 300.0, 3 → 3.0 (bare numbers are seconds)."""
+    """'500ms' → 0.5, '2s' → 2.0, '5m' → 300.0, 3 → 3.0 (bare numbers are seconds).
+
+    Finite, not negative and at most ten years: ``.inf``, ``.nan`` and 10**400 are refused
+    here, before any later arithmetic (timers, SQL) can trip over them."""
     if isinstance(text, bool):
         raise ValueError(f"bad duration {text!r}")
     if isinstance(text, int | float):
-        if text < 0:
-            raise ValueError(f"bad duration {text!r}: negative")
-        return float(text)
-    match = _DURATION.match(str(text).strip())
-    if not match:
-        raise ValueError(f"bad duration {text!r} (examples: 500ms, 2s, 5m, 1h, 30d)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+        try:
+            seconds = float(text)
+        except OverflowError:
+            seconds = math.inf
+    else:
+        match = _DURATION.match(str(text).strip())
+        if not match:
+            raise ValueError(f"bad duration {text!r} (examples: 500ms, 2s, 5m, 1h, 30d)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not math.isfinite(seconds):
+        raise ValueError(f"bad duration {text!r}: must be a finite number of seconds")
+    if seconds < 0:
+        raise ValueError(f"bad duration {text!r}: negative")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"bad duration {text!r}: more than ten years (3650d)")
+    return seconds
 
 
 def parse_address(text: Any) -> str:
@@ -225,8 +251,8 @@ def _zones(root: _Section) -> tuple[str, ...]:
     zones: list[str] = []
     for element, element_node in root.items_with_nodes("zones"):
         try:
-            zone = normalise_zone(str(element))
-        except InvalidZoneName as exc:
+            zone = parse_zone_name(element)
+        except ValueError as exc:
             raise root.error(element_node, f"zones: {exc}") from None
         if zone in zones:
             raise root.error(element_node, f"zones: {zone} listed twice")
@@ -247,6 +273,7 @@ def _probe_settings(root: _Section) -> ProbeSettings:
             "edns_buffer",
             "ipv6",
             "further_checks_interval",
+            *PROBE_CAP_KEYS,
         }
     )
     thresholds = root.section("thresholds")
@@ -254,8 +281,10 @@ def _probe_settings(root: _Section) -> ProbeSettings:
     checks = root.section("checks")
     checks.reject_unknown({"disabled"})
     disabled = checks.get("disabled", lambda v: frozenset(map(str, v or [])), frozenset())
-    duration = _positive(parse_duration)
+    duration = _duration_in(0, 60)  # timeouts and RTT thresholds: at most a minute
+    long_duration = _duration_in(0, 30 * 86400.0)
     return ProbeSettings(
+        expectations=parse_expectations(root),
         parent_addresses=root.get("parent", _address_list("root-hints", ROOT_HINTS), ROOT_HINTS),
         resolver=root.get("resolver", _address_list("system", ()), ()),
         resolver_port=root.get("resolver_port", _int_in(1, 65535), root_defaults.resolver_port),
@@ -269,20 +298,36 @@ def _probe_settings(root: _Section) -> ProbeSettings:
         max_in_flight=probe.get("max_in_flight", _int_in(1, 20000), root_defaults.max_in_flight),
         edns_buffer=probe.get("edns_buffer", _int_in(512, 4096), root_defaults.edns_buffer),
         ipv6=probe.get("ipv6", _boolean, root_defaults.ipv6),
-        further_checks_interval=probe.get("further_checks_interval", parse_duration,
+        further_checks_interval=probe.get("further_checks_interval",
+                                          _duration_in(0, 30 * 86400.0, zero=True),
                                           root_defaults.further_checks_interval),
         rtt_udp_threshold=thresholds.get("rtt_udp", duration, root_defaults.rtt_udp_threshold),
         rtt_tcp_threshold=thresholds.get("rtt_tcp", duration, root_defaults.rtt_tcp_threshold),
         serial_tolerance=thresholds.get("serial_tolerance", _int_in(0, 2**31 - 1), 0),
         propagation_threshold=thresholds.get(
-            "propagation", duration, root_defaults.propagation_threshold
+            "propagation", long_duration, root_defaults.propagation_threshold
         ),
         disabled_checks=disabled,
+        **_probe_caps(probe),
+        **_vantage_settings(root),
     )
+
+
+def _vantage_settings(root: _Section) -> dict[str, Any]:
+    """The `vantage:` section: whom the control queries go to, how many must answer."""
+    vantage = root.section("vantage")
+    vantage.reject_unknown({"references", "min_answering"})
+    defaults = ProbeSettings()
+    return {
+        "vantage_references": vantage.get("references", _address_list("parent", ()), ()),
+        "vantage_min_answering": vantage.get("min_answering", _int_in(1, 100),
+                                             defaults.vantage_min_answering),
+    }
 
 
 TOP_LEVEL_KEYS = {
     "zones",
+    "expect",
     "parent",
     "resolver",
     "resolver_port",
@@ -294,11 +339,169 @@ TOP_LEVEL_KEYS = {
     "store",
     "web",
     "alerts",
+    "vantage",
 }
+
+
+# --- safe minimums and strict types (issue 17) ----------------------------------------
+
+
+def _duration_in(low: float, high: float, *, zero: bool = False) -> Callable[[Any], float]:
+    """A duration from ``low`` to ``high`` seconds (0 allowed only with ``zero``)."""
+
+    def checked(value: Any) -> float:
+        seconds = parse_duration(value)
+        if (seconds == 0 and not zero) or not low <= seconds <= high:
+            floor = "0" if zero else f"{_seconds(low)}" if low else "more than 0"
+            raise ValueError(f"must be from {floor} to {_seconds(high)}, got {value!r}")
+        return seconds
+
+    return checked
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:g}ms" if value < 1 else f"{value:g}s"
+
+
+_LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def parse_zone_name(value: Any) -> str:
+    """A zone to watch: a host name as text ("fr", "中国", "xn--fiqs8s"), as its A-label.
+
+    Strictly typed: YAML's null, booleans and numbers (``[null, yes, 42]``, or Norway's
+    ``no`` unquoted) are refused instead of being watched as "none", "true", "42"; so are
+    wildcards, IP addresses and labels that are not letters, digits and hyphens."""
+    if not isinstance(value, str):
+        shown = yaml.safe_dump(value, default_flow_style=True).split("\n")[0]
+        hint = " (quote it, e.g. 'no' for Norway)" if isinstance(value, bool) else ""
+        raise ValueError(
+            f"{shown} is not a zone name ({type(value).__name__}): give names as text{hint}"
+        )
+    text = value.strip()
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        raise ValueError(f"{value!r} is an IP address, not a zone name")
+    zone = normalise_zone(text)  # InvalidZoneName is a ValueError
+    for label in zone.split("."):
+        if not _LDH_LABEL.match(label):
+            raise ValueError(
+                f"invalid zone name {value!r}: {label!r} is not a host name label "
+                "(letters, digits and hyphens, not at either end)"
+            )
+        if label.startswith("xn--") and readable_label(label) == label:
+            raise ValueError(f"invalid zone name {value!r}: {label!r} is not a valid IDN A-label")
+    if zone.rsplit(".", 1)[-1].isdigit():
+        raise ValueError(f"invalid zone name {value!r}: a top-level label is never all digits")
+    return zone
+
+
+PROBE_CAP_KEYS = ("max_nameservers", "max_addresses")
+
+
+def _probe_caps(probe: _Section) -> dict[str, int]:
+    """probe.max_nameservers and probe.max_addresses: what one delegation may make us probe."""
+    d = ProbeSettings()
+    return {
+        "max_nameservers": probe.get("max_nameservers", _int_in(1, 1000), d.max_nameservers),
+        "max_addresses": probe.get("max_addresses", _int_in(1, 2000), d.max_addresses),
+    }
+
+
+def _schedule(root: _Section, probe: ProbeSettings) -> ScheduleConfig:
+    """interval >= 10 s; faster only with allow_fast_interval, which needs a lab parent."""
+    schedule = root.section("schedule")
+    schedule.reject_unknown({"interval", "jitter", "allow_fast_interval"})
+    fast = schedule.get("allow_fast_interval", _boolean, False)
+    if fast and set(probe.parent_addresses) & set(ROOT_HINTS):
+        key_node = schedule.items["allow_fast_interval"][0]
+        raise schedule.error(
+            key_node,
+            "schedule.allow_fast_interval: only for a lab world: needs `parent:` addresses "
+            "of the lab, never the real root servers",
+        )
+    low = MIN_FAST_INTERVAL if fast else MIN_INTERVAL
+    check = _duration_in(low, MAX_INTERVAL)
+
+    def interval(value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds < MIN_INTERVAL and not fast:
+            raise ValueError(
+                f"at least {_seconds(MIN_INTERVAL)}, got {value!r} (faster sweeps are for a "
+                "lab: schedule.allow_fast_interval: true with the lab as parent)"
+            )
+        return check(value)
+
+    every = schedule.get("interval", interval, ScheduleConfig().interval)
+    jitter = schedule.get("jitter", _duration_in(0, MAX_INTERVAL, zero=True), every)
+    return ScheduleConfig(interval=every, jitter=jitter, allow_fast_interval=fast)
+
+
+def _web(root: _Section) -> WebConfig:
+    web = root.section("web")
+    web.reject_unknown({"listen", "web_config_file", "external_url", "max_connections",
+                        "read_header_timeout", "idle_timeout"})  # fmt: skip
+    d = WebConfig()
+    return WebConfig(
+        listen=web.get("listen", parse_listen, DEFAULT_LISTEN),
+        web_config_file=web.get("web_config_file", _optional_text, None),
+        external_url=web.get("external_url", lambda v: str(v or ""), ""),
+        max_connections=web.get("max_connections", _int_in(1, 4096), d.max_connections),
+        read_header_timeout=web.get("read_header_timeout", _duration_in(0, 300),
+                                    d.read_header_timeout),
+        idle_timeout=web.get("idle_timeout", _duration_in(0, 3600), d.idle_timeout),
+    )
+
+
+def _refuse_aliases(text: str, source: str) -> None:
+    """No YAML aliases: a few lines of ``*a`` nesting expand to gigabytes (an alias bomb).
+
+    Found on the event stream, before any node or value is built, so refusing is fast."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: {len(text)} characters; a config is at most 1 MiB")
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise ConfigError(
+                    f"{source}:{event.start_mark.line + 1}: YAML aliases (*{event.anchor}) "
+                    "are not allowed in the config; write the value out"
+                )
+    except yaml.YAMLError:
+        return  # compose() reports it with its position
+
+
+def check_store_folder(config: Config) -> None:
+    """The store's folder exists and is writable, or can be made: checked, nothing made.
+
+    So that `ccmon run` says so in one line (exit 3) instead of an OSError traceback."""
+    path = config.store.path
+    if path == ":memory:":
+        return
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
+        raise ConfigError(f"{config.source}: store.path: {path} is a folder, not a file")
+    folder = os.path.dirname(target)
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(
+            f"{config.source}: store.path: cannot create folder {folder}: "
+            f"{existing} is not a folder"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "write to folder" if existing == folder else "create folder"
+        raise ConfigError(
+            f"{config.source}: store.path: cannot {what} {folder}: {existing} is not writable"
+        )
 
 
 def parse_config(text: str, source: str = "config.yaml") -> Config:
     """Validate a config document; raises ConfigError naming the key and line."""
+    _refuse_aliases(text, source)
     try:
         document = yaml.compose(text)
     except yaml.YAMLError as exc:
@@ -307,21 +510,17 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
     if document is None:
         raise ConfigError(f"{source}: empty file; at least `zones:` is needed")
     root.reject_unknown(TOP_LEVEL_KEYS)
-    schedule = root.section("schedule")
-    schedule.reject_unknown({"interval", "jitter"})
     store = root.section("store")
     store.reject_unknown({"path", "retention", "rollup_retention"})
-    web = root.section("web")
-    web.reject_unknown({"listen", "web_config_file", "external_url"})
     defaults = Config(zones=())
-    interval = schedule.get("interval", _positive(parse_duration), defaults.schedule.interval)
+    zones = _zones(root)
+    probe = _probe_settings(root)
+    schedule = _schedule(root, probe)
     return Config(
-        zones=_zones(root),
-        probe=_probe_settings(root),
-        schedule=ScheduleConfig(
-            interval=interval,
-            jitter=schedule.get("jitter", parse_duration, interval),
-        ),
+        zones=zones,
+        # A sweep round is the schedule's interval: the vantage is assessed once per round.
+        probe=replace(probe, vantage_interval=schedule.interval),
+        schedule=schedule,
         store=StoreConfig(
             path=store.get("path", _text, defaults.store.path),
             retention=store.get("retention", _positive(parse_duration), defaults.store.retention),
@@ -329,14 +528,46 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
                 "rollup_retention", _positive(parse_duration), defaults.store.rollup_retention
             ),
         ),
-        web=WebConfig(
-            listen=web.get("listen", parse_listen, DEFAULT_LISTEN),
-            web_config_file=web.get("web_config_file", _optional_text, None),
-            external_url=web.get("external_url", lambda v: str(v or ""), ""),
-        ),
+        web=_web(root),
         alerts=parse_alerts(root.section("alerts")),
         source=source,
     )
+
+
+def parse_expectations(root: _Section) -> tuple[ZoneExpectation, ...]:  # noqa: F821
+    """`expect:` (DELEG06): per zone the NS set (NAME, NAME=ADDR,... or {NAME: [ADDR]}) and
+    DS set ("KEYTAG ALG DIGESTTYPE DIGEST") the registry intends at the parent."""
+    # Imported here, not at the top: the module's imports stay as they were (issue 14).
+    from probes.expectations import ZoneExpectation
+    from probes.names import InvalidZoneName
+    from probes.precheck.proposal import ProposalError, merge, parse_ds, parse_ns_entries
+
+    section = root.section("expect")
+    if not section.items:
+        return ()
+    zones = set(_zones(root))
+    found: list[ZoneExpectation] = []
+    for key, (key_node, value_node) in section.items.items():
+        entry = _Section(value_node, f"expect.{key}", root.source)
+        entry.reject_unknown({"ns", "ds"})
+        ns, ds = entry.raw("ns") or [], entry.raw("ds") or []
+        if not isinstance(ns, list) or not isinstance(ds, list) or not (ns or ds):
+            raise root.error(value_node, f"expect.{key}: give `ns:` and/or `ds:` as lists")
+        try:
+            zone = normalise_zone(str(key))
+            servers = merge(parse_ns_entries(ns))
+            records = [parse_ds(str(d), "ds:") for d in ds]
+        except (ProposalError, InvalidZoneName) as exc:
+            raise root.error(value_node, f"expect.{key}: {exc}") from None
+        if zone not in zones:
+            raise root.error(key_node, f"expect.{key}: {zone} is not in `zones:`")
+        found.append(ZoneExpectation(
+            zone=f"{zone}.",
+            ns=tuple(sorted(s.name for s in servers)),
+            glue=tuple((s.name, s.glue) for s in servers if s.glue),
+            ds=tuple(d.to_text() for d in records),
+        ))
+    return tuple(found)
 
 
 def load_config(path: str | Path) -> Config:

@@ -53,6 +53,7 @@ def demo_config_text(
         "schedule:",
         f"  interval: {interval}",
         f"  jitter: {jitter}",
+        "  allow_fast_interval: true  # a lab world on loopback: sweeps faster than 10 s",
         "store:",
         f"  path: {json.dumps(store_path)}",
         "  retention: 1d",

@@ -33,8 +33,21 @@ EXIT_OK = 0
 EXIT_FAILED = 3  # same as `ccmon check`'s UNKNOWN: the test could not be done
 
 
+#: Why a try did not deliver a message: the ``reason`` label of
+#: ``ccmon_alert_email_failures_total``, a closed set. connect: the server cannot be
+#: reached or talked to (refused, timeout, disconnect, 421); tls: TLS failed; auth: the
+#: login was refused or the password unreadable; temporary: the server refused the message
+#: with 4xx (retried); permanent: refused with 5xx (given up); expired: still undelivered
+#: after retry.give_up_after (given up, see monitor.outbox).
+FAILURE_REASONS: tuple[str, ...] = ("connect", "tls", "auth", "temporary", "permanent", "expired")
+
+
 class ServerError(Exception):
     """The SMTP server cannot be used now (down, TLS or login failed): retry every message."""
+
+    def __init__(self, text: str, reason: str = "connect") -> None:
+        super().__init__(text)
+        self.reason = reason
 
 
 class MessageError(Exception):
@@ -43,6 +56,10 @@ class MessageError(Exception):
     def __init__(self, text: str, permanent: bool) -> None:
         super().__init__(text)
         self.permanent = permanent
+
+    @property
+    def reason(self) -> str:
+        return "permanent" if self.permanent else "temporary"
 
 
 def build_message(
@@ -114,16 +131,18 @@ class SmtpSession:
                 self._login(client, cfg.username, cfg.password() or "")
         except PasswordError as exc:
             self.close()
-            raise ServerError(str(exc)) from None
+            raise ServerError(str(exc), "auth") from None
         except smtplib.SMTPAuthenticationError as exc:
             self.close()
             raise ServerError(
                 f"SMTP server {self.where} refused the login of {cfg.username!r}: "
-                f"{_describe_response(exc.smtp_code, exc.smtp_error)}"
+                f"{_describe_response(exc.smtp_code, exc.smtp_error)}",
+                "auth",
             ) from None
         except smtplib.SMTPNotSupportedError as exc:
             self.close()
-            raise ServerError(f"SMTP server {self.where}: {exc}") from None
+            reason = "tls" if "STARTTLS" in str(exc).upper() else "auth"
+            raise ServerError(f"SMTP server {self.where}: {exc}", reason) from None
         except smtplib.SMTPResponseException as exc:
             self.close()
             raise ServerError(
@@ -132,7 +151,8 @@ class SmtpSession:
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise ServerError(
-                f"cannot talk to SMTP server {self.where}: {_os_words(exc)}"
+                f"cannot talk to SMTP server {self.where}: {_os_words(exc)}",
+                "tls" if isinstance(exc, ssl.SSLError) else "connect",
             ) from None
 
     @staticmethod
@@ -236,6 +256,7 @@ class Result:
     key: int
     outcome: str  # "sent" | "retry" | "failed"
     detail: str = ""  # the server's words, or the refused recipients of a sent message
+    reason: str = ""  # retry and failed: one of FAILURE_REASONS
 
 
 def deliver_batch(config: SmtpConfig, messages: Sequence[Outgoing]) -> list[Result]:
@@ -246,10 +267,13 @@ def deliver_batch(config: SmtpConfig, messages: Sequence[Outgoing]) -> list[Resu
             try:
                 refused = session.send(config.sender, item.recipients, item.raw)
             except ServerError as exc:
-                results.extend(Result(m.key, "retry", str(exc)) for m in messages[index:])
+                results.extend(
+                    Result(m.key, "retry", str(exc), exc.reason) for m in messages[index:]
+                )
                 break
             except MessageError as exc:
-                results.append(Result(item.key, "failed" if exc.permanent else "retry", str(exc)))
+                outcome = "failed" if exc.permanent else "retry"
+                results.append(Result(item.key, outcome, str(exc), exc.reason))
                 continue
             note = "; ".join(f"refused {r}: {why}" for r, why in refused.items())
             results.append(Result(item.key, "sent", note))

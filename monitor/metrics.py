@@ -7,6 +7,13 @@ Values are as of the zone's last sweep, not measured at scrape time; the HELP te
 Counters and the RTT histogram are cumulative across sweeps and restarts (the store keeps
 them), so ``rate()`` and ``histogram_quantile()`` work as Prometheus users expect.
 
+What was not measured is not exposed as good or bad (issue 10): a server row of a sweep
+that could not measure it has no reachability, RTT, lameness or serial series (only
+``ccmon_nameserver_measured 0``), and a zone with nothing measured (UNKNOWN: our vantage
+point was offline) has no availability series for that sweep (``ccmon_zone_measured 0``),
+so ``avg_over_time(ccmon_zone_available[30d])`` leaves the outage out by itself. The
+vantage point's own state (``ccmon_vantage_*``) is an instance-level series per family.
+
 ``docs/metrics.md`` lists the same metrics; ``tests/monitor`` keeps the two equal.
 """
 
@@ -14,8 +21,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 
 from prometheus_client import ProcessCollector, generate_latest
 from prometheus_client.core import (
@@ -28,6 +35,8 @@ from prometheus_client.registry import CollectorRegistry
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
+from monitor.mailer import FAILURE_REASONS
+from monitor.outbox import OUTBOX_STATES
 from monitor.status import (
     DNSSEC_STATES,
     Histogram,
@@ -40,7 +49,7 @@ from monitor.status import (
     server_views,
 )
 from probes.checks import edns
-from probes.model import FailureKind, Severity, ZoneReport
+from probes.model import FailureKind, Severity, VantageState, ZoneReport
 
 PREFIX = "ccmon_"
 
@@ -51,6 +60,9 @@ LAME_REASONS: tuple[str, ...] = (
 )  # fmt: skip
 
 ZONE = ("dns_zone",)
+FAMILY = ("family",)
+FAMILIES: tuple[str, ...] = ("ipv4", "ipv6")
+VANTAGE_STATES: tuple[str, ...] = tuple(str(s) for s in VantageState)
 SERVER = ("dns_zone", "nameserver", "address")
 SERVER_T = (*SERVER, "transport")
 
@@ -72,6 +84,34 @@ _FURTHER = (
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("ccmon_build_info", "gauge", ("version",), "Always 1; the ccmon version."),
     MetricSpec(
+        "ccmon_vantage_up", "gauge", FAMILY,
+        "1 if enough reference servers answered over the address family in this vantage "
+        "point's latest sweep round (online), 0 if not (offline or absent)",
+    ),
+    MetricSpec(
+        "ccmon_vantage_state", "gauge", (*FAMILY, "state"),
+        "Vantage state set per address family: 1 for the current state (online, offline, "
+        "absent), 0 for the others",
+    ),
+    MetricSpec(
+        "ccmon_vantage_references", "gauge", FAMILY,
+        "Reference addresses asked for the parent's SOA in the latest vantage check",
+    ),
+    MetricSpec(
+        "ccmon_vantage_references_answering", "gauge", FAMILY,
+        "Reference addresses that answered in the latest vantage check",
+    ),
+    MetricSpec(
+        "ccmon_vantage_unmeasured_addresses", "gauge", FAMILY,
+        "Distinct server addresses left unmeasured in the zones' last sweeps (their family "
+        "offline or absent here, or a local error)",
+    ),
+    MetricSpec(
+        "ccmon_nameserver_measured", "gauge", SERVER_T,
+        "1 if the address was measured over the transport, 0 if not (our family offline or "
+        "absent, a local error): its other series are then absent" + _LAST,
+    ),
+    MetricSpec(
         "ccmon_nameserver_answered", "gauge", SERVER_T,
         "1 if the SOA query got a usable DNS reply (any rcode), 0 if not" + _LAST,
     ),
@@ -83,6 +123,10 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "ccmon_nameserver_response_time_seconds", "gauge", SERVER_T,
         "Round-trip time of the SOA query; absent when nothing came back" + _LAST,
+    ),
+    MetricSpec(
+        "ccmon_nameserver_udp_loss_ratio", "gauge", SERVER,
+        "Share of UDP tries to the address that got no answer" + _LAST,
     ),
     MetricSpec(
         "ccmon_nameserver_lame", "gauge", (*SERVER, "reason"),
@@ -144,16 +188,23 @@ METRICS: tuple[MetricSpec, ...] = (
         "its sight on all (SOA03), resolution one sweep interval",
     ),
     MetricSpec(
-        "ccmon_zone_nameservers", "gauge", ZONE, "Name servers (NS names) probed" + _LAST,
+        "ccmon_zone_measured", "gauge", ZONE,
+        "1 if the zone's last sweep measured it, 0 if nothing could be measured (UNKNOWN: "
+        "this vantage point was offline); then its availability series are absent",
+    ),
+    MetricSpec(
+        "ccmon_zone_nameservers", "gauge", ZONE,
+        "Name servers (NS names) with at least one measured address" + _LAST,
     ),
     MetricSpec(
         "ccmon_zone_nameservers_up", "gauge", ZONE,
         "Name servers answering authoritatively within the UDP threshold on all their "
-        "addresses" + _LAST,
+        "measured addresses" + _LAST,
     ),
     MetricSpec(
         "ccmon_zone_available", "gauge", ZONE,
-        "1 if at least 2 name servers are up on all their addresses (ICANN Spec 10)" + _LAST,
+        "1 if at least 2 name servers are up on all their addresses (ICANN Spec 10); absent "
+        "when too little was measured to tell" + _LAST,
     ),
     MetricSpec(
         "ccmon_zone_severity", "gauge", ZONE,
@@ -194,7 +245,58 @@ METRICS: tuple[MetricSpec, ...] = (
         "ccmon_query_duration_seconds", "histogram", (*ZONE, "transport"),
         "Round-trip times of all DNS queries with a reply",
     ),
+    MetricSpec(
+        "ccmon_web_auth_failures_total", "counter", (),
+        "Requests to the web server refused for wrong credentials or too many failed logins",
+    ),
 )  # fmt: skip
+
+# --- self-metrics of the store and the alert outbox (issue 17) ------------------------
+# Not per zone: rendered from Snapshot.store and Snapshot.outbox (see self_rows).
+
+SELF_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "ccmon_store_persisting", "gauge", (),
+        "1 if the latest write to the store file worked; 0 while results are published "
+        "but not stored (disk full, read-only; /healthz names the cause)",
+    ),
+    MetricSpec(
+        "ccmon_store_write_errors_total", "counter", (),
+        "Failed write transactions to the store file (sweep results, counters, alert "
+        "state, outbox) since the process started",
+    ),
+    MetricSpec(
+        "ccmon_alert_outbox_messages", "gauge", ("state",),
+        "Alert e-mails in the outbox by state: pending, sent and failed (kept for the "
+        "store retention), unrecorded (outcome known, kept in memory until the store can "
+        "record it)",
+    ),
+    MetricSpec(
+        "ccmon_alert_emails_sent_total", "counter", (),
+        "Alert e-mails the SMTP server accepted since the process started",
+    ),
+    MetricSpec(
+        "ccmon_alert_email_failures_total", "counter", ("reason",),
+        "Tries that did not deliver an alert e-mail since the process started, by reason: "
+        + ", ".join(FAILURE_REASONS),
+    ),
+)  # fmt: skip
+METRICS = METRICS + SELF_METRICS
+
+
+def self_rows(snap: Snapshot) -> list[Row]:
+    """The samples of SELF_METRICS, every label value pre-created."""
+    out = _Rows()
+    store, outbox = snap.store, snap.outbox
+    out.add("ccmon_store_persisting", [], int(store.persisting))
+    out.add("ccmon_store_write_errors_total", [], store.write_errors)
+    for state in OUTBOX_STATES:
+        out.add("ccmon_alert_outbox_messages", [state], outbox.messages.get(state, 0))
+    out.add("ccmon_alert_emails_sent_total", [], outbox.sent)
+    for reason in FAILURE_REASONS:
+        out.add("ccmon_alert_email_failures_total", [reason], outbox.failures.get(reason, 0))
+    return out.rows
+
 
 METRICS_BY_NAME = {spec.name: spec for spec in METRICS}
 
@@ -251,23 +353,52 @@ def zone_rows(
     return out.rows
 
 
+def measured_part(report: ZoneReport) -> ZoneReport:
+    """The report with its unmeasured server rows left out (issue 10)."""
+    if all(s.measured for s in report.servers):
+        return report
+    return replace(report, servers=tuple(s for s in report.servers if s.measured))
+
+
+def availability(report: ZoneReport, views: tuple[ServerView, ...]) -> int | None:
+    """ICANN Spec 10 over what was measured: 1 with 2 name servers up on all their measured
+    addresses, 0 when even the unmeasured name servers could not make 2, None (no series)
+    when the answer hangs on name servers of which nothing was measured."""
+    if report.unknown:
+        return None
+    up, _total = nameservers_up(views)
+    if up >= 2:
+        return 1
+    unmeasured = {s.nameserver for s in report.servers} - {v.nameserver for v in views}
+    return 0 if up + len(unmeasured) < 2 else None
+
+
 def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
     zone = report.zone
-    views = server_views(report)
+    views = server_views(measured_part(report))
     for view in views:
         _server_gauges(out, zone, view, report, history)
-    up, total = nameservers_up(views)
-    serials = {v.serial for v in views if v.serial is not None}
-    out.add("ccmon_zone_soa_serials", [zone], len(serials))
+    for status in report.servers:
+        if not status.measured:
+            labels = [zone, status.nameserver, status.address, str(status.transport)]
+            out.add("ccmon_nameserver_measured", labels, 0)
+    out.add("ccmon_zone_measured", [zone], 0 if report.unknown else 1)
+    if not report.unknown:
+        up, total = nameservers_up(views)
+        serials = {v.serial for v in views if v.serial is not None}
+        out.add("ccmon_zone_soa_serials", [zone], len(serials))
+        out.add("ccmon_zone_nameservers", [zone], total)
+        available = availability(report, views)
+        if available is not None:
+            out.add("ccmon_zone_nameservers_up", [zone], up)
+            out.add("ccmon_zone_available", [zone], available)
     if history.propagation is not None:
         out.add("ccmon_zone_soa_propagation_seconds", [zone], history.propagation)
-    out.add("ccmon_zone_nameservers", [zone], total)
-    out.add("ccmon_zone_nameservers_up", [zone], up)
-    out.add("ccmon_zone_available", [zone], 1 if up >= 2 else 0)
     out.add("ccmon_zone_severity", [zone], int(report.severity))
-    current = report.dnssec or "unknown"
-    for state in (*DNSSEC_STATES, *([] if current in DNSSEC_STATES else [current])):
-        out.add("ccmon_zone_dnssec_status", [zone, state], int(state == current))
+    if not report.unknown:  # "unknown" DNSSEC because we saw nothing is not the zone's state
+        current = report.dnssec or "unknown"
+        for state in (*DNSSEC_STATES, *([] if current in DNSSEC_STATES else [current])):
+            out.add("ccmon_zone_dnssec_status", [zone, state], int(state == current))
     counts: dict[tuple[str, str], int] = {}
     for finding in report.findings:
         if finding.severity >= Severity.NOTICE:
@@ -285,10 +416,13 @@ def _server_gauges(
     key = [zone, view.nameserver, view.address]
     for status in view.statuses:
         labels = [*key, str(status.transport)]
+        out.add("ccmon_nameserver_measured", labels, 1)
         out.add("ccmon_nameserver_answered", labels, 1 if status.answered else 0)
         out.add("ccmon_nameserver_up", labels, 1 if status.within_threshold else 0)
         if status.rtt is not None:
             out.add("ccmon_nameserver_response_time_seconds", labels, status.rtt)
+    if view.udp is not None and view.udp.udp_loss is not None:
+        out.add("ccmon_nameserver_udp_loss_ratio", key, view.udp.udp_loss)
     lame = view.state == "lame"
     out.add("ccmon_nameserver_lame", [*key, view.lame_reason if lame else "none"], int(lame))
     if view.serial is not None:
@@ -323,6 +457,54 @@ def _further_gauges(out: _Rows, key: list[str], view: ServerView) -> None:
         out.add("ccmon_nameserver_nsid_info", [*key, facts.nsid[:edns.MAX_NSID_LENGTH]], 1)
 
 
+def _family_of(address: str) -> str:
+    return "ipv6" if ":" in address else "ipv4"
+
+
+def _references(report: ZoneReport, family: str) -> tuple[int, int] | None:
+    """(answering, asked) reference addresses of the report's vantage check, if it says."""
+    counts = getattr(report, "vantage_references", {}).get(family)
+    if counts is not None:
+        return int(counts[0]), int(counts[1])
+    for finding in report.findings:
+        args = finding.args
+        if finding.check == "VANTAGE01" and args.get("family") == family and "references" in args:
+            return int(args.get("answering", 0)), int(args["references"])
+    return None
+
+
+def vantage_rows(reports: Iterable[ZoneReport]) -> list[Row]:
+    """The vantage point's series: per family, the verdict of the latest sweep round that
+    assessed it (any zone's report carries it), and the addresses left unmeasured."""
+    latest: dict[str, ZoneReport] = {}
+    unmeasured: dict[str, set[str]] = {}
+    for report in reports:
+        for family in report.vantage:
+            seen = latest.get(family)
+            if seen is None or report.started_at > seen.started_at:
+                latest[family] = report
+        for address in report.unmeasured:
+            unmeasured.setdefault(_family_of(address), set()).add(address)
+    families = [f for f in FAMILIES if f in latest or f in unmeasured]
+    families += sorted((set(latest) | set(unmeasured)) - set(FAMILIES))
+    out = _Rows()
+    for family in families:
+        report = latest.get(family)
+        if report is None:
+            continue
+        state = str(report.vantage[family])
+        out.add("ccmon_vantage_up", [family], int(state == VantageState.ONLINE))
+        for name in (*VANTAGE_STATES, *([] if state in VANTAGE_STATES else [state])):
+            out.add("ccmon_vantage_state", [family, name], int(name == state))
+        counts = _references(report, family)
+        if counts is not None:
+            out.add("ccmon_vantage_references", [family], counts[1])
+            out.add("ccmon_vantage_references_answering", [family], counts[0])
+    for family in families:
+        out.add("ccmon_vantage_unmeasured_addresses", [family], len(unmeasured.get(family, ())))
+    return out.rows
+
+
 def _zone_counters(out: _Rows, zone: str, totals: ZoneTotals) -> None:
     out.add("ccmon_sweeps_total", [zone], totals.sweeps)
     out.add("ccmon_sweeps_skipped_total", [zone], totals.skipped)
@@ -349,6 +531,8 @@ def _escape(value: str) -> str:
 
 
 def _line(row: Row) -> str:
+    if not row.labels:  # as prometheus_client writes it: no braces
+        return f"{row.sample} {floatToGoString(row.value)}\n"
     labels = ",".join(f'{k}="{_escape(v)}"' for k, v in row.labels)
     return f"{row.sample}{{{labels}}} {floatToGoString(row.value)}\n"
 
@@ -385,14 +569,35 @@ class CcmonCollector:
         self._state = state
         self._version = build_version or version()
         self._cache: dict[str, _ZoneEntry] = {}
+        self._vantage: tuple[Mapping[str, ZoneReport] | None, list[Row], dict[str, str]] = (
+            None, [], {},
+        )  # fmt: skip
         self._lock = threading.Lock()
+        self.web_auth_failures = 0  # counted by monitor.webconfig.Guard (the web thread)
+
+    def count_web_auth_failure(self) -> None:
+        self.web_auth_failures += 1
 
     def describe(self) -> Iterator[Metric]:
         for spec in METRICS:
             yield _new_family(spec)
 
-    def _entries(self) -> list[_ZoneEntry]:
-        snap: Snapshot = self._state.snapshot  # read once: one consistent view
+    def _vantage_entry(self, snap: Snapshot) -> tuple[list[Row], dict[str, str]]:
+        """The vantage rows, rebuilt when the reports were swapped."""
+        with self._lock:
+            reports, rows, text = self._vantage
+            if reports is not snap.reports:
+                rows = vantage_rows(snap.reports.values())
+                lines: dict[str, list[str]] = {}
+                for row in rows:
+                    lines.setdefault(row.family, []).append(_line(row))
+                text = {family: "".join(each) for family, each in lines.items()}
+                self._vantage = (snap.reports, rows, text)
+            return rows, text
+
+    def _entries(self, snap: Snapshot | None = None) -> list[_ZoneEntry]:
+        if snap is None:
+            snap = self._state.snapshot  # read once: one consistent view
         zones = list(snap.zones) + sorted(set(snap.reports) - set(snap.zones))
         entries = []
         with self._lock:
@@ -425,19 +630,34 @@ class CcmonCollector:
     def collect(self) -> Iterator[Metric]:
         families = {spec.name: _new_family(spec) for spec in METRICS}
         families["ccmon_build_info"].add_metric([self._version], 1)
-        for entry in self._entries():
+        snap = self._state.snapshot
+        for row in self_rows(snap):
+            families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
+        families["ccmon_web_auth_failures_total"].add_metric([], self.web_auth_failures)
+        for row in self._vantage_entry(snap)[0]:
+            families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
+        for entry in self._entries(snap):
             for row in entry.rows:
                 families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
         yield from families.values()
 
     def text(self) -> str:
         """The ccmon families in text format 0.0.4, as generate_latest() would write them."""
-        entries = self._entries()
+        snap = self._state.snapshot
+        entries = self._entries(snap)
+        vantage = self._vantage_entry(snap)[1]
+        own: dict[str, list[str]] = {}
+        for row in self_rows(snap):
+            own.setdefault(row.family, []).append(_line(row))
         parts = []
         for spec in METRICS:
             parts.append(_HEADERS[spec.name])
             if spec.name == "ccmon_build_info":
                 parts.append(f'ccmon_build_info{{version="{_escape(self._version)}"}} 1.0\n')
+            parts.extend(own.get(spec.name, ()))
+            if spec.name == "ccmon_web_auth_failures_total":
+                parts.append(f"{spec.name} {floatToGoString(self.web_auth_failures)}\n")
+            parts.append(vantage.get(spec.name, ""))
             parts.extend(e.text.get(spec.name, "") for e in entries)
         return "".join(parts)
 

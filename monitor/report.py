@@ -28,7 +28,8 @@ _CANNOT_JUDGE_TAGS = {"PARENT_NO_RESPONSE"}
 
 
 def zone_exit_status(report: ZoneReport) -> int:
-    if any(f.tag in _CANNOT_JUDGE_TAGS for f in report.findings):
+    # Nothing measured (our vantage point is offline): UNKNOWN, never the zone's fault.
+    if report.unknown or any(f.tag in _CANNOT_JUDGE_TAGS for f in report.findings):
         return EXIT_UNKNOWN
     severity = report.severity
     if severity >= Severity.ERROR:
@@ -56,13 +57,30 @@ def summary_line(reports: Sequence[ZoneReport], settings: ProbeSettings | None =
         if zone_exit_status(r) != EXIT_OK
     ]
     detail = "; ".join(bad) if bad else "all zones served well"
+    vantage = vantage_reason(reports)
+    if vantage:
+        detail += f" ({vantage})"
     # A "|" in the text would start the perfdata early.
     line = f"CCMON {STATUS_WORDS[status]} - {len(reports)} zone(s): {detail}".replace("|", "/")
     data = perfdata(reports, settings)
     return f"{line} | {data}" if data else line
 
 
+def vantage_reason(reports: Sequence[ZoneReport]) -> str:
+    """Why zones could not be measured, once: the first VANTAGE01 message of an UNKNOWN
+    zone ("vantage point offline, nothing measured: IPv4 offline (...)"), else ""."""
+    for report in reports:
+        if report.unknown:
+            for finding in report.findings:
+                if finding.check == "VANTAGE01":
+                    return finding.message
+            return "vantage point offline, nothing measured"
+    return ""
+
+
 def server_verdict_text(status: ServerStatus, report: ZoneReport) -> str:
+    if not status.measured:
+        return "not measured"
     if status.lame_reason:
         return f"lame ({status.lame_reason})"
     if not status.answered:
@@ -112,6 +130,8 @@ def _zone_block(report: ZoneReport) -> list[str]:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    if len(rows) == 1:
+        rows = []  # nothing probed (no delegation): no empty table
     lines.extend(
         "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
         for row in rows

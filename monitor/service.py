@@ -8,6 +8,12 @@ new snapshot is swapped in for the readers. SIGTERM or SIGINT stops the schedule
 cancels sweeps in progress (a cancelled sweep writes nothing, so the store stays
 consistent), stops the web server and closes the store, all within a few seconds; the
 exit status is then 0.
+
+When the store cannot be written (disk full, read-only, locked), a sweep is still published
+to /metrics and the status page, marked as not stored (``ccmon_store_persisting`` 0,
+/healthz 503 naming the cause); the failure is counted and logged once a minute
+(:class:`monitor.store.StoreHealth`), alert mail waits, and everything resumes by itself
+with the first write that works.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from typing import Any, Protocol
 from monitor.alerts import Alerter
 from monitor.config import Config
 from monitor.metrics import Exporter
+from monitor.outbox import OutboxError, OutboxWriteError
 from monitor.scheduler import SweepScheduler
-from monitor.status import MonitorState, Snapshot, ZoneTotals
-from monitor.store import Store, StoreError
+from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.store import Store, StoreError, StoreWriteError
 from monitor.web import WebServer, make_app
 from monitor.webconfig import WebConfigError, load_web_config
 from probes.checks.history import History, judge_history
@@ -89,13 +96,19 @@ class Service:
         # One transaction, no await inside: the history is updated with this sweep, then the
         # history checks (SOA03, DELEG05) add their findings to the report that is stored,
         # published (metrics, status page) and handed to the alerts.
-        report, history = self.store.record_sweep(report, totals, self._history_findings)
+        try:
+            report, history = self.store.record_sweep(report, totals, self._history_findings)
+        except StoreWriteError as exc:  # counted and logged (once a minute) by store.health
+            report = exc.report or report
+            history = self.state.snapshot.history.get(zone) or ZoneHistory()
         self.state.publish(report, totals, history)
         if self.exporter is not None:
             self.exporter.collector.warm()
         if self.alerter is not None:
             try:
                 await self.alerter.on_report(report)
+            except OutboxWriteError:  # the store is not writable: counted and logged there
+                log.debug("alerts: the sweep of %s could not be recorded", zone)
             except Exception:  # a broken alert path must not stop the monitoring
                 log.exception("alerts: processing the sweep of %s failed", zone)
         log.debug("swept %s in %.2f s: %s", zone, report.duration, report.severity.name)
@@ -113,7 +126,8 @@ class Service:
         totals = ZoneTotals.from_dict(
             {**old.to_dict(), "errors": old.errors + errors, "skipped": old.skipped + skipped}
         )
-        self.store.save_totals(zone, totals)
+        with contextlib.suppress(StoreWriteError):  # counted by store.health; kept in memory
+            self.store.save_totals(zone, totals)
         self.state.publish_totals(zone, totals)
 
     def skipped(self, zone: str) -> None:
@@ -121,7 +135,10 @@ class Service:
 
     async def prune(self) -> None:
         assert self.store is not None
-        removed = self.store.prune()
+        try:
+            removed = self.store.prune()
+        except StoreWriteError:  # counted by store.health; the next prune tries again
+            return
         if removed:
             log.info("pruned %d history rows older than the retention", removed)
 
@@ -129,8 +146,15 @@ class Service:
 
     def _open(self) -> None:
         cfg = self.config
-        self.store = Store(cfg.store.path, cfg.store.retention, cfg.store.rollup_retention)
-        self.alerter = Alerter(cfg)  # its own tables and connection in the same file
+        self.store = Store(
+            cfg.store.path, cfg.store.retention, rollup_retention=cfg.store.rollup_retention
+        )
+        try:
+            self.alerter = Alerter(cfg)  # its own tables and connection in the same file
+        except OutboxError as exc:
+            self.store.close()
+            raise StoreError(str(exc)) from exc
+        self.alerter.db.health = self.store.health  # one count of the file's failed writes
         reports = {z: r for z, r in self.store.latest_reports().items() if z in cfg.zones}
         self.state = MonitorState(
             Snapshot(
@@ -142,6 +166,9 @@ class Service:
                 started_at=time.time(),
             )
         )
+        self.store.health.on_change = self.state.publish_store
+        self.alerter.courier.on_status = self.state.publish_outbox
+        self.alerter.courier.publish()
 
     async def serve(self) -> int:
         """Run until :attr:`stopping` is set. Returns the exit status."""
@@ -160,7 +187,7 @@ class Service:
         try:
             self.exporter = Exporter(self.state)
             app = make_app(self.state, security, self.exporter)
-            self.web = WebServer(app, cfg.web.listen, security.ssl_context)
+            self.web = WebServer(app, cfg.web.listen, security.ssl_context, cfg.web)
             self.web.start()
         except (OSError, ValueError) as exc:
             log.error("cannot listen on %s: %s", cfg.web.listen, exc)

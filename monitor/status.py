@@ -31,7 +31,7 @@ BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 
 #: Server states of the status grid, worst first.
-STATES: tuple[str, ...] = ("down", "lame", "stale", "slow", "degraded", "ok")
+STATES: tuple[str, ...] = ("down", "lame", "stale", "slow", "degraded", "ok", "unmeasured")
 
 
 #: DNSSEC states of a zone (ZoneReport.dnssec, "" read as "unknown"), a closed set, and
@@ -41,11 +41,27 @@ DNSSEC_RANK = {"secure": 3, "island": 2, "unsigned": 1, "bogus": 0}
 
 
 def unicode_zone(zone: str) -> str:
-    """The zone as a reader writes it: U-labels for IDN, no trailing dot."""
+    """The zone as a reader writes it: U-labels for IDN, no trailing dot.
+
+    Label by label; a label that is not a valid A-label (invalid punycode such as
+    ``xn--a``, which Python's codec decodes to a different name) stays as sent."""
     try:
-        return dns.name.from_text(zone).to_unicode(omit_final_dot=True) or "."
+        labels = [raw for raw in dns.name.from_text(zone).labels if raw]
     except (dns.exception.DNSException, UnicodeError, ValueError):
         return zone
+    return ".".join(readable_label(dns.name.Name([raw]).to_text()) for raw in labels) or "."
+
+
+def readable_label(label: str) -> str:
+    """One label as text: its U-label when it is an A-label that round-trips, else as is."""
+    if not label.lower().startswith("xn--"):
+        return label
+    try:
+        unicode = dns.name.from_text(label).to_unicode(omit_final_dot=True)
+        back = dns.name.from_unicode(unicode).to_text(omit_final_dot=True)
+    except (dns.exception.DNSException, UnicodeError, ValueError):
+        return label
+    return unicode if back.lower() == label.lower() else label
 
 
 def normalise_zone(text: str) -> str | None:
@@ -196,6 +212,28 @@ class ZoneHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """Whether the results reach the store file (issue 17): shown by /healthz and /metrics."""
+
+    write_errors: int = 0  # failed write transactions since the process started
+    error: str = ""  # why the latest write failed ("database or disk is full"); "" if it worked
+    failing_since: float | None = None  # first failed write of the current run of failures
+
+    @property
+    def persisting(self) -> bool:
+        return not self.error
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    """The alert outbox as /metrics shows it (see monitor.outbox.Courier)."""
+
+    messages: Mapping[str, int] = field(default_factory=dict)  # state -> messages
+    sent: int = 0  # messages the SMTP server accepted since the process started
+    failures: Mapping[str, int] = field(default_factory=dict)  # reason -> failed tries
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything the read side shows, swapped as a whole after every change."""
 
@@ -205,6 +243,8 @@ class Snapshot:
     history: Mapping[str, ZoneHistory] = field(default_factory=dict)
     interval: float = 60.0
     started_at: float = 0.0  # when this process started
+    store: StoreStatus = field(default_factory=StoreStatus)
+    outbox: OutboxStatus = field(default_factory=OutboxStatus)
 
     @property
     def last_completed(self) -> float | None:
@@ -212,8 +252,11 @@ class Snapshot:
         return max(ends, default=None)
 
     def health(self, now: float | None = None) -> tuple[bool, str]:
-        """Healthy while some sweep completed within the last three intervals."""
+        """Healthy while the store takes writes and some sweep completed within the last
+        three intervals."""
         now = time.time() if now is None else now
+        if self.store.error:  # results are shown but lost at a restart: say why
+            return False, f"store not writable: {self.store.error} (results not stored)"
         limit = 3 * self.interval
         last = self.last_completed
         if last is not None and now - last <= limit:
@@ -244,6 +287,12 @@ class MonitorState:
         snap = self.snapshot
         self.snapshot = replace(snap, totals={**snap.totals, zone: totals})
 
+    def publish_store(self, status: StoreStatus) -> None:
+        self.snapshot = replace(self.snapshot, store=status)
+
+    def publish_outbox(self, status: OutboxStatus) -> None:
+        self.snapshot = replace(self.snapshot, outbox=status)
+
 
 # --- per server and per zone views ---------------------------------------------------
 
@@ -272,6 +321,12 @@ class ServerView:
     @property
     def statuses(self) -> tuple[ServerStatus, ...]:
         return tuple(s for s in (self.udp, self.tcp) if s is not None)
+
+    @property
+    def measured(self) -> bool:
+        """False when this vantage point could not measure the address (issue 10): then it
+        is neither up nor down, and counts for no availability figure."""
+        return all(s.measured for s in self.statuses)
 
     @property
     def up(self) -> bool:
@@ -317,6 +372,8 @@ def _serial_of(udp: ServerStatus | None, tcp: ServerStatus | None) -> int | None
 
 
 def _state(rows: tuple[ServerStatus, ...], lag: int | None) -> tuple[str, str]:
+    if not all(s.measured for s in rows):
+        return "unmeasured", ""
     answered = [s for s in rows if s.answered]
     lame = [s for s in rows if s.lame_reason or (s.answered and not s.authoritative)]
     if lame:  # a reply that came only as garbage is lame ("malformed") though unanswered
@@ -444,10 +501,12 @@ class ZoneSummary:
 
 
 def nameservers_up(views: Iterable[ServerView]) -> tuple[int, int]:
-    """(NS names with every address up, NS names) — the ICANN Spec 10 reading."""
+    """(NS names with every measured address up, NS names with a measured address) — the
+    ICANN Spec 10 reading over what this vantage point could measure."""
     by_ns: dict[str, list[bool]] = {}
     for view in views:
-        by_ns.setdefault(view.nameserver, []).append(view.up)
+        if view.measured:
+            by_ns.setdefault(view.nameserver, []).append(view.up)
     return sum(all(ups) for ups in by_ns.values()), len(by_ns)
 
 

@@ -18,6 +18,11 @@ statements, quick enough to run on the loop). What is kept:
 - ``totals``: the cumulative counters and RTT histograms, written in the same
   transaction as the report, so counters survive restarts and match the reports.
 
+A write that fails (disk full, file read-only or locked) rolls back whole and raises
+:class:`StoreWriteError`; :class:`StoreHealth` counts such failures, logs them at most once
+a minute and tells /healthz and /metrics, and the next write that works clears it: the store
+recovers by itself when space returns.
+
 The schema is versioned with ``PRAGMA user_version`` (see :data:`MIGRATIONS`); alert
 state and the mail outbox keep their own tables (``monitor/outbox.py``).
 
@@ -28,6 +33,7 @@ stored report carries their findings too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -43,6 +49,7 @@ import dns.serial
 from monitor.history import MIGRATION as HISTORY_MIGRATION
 from monitor.history import prune_history, record_history
 from monitor.status import (
+    StoreStatus,
     ZoneHistory,
     ZoneTotals,
     nameservers_up,
@@ -124,6 +131,95 @@ class StoreError(Exception):
     """The store file cannot be used (newer schema, not a database, unwritable)."""
 
 
+class StoreWriteError(StoreError):
+    """A write failed and was rolled back (disk full, read-only, locked): nothing was kept.
+
+    ``report`` is, for :meth:`Store.record_sweep`, the report with the history checks'
+    findings as far as they were judged, so it can still be published.
+    """
+
+    def __init__(self, cause: str, report: ZoneReport | None = None) -> None:
+        super().__init__(f"store not writable: {cause}")
+        self.cause = cause
+        self.report = report
+
+
+#: While writes keep failing, at most one log line per this many seconds.
+LOG_EVERY = 60.0
+
+
+class StoreHealth:
+    """The outcome of the writes to the store file, shared by its writers.
+
+    The store's writes (:class:`Store`: sweep results, counters, pruning) report each
+    transaction here: a failure is counted at once and logged at most once per
+    :data:`LOG_EVERY` (one line, no traceback: a full disk fails every sweep); the first
+    write that works again clears the error and logs the recovery once. The alert tables
+    (:mod:`monitor.outbox`) only add their failures to the count (:meth:`count_failure`):
+    a small alert write that still fits a nearly full disk must not read as "persisting"
+    while the sweep results are lost.
+    """
+
+    def __init__(self, path: str, *, clock: Callable[[], float] = time.time,
+                 log_every: float = LOG_EVERY) -> None:  # fmt: skip
+        self.path = path
+        self.clock = clock
+        self.log_every = log_every
+        self.status = StoreStatus()
+        self.on_change: Callable[[StoreStatus], None] | None = None  # the service publishes
+        self._logged_at: float | None = None
+        self._unlogged = 0  # failures since the last line
+        self._episode_logged = False  # the current run of failures was logged
+
+    def failed(self, cause: str) -> None:
+        now = self.clock()
+        old = self.status
+        since = old.failing_since if old.failing_since is not None else now
+        self.status = StoreStatus(old.write_errors + 1, cause, since)
+        self._unlogged += 1
+        if self._logged_at is None or now - self._logged_at >= self.log_every:
+            log.error(
+                "store %s not writable: %s (%d failed write(s) since the last such line; "
+                "failing since %s UTC): results are published but not stored, alert mail "
+                "waits; next line in %.0f s at the earliest",
+                self.path, cause, self._unlogged,
+                time.strftime("%H:%M:%S", time.gmtime(since)), self.log_every,
+            )  # fmt: skip
+            self._logged_at, self._unlogged, self._episode_logged = now, 0, True
+        self._publish()
+
+    def count_failure(self) -> None:
+        """A failed write of another writer of the file (the alert tables): counted only."""
+        old = self.status
+        self.status = StoreStatus(old.write_errors + 1, old.error, old.failing_since)
+        self._publish()
+
+    def succeeded(self) -> None:
+        old = self.status
+        if not old.error:
+            return
+        if self._episode_logged:
+            duration = self.clock() - (old.failing_since or self.clock())
+            log.warning(
+                "store %s writable again after %.0f s; %d write(s) failed since the start",
+                self.path, duration, old.write_errors,
+            )  # fmt: skip
+        self._episode_logged = False
+        self.status = StoreStatus(old.write_errors)
+        self._publish()
+
+    def _publish(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.status)
+
+
+def rollback_quietly(db: sqlite3.Connection) -> None:
+    """End a failed transaction; SQLite may have rolled it back itself (SQLITE_FULL)."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+
+
 @dataclass(frozen=True, slots=True)
 class SweepRecord:
     """One row of the compact sweep history."""
@@ -150,10 +246,15 @@ class Store:
     """The monitor's SQLite file. Not thread-safe: use it from one thread."""
 
     def __init__(
-        self, path: str, retention: float, rollup_retention: float = 400 * 86400.0
+        self,
+        path: str,
+        retention: float,
+        health: StoreHealth | None = None,
+        rollup_retention: float = 400 * 86400.0,
     ) -> None:
         self.path = path
         self.retention = retention
+        self.health = health or StoreHealth(path)
         self.rollup_retention = rollup_retention  # daily SLA rollups (monitor/history)
         if path != ":memory:":
             parent = os.path.dirname(os.path.abspath(path))
@@ -182,13 +283,21 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """All or nothing; an operational failure (full, read-only, locked) is counted in
+        :attr:`health` and raised as :class:`StoreWriteError`. A failed COMMIT is rolled
+        back too, so the connection is usable again when the cause goes away."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                rollback_quietly(self._db)
+                raise
+        except sqlite3.OperationalError as exc:
+            self.health.failed(str(exc))
+            raise StoreWriteError(str(exc)) from exc
+        self.health.succeeded()
 
     def close(self) -> None:
         try:
@@ -227,34 +336,38 @@ class Store:
         finished = report.started_at + report.duration
         serials = [v.serial for v in views if v.serial is not None]
         top = highest_serial(serials)
-        with self._transaction() as db:
-            if top is not None:
-                self._track_serial(report.zone, top, serials, report.started_at)
-            self._track_servers(report)
-            self._track_drift(report)
-            if amend is not None:
-                extra = tuple(amend(report, self.check_history(report.zone)))
-                if extra:
-                    report = replace(report, findings=report.findings + extra)
-            db.execute(
-                "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
-                (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    report.zone,
-                    report.started_at,
-                    report.duration,
-                    int(report.severity),
-                    int(up >= 2),
-                    up,
-                    total,
-                    json.dumps(_compact_findings(report), separators=(",", ":")),
-                ),
-            )
-            self._write_totals(report.zone, totals)
-            record_history(db, report)
+        try:
+            with self._transaction() as db:
+                if top is not None:
+                    self._track_serial(report.zone, top, serials, report.started_at)
+                self._track_servers(report)
+                self._track_drift(report)
+                if amend is not None:
+                    extra = tuple(amend(report, self.check_history(report.zone)))
+                    if extra:
+                        report = replace(report, findings=report.findings + extra)
+                db.execute(
+                    "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
+                    (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        report.zone,
+                        report.started_at,
+                        report.duration,
+                        int(report.severity),
+                        int(up >= 2),
+                        up,
+                        total,
+                        json.dumps(_compact_findings(report), separators=(",", ":")),
+                    ),
+                )
+                self._write_totals(report.zone, totals)
+                record_history(db, report)
+        except StoreWriteError as exc:
+            exc.report = report  # with the history findings if they were judged: publishable
+            raise
         return report, self.zone_history(report.zone, top, now=finished)
 
     def _track_serial(self, zone: str, top: int, serials: list[int], seen_at: float) -> None:

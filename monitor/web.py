@@ -17,10 +17,15 @@ Handlers only read the current immutable snapshot, so no locking is needed.
 from __future__ import annotations
 
 import asyncio
+import base64
+import functools
 import gzip
+import hashlib
 import html
 import json
 import logging
+import re
+import socket
 import ssl
 import threading
 import time
@@ -31,6 +36,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
+from monitor.config import WebConfig
 from monitor.listen import parse_listen
 from monitor.metrics import Exporter
 from monitor.status import (
@@ -47,8 +53,17 @@ from monitor.status import (
     unicode_zone,
 )
 from monitor.webconfig import Guard, WebSecurity
+from monitor.weblimits import (
+    ConnectionLimiter,
+    Limits,
+    QuietServerLog,
+    descriptor_limit,
+    listening_sockets,
+    quiet_loop_errors,
+)
 
 log = logging.getLogger(__name__)
+_server_log = logging.getLogger("aiohttp.server")
 
 STATE_KEY = web.AppKey("state", MonitorState)
 EXPORTER_KEY = web.AppKey("exporter", Exporter)
@@ -64,9 +79,11 @@ def make_app(
 ) -> web.Application:
     """The aiohttp application; the same one serves tests and ``ccmon run``."""
     security = security or WebSecurity()
-    app = web.Application(middlewares=[Guard(security).middleware], client_max_size=64 * 1024)
+    exporter = exporter or Exporter(state)
+    guard = Guard(security, on_auth_failure=exporter.collector.count_web_auth_failure)
+    app = web.Application(middlewares=[guard.middleware], client_max_size=64 * 1024)
     app[STATE_KEY] = state
-    app[EXPORTER_KEY] = exporter or Exporter(state)
+    app[EXPORTER_KEY] = exporter
     app.router.add_get("/", status_page)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
@@ -154,7 +171,9 @@ async def zone_detail(request: web.Request) -> web.Response:
 
 async def status_page(request: web.Request) -> web.Response:
     page = render_status_page(request.app[STATE_KEY].snapshot)
-    return web.Response(text=page, content_type="text/html", charset="utf-8")
+    response = web.Response(text=page, content_type="text/html", charset="utf-8")
+    response.headers["Content-Security-Policy"] = page_csp()
+    return response
 
 
 # --- the status page -----------------------------------------------------------------
@@ -167,6 +186,7 @@ _STATE_WORDS = {
     "stale": "serves an older serial",
     "lame": "answers, but not authoritatively",
     "down": "no answer",
+    "unmeasured": "not measured: this vantage point could not reach it (not the server's fault)",
 }
 
 
@@ -176,6 +196,23 @@ def _template() -> Template:
         path = resources.files("monitor").joinpath("templates/status.html")
         _TEMPLATE = Template(path.read_text(encoding="utf-8"))
     return _TEMPLATE
+
+
+def _inline_hashes(tag: str) -> str:
+    """CSP source expressions for the template's inline <style> or <script> blocks."""
+    blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", _template().template, flags=re.S)
+    return " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(b.encode()).digest()).decode() + "'"
+        for b in blocks
+    )
+
+
+@functools.cache
+def page_csp() -> str:
+    """The status page's policy: its own inline style and script, nothing else, no frames."""
+    return (f"default-src 'none'; style-src {_inline_hashes('style')}; "
+            f"script-src {_inline_hashes('script')}; img-src data:; base-uri 'none'; "
+            "form-action 'none'; frame-ancestors 'none'")  # fmt: skip
 
 
 def e(value: Any) -> str:
@@ -462,14 +499,26 @@ def render_status_page(snap: Snapshot, now: float | None = None) -> str:
 
 
 class WebServer:
-    """Serves an aiohttp app from a dedicated thread and event loop."""
+    """Serves an aiohttp app from a dedicated thread and event loop.
+
+    Connections are accepted by :class:`monitor.weblimits.ConnectionLimiter` (a cap, a
+    header deadline, quiet errors), so whoever reaches the port cannot take the prober's
+    descriptors."""
 
     def __init__(
-        self, app: web.Application, listen: str, ssl_context: ssl.SSLContext | None = None
+        self,
+        app: web.Application,
+        listen: str,
+        ssl_context: ssl.SSLContext | None = None,
+        limits: WebConfig | Limits | None = None,
     ) -> None:
         self.app = app
         self.host, self.port = parse_listen(listen)
         self.ssl_context = ssl_context
+        limits = limits or Limits()
+        self.limits = Limits(limits.max_connections, limits.read_header_timeout,
+                             limits.idle_timeout)  # fmt: skip
+        self.limiter: ConnectionLimiter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -493,25 +542,40 @@ class WebServer:
 
     def _serve(self) -> None:
         loop = asyncio.new_event_loop()
+        loop.set_exception_handler(quiet_loop_errors)
         self._loop = loop
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        limiter = ConnectionLimiter(loop, lambda: runner.server(), self.limits, self.ssl_context)
+        self.limiter = limiter
+        self.app.middlewares.insert(0, limiter.middleware)  # outermost: busy while sending
+        runner = web.AppRunner(
+            self.app, access_log=None, shutdown_timeout=1.0,
+            keepalive_timeout=self.limits.idle_timeout, logger=QuietServerLog(_server_log),
+        )  # fmt: skip
+        listeners: list[socket.socket] = []
         try:
             loop.run_until_complete(runner.setup())
-            site = web.TCPSite(
-                runner, self.host, self.port, ssl_context=self.ssl_context, reuse_address=True
-            )
-            loop.run_until_complete(site.start())
-            self.addresses = list(runner.addresses)
+            listeners = listening_sockets(self.host, self.port)
+            limiter.serve(listeners)
+            self.addresses = [s.getsockname() for s in listeners]
         except BaseException as exc:  # handed to start() in the caller thread
             self._error = exc
+            for sock in listeners:
+                sock.close()
             loop.run_until_complete(runner.cleanup())
             loop.close()
             self._ready.set()
             return
+        log.info("web: at most %d connections (descriptor limit %d; the rest is the prober's), "
+                 "request header within %g s, idle connections closed after %g s",
+                 limiter.cap, descriptor_limit(), self.limits.read_header_timeout,
+                 self.limits.idle_timeout)  # fmt: skip
         self._ready.set()
         try:
             loop.run_forever()
         finally:
+            loop.run_until_complete(limiter.close())
+            for sock in listeners:
+                sock.close()
             loop.run_until_complete(runner.cleanup())
             loop.close()
 

@@ -8,6 +8,9 @@ the Internet would have to.
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
+import time
 from collections.abc import Iterable, Mapping
 
 import aiodns
@@ -16,7 +19,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from probes.engine import QueryEngine
+from probes.engine import LOCAL_RETRY_PAUSE, LOCAL_RETRY_PAUSE_MAX, QueryEngine
 from probes.model import Delegation, NameServer, Observation, Source, Transport
 from probes.names import absolute
 from probes.settings import ProbeSettings
@@ -31,6 +34,7 @@ class AddressResolver:
             options.update(udp_port=settings.resolver_port, tcp_port=settings.resolver_port)
         self._resolver = aiodns.DNSResolver(nameservers=list(settings.resolver) or None, **options)
         self._families = ("A", "AAAA") if settings.ipv6 else ("A",)
+        self._patience = settings.udp_timeout + settings.tcp_timeout
 
     async def addresses(self, name: str) -> tuple[tuple[str, ...], str]:
         """(addresses, error text) for one host name; error is "" when any address came."""
@@ -41,15 +45,33 @@ class AddressResolver:
         return tuple(found), ("" if found else errors or "no A/AAAA record")
 
     async def _lookup(self, name: str, family: str) -> tuple[list[str], str]:
-        try:
-            result = await self._resolver.query_dns(name, family)
-        except aiodns.error.DNSError as exc:
-            return [], f"{family}: {exc.args[-1] if exc.args else exc}"
-        addresses = [str(r.data.addr) for r in result.answer if hasattr(r.data, "addr")]
-        return addresses, ""
+        give_up = time.monotonic() + self._patience
+        pause = LOCAL_RETRY_PAUSE
+        while True:
+            try:
+                result = await self._resolver.query_dns(name, family)
+            except aiodns.error.DNSError as exc:
+                # c-ares reports a socket it could not open (EMFILE) as a timeout: when this
+                # host is short of descriptors right now, that failure is ours, try again.
+                if descriptors_short() and time.monotonic() + pause < give_up:
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, LOCAL_RETRY_PAUSE_MAX)
+                    continue
+                return [], f"{family}: {exc.args[-1] if exc.args else exc}"
+            addresses = [str(r.data.addr) for r in result.answer if hasattr(r.data, "addr")]
+            return addresses, ""
 
     async def close(self) -> None:
         await self._resolver.close()
+
+
+def descriptors_short() -> bool:
+    """This process cannot open one more socket right now (out of descriptors or buffers)."""
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()
+    except OSError as exc:
+        return exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+    return False
 
 
 def parse_referral(reply: dns.message.Message, zone: str) -> tuple[list[str], dict[str, list[str]]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections import Counter
 
 import dns.flags
@@ -16,9 +17,20 @@ import dns.message
 
 from probes.model import FailureKind, Observation, Question, Transport
 from probes.settings import ProbeSettings
-from probes.transport import RawResult, WireQuery, make_query, tcp_exchange, udp_exchange
+from probes.transport import (
+    RESOURCE_ERRNOS,
+    RawResult,
+    WireQuery,
+    make_query,
+    tcp_exchange,
+    udp_exchange,
+)
 
 _RETRYABLE = (FailureKind.TIMEOUT, FailureKind.MISMATCH, FailureKind.MALFORMED)
+# A query that failed because our host ran out of descriptors or buffers is tried again
+# after a pause (doubled each time, at most the maximum), while the shortage lasts.
+LOCAL_RETRY_PAUSE = 0.02  # s
+LOCAL_RETRY_PAUSE_MAX = 0.5  # s
 
 
 class QueryTally:
@@ -27,6 +39,15 @@ class QueryTally:
     def __init__(self) -> None:
         self.sent = 0
         self.failures: Counter[str] = Counter()
+        # Per address: UDP tries that left this host, and those that got nothing back
+        # (timeouts): the path's loss as this vantage point sees it.
+        self.udp_tries: Counter[str] = Counter()
+        self.udp_lost: Counter[str] = Counter()
+
+    def udp_loss(self, address: str) -> float | None:
+        """Share of UDP tries to the address without an answer; None: no try left the host."""
+        tries = self.udp_tries[address]
+        return self.udp_lost[address] / tries if tries else None
 
 
 # The tally of the sweep a query belongs to. Tasks copy the context they are created in,
@@ -86,8 +107,26 @@ class QueryEngine:
         self, transport: Transport, address: str, port: int, question: Question,
         query: dns.message.Message | None,
     ) -> RawResult:
-        message = self._wire_query(question, query).with_new_id()
         tallies = [t for t in (self.totals, current_tally.get()) if t is not None]
+        # Out of descriptors or buffers is ours: wait for the queries in flight to give some
+        # back (they all end by their timeouts), then try again; bounded by that same time.
+        give_up = time.monotonic() + self.settings.udp_timeout + self.settings.tcp_timeout
+        attempt = 0
+        while True:
+            raw = await self._exchange_once(transport, address, port, question, query, tallies)
+            if raw.failure is not FailureKind.LOCAL_ERROR or raw.errno not in RESOURCE_ERRNOS:
+                return raw
+            pause = min(LOCAL_RETRY_PAUSE * 2**attempt, LOCAL_RETRY_PAUSE_MAX)
+            if time.monotonic() + pause > give_up:
+                return raw  # still short: this query stays unmeasured, never the server's
+            await asyncio.sleep(pause)
+            attempt += 1
+
+    async def _exchange_once(
+        self, transport: Transport, address: str, port: int, question: Question,
+        query: dns.message.Message | None, tallies: list[QueryTally],
+    ) -> RawResult:
+        message = self._wire_query(question, query).with_new_id()
         async with self._address_slot(address), self._global:
             for tally in tallies:
                 tally.sent += 1
@@ -100,6 +139,10 @@ class QueryEngine:
         if raw.failure is not None:
             for tally in tallies:
                 tally.failures[str(raw.failure)] += 1
+        if transport is Transport.UDP and raw.failure is not FailureKind.LOCAL_ERROR:
+            for tally in tallies:
+                tally.udp_tries[address] += 1
+                tally.udp_lost[address] += raw.failure is FailureKind.TIMEOUT
         return raw
 
     def _wire_query(self, question: Question, query: dns.message.Message | None) -> WireQuery:

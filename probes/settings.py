@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from probes.expectations import ZoneExpectation
+
 # The IANA root servers (root hints, named.root). Used only when no parent is configured.
 ROOT_HINTS: tuple[str, ...] = (
     "198.41.0.4", "170.247.170.2", "192.33.4.12", "199.7.91.13", "192.203.230.10",
@@ -22,7 +24,10 @@ DEFAULT_MAX_IN_FLIGHT = 2000
 DEFAULT_EDNS_BUFFER = 1232  # bytes, the DNS flag day 2020 figure
 DEFAULT_RTT_UDP_THRESHOLD = 0.5  # s, ICANN Spec 10 UDP SLR
 DEFAULT_RTT_TCP_THRESHOLD = 1.5  # s, ICANN Spec 10 TCP SLR
+DEFAULT_VANTAGE_MIN_ANSWERING = 4  # ICANN RSM: a probe needs answers from enough roots
 DEFAULT_PROPAGATION_THRESHOLD = 3600.0  # s, SOA03: ICANN Spec 10 DNS update time (60 min)
+DEFAULT_MAX_NAMESERVERS = 32  # NS names per zone probed at most (real ccTLDs: up to ~13)
+DEFAULT_MAX_ADDRESSES = 64  # addresses per zone probed at most (13 NS x IPv4 + IPv6 = 26)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,9 @@ class ProbeSettings:
     rtt_udp_threshold: float = DEFAULT_RTT_UDP_THRESHOLD
     rtt_tcp_threshold: float = DEFAULT_RTT_TCP_THRESHOLD
     serial_tolerance: int = 0  # serial difference still counted as "in sync"
+    # DELEG06 (issue 14): the NS set, glue and DS set each zone's registry intends at the
+    # parent (config `expect:`); zones without one are not compared.
+    expectations: tuple[ZoneExpectation, ...] = ()
     # SOA03 (a history check, run by the monitor): a new serial not on every server after
     # this many seconds since its first sight on any server is a WARNING per lagging server.
     propagation_threshold: float = DEFAULT_PROPAGATION_THRESHOLD
@@ -50,4 +58,15 @@ class ProbeSettings:
     # address, AXFR and recursion attempts among them: a long-running monitor sends them at
     # most this often per zone and judges the last answers in between (0 = every sweep).
     further_checks_interval: float = 3600.0
+    # Caps per zone (issue 17: 300 NS names in one delegation gave 5,222 series and a 21 s
+    # sweep). Read from the config; enforcing them with a finding is the sweep's part.
+    max_nameservers: int = DEFAULT_MAX_NAMESERVERS
+    max_addresses: int = DEFAULT_MAX_ADDRESSES
     disabled_checks: frozenset[str] = field(default_factory=frozenset)
+    # Vantage health (issue 10): control queries to these references (() = the parent's
+    # servers); a family is online when min_answering of them answer (all when fewer are
+    # configured); assessed at most once per vantage_interval (a sweep round), and anew
+    # when a sweep sees failures.
+    vantage_references: tuple[str, ...] = ()
+    vantage_min_answering: int = DEFAULT_VANTAGE_MIN_ANSWERING
+    vantage_interval: float = 60.0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Mapping
 from types import TracebackType
 
 import probes.observe_extra.queries  # noqa: F401  (registers the further queries of issue 7)
@@ -12,11 +14,30 @@ from probes.checks.evidence import apex_ns_names, serial_of
 from probes.checks.lame import server_verdict
 from probes.delegation import AddressResolver, discover
 from probes.engine import QueryEngine, QueryTally, current_tally
-from probes.model import Delegation, Observation, ServerStatus, Transport, ZoneReport
+from probes.model import (
+    Delegation,
+    FamilyHealth,
+    Finding,
+    Observation,
+    ServerStatus,
+    Transport,
+    ZoneReport,
+)
 from probes.names import absolute, normalise_zone
 from probes.observe import observe_core, observe_further
 from probes.observe_extra.facts import with_address_facts
+from probes.observe_extra.queries import _parent_ds
 from probes.settings import ProbeSettings
+from probes.vantage import (
+    Vantage,
+    first_silent,
+    measured,
+    needs_reassessment,
+    parent_unmeasured,
+    parent_zone,
+    sweep_health,
+    unmeasured_addresses,
+)
 
 
 class Prober:
@@ -25,12 +46,14 @@ class Prober:
     def __init__(self, settings: ProbeSettings) -> None:
         self.settings = settings
         self.engine: QueryEngine | None = None
+        self.vantage: Vantage | None = None
         self._resolver: AddressResolver | None = None
         # zone -> (monotonic time, observations) of its last further queries
         self._further: dict[str, tuple[float, list[Observation]]] = {}
 
     async def __aenter__(self) -> Prober:
         self.engine = QueryEngine(self.settings)
+        self.vantage = Vantage(self.engine, self.settings)
         self._resolver = AddressResolver(self.settings)
         return self
 
@@ -43,32 +66,71 @@ class Prober:
 
     async def sweep(self, zone: str) -> ZoneReport:
         """Probe and judge one zone ("fr", "FR.", "中国" all work)."""
-        if self.engine is None or self._resolver is None:
+        if self.engine is None or self._resolver is None or self.vantage is None:
             raise RuntimeError("use Prober as an async context manager")
         name = normalise_zone(zone)
         started_at = time.time()
         started = time.monotonic()
         tally = QueryTally()
         current_tally.set(tally)  # this task's context: every query below counts here
+        control = parent_zone(absolute(name))
+        assessed = await self.vantage.health(control)  # once per round, shared by all zones
         delegation = await discover(name, self.engine, self._resolver, self.settings)
+        for address in delegation.parent_addresses:
+            self.vantage.note_answer(address)
         core, glue = await observe_core(delegation, self.engine)
         observations = core + glue + await self._further_observations(name, delegation, core)
-        evidence = Evidence(absolute(name), delegation, tuple(observations), self.settings)
-        findings = judge(evidence)
+        # Failures over a family we believed online (or answers over one we did not): ask
+        # again before judging, so that an outage that began mid-round is not the zone's.
+        again = needs_reassessment(assessed, core)
+        if not delegation.parent_addresses and delegation.parent_failures:
+            again |= {f for f, h in assessed.items() if h.state == "online"}
+        if again:
+            # The verdict must be younger than the first query that went unanswered: one
+            # taken before it may predate the outage.
+            since = max(started, _monotonic_of(first_silent(core, default=started_at)))
+            assessed = await self.vantage.health(control, since=since, families=again)
+        health = sweep_health(assessed, core)
+        return self._report(name, started_at, started, tally, delegation, observations, health)
+
+    def _report(
+        self, name: str, started_at: float, started: float, tally: QueryTally,
+        delegation: Delegation, observations: list[Observation],
+        health: Mapping[str, FamilyHealth],
+    ) -> ZoneReport:
+        """Judge the measured observations; the unmeasured ones only get their rows."""
+        zone = absolute(name)
+        targets = [a for ns in delegation.nameservers for a in ns.addresses]
+        unmeasured = unmeasured_addresses(targets, observations, health, zone)
+        nothing = (bool(targets) and unmeasured >= set(targets)) or (
+            not delegation.parent_addresses and parent_unmeasured(delegation.parent_failures,
+                                                                  health))
+        kept = measured(observations, unmeasured)
+        evidence = Evidence(zone, delegation, tuple(kept), self.settings, health,
+                            frozenset(unmeasured), nothing)
+        full = Evidence(zone, delegation, tuple(observations), self.settings)
+        findings: list[Finding]
+        if nothing:
+            findings = [f for f in judge(evidence) if f.check == "VANTAGE01"]
+        else:
+            findings = judge(evidence)
+        statuses = with_address_facts(server_statuses(full), evidence)
         return ZoneReport(
             zone=name,
             started_at=started_at,
             duration=time.monotonic() - started,
-            servers=tuple(with_address_facts(server_statuses(evidence), evidence)),
+            servers=tuple(_with_measurement(statuses, unmeasured, tally)),
             findings=tuple(findings),
             parent_ns=delegation.parent_ns,
-            child_ns=tuple(sorted(child_ns(observations, evidence.zone))),
+            child_ns=tuple(sorted(child_ns(kept, zone))),
             queries=tally.sent,
             query_failures=dict(tally.failures),
-            rtts={t.value: tuple(_rtts(observations, t)) for t in Transport},
-            dnssec=dnssec_state(evidence),
+            rtts={t.value: tuple(_rtts(kept, t)) for t in Transport},
+            dnssec="" if nothing else dnssec_state(evidence),
+            vantage={f: str(h.state) for f, h in sorted(health.items())},
+            unmeasured=tuple(a for a in dict.fromkeys(targets) if a in unmeasured),
+            unknown=nothing,
         )
-
 
     async def _further_observations(
         self, zone: str, delegation: Delegation, core: list[Observation]
@@ -82,8 +144,13 @@ class Prober:
             self._further[zone] = (now, fresh)
             return fresh
         current = {(ns.name, a) for ns in delegation.nameservers for a in ns.addresses}
-        return [o for o in last[1]
+        kept = [o for o in last[1]
                 if (o.nameserver, o.address) in current or o.nameserver == "parent"]
+        if any(e.zone == absolute(zone) and e.ds for e in self.settings.expectations):
+            # DELEG06 compares the parent's DS set with the pinned one every sweep
+            kept = [o for o in kept if o.nameserver != "parent"]
+            kept += await _parent_ds(delegation, self.engine)
+        return kept
 
 
 def server_statuses(evidence: Evidence) -> list[ServerStatus]:
@@ -112,6 +179,27 @@ def server_statuses(evidence: Evidence) -> list[ServerStatus]:
                 and obs.rtt <= thresholds[transport],
             ))
     return statuses
+
+
+def _monotonic_of(unix_time: float) -> float:
+    """A wall-clock stamp (Observation.sent_at) on the monotonic clock the vantage uses."""
+    return time.monotonic() - (time.time() - unix_time)
+
+
+def _with_measurement(
+    statuses: list[ServerStatus], unmeasured: set[str], tally: QueryTally
+) -> list[ServerStatus]:
+    """Rows of unmeasured addresses say so and carry no verdict; UDP rows get the loss rate."""
+    out = []
+    for status in statuses:
+        if status.address in unmeasured:
+            status = dataclasses.replace(
+                status, measured=False, answered=False, authoritative=False, rtt=None,
+                serial=None, lame_reason="", within_threshold=False)
+        elif status.transport is Transport.UDP:
+            status = dataclasses.replace(status, udp_loss=tally.udp_loss(status.address))
+        out.append(status)
+    return out
 
 
 def child_ns(observations: list[Observation], zone: str) -> set[str]:

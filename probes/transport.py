@@ -48,6 +48,7 @@ class RawResult:
     mismatches: int = 0
     malformed: int = 0
     size: int = 0  # bytes of the accepted reply
+    errno: int = 0  # of a local error (FailureKind.LOCAL_ERROR), for the engine's retry
 
 
 def _kernel_stamp_ns(ancillary: list[tuple[int, int, bytes]]) -> int | None:
@@ -58,10 +59,32 @@ def _kernel_stamp_ns(ancillary: list[tuple[int, int, bytes]]) -> int | None:
     return None
 
 
-def _failure_for_oserror(exc: OSError) -> FailureKind:
+# Our host ran out of something: wait a moment and try again, the server is not involved.
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
+                             errno.EAGAIN})
+# Our host has no route or no source address for the destination's family.
+ABSENT_ERRNOS = frozenset({errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT,
+                           errno.ENETDOWN, errno.EHOSTUNREACH})
+# Refused by our own host's packet filter.
+FILTERED_ERRNOS = frozenset({errno.EPERM, errno.EACCES})
+# Raised by socket(), connect() or the first send(), before any packet left: ours, not the
+# server's. The same errno read from the socket later (an ICMP error from a router on the
+# path) is about the path or the server and stays a network error.
+LOCAL_ERRNOS = RESOURCE_ERRNOS | ABSENT_ERRNOS | FILTERED_ERRNOS
+
+
+def _failure_for_oserror(exc: OSError, *, before_packet: bool = False) -> FailureKind:
+    if before_packet and exc.errno in LOCAL_ERRNOS:
+        return FailureKind.LOCAL_ERROR
     if exc.errno in (errno.ECONNREFUSED, errno.ECONNRESET):
         return FailureKind.UNREACHABLE
     return FailureKind.NETWORK_ERROR
+
+
+def _errno_detail(exc: OSError) -> str:
+    name = errno.errorcode.get(exc.errno or 0, "")
+    text = exc.strerror or str(exc)
+    return f"{name}: {text}" if name else text
 
 
 def _new_socket(address: str, kind: int) -> socket.socket:
@@ -150,7 +173,7 @@ async def udp_exchange(query: WireQuery, address: str, port: int, timeout: float
     try:
         sock = _new_socket(address, socket.SOCK_DGRAM)
     except OSError as exc:
-        return RawResult(sent_at, failure=_failure_for_oserror(exc), detail=exc.strerror or "")
+        return _failed(sent_at, exc, matcher, before_packet=True)
     done: asyncio.Future[RawResult] = loop.create_future()
     sent_ns = 0
 
@@ -182,7 +205,7 @@ async def udp_exchange(query: WireQuery, address: str, port: int, timeout: float
     except OSError as exc:
         loop.remove_reader(sock.fileno())
         sock.close()
-        return _failed(sent_at, exc, matcher)
+        return _failed(sent_at, exc, matcher, before_packet=True)
     timer = loop.call_later(timeout, lambda: _on_deadline(on_readable, finish, sent_at, matcher))
     try:
         result = await done
@@ -214,9 +237,13 @@ def _answered(
                      malformed=matcher.malformed, size=size)
 
 
-def _failed(sent_at: float, exc: OSError, matcher: _ReplyMatcher) -> RawResult:
-    return RawResult(sent_at, failure=_failure_for_oserror(exc), detail=exc.strerror or str(exc),
-                     mismatches=matcher.mismatches, malformed=matcher.malformed)
+def _failed(
+    sent_at: float, exc: OSError, matcher: _ReplyMatcher, *, before_packet: bool = False
+) -> RawResult:
+    failure = _failure_for_oserror(exc, before_packet=before_packet)
+    return RawResult(sent_at, failure=failure, detail=_errno_detail(exc),
+                     mismatches=matcher.mismatches, malformed=matcher.malformed,
+                     errno=(exc.errno or 0) if failure is FailureKind.LOCAL_ERROR else 0)
 
 
 async def tcp_exchange(query: WireQuery, address: str, port: int, timeout: float) -> RawResult:
@@ -228,7 +255,7 @@ async def tcp_exchange(query: WireQuery, address: str, port: int, timeout: float
         sock = _new_socket(address, socket.SOCK_STREAM)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError as exc:
-        return _failed(started_ns / 1e9, exc, matcher)
+        return _failed(started_ns / 1e9, exc, matcher, before_packet=True)
     conversation = _TcpConversation(loop, sock, query.wire, matcher, started_ns)
     timer = loop.call_later(timeout, conversation.give_up)
     try:
@@ -264,8 +291,8 @@ class _TcpConversation:
             self.sock.connect((address, port))
         except BlockingIOError:
             pass  # in progress: writable once the handshake is over
-        except OSError as exc:
-            self._finish(_failed(self.sent_at, exc, self.matcher))
+        except OSError as exc:  # refused by our own host before the SYN left
+            self._finish(_failed(self.sent_at, exc, self.matcher, before_packet=True))
             return
         self.loop.add_writer(self.fd, self._on_writable)
 

@@ -25,6 +25,8 @@ INTEGRATION_MODULES = (
     "monitor/test_monitor_web.py",
     "monitor/test_monitor_webconfig.py",
     "monitor/test_monitor_demo.py",
+    "monitor/test_monitor_web_limits.py",
+    "monitor/test_monitor_web_starve.py",
 )
 
 

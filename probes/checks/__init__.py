@@ -14,11 +14,22 @@ from probes.checks import diversity, dnssec, edns, security, soa_timers  # noqa:
 
 _EXTRA_MODULES = (soa_timers, diversity, dnssec, security, edns)
 
+# DELEG06 (issue 14): the parent's delegation against the registry's pinned `expect:`.
+from probes.checks import pinned  # noqa: E402
+
+_PINNED_MODULES = (pinned,)
+
 # History checks (SOA03, DELEG05): in the registry for their IDs and docs; the monitor runs
 # them over the stored history (probes.checks.history.judge_history), judge() does not.
 from probes.checks import history  # noqa: E402
 
 _HISTORY_MODULES = (history,)
+
+# Prechecks (PRE01-PRE13, issue 14): judge a proposed delegation (`ccmon precheck`), in the
+# registry for their IDs and docs; judge() does not run them (probes.checks.precheck).
+from probes.checks import precheck  # noqa: E402
+
+_PRECHECK_MODULES = (precheck,)
 
 
 def judge(evidence: Evidence) -> list[Finding]:

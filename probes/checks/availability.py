@@ -25,13 +25,15 @@ def answering_in_time(evidence: Evidence) -> set[tuple[str, str]]:
 
 
 def servers_up(evidence: Evidence) -> list[str]:
-    """NS names all of whose addresses answer authoritatively over UDP in time."""
+    """NS names all of whose measured addresses answer authoritatively over UDP in time."""
     good = answering_in_time(evidence)
-    return [
-        ns.name
-        for ns in evidence.delegation.nameservers
-        if ns.addresses and all((ns.name, a) in good for a in ns.addresses)
-    ]
+    measured = set(evidence.targets())
+    out = []
+    for ns in evidence.delegation.nameservers:
+        keys = [(ns.name, a) for a in ns.addresses if (ns.name, a) in measured]
+        if keys and all(k in good for k in keys):
+            out.append(ns.name)
+    return out
 
 
 @register(
@@ -40,27 +42,37 @@ def servers_up(evidence: Evidence) -> list[str]:
     "ICANN Spec 10: at least 2 name servers answer authoritatively over UDP, within the RTT01 "
     "threshold, on every one of their addresses. One such server is a degraded service "
     "(ERROR), none is down (CRITICAL). When no address responds at all, one finding lists "
-    "every address tried.",
+    "every address tried. Judged over the measured addresses only (VANTAGE01): a name server "
+    "none of whose addresses could be measured counts neither as up nor as down, so the zone "
+    "is degraded or down only when the measured addresses prove it; args.unmeasured_families "
+    "then names the families left out.",
 )
 def judge_availability(evidence: Evidence) -> Iterator[Finding]:
     targets = evidence.targets()
     results = list(verdicts(evidence))
+    unknown = evidence.unmeasured_servers()
+    left_out = evidence.unmeasured_families()
+    extra = {"unmeasured_families": left_out} if left_out else {}
     if not targets:
-        yield Finding("AVAIL01", Severity.CRITICAL, "NO_ADDRESSES",
-                      "no name server address to probe", reason="down")
-        return
-    if all(v == "unreachable" for _n, _a, v, _r in results):
+        if not evidence.unmeasured:
+            yield Finding("AVAIL01", Severity.CRITICAL, "NO_ADDRESSES",
+                          "no name server address to probe", reason="down")
+        return  # every address unmeasured: VANTAGE01 says why, nothing to judge
+    if not unknown and all(v == "unreachable" for _n, _a, v, _r in results):
         tried = ", ".join(f"{n} {a} ({r})" for n, a, _v, r in results)
         yield Finding("AVAIL01", Severity.CRITICAL, "ZONE_UNREACHABLE",
                       f"no server of the zone responded; tried {tried}", reason="down",
-                      args={"tried": [f"{n} {a}" for n, a, _v, _r in results]})
+                      args={"tried": [f"{n} {a}" for n, a, _v, _r in results], **extra})
         return
     up = servers_up(evidence)
-    if len(up) >= MIN_SERVERS_UP:
+    at_best = len(up) + len(unknown)  # the unmeasured servers might all be fine
+    if at_best >= MIN_SERVERS_UP:
         return
-    severity = Severity.ERROR if up else Severity.CRITICAL
-    state = "degraded" if up else "down"
+    severity = Severity.ERROR if at_best else Severity.CRITICAL
+    state = "degraded" if at_best else "down"
     names = ", ".join(up) or "none"
-    yield Finding("AVAIL01", severity, "ZONE_DEGRADED" if up else "ZONE_DOWN",
-                  f"zone {state}: {len(up)} name server(s) answer on all addresses ({names}); "
-                  f"{MIN_SERVERS_UP} needed", reason=state, args={"servers_up": len(up)})
+    words = f"; {len(unknown)} not measured" if unknown else ""
+    yield Finding("AVAIL01", severity, "ZONE_DEGRADED" if at_best else "ZONE_DOWN",
+                  f"zone {state}: {len(up)} name server(s) answer on all addresses ({names})"
+                  f"{words}; {MIN_SERVERS_UP} needed", reason=state,
+                  args={"servers_up": len(up), **extra})

@@ -44,7 +44,7 @@ OUTCOMES: tuple[str, ...] = (
 
 REASONS: dict[str, tuple[str, ...]] = {
     "EDNS01": OUTCOMES,
-    "NSID01": ("timeout", "unreachable", "malformed", "oversized", "truncated", "formerr",
+    "NSID01": ("unreachable", "malformed", "oversized", "truncated", "formerr",
                "servfail", "nxdomain", "notimp", "refused", "badvers", "other-rcode"),
 }
 
@@ -152,8 +152,29 @@ def edns_outcomes(evidence: Evidence) -> dict[tuple[str, str], dict[str, str]]:
         if not _judged(evidence, key, observed):
             continue
         results = {test: outcome(test, observed[test].get(key)) for test in TESTS}
-        out[key] = {test: result for test, result in results.items() if result}
+        out[key] = {test: result for test, result in _unmeasured_timeouts(results).items()
+                    if result}
     return out
+
+
+NO_ANSWER = "no-answer"  # a test whose query got no answer this round: unmeasured, no finding
+_EDNS_TESTS = ("edns0", "edns1", "option", "do")
+MIN_EDNS_TIMEOUTS = 3
+
+
+def _unmeasured_timeouts(results: dict[str, str]) -> dict[str, str]:
+    """A timeout shows a fault only as a pattern: every query with EDNS timed out while the
+    one without EDNS was answered (the server drops EDNS). A lone timeout is a lost datagram
+    on a lossy path (each UDP query had its retries): that test is unmeasured this round."""
+    sent = [t for t in _EDNS_TESTS if results.get(t)]
+    plain = results.get("plain", "")
+    # At least three EDNS queries, each with its UDP retries: a 30 % lossy path loses them
+    # all with a chance of 0.09^3, a server that drops EDNS every time.
+    drops_edns = (len(sent) >= MIN_EDNS_TIMEOUTS and all(results[t] == "timeout" for t in sent)
+                  and plain not in ("", "timeout"))
+    if drops_edns:
+        return results
+    return {t: (NO_ANSWER if r == "timeout" else r) for t, r in results.items()}
 
 
 @register(
@@ -168,13 +189,16 @@ def edns_outcomes(evidence: Evidence) -> dict[tuple[str, str], dict[str, str]]:
     "an rcode (formerr, servfail, nxdomain, notimp, refused, badvers, noerror, other-rcode), "
     "opt-in-reply, no-opt, wrong-version, option-echoed, no-do. ERROR for the EDNS0 and DO "
     "tests (today's resolvers and validators depend on them; no-do is a WARNING), WARNING "
-    "for the others.",
+    "for the others. A finding needs an answer that shows the fault: a query that got no "
+    "answer after its UDP retries is no-answer in the report's data and unmeasured (a lossy "
+    "path is not a broken server), unless every query with EDNS timed out while the one "
+    "without EDNS was answered (timeout: the server drops EDNS).",
 )
 def judge_edns(evidence: Evidence) -> Iterator[Finding]:
     for (nameserver, address), results in edns_outcomes(evidence).items():
         failed: dict[str, list[str]] = {}  # outcome -> tests, in test order
         for test, result in results.items():
-            if result != "ok":
+            if result not in ("ok", NO_ANSWER):
                 failed.setdefault(result, []).append(test)
         for result, tests in failed.items():
             severity = max(Severity.WARNING if result == "no-do" else _SEVERITY[t] for t in tests)
@@ -220,9 +244,9 @@ def nsids(evidence: Evidence) -> dict[tuple[str, str], str]:
     "identity it returns (which anycast instance answered) is data, kept per address in the "
     "report and the info metric, never a finding or a label of other metrics; returning none "
     "is fine. A server that fails the query while it answers the same query without the "
-    "option (the EDNS0 test of EDNS01) is NOTICE, the reason being the outcome: timeout, "
+    "option (the EDNS0 test of EDNS01) is NOTICE, the reason being the outcome: "
     "unreachable, malformed, oversized, truncated, or the rcode (formerr, servfail, nxdomain, "
-    "notimp, refused, badvers, other-rcode).",
+    "notimp, refused, badvers, other-rcode). No answer at all (timeout) is unmeasured.",
 )
 def judge_nsid(evidence: Evidence) -> Iterator[Finding]:
     observed = _observations(evidence)
@@ -232,6 +256,8 @@ def judge_nsid(evidence: Evidence) -> Iterator[Finding]:
         result = outcome("edns0", obs)
         if result in ("ok", "no-opt", "wrong-version"):
             continue  # answered; NSID present or not, nothing to say
+        if result == "timeout":
+            continue  # no answer after the retries: unmeasured this round (a lossy path)
         if outcome("edns0", observed["edns0"].get(key)) != "ok":
             continue  # EDNS itself fails there: EDNS01 says it, not the NSID option
         nameserver, address = key

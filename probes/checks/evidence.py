@@ -48,8 +48,21 @@ class Evidence:
         }
 
     def targets(self) -> list[tuple[str, str]]:
-        """Every (name server, address) the sweep probed, in delegation order."""
-        return [(ns.name, a) for ns in self.delegation.nameservers for a in ns.addresses]
+        """Every (name server, address) the sweep measured, in delegation order (unmeasured
+        addresses are left out: no check judges them)."""
+        return [(ns.name, a) for ns in self.delegation.nameservers for a in ns.addresses
+                if a not in self.unmeasured]
+
+    def unmeasured_servers(self) -> list[str]:
+        """NS names with addresses none of which could be measured: neither up nor down."""
+        return [ns.name for ns in self.delegation.nameservers
+                if ns.addresses and all(a in self.unmeasured for a in ns.addresses)]
+
+    def unmeasured_families(self) -> list[str]:
+        """Families ("ipv4", "ipv6") not online here that left some address unmeasured."""
+        down = {f for f, h in self.vantage.items() if h.state != "online"}
+        found = {("ipv6" if ":" in a else "ipv4") for a in self.unmeasured}
+        return sorted(found & down)
 
 
 @functools.lru_cache(maxsize=8192)

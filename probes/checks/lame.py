@@ -75,7 +75,7 @@ def judge_lame(evidence: Evidence) -> Iterator[Finding]:
 )
 def judge_reach(evidence: Evidence) -> Iterator[Finding]:
     found = [v for v in verdicts(evidence) if v[2] == "unreachable"]
-    if len(found) == len(evidence.targets()):
+    if len(found) == len(evidence.targets()) and not evidence.unmeasured_servers():
         return  # the whole zone is silent: AVAIL01's ZONE_UNREACHABLE says it once
     for nameserver, address, _verdict, reason in found:
         yield Finding(

@@ -13,6 +13,8 @@ MIN_REFRESH = 14400
 MIN_RETRY = 3600
 MIN_EXPIRE = 604800
 MINIMUM_RANGE = (300, 86400)
+#: Timer advice (RIPE-203, RFC 1912) is NOTICE, Zonemaster's level: advice, not a fault.
+ADVICE = Severity.NOTICE
 
 REASONS: dict[str, tuple[str, ...]] = {
     "SOA04": ("refresh-low", "retry-low", "retry-not-below-refresh", "expire-low",
@@ -27,15 +29,15 @@ def timer_problems(timers: Timers) -> list[tuple[Severity, str, str]]:
     refresh, retry, expire, minimum = timers
     problems = []
     if refresh < MIN_REFRESH:
-        problems.append((Severity.WARNING, "refresh-low",
+        problems.append((ADVICE, "refresh-low",
                          f"REFRESH {refresh} below {MIN_REFRESH}"))
     if retry < MIN_RETRY:
-        problems.append((Severity.WARNING, "retry-low", f"RETRY {retry} below {MIN_RETRY}"))
+        problems.append((ADVICE, "retry-low", f"RETRY {retry} below {MIN_RETRY}"))
     if retry >= refresh:
-        problems.append((Severity.WARNING, "retry-not-below-refresh",
+        problems.append((ADVICE, "retry-not-below-refresh",
                          f"RETRY {retry} not below REFRESH {refresh}"))
     if expire < MIN_EXPIRE:
-        problems.append((Severity.WARNING, "expire-low", f"EXPIRE {expire} below {MIN_EXPIRE}"))
+        problems.append((ADVICE, "expire-low", f"EXPIRE {expire} below {MIN_EXPIRE}"))
     low, high = MINIMUM_RANGE
     if minimum < low:
         problems.append((Severity.NOTICE, "minimum-low", f"MINIMUM {minimum} below {low}"))
@@ -54,7 +56,7 @@ def served_timers(evidence: Evidence) -> dict[tuple[str, str], Timers]:
 @register(
     "SOA04",
     "SOA timers are sensible",
-    "REFRESH ≥ 14400, RETRY ≥ 3600 and below REFRESH, EXPIRE ≥ 604800 (WARNING refresh-low, "
+    "REFRESH ≥ 14400, RETRY ≥ 3600 and below REFRESH, EXPIRE ≥ 604800 (NOTICE refresh-low, "
     "retry-low, retry-not-below-refresh, expire-low) and MINIMUM within 300-86400 (NOTICE "
     "minimum-low, minimum-high). One zone-level finding per broken rule when every "
     "authoritative server serves the same timers, else per address (SOA02 names the "

@@ -45,7 +45,8 @@ def _answer_words(health: FamilyHealth) -> str:
     "measured the zone is UNKNOWN (`ccmon check` exits 3) and this is its only finding.",
 )
 def judge_vantage(evidence: Evidence) -> Iterator[Finding]:
-    unmeasured = [a for _n, a in evidence.targets() if a in evidence.unmeasured]
+    addresses = dict.fromkeys(a for ns in evidence.delegation.nameservers for a in ns.addresses)
+    unmeasured = [a for a in addresses if a in evidence.unmeasured]
     if evidence.nothing_measured:
         yield _nothing_measured(evidence, len(unmeasured))
         return
@@ -77,13 +78,17 @@ def _family_finding(health: FamilyHealth, count: int) -> Finding:
 def _nothing_measured(evidence: Evidence, count: int) -> Finding:
     down = [h for _f, h in sorted(evidence.vantage.items()) if h.state is not VantageState.ONLINE]
     health = down[0] if down else None
-    why = "; ".join(f"{h.state}: {_answer_words(h)}" for h in down) or "no query left this host"
-    family = health.family if health else ""
+    why = "; ".join(f"{FAMILY_NAMES[h.family]} {h.state} ({_answer_words(h)})" for h in down)
+    why = why or "every query failed on this host"
+    if evidence.delegation.nameservers:
+        what = f"{count} address{'' if count == 1 else 'es'} not measured"
+    else:
+        what = "the parent could not be asked for the delegation"
     return Finding(
         "VANTAGE01", Severity.NOTICE, "VANTAGE_OFFLINE",
-        f"nothing measured, {why}; {count} address{'' if count == 1 else 'es'} not measured",
-        reason=str(health.state) if health else "offline",
-        args={"family": family, "unmeasured": count,
+        f"vantage point offline, nothing measured: {why}; {what}",
+        reason="absent" if health and health.state is VantageState.ABSENT else "offline",
+        args={"family": health.family if health else "", "unmeasured": count,
               "answering": health.answering if health else 0,
               "references": health.references if health else 0},
     )

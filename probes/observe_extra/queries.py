@@ -124,20 +124,43 @@ async def further_queries(
     zone = delegation.zone
     disabled = engine.settings.disabled_checks
     responding = _responding(core, zone)
-    tasks: list[Awaitable[Observation]] = []
+    tasks: list[Awaitable[list[Observation]]] = []
     for ns in delegation.nameservers:
         for address in ns.addresses:
             key = (ns.name, address)
-            if key not in responding and not _silent_by_timeout(core, zone, key):
-                continue  # refused port or never probed: nothing more to learn
-            for label in wanted_queries(disabled, responding=key in responding):
-                tasks.append(_ask(engine, ns.name, address, zone, label))
+            if key in responding:
+                tasks += [_one(_ask(engine, ns.name, address, zone, label))
+                          for label in wanted_queries(disabled, responding=True)]
+            elif _silent_by_timeout(core, zone, key):
+                tasks.append(_plain_then_edns(engine, ns.name, address, zone, disabled))
+            # else: refused port or never probed: nothing more to learn
     want_ds = not set(disabled) >= DNSSEC_CHECKS and bool(delegation.parent_addresses)
     per_address, parent = await asyncio.gather(
         asyncio.gather(*tasks),
         _parent_ds(delegation, engine) if want_ds else _nothing(),
     )
-    return list(per_address) + parent + _edns0_copies(core, zone)
+    return [o for batch in per_address for o in batch] + parent + _edns0_copies(core, zone)
+
+
+async def _one(query: Awaitable[Observation]) -> list[Observation]:
+    return [await query]
+
+
+async def _plain_then_edns(engine: QueryEngine, nameserver: str, address: str, zone: str,
+                           disabled: Iterable[str]) -> list[Observation]:
+    """An address whose core (EDNS0) SOA queries timed out: does it answer without EDNS? If
+    it does, the EDNS variants too, so that a server dropping EDNS shows it on every one of
+    them, and one lost datagram on a lossy path is not mistaken for that (EDNS01)."""
+    wanted = wanted_queries(disabled, responding=False)
+    if not wanted:
+        return []
+    plain = await _ask(engine, nameserver, address, zone, wanted[0])
+    if plain.reply is None:
+        return [plain]
+    variants = [labels.SOA_EDNS1, labels.SOA_OPTION, labels.SOA_DO]
+    more = await asyncio.gather(*(_ask(engine, nameserver, address, zone, label)
+                                  for label in variants))
+    return [plain, *more]
 
 
 def _edns0_copies(core: list[Observation], zone: str) -> list[Observation]:

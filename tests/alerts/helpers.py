@@ -113,7 +113,8 @@ def parse(raw: bytes) -> EmailMessage:
 class Sink:
     """aiosmtpd on 127.0.0.1 that keeps what it receives; can be stopped and restarted."""
 
-    def __init__(self, port: int | None = None, **controller: Any) -> None:
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", **controller: Any) -> None:
+        self.host = host
         self.port = port or free_port()
         self.received: list[tuple[str, list[str], EmailMessage]] = []
         self._lock = threading.Lock()
@@ -129,7 +130,7 @@ class Sink:
     def start(self) -> Sink:
         from aiosmtpd.controller import Controller
 
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port,
+        self._controller = Controller(self, hostname=self.host, port=self.port,
                                       ready_timeout=10.0, **self._options)
         self._controller.start()
         return self

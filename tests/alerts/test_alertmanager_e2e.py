@@ -185,7 +185,7 @@ resolver: [{lab.resolver_address}]
 resolver_port: {lab.port}
 port: {lab.port}
 probe: {{udp_timeout: 1s, udp_tries: 1, tcp_timeout: 2s, ipv6: false}}
-schedule: {{interval: 2s, jitter: 0s}}
+schedule: {{interval: 2s, jitter: 0s, allow_fast_interval: true}}
 store: {{path: {tmp_path / "ccmon.sqlite"}}}
 web: {{listen: "127.0.0.1:{web_port}"}}
 alerts:

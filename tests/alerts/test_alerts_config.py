@@ -70,6 +70,8 @@ def test_full_section():
      "config.yaml:5: alerts.rules[0].min_severity: unknown severity 'LOUD'"),
     ("  rules:\n    - check: all\n", "config.yaml:4: alerts.rules[0].check: unknown key"),
     ("  recipients: [noc]\n", "config.yaml:3: alerts.recipients: bad e-mail address 'noc'"),
+    ("  vantage_recipients: ops\n",
+     "config.yaml:3: alerts.vantage_recipients: bad e-mail address 'ops'"),
     ("  zone_recipients:\n    'a..b': [x@y.z]\n", "config.yaml:4: alerts.zone_recipients.a..b"),
     ("  rate_limit: soon\n", "config.yaml:3: alerts.rate_limit: bad duration 'soon'"),
     ("  smtp:\n    port: 70000\n", "config.yaml:4: alerts.smtp.port: must be a port number"),
@@ -95,3 +97,12 @@ def test_password_is_read_when_needed(tmp_path, monkeypatch):
     monkeypatch.setenv("CCMON_TEST_PW", "from-env")
     assert alerts("  smtp:\n    password_env: CCMON_TEST_PW\n").smtp.password() == "from-env"
     assert alerts("  smtp: {}\n").smtp.password() is None
+
+
+def test_vantage_recipients_default_to_recipients():
+    plain = alerts("  recipients: [noc@example.net]\n")
+    assert plain.vantage_recipients_or_default() == ("noc@example.net",)
+    own = alerts("  recipients: [noc@example.net]\n  vantage_recipients: ops@example.net\n")
+    assert own.vantage_recipients_or_default() == ("ops@example.net",)
+    assert own.recipients_for("fr") == ("noc@example.net",)  # zone mail unchanged
+    assert own.all_recipients() == ("noc@example.net", "ops@example.net")  # test-email

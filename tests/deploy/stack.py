@@ -253,7 +253,7 @@ def ccmon_config(*, zones: Sequence[str], root: str, resolver: str, port: int, l
         "port": port,
         "probe": {"udp_timeout": "1s", "udp_tries": 1, "tcp_timeout": "1600ms", "ipv6": False},
         "thresholds": {"rtt_udp": rtt_udp, "rtt_tcp": "1500ms"},
-        "schedule": {"interval": interval, "jitter": "0s"},
+        "schedule": {"interval": interval, "jitter": "0s", "allow_fast_interval": True},
         "store": {"path": str(store), "retention": "1d"},
         "web": {"listen": listen},
     }, sort_keys=False, allow_unicode=True)

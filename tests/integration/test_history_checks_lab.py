@@ -85,7 +85,7 @@ def config_text(lab: Lab, store: Path) -> str:
         f"port: {lab.port}",
         "probe: {udp_timeout: 1s, udp_tries: 2, tcp_timeout: 2s}",
         f"thresholds: {{propagation: {THRESHOLD:g}s}}",
-        f"schedule: {{interval: {INTERVAL:g}s, jitter: 0s}}",
+        f"schedule: {{interval: {INTERVAL:g}s, jitter: 0s, allow_fast_interval: true}}",
         f"store: {{path: {store}, retention: 1d}}",
         f"web: {{listen: '127.0.0.1:{free_port()}'}}",
         "",

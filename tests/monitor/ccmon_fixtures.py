@@ -96,7 +96,7 @@ def mx_report(started_at: float = T0) -> ZoneReport:
                     rrsig_expires_at=started_at + 4 * DAY, edns=EDNS_OK),
         *with_facts(ok("ns2.mx.", "127.53.1.2"), dnssec_valid=True, axfr_open=True,
                     recursion_open=True, rrsig_expires_at=started_at + 10 * DAY,
-                    edns={**EDNS_OK, "do": "no-do"}),
+                    edns={**EDNS_OK, "do": "no-do"}, udp_loss=0.25),
         *lame("ns3.mx.", "127.53.1.3"),
     ]
     findings = [
@@ -166,6 +166,28 @@ def idn_report(started_at: float = T0) -> ZoneReport:
         Finding("TCP01", Severity.OK, "TCP_OK", "fine"),
     ]
     return report("xn--fiqs8s", servers, findings, started_at=started_at)
+
+
+def unknown_report(started_at: float = T0 + 30, zone: str = "ug") -> ZoneReport:
+    """ug, swept while this vantage point was offline over IPv4 and has no IPv6 (issue 10):
+    nothing measured, one VANTAGE01 finding says why."""
+    servers = [
+        dataclasses.replace(s, measured=False, answered=False, rtt=None, serial=None,
+                            failure="local-error")
+        for s in down(f"ns1.{zone}.", "127.53.5.1") + down(f"ns2.{zone}.", "fd53::5:2")
+    ]  # fmt: skip
+    finding = Finding(
+        "VANTAGE01", Severity.NOTICE, "VANTAGE_OFFLINE",
+        "nothing measured, offline: 0 of 13 reference addresses answer over IPv4; "
+        "2 addresses not measured", reason="offline",
+        args={"family": "ipv4", "unmeasured": 2, "answering": 0, "references": 13},
+    )  # fmt: skip
+    return dataclasses.replace(
+        report(zone, servers, [finding], started_at=started_at),
+        vantage={"ipv4": "offline", "ipv6": "absent"},
+        unmeasured=("127.53.5.1", "fd53::5:2"),
+        unknown=True,
+    )
 
 
 def all_reports(started_at: float = T0) -> list[ZoneReport]:

@@ -29,7 +29,7 @@ def documented() -> dict[str, tuple[str, frozenset[str]]]:
 
 def served() -> dict[str, tuple[str, frozenset[str]]]:
     state = MonitorState(Snapshot(zones=("mx", "ke", "ec", "xn--fiqs8s")))
-    for r in fx.all_reports():
+    for r in [*fx.all_reports(), fx.unknown_report()]:
         state.publish(
             r, ZoneTotals().add_report(r), ZoneHistory(serial_first_seen=fx.T0 - 60, propagation=30)
         )
@@ -57,7 +57,13 @@ def test_naming_rules() -> None:
     allowed = {"dns_zone", "nameserver", "address", "transport", "check", "severity", "reason"}
     # Labels of one metric each: a closed set (test, state) or an info metric's payload (nsid).
     own = {"ccmon_build_info": {"version"}, "ccmon_nameserver_edns_compliant": {"test"},
-           "ccmon_zone_dnssec_status": {"state"}, "ccmon_nameserver_nsid_info": {"nsid"}}
+           "ccmon_zone_dnssec_status": {"state"}, "ccmon_nameserver_nsid_info": {"nsid"},
+           "ccmon_alert_outbox_messages": {"state"},
+           # the vantage point's own series, per address family (issue 10)
+           "ccmon_vantage_up": {"family"}, "ccmon_vantage_state": {"family", "state"},
+           "ccmon_vantage_references": {"family"},
+           "ccmon_vantage_references_answering": {"family"},
+           "ccmon_vantage_unmeasured_addresses": {"family"}}
     for m in METRICS:
         assert re.fullmatch(r"ccmon_[a-z0-9_]+", m.name)
         assert m.name.endswith("_total") == (m.type == "counter"), m.name

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -225,3 +228,109 @@ def test_serial_behind_seconds_count_from_the_oldest_serial_the_server_lacks() -
     # the older serial it already passed (2024010099) does not count
     assert history.behind_since(2024010100) == fx.T0 - 900
     assert history.behind_since(2024010105) == fx.T0 - 90  # not behind: falls back
+
+
+# --- issue 10: the vantage point, unmeasured rows and rounds ----------------------------
+
+
+def with_unknown() -> MonitorState:
+    state = populated_state()
+    r = fx.unknown_report()
+    state.publish(r, ZoneTotals().add_report(r), ZoneHistory())
+    return state
+
+
+def test_an_unknown_zone_has_no_availability_series_only_the_flag() -> None:
+    get = registry_for(with_unknown()).get_sample_value
+    ug = {"dns_zone": "ug"}
+    assert get("ccmon_zone_measured", ug) == 0
+    for name in ("ccmon_zone_available", "ccmon_zone_nameservers_up", "ccmon_zone_nameservers",
+                 "ccmon_zone_soa_serials"):
+        assert get(name, ug) is None, name
+    assert get("ccmon_zone_dnssec_status", {**ug, "state": "unknown"}) is None
+    ns1 = {**ug, "nameserver": "ns1.ug.", "address": "127.53.5.1"}
+    assert get("ccmon_nameserver_measured", {**ns1, "transport": "udp"}) == 0
+    assert get("ccmon_nameserver_up", {**ns1, "transport": "udp"}) is None
+    assert get("ccmon_nameserver_answered", {**ns1, "transport": "udp"}) is None
+    assert get("ccmon_nameserver_lame", {**ns1, "reason": "none"}) is None
+    assert get("ccmon_zone_severity", ug) == 2  # the VANTAGE01 notice, not CRITICAL
+    assert get("ccmon_probe_failures_total", {**ug, "reason": "local-error"}) == 4
+    # a measured zone keeps its series and says it was measured
+    assert get("ccmon_zone_measured", {"dns_zone": "mx"}) == 1
+    mx1 = {"dns_zone": "mx", "nameserver": "ns1.mx.", "address": "127.53.1.1", "transport": "udp"}
+    assert get("ccmon_nameserver_measured", mx1) == 1
+    assert get("ccmon_zone_available", {"dns_zone": "mx"}) == 1
+
+
+def test_vantage_series_follow_the_latest_assessment() -> None:
+    state = with_unknown()
+    get = registry_for(state).get_sample_value
+    v4, v6 = {"family": "ipv4"}, {"family": "ipv6"}
+    assert get("ccmon_vantage_up", v4) == 0
+    assert get("ccmon_vantage_state", {**v4, "state": "offline"}) == 1
+    assert get("ccmon_vantage_state", {**v4, "state": "online"}) == 0
+    assert (get("ccmon_vantage_references_answering", v4),
+            get("ccmon_vantage_references", v4)) == (0, 13)
+    assert get("ccmon_vantage_up", v6) == 0
+    assert get("ccmon_vantage_state", {**v6, "state": "absent"}) == 1
+    assert get("ccmon_vantage_unmeasured_addresses", v4) == 1
+    assert get("ccmon_vantage_unmeasured_addresses", v6) == 1
+    # the next round is online again: the newest report decides
+    back = replace(fx.ke_report(fx.T0 + 60), vantage={"ipv4": "online", "ipv6": "absent"})
+    state.publish(back, ZoneTotals(), ZoneHistory())
+    assert get("ccmon_vantage_up", v4) == 1
+    assert get("ccmon_vantage_state", {**v4, "state": "offline"}) == 0
+    assert get("ccmon_vantage_up", v6) == 0
+
+
+def test_no_vantage_series_before_any_assessment() -> None:
+    text = generate_latest(registry_for(populated_state())).decode()
+    assert "ccmon_vantage_up{" not in text
+    assert "ccmon_vantage_unmeasured_addresses{" not in text
+
+
+def _unmeasured(statuses: list) -> list:
+    return [replace(s, measured=False, answered=False, authoritative=False, rtt=None,
+                    serial=None, within_threshold=False) for s in statuses]
+
+
+@pytest.mark.parametrize("servers, available, up", [
+    # both up on their measured addresses; ns1's IPv6 address unmeasured: available
+    (fx.ok("ns1.pe.", "127.53.6.1") + _unmeasured(fx.ok("ns1.pe.", "fd53::6:1"))
+     + fx.ok("ns2.pe.", "127.53.6.2"), 1, 2),
+    # ns2 entirely unmeasured, ns1 up: cannot tell
+    (fx.ok("ns1.pe.", "127.53.6.1") + _unmeasured(fx.ok("ns2.pe.", "fd53::6:2")), None, None),
+    # ns2 entirely unmeasured, ns1 down: even ns2 up would not make 2
+    (fx.down("ns1.pe.", "127.53.6.1") + _unmeasured(fx.ok("ns2.pe.", "fd53::6:2")), 0, 0),
+    # everything measured, one down: the plain Spec 10 reading
+    (fx.ok("ns1.pe.", "127.53.6.1") + fx.down("ns2.pe.", "127.53.6.2"), 0, 1),
+])
+def test_availability_is_judged_over_measured_addresses(servers, available, up) -> None:
+    r = fx.report("pe", servers)
+    r = replace(r, unmeasured=tuple(sorted({s.address for s in servers if not s.measured})))
+    state = MonitorState(Snapshot(zones=("pe",)))
+    state.publish(r, ZoneTotals(), ZoneHistory())
+    get = registry_for(state).get_sample_value
+    assert get("ccmon_zone_available", {"dns_zone": "pe"}) == available
+    assert get("ccmon_zone_nameservers_up", {"dns_zone": "pe"}) == up
+    assert get("ccmon_zone_measured", {"dns_zone": "pe"}) == 1
+
+
+def test_udp_loss_ratio_per_address() -> None:
+    get = registry_for(populated_state()).get_sample_value
+    ns2 = {"dns_zone": "mx", "nameserver": "ns2.mx.", "address": "127.53.1.2"}
+    assert get("ccmon_nameserver_udp_loss_ratio", ns2) == 0.25
+    ns1 = {"dns_zone": "mx", "nameserver": "ns1.mx.", "address": "127.53.1.1"}
+    assert get("ccmon_nameserver_udp_loss_ratio", ns1) is None  # not reported: no series
+
+
+def test_fast_text_equals_client_exposition_with_vantage_rows() -> None:
+    state = with_unknown()
+    exporter = Exporter(state, build_version="1.2.3")
+    plain = CollectorRegistry()
+    plain.register(exporter.collector)
+    assert exporter.collector.text().encode() == generate_latest(plain)
+    state.publish(replace(fx.ke_report(fx.T0 + 60), vantage={"ipv4": "online"}),
+                  ZoneTotals(), ZoneHistory())
+    assert exporter.collector.text().encode() == generate_latest(plain)
+    assert b'ccmon_vantage_up{family="ipv4"} 1.0' in exporter.text()

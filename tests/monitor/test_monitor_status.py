@@ -120,3 +120,22 @@ def test_summary_further_checks() -> None:
     assert ns2.axfr_open and ns2.recursion_open and ns2.edns_problems == {"do": "no-do"}
     lame = views[("ns3.mx.", "127.53.1.3")]
     assert not lame.axfr_open and lame.edns_problems == {} and lame.nsid == ""
+
+
+@pytest.mark.parametrize(("name", "shown"), [
+    ("xn--fiqs8s", "中国"), ("ns1.nic.xn--fiqs8s", "ns1.nic.中国"), ("XN--FIQS8S", "中国"),
+    ("xn--a", "xn--a"),  # invalid punycode: Python's codec would show "\\128", another name
+    ("ns.xn--a.xn--fiqs8s", "ns.xn--a.中国"), ("xn--abc.fr", "xn--abc.fr"),
+    ("xn--zz.fr", "xn--zz.fr"), ("fr", "fr"),
+])  # fmt: skip
+def test_names_show_u_labels_only_for_valid_a_labels(name: str, shown: str) -> None:
+    assert unicode_zone(name) == shown
+
+
+def test_invalid_punycode_ns_label_is_shown_as_sent_on_the_page() -> None:
+    from monitor.web import render_status_page
+
+    report = fx.report("fr", [*fx.ok("ns1.xn--a.fr.", "127.0.0.1"),
+                              *fx.ok("ns2.nic.fr.", "127.0.0.2")])  # fmt: skip
+    page = render_status_page(Snapshot(zones=("fr",), reports={"fr": report}), now=fx.T0 + 10)
+    assert "ns1.xn--a.fr." in page and "\\128" not in page and "\x80" not in page

@@ -114,6 +114,42 @@ def test_server_dropping_every_edns_query_is_one_error():
         (Severity.ERROR, "EDNS0_FAILED", "timeout", ["edns0", "edns1", "option", "do"])]
 
 
+@pytest.mark.parametrize("lost", ["edns1", "option", "do"])
+def test_one_lost_further_query_is_unmeasured_not_a_fault(lost):
+    # A lossy path: one EDNS variant got no answer after its retries, the others answered.
+    observations = compliant(**{lost: extra(LABELS[lost], *NS, failure=FailureKind.TIMEOUT)})
+    assert edns_findings(observations) == []
+    assert edns_outcomes(evidence(observations))[NS][lost] == "no-answer"
+
+
+def test_every_edns_query_lost_but_plain_lost_too_is_unmeasured():
+    # Nothing answered at all over UDP: no answer shows an EDNS fault (REACH01's business).
+    observations = [obs(*NS, failure=FailureKind.TIMEOUT),
+                    obs(*NS, msg=soa_reply(), transport=Transport.TCP)]
+    observations += [extra(label, *NS, failure=FailureKind.TIMEOUT) for label in LABELS.values()]
+    assert edns_findings(observations) == []
+
+
+def test_core_lost_and_only_plain_sent_is_no_edns_finding():
+    # The core EDNS0 queries lost over UDP and TCP on a lossy path, the plain query answered,
+    # no variant sent: one EDNS query timing out proves nothing (MIN_EDNS_TIMEOUTS is 3).
+    observations = [obs(*NS, failure=FailureKind.TIMEOUT),
+                    obs(*NS, failure=FailureKind.TIMEOUT, transport=Transport.TCP),
+                    extra(labels.SOA_PLAIN, *NS, msg=soa(edns=-1))]
+    assert edns_findings(observations) == []
+    two = observations + [extra(labels.SOA_EDNS1, *NS, failure=FailureKind.TIMEOUT)]
+    assert edns_findings(two) == []
+    three = two + [extra(labels.SOA_OPTION, *NS, failure=FailureKind.TIMEOUT)]
+    assert edns_findings(three) == [
+        (Severity.ERROR, "EDNS0_FAILED", "timeout", ["edns0", "edns1", "option"])]
+
+
+def test_edns0_lost_once_while_the_variants_answer_is_unmeasured():
+    observations = compliant()
+    observations[0] = obs(*NS, failure=FailureKind.TIMEOUT)  # the core EDNS0 query, lost
+    assert edns_findings(observations) == []
+
+
 def test_oversized_replies_are_named():
     core = [obs(*NS, failure=FailureKind.OVERSIZED),
             obs(*NS, msg=soa_reply(), transport=Transport.TCP)]
@@ -168,10 +204,13 @@ def test_nsid_is_data_not_a_finding():
 
 
 def test_server_breaking_on_the_nsid_option_is_a_notice():
-    observations = compliant() + [extra(labels.SOA_NSID, *NS, failure=FailureKind.TIMEOUT)]
+    observations = compliant() + [extra(labels.SOA_NSID, *NS, failure=FailureKind.UNREACHABLE)]
     found = [f for f in judge(evidence(observations)) if f.check == "NSID01"]
     assert [(f.severity, f.reason, f.address) for f in found] == [
-        (Severity.NOTICE, "timeout", NS[1])]
+        (Severity.NOTICE, "unreachable", NS[1])]
+    # No answer after the retries is a lost datagram as likely as a fault: unmeasured.
+    lost = compliant() + [extra(labels.SOA_NSID, *NS, failure=FailureKind.TIMEOUT)]
+    assert [f for f in judge(evidence(lost)) if f.check == "NSID01"] == []
     formerr = compliant() + [extra(labels.SOA_NSID, *NS, msg=soa(rcode=dns.rcode.FORMERR))]
     assert [f.reason for f in judge(evidence(formerr)) if f.check == "NSID01"] == ["formerr"]
 

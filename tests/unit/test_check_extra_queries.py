@@ -131,8 +131,20 @@ def test_timed_out_address_gets_the_plain_query_and_the_next_parent_is_tried():
     run(engine, core, servers, parents=("198.51.100.1", "198.51.100.2", "198.51.100.3"))
     asked = [(a[1], a[3]) for a in engine.asked]
     assert asked.count(("192.0.2.1", labels.SOA_PLAIN)) == 1
-    assert len([1 for a, _ in asked if a == "192.0.2.1"]) == 1
+    # It answered without EDNS: the EDNS variants follow, so that dropping EDNS shows on all
+    # of them, not on one lost datagram.
+    assert [label for a, label in asked if a == "192.0.2.1"] == [
+        labels.SOA_PLAIN, labels.SOA_EDNS1, labels.SOA_OPTION, labels.SOA_DO]
     assert [a for a, label in asked if label == labels.DS_DO] == ["198.51.100.1", "198.51.100.2"]
+
+
+def test_timed_out_address_silent_without_edns_too_gets_nothing_more():
+    servers = {"ns1.nic.fr.": ["192.0.2.1"]}
+    core = [obs("ns1.nic.fr.", "192.0.2.1", failure=FailureKind.TIMEOUT),
+            obs("ns1.nic.fr.", "192.0.2.1", failure=FailureKind.TIMEOUT, transport=Transport.TCP)]
+    engine = RecordingEngine(silent={"192.0.2.1"})
+    run(engine, core, servers)
+    assert [a[3] for a in engine.asked if a[1] == "192.0.2.1"] == [labels.SOA_PLAIN]
 
 
 def test_all_dnssec_checks_off_means_no_parent_query():

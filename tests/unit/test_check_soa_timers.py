@@ -22,11 +22,11 @@ def soa04(*servers):
 
 @pytest.mark.parametrize(("field", "value", "expected"), [
     ("refresh", 14400, []),
-    ("refresh", 14399, [(Severity.WARNING, "refresh-low", "")]),
+    ("refresh", 14399, [(Severity.NOTICE, "refresh-low", "")]),
     ("retry", 3600, []),
-    ("retry", 3599, [(Severity.WARNING, "retry-low", "")]),
+    ("retry", 3599, [(Severity.NOTICE, "retry-low", "")]),
     ("expire", 604800, []),
-    ("expire", 604799, [(Severity.WARNING, "expire-low", "")]),
+    ("expire", 604799, [(Severity.NOTICE, "expire-low", "")]),
     ("minimum", 300, []),
     ("minimum", 299, [(Severity.NOTICE, "minimum-low", "")]),
     ("minimum", 86400, []),
@@ -39,7 +39,7 @@ def test_boundaries(field, value, expected):
 
 @pytest.mark.parametrize(("retry", "expected"), [
     (14399, []),
-    (14400, [(Severity.WARNING, "retry-not-below-refresh", "")]),
+    (14400, [(Severity.NOTICE, "retry-not-below-refresh", "")]),
 ])
 def test_retry_below_refresh(retry, expected):
     timers = {**GOOD, "refresh": 14400, "retry": retry}
@@ -54,7 +54,7 @@ def test_several_broken_rules_are_each_named():
 
 def test_servers_that_disagree_are_judged_per_address():
     assert soa04(GOOD, {**GOOD, "expire": 3600}) == [
-        (Severity.WARNING, "expire-low", "192.0.2.2")]
+        (Severity.NOTICE, "expire-low", "192.0.2.2")]
 
 
 def test_non_authoritative_answers_are_ignored():

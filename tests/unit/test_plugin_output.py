@@ -84,3 +84,24 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_timeout_out_of_range_is_unknown(value: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "fr", "--root", "127.0.0.1", "-t", value]) == 3
     assert "-t/--timeout" in capsys.readouterr().err
+
+
+def test_unmeasured_addresses_are_neither_up_nor_down_in_page_and_perfdata() -> None:
+    """An IPv6 address our host cannot reach (issue 10): the status page's state is
+    `unmeasured`, and the name server counts by its measured addresses only."""
+    import dataclasses
+
+    from monitor.perfdata import zone_perfdata
+    from monitor.status import nameservers_up, server_views
+
+    report = _report([7, 7])
+    v6 = [dataclasses.replace(s, address="2001:db8::2", measured=False, answered=False,
+                              authoritative=False, rtt=None, within_threshold=False, serial=None)
+          for s in report.servers if s.address == "192.0.2.2"]
+    report = dataclasses.replace(report, servers=(*report.servers, *v6),
+                                 unmeasured=("2001:db8::2",))
+    views = server_views(report)
+    assert {v.address: v.state for v in views}["2001:db8::2"] == "unmeasured"
+    assert nameservers_up(views) == (2, 2)  # ns2 is up on its one measured address
+    items = {i.split("=")[0]: i for i in zone_perfdata(report, ProbeSettings())}
+    assert items["'fr_ns_up'"] == "'fr_ns_up'=2;;2:;0;2"

@@ -1,0 +1,109 @@
+"""DELEG06: the parent's delegation equals what the registry pinned (config `expect:`).
+
+DELEG03 and DELEG05 compare the parent with the child; neither notices when both agree on
+something the registry never asked for (a hijacked registrar account, a botched root-zone
+change), or when the parent lags behind a change the registry requested. DELEG06 compares
+the parent's referral (NS set and glue) and its DS set with the registry's own truth, every
+sweep.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+
+from probes.checks.dnssec import ds_records
+from probes.checks.evidence import Evidence
+from probes.checks.registry import register
+from probes.expectations import expectation_for
+from probes.model import Finding, Severity
+
+REASONS: dict[str, tuple[str, ...]] = {
+    "DELEG06": ("ns-differs", "glue-differs", "unexpected-ds", "missing-ds", "no-ds"),
+}
+
+
+def ds_key(text: str) -> bytes:
+    """A DS record's wire form, to compare records whatever their text case or spacing."""
+    return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.DS, text).to_digestable()
+
+
+@register(
+    "DELEG06",
+    "The parent's delegation is the one the registry pinned",
+    "For a zone with `expect:` in the config, every sweep: the parent's NS set equals the "
+    "pinned `ns` names (else ERROR ns-differs, naming the names only at the parent and only "
+    "pinned); for each pinned name given with addresses, the parent's glue equals them (else "
+    "ERROR glue-differs per address); every DS record at the parent is one of the pinned "
+    "`ds` (else ERROR unexpected-ds at once: it is how a hijack or a botched rollover looks); "
+    "a pinned DS absent at the parent is WARNING missing-ds, and no DS at all at the parent "
+    "while DS records are pinned is ERROR no-ds (the zone went insecure). The DS set is asked "
+    "of the parent every sweep for zones with pinned DS. A parent that did not answer is left "
+    "to DELEG01 and DNSSEC01.",
+)
+def judge_pinned(evidence: Evidence) -> Iterator[Finding]:
+    expected = expectation_for(evidence.settings.expectations, evidence.zone)
+    if expected is None:
+        return
+    delegation = evidence.delegation
+    if expected.ns and delegation.parent_ns:
+        parent, pinned = set(delegation.parent_ns), set(expected.ns)
+        if parent != pinned:
+            only_parent, only_pinned = sorted(parent - pinned), sorted(pinned - parent)
+            yield Finding("DELEG06", Severity.ERROR, "DELEGATION_NOT_PINNED",
+                          f"the parent's NS set is not the pinned one: only at the parent "
+                          f"{', '.join(only_parent) or '-'}; only pinned "
+                          f"{', '.join(only_pinned) or '-'}", reason="ns-differs",
+                          args={"only_parent": only_parent, "only_pinned": only_pinned})
+        yield from _glue(evidence)
+    yield from _ds(evidence)
+
+
+def _glue(evidence: Evidence) -> Iterator[Finding]:
+    expected = expectation_for(evidence.settings.expectations, evidence.zone)
+    assert expected is not None
+    for name in evidence.delegation.parent_ns:
+        pinned = expected.glue_of(name)
+        if pinned is None:
+            continue
+        at_parent = set(evidence.delegation.glue.get(name, ()))
+        wanted = set(pinned)
+        if not evidence.settings.ipv6:  # the parent's IPv6 glue is not kept then
+            wanted = {a for a in wanted if ipaddress.ip_address(a).version == 4}
+        for address in sorted(at_parent ^ wanted):
+            where = "at the parent only" if address in at_parent else "pinned only"
+            yield Finding("DELEG06", Severity.ERROR, "GLUE_NOT_PINNED",
+                          f"{name} {address}: glue {where} (parent {sorted(at_parent)}, "
+                          f"pinned {sorted(wanted)})", nameserver=name, address=address,
+                          reason="glue-differs")
+
+
+def _ds(evidence: Evidence) -> Iterator[Finding]:
+    expected = expectation_for(evidence.settings.expectations, evidence.zone)
+    assert expected is not None
+    if not expected.ds:
+        return
+    at_parent = ds_records(evidence)
+    if at_parent is None:
+        return  # the parent did not answer the DS query: nothing measured
+    pinned = {ds_key(text): text for text in expected.ds}
+    if not at_parent:
+        yield Finding("DELEG06", Severity.ERROR, "DS_NOT_PINNED",
+                      f"the parent has no DS record; pinned: {len(pinned)} (the zone is "
+                      "insecure for validating resolvers)", reason="no-ds")
+        return
+    present = {ds.to_digestable() for ds in at_parent}
+    for ds in at_parent:
+        if ds.to_digestable() not in pinned:
+            yield Finding("DELEG06", Severity.ERROR, "DS_NOT_PINNED",
+                          f"the parent has DS {ds.to_text()}, which is not pinned",
+                          reason="unexpected-ds", args={"key_tag": ds.key_tag})
+    for key, text in pinned.items():
+        if key not in present:
+            yield Finding("DELEG06", Severity.WARNING, "PINNED_DS_MISSING",
+                          f"the pinned DS {text} is not at the parent", reason="missing-ds",
+                          args={"key_tag": int(text.split()[0])})

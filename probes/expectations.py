@@ -1,0 +1,27 @@
+"""What a registry intends its delegation at the parent to be: pinned NS (with glue) and DS.
+
+Configured per zone (`expect:` in config.yaml, monitor/config.py) and carried in
+ProbeSettings, so that DELEG06 (probes/checks/pinned.py) can compare the parent's NS set,
+glue and DS set with it every sweep. Plain, hashable values only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneExpectation:
+    zone: str  # absolute, lower case: "fr."
+    ns: tuple[str, ...] = ()  # absolute NS names, sorted; () = NS set not pinned
+    glue: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, addresses) where pinned
+    ds: tuple[str, ...] = ()  # DS records as canonical text; () = DS set not pinned
+
+    def glue_of(self, name: str) -> tuple[str, ...] | None:
+        """The pinned glue addresses of a name, None when its glue is not pinned."""
+        return next((addresses for n, addresses in self.glue if n == name), None)
+
+
+def expectation_for(expectations: tuple[ZoneExpectation, ...],
+                    zone: str) -> ZoneExpectation | None:
+    return next((e for e in expectations if e.zone == zone), None)

@@ -1,0 +1,81 @@
+"""The descriptor budget: every query in flight holds one socket, so a sweep must fit the
+process's RLIMIT_NOFILE, or it runs out of descriptors (EMFILE) and loses measurements.
+
+At start (`ccmon check`, `ccmon run`) the soft limit is raised to the hard one, and
+max_in_flight is kept below what is left once the descriptors already open and a reserve
+for everything else (resolver, web, store, mail) are counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import resource
+from dataclasses import dataclass
+
+from probes.settings import ProbeSettings
+
+log = logging.getLogger(__name__)
+
+RESERVE_MIN = 16  # descriptors kept for all but the queries (resolver, web, store, mail)
+RESERVE_SHARE = 0.1  # ... or this share of the limit when that is more
+UNLIMITED_TARGET = 1 << 20  # what "unlimited" hard means for the soft limit (Linux nr_open)
+
+
+@dataclass(frozen=True, slots=True)
+class DescriptorBudget:
+    soft_before: int
+    soft: int  # the soft limit now
+    hard: int
+    open_now: int  # descriptors open when the budget was taken
+    in_flight: int  # queries that may be in flight at once
+
+    def describe(self) -> str:
+        raised = (f"raised from {self.soft_before} to {self.soft}" if self.soft > self.soft_before
+                  else f"{self.soft} (hard {self.hard})")
+        return (f"descriptors: soft limit {raised}, {self.open_now} open, at most "
+                f"{self.in_flight} queries in flight")
+
+
+def open_descriptors() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 3  # not Linux: count stdin, stdout, stderr
+
+
+def in_flight_cap(limit: int, open_now: int) -> int:
+    """Queries that may be in flight: the limit minus what is open minus the reserve. Pure."""
+    reserve = max(RESERVE_MIN, int(limit * RESERVE_SHARE))
+    return max(1, limit - open_now - reserve)
+
+
+def raise_soft_limit() -> tuple[int, int, int]:
+    """(soft before, soft now, hard) after raising the soft limit as far as allowed."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else UNLIMITED_TARGET
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft, soft, hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("descriptors: cannot raise the soft limit from %d to %d: %s",
+                    soft, target, exc)
+        return soft, soft, hard
+    return soft, target, hard
+
+
+def fit_descriptors(settings: ProbeSettings) -> tuple[ProbeSettings, DescriptorBudget]:
+    """Raise the soft limit, then cap max_in_flight to the budget; logs what it did."""
+    before, soft, hard = raise_soft_limit()
+    open_now = open_descriptors()
+    cap = in_flight_cap(soft, open_now)
+    budget = DescriptorBudget(before, soft, hard, open_now, min(cap, settings.max_in_flight))
+    if cap < settings.max_in_flight:
+        log.warning("%s (max_in_flight %d lowered to fit)", budget.describe(),
+                    settings.max_in_flight)
+        settings = dataclasses.replace(settings, max_in_flight=cap)
+    else:
+        log.info("%s", budget.describe())
+    return settings, budget
