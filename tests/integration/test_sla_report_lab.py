@@ -113,7 +113,7 @@ def config_text(lab: Lab, store: Path) -> str:
         f"resolver_port: {lab.port}",
         f"port: {lab.port}",
         "probe: {udp_timeout: 400ms, udp_tries: 1, tcp_timeout: 800ms}",
-        f"schedule: {{interval: {INTERVAL:g}s, jitter: 0s}}",
+        f"schedule: {{interval: {INTERVAL:g}s, jitter: 0s, allow_fast_interval: true}}",
         f"store: {{path: {store}}}",
         f"web: {{listen: '127.0.0.1:{free_port()}'}}",
         "",
