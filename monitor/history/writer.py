@@ -191,6 +191,16 @@ def record_history(db: sqlite3.Connection, report: ZoneReport) -> None:
         daily.append(_values(sid, day, row))
         if reason:
             db.execute(UPSERT_LAME, (sid, day, reason))
+    if report.unknown and not views:
+        # Nothing measured, not even the delegation: the addresses seen in the last day
+        # were not measured either (rather than silently not swept).
+        for (sid,) in db.execute(
+            "SELECT DISTINCT h.series FROM history_hourly AS h JOIN history_series AS s "
+            "ON s.id = h.series WHERE s.zone = ? AND s.address != '' AND h.hour >= ?",
+            (report.zone, hour - 24),
+        ).fetchall():
+            hourly.append(_values(sid, hour, {"sweeps": 1, "unmeasured": 1}))
+            daily.append(_values(sid, day, {"sweeps": 1, "unmeasured": 1}))
     db.executemany(UPSERT_HOURLY, hourly)
     db.executemany(UPSERT_DAILY, daily)
 

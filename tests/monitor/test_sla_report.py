@@ -123,6 +123,22 @@ def test_outage_lame_and_unmeasured_minutes(capsys, store: Path):
     assert zone["address_prefixes"] == 3  # 192.0.2.1 and .2 share a /24
 
 
+def test_nothing_measured_not_even_the_delegation(capsys, tmp_path: Path):
+    """Our vantage point offline: the sweep has no servers at all (the parent did not
+    answer). The addresses seen before count that time as unmeasured, not as not swept."""
+    reports = [sweep(m) for m in range(0, 120)]
+    reports += [replace(sweep(m, unknown=True), servers=(), unmeasured=())
+                for m in range(120, 150)]  # fmt: skip
+    reports += [sweep(m) for m in range(150, 240)]
+    path = build_store(tmp_path / "s.sqlite", reports)
+    doc = json_report(capsys, path, "--from", "2026-10-01T00:00", "--to", "2026-10-01T04:00")
+    (zone,) = doc["zones"]
+    assert zone["unmeasured_minutes"] == 30 and zone["downtime_minutes"] == 0
+    for server in zone["servers"]:
+        assert server["unmeasured_minutes"] == 30, server["address"]
+        assert server["sweeps"] == 240 and server["downtime_minutes"] == 0
+
+
 def test_rtt_figures_are_prometheus_histogram_quantiles(capsys, store: Path):
     doc = json_report(capsys, store, *PERIOD)
     (zone,) = doc["zones"]
