@@ -97,7 +97,7 @@ def _sum_sql(table: str, key: str) -> str:
     )
 
 
-def _source(db: sqlite3.Connection, period: Period) -> tuple[str, str, int, int, int]:
+def _source(period: Period) -> tuple[str, str, int, int, int]:
     """Table, key column, bounds and step of the rollup that covers the period exactly:
     daily rows for whole days, hourly rows otherwise (kept for ``store.retention``)."""
     if period.day_aligned:
@@ -109,7 +109,7 @@ def _source(db: sqlite3.Connection, period: Period) -> tuple[str, str, int, int,
 
 
 def _sums(db: sqlite3.Connection, period: Period) -> dict[int, dict[str, Any]]:
-    table, key, lo, hi, _ = _source(db, period)
+    table, key, lo, hi, _ = _source(period)
     names = [*COUNTS, "lag_max", "rrsig_min"]
     return {
         int(row[0]): dict(zip(names, row[1:], strict=True))
@@ -412,7 +412,7 @@ def compute(db: sqlite3.Connection, period: Period, zones: Iterable[str] | None 
                 " the daily rollups still hold it: give whole days (--from/--to YYYY-MM-DD)"
             )
         raise ReportError(f"no sweeps between {period.label}: nothing to report")
-    table, *_ = _source(db, period)
+    table, *_ = _source(period)
     return SlaReport(period, out, store, "daily" if table == "history_daily" else "hourly")
 
 
