@@ -454,3 +454,15 @@ def test_serials_dnssec_and_open_services(capsys, tmp_path: Path):
     assert servers["192.0.2.2"]["rrsig_nearest_expiry_unix_seconds"] == expiry + 3600
     assert zone["axfr_open_addresses"] == 1 and servers["198.51.100.3"]["axfr_open_seen"]
     assert zone["recursion_open_addresses"] == 0
+
+
+def test_store_retention_keys():
+    from monitor.config import Config, ConfigError, parse_config
+
+    defaults = Config(zones=()).store
+    assert defaults.retention == 35 * 86400  # a month and a few days
+    assert defaults.rollup_retention == 400 * 86400
+    config = parse_config("zones: [xx]\nstore:\n  retention: 40d\n  rollup_retention: 730d\n")
+    assert config.store.retention == 40 * 86400 and config.store.rollup_retention == 730 * 86400
+    with pytest.raises(ConfigError, match=r"config.yaml:3: store.rollup_retention"):
+        parse_config("zones: [xx]\nstore:\n  rollup_retention: soon\n")
