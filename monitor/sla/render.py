@@ -142,17 +142,27 @@ SERVER_COLUMNS = (
 )
 
 
-def rank_key(figures: Mapping[str, Any]) -> tuple[float, float, float, str]:
-    """Best first: availability, then downtime, then UDP p95; unknowns last."""
+def rank_key(figures: Mapping[str, Any]) -> tuple[float, float, float, float, str]:
+    """Best first: availability, then downtime, then the worst server's downtime, then UDP
+    p95; unknowns last."""
+    inf = float("inf")
+
+    def low(key: str) -> float:
+        value = figures[key]
+        return inf if value is None else float(value)
+
     avail = figures["availability_percent"]
-    down = figures["downtime_minutes"]
-    p95 = figures["udp_rtt_p95_ms"]
     return (
         -(avail if avail is not None else -1.0),
-        down if down is not None else float("inf"),
-        p95 if p95 is not None else float("inf"),
+        low("downtime_minutes"),
+        low("worst_server_downtime_minutes"),
+        low("udp_rtt_p95_ms"),
         figures["zone"],
     )
+
+
+def _minutes_text(value: float) -> str:
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
 def _fmt(key: str, value: Any) -> str:
@@ -318,13 +328,17 @@ def render_html(report: SlaReport, db: sqlite3.Connection) -> str:
         f"its store ({escape(report.store)}, {report.source} rollups), one vantage point. "
         f"Thresholds: ICANN Registry Agreement Specification 10.</p>",
         f'<p class="note" id="vantage">Our vantage point could not measure '
-        f"<strong>{report.unmeasured_minutes():g} zone-minutes</strong> and "
-        f"<strong>{report.unmeasured_address_minutes():g} address-minutes</strong> in this "
+        f"<strong>{_minutes_text(report.unmeasured_minutes())} zone-minutes</strong> and "
+        f"<strong>{_minutes_text(report.unmeasured_address_minutes())} address-minutes"
+        "</strong> in this "
         "period; that time is excluded from every figure "
         f'(<a href="#{anchor("unmeasured_minutes")}">'
         f"unmeasured</a>), as is time with no sweep at all "
         f'(<a href="#{anchor("not_monitored_minutes")}">not monitored</a>).</p>',
-        "<h2>Ranking</h2>", _ranking(report),
+        "<h2>Ranking</h2>",
+        '<p class="note">Ranked by availability, then downtime, then the worst server\'s '
+        "downtime, then UDP RTT p95; the buttons sort by any column (optional script).</p>",
+        _ranking(report),
     ]  # fmt: skip
     for z in report.zones:
         name = escape(unicode_zone(z.zone))

@@ -466,3 +466,21 @@ def test_store_retention_keys():
     assert config.store.retention == 40 * 86400 and config.store.rollup_retention == 730 * 86400
     with pytest.raises(ConfigError, match=r"config.yaml:3: store.rollup_retention"):
         parse_config("zones: [xx]\nstore:\n  rollup_retention: soon\n")
+
+
+def test_ranking_order():
+    from monitor.sla.render import rank_key
+
+    def zone(name: str, avail, down, worst, p95) -> dict:
+        return {"zone": name, "availability_percent": avail, "downtime_minutes": down,
+                "worst_server_downtime_minutes": worst, "udp_rtt_p95_ms": p95}  # fmt: skip
+
+    zones = [
+        zone("unknown", None, None, None, None),
+        zone("slow", 100.0, 0.0, 0.0, 90.0),
+        zone("lame-server", 100.0, 0.0, 43200.0, 10.0),
+        zone("down", 99.0, 432.0, 432.0, 10.0),
+        zone("fast", 100.0, 0.0, 0.0, 10.0),
+    ]
+    assert [z["zone"] for z in sorted(zones, key=rank_key)] == [
+        "fast", "slow", "lame-server", "down", "unknown"]
