@@ -15,7 +15,7 @@ demo: deps
 
 test: deps
 	$(PY) -m ruff check .
-	$(RUN) $(PY) -m pytest -q -rs
+	$(RUN) $(PY) -m pytest -q -rs --durations=15
 
 # The pure tests only: no lab, no server process (a laptop's quick run).
 test-fast: deps

@@ -73,8 +73,26 @@ class Config:
     source: str = "<defaults>"
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+# Prometheus's duration grammar (`1h30m`, `2d12h`, units in descending order, each once),
+# plus decimals and bare numbers as seconds (`1.5s`, `2.5`).
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|y|w|d|h|m|s)")
+_BARE_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
+_UNITS = {"y": 365 * 86400.0, "w": 7 * 86400.0, "d": 86400.0, "h": 3600.0, "m": 60.0,
+          "s": 1.0, "ms": 0.001}
+_UNIT_ORDER = tuple(_UNITS)
+
+
+def _duration_text_seconds(text: str) -> float | None:
+    """Seconds of a duration written as text, or None when it is not one."""
+    if _BARE_SECONDS.match(text):
+        return float(text)
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    ranks = [_UNIT_ORDER.index(u) for _, u in parts]
+    if ranks != sorted(set(ranks)):  # descending units, each once: 1h30m, not 30m1h or 1h1h
+        return None
+    return sum(float(n) * _UNITS[u] for n, u in parts)
 MAX_DURATION = 3650 * 86400.0  # no ccmon setting means more than ten years
 MIN_INTERVAL = 10.0  # s: schedule.interval below this only in a lab (allow_fast_interval)
 MIN_FAST_INTERVAL = 0.1  # s: even a lab is not swept faster than this
@@ -95,10 +113,10 @@ def parse_duration(text: str | int | float) -> float:
         except OverflowError:
             seconds = math.inf
     else:
-        match = _DURATION.match(str(text).strip())
-        if not match:
-            raise ValueError(f"bad duration {text!r} (examples: 500ms, 2s, 5m, 1h, 30d)")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+        parsed = _duration_text_seconds(str(text).strip())
+        if parsed is None:
+            raise ValueError(f"bad duration {text!r} (examples: 500ms, 2s, 5m, 1h30m, 30d)")
+        seconds = parsed
     if not math.isfinite(seconds):
         raise ValueError(f"bad duration {text!r}: must be a finite number of seconds")
     if seconds < 0:
@@ -106,6 +124,21 @@ def parse_duration(text: str | int | float) -> float:
     if seconds > MAX_DURATION:
         raise ValueError(f"bad duration {text!r}: more than ten years (3650d)")
     return seconds
+
+
+def _check_ids(value: Any) -> frozenset[str]:
+    """A list of check IDs of the registry (`[LAME01, SOA04]`); a bare string, a typo or an
+    unknown ID is refused, not silently ignored."""
+    from probes.checks import CHECKS  # the registry, complete once probes.checks is imported
+
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list of check IDs, e.g. [{value}], got {value!r}")
+    unknown = [str(v) for v in value if str(v).upper() not in CHECKS]
+    if unknown:
+        raise ValueError(f"unknown check ID(s) {', '.join(unknown)} (known: docs/checks.md)")
+    return frozenset(str(v).upper() for v in value)
 
 
 def parse_address(text: Any) -> str:
@@ -280,7 +313,7 @@ def _probe_settings(root: _Section) -> ProbeSettings:
     thresholds.reject_unknown({"rtt_udp", "rtt_tcp", "serial_tolerance", "propagation"})
     checks = root.section("checks")
     checks.reject_unknown({"disabled"})
-    disabled = checks.get("disabled", lambda v: frozenset(map(str, v or [])), frozenset())
+    disabled: frozenset[str] = checks.get("disabled", _check_ids, frozenset())
     duration = _duration_in(0, 60)  # timeouts and RTT thresholds: at most a minute
     long_duration = _duration_in(0, 30 * 86400.0)
     return ProbeSettings(

@@ -47,17 +47,12 @@ from monitor.status import (
     ZoneTotals,
     nameservers_up,
     server_views,
+    zone_available,
 )
 from probes.checks import edns
 from probes.model import FailureKind, Severity, VantageState, ZoneReport
 
 PREFIX = "ccmon_"
-
-#: LAME01 reasons (the ``reason`` label of ccmon_nameserver_lame besides "none").
-LAME_REASONS: tuple[str, ...] = (
-    "refused", "servfail", "not-authoritative", "referral", "nxdomain", "wrong-owner",
-    "malformed", "other-rcode",
-)  # fmt: skip
 
 ZONE = ("dns_zone",)
 FAMILY = ("family",)
@@ -360,19 +355,6 @@ def measured_part(report: ZoneReport) -> ZoneReport:
     return replace(report, servers=tuple(s for s in report.servers if s.measured))
 
 
-def availability(report: ZoneReport, views: tuple[ServerView, ...]) -> int | None:
-    """ICANN Spec 10 over what was measured: 1 with 2 name servers up on all their measured
-    addresses, 0 when even the unmeasured name servers could not make 2, None (no series)
-    when the answer hangs on name servers of which nothing was measured."""
-    if report.unknown:
-        return None
-    up, _total = nameservers_up(views)
-    if up >= 2:
-        return 1
-    unmeasured = {s.nameserver for s in report.servers} - {v.nameserver for v in views}
-    return 0 if up + len(unmeasured) < 2 else None
-
-
 def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
     zone = report.zone
     views = server_views(measured_part(report))
@@ -388,10 +370,10 @@ def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
         serials = {v.serial for v in views if v.serial is not None}
         out.add("ccmon_zone_soa_serials", [zone], len(serials))
         out.add("ccmon_zone_nameservers", [zone], total)
-        available = availability(report, views)
+        available = zone_available(report, views)
         if available is not None:
             out.add("ccmon_zone_nameservers_up", [zone], up)
-            out.add("ccmon_zone_available", [zone], available)
+            out.add("ccmon_zone_available", [zone], int(available))
     if history.propagation is not None:
         out.add("ccmon_zone_soa_propagation_seconds", [zone], history.propagation)
     out.add("ccmon_zone_severity", [zone], int(report.severity))

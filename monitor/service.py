@@ -31,6 +31,7 @@ from monitor.alerts import Alerter
 from monitor.config import Config
 from monitor.metrics import Exporter
 from monitor.outbox import OutboxError, OutboxWriteError
+from monitor.pages.zone import StoreReader
 from monitor.scheduler import SweepScheduler
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.store import Store, StoreError, StoreWriteError
@@ -186,7 +187,8 @@ class Service:
         assert self.state is not None and self.store is not None
         try:
             self.exporter = Exporter(self.state)
-            app = make_app(self.state, security, self.exporter)
+            reader = StoreReader(self.store, asyncio.get_running_loop())  # zone pages' history
+            app = make_app(self.state, security, self.exporter, reader)
             self.web = WebServer(app, cfg.web.listen, security.ssl_context, cfg.web)
             self.web.start()
         except (OSError, ValueError) as exc:

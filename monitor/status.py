@@ -20,6 +20,7 @@ import dns.exception
 import dns.name
 import dns.serial
 
+from probes.checks.availability import MIN_SERVERS_UP
 from probes.model import Finding, ServerStatus, Severity, Transport, ZoneReport
 from probes.serial import highest_serial, serial_lag
 
@@ -510,6 +511,23 @@ def nameservers_up(views: Iterable[ServerView]) -> tuple[int, int]:
     return sum(all(ups) for ups in by_ns.values()), len(by_ns)
 
 
+def zone_available(report: ZoneReport, views: Iterable[ServerView]) -> bool | None:
+    """ICANN Spec 10 over what this vantage point measured: True with MIN_SERVERS_UP name
+    servers up on all their measured addresses; False when even the unmeasured name servers
+    could not make up the number; None (no verdict) when the answer hangs on name servers of
+    which nothing was measured, or nothing was measured at all. The one derivation of "zone
+    available" (metrics, store, status page and API ask here)."""
+    if report.unknown:
+        return None
+    views = tuple(views)
+    up, _total = nameservers_up(views)
+    if up >= MIN_SERVERS_UP:
+        return True
+    measured = {v.nameserver for v in views if v.measured}
+    unmeasured = {s.nameserver for s in report.servers} - measured
+    return False if up + len(unmeasured) < MIN_SERVERS_UP else None
+
+
 def summarise(report: ZoneReport, history: ZoneHistory | None = None) -> ZoneSummary:
     views = server_views(report)
     up, total = nameservers_up(views)
@@ -529,7 +547,7 @@ def summarise(report: ZoneReport, history: ZoneHistory | None = None) -> ZoneSum
         finished_at=report.started_at + report.duration,
         nameservers=total,
         nameservers_up=up,
-        available=up >= 2,
+        available=zone_available(report, views) is True,
         addresses=len(views),
         lame=sum(v.state == "lame" for v in views),
         ipv6_nameservers=len({v.nameserver for v in views if v.ipv6}),

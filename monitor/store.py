@@ -54,6 +54,7 @@ from monitor.status import (
     ZoneTotals,
     nameservers_up,
     server_views,
+    zone_available,
 )
 from probes.checks.history import (
     DelegationDrift,
@@ -350,19 +351,14 @@ class Store:
                     "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
                     (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
                 )
-                db.execute(
-                    "INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        report.zone,
-                        report.started_at,
-                        report.duration,
-                        int(report.severity),
-                        int(up >= 2),
-                        up,
-                        total,
-                        json.dumps(_compact_findings(report), separators=(",", ":")),
-                    ),
-                )
+                available = zone_available(report, views)
+                # A sweep that could not tell (our vantage point offline, or the verdict
+                # hanging on unmeasured name servers) is no sample of the zone's availability.
+                if available is not None:
+                    row = (report.zone, report.started_at, report.duration, int(report.severity),
+                           int(available), up, total,
+                           json.dumps(_compact_findings(report), separators=(",", ":")))
+                    db.execute("INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
                 self._write_totals(report.zone, totals)
                 record_history(db, report)
         except StoreWriteError as exc:

@@ -8,8 +8,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.metrics import LAME_REASONS, CcmonCollector, Exporter, make_registry
+from monitor.metrics import CcmonCollector, Exporter, make_registry
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from probes.checks.evidence import LAME_REASONS
 from tests.monitor import ccmon_fixtures as fx
 
 

@@ -386,3 +386,35 @@ def test_vantage_section_is_read():
 ])
 def test_bad_vantage_keys_name_key_and_line(text, start):
     assert error_of("zones: [fr]\n" + text).startswith(start)
+
+
+# --- the check registry is the vocabulary; durations in Prometheus's grammar ----------------
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("LAME01", "checks.disabled: must be a list of check IDs, e.g. [LAME01]"),
+    ("[NOPE99]", "checks.disabled: unknown check ID(s) NOPE99"),
+    ("[LAME01, SOA99]", "checks.disabled: unknown check ID(s) SOA99"),
+])  # fmt: skip
+def test_disabled_checks_are_ids_of_the_registry(value, expected):
+    message = error_of(f"zones: [fr]\nchecks:\n  disabled: {value}\n")
+    assert message.startswith(f"cfg.yaml:3: {expected}"), message
+
+
+def test_disabled_checks_accepted_in_any_case():
+    config = parse_config("zones: [fr]\nchecks:\n  disabled: [LAME01, soa04]\n")
+    assert config.probe.disabled_checks == frozenset({"LAME01", "SOA04"})
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("1h30m", 5400.0), ("2d12h", 216000.0), ("1m30s", 90.0), ("1s500ms", 1.5), ("1w", 604800.0),
+    ("1.5s", 1.5), ("90", 90.0), (45, 45.0),
+])  # fmt: skip
+def test_durations_in_prometheus_grammar(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["30m1h", "1h1h", "1h 30m", "h", "1x", "-5s", ""])
+def test_durations_out_of_grammar_refused(text):
+    with pytest.raises(ValueError, match="bad duration"):
+        parse_duration(text)

@@ -1,0 +1,113 @@
+"""Formatting shared by the HTML pages: escaping, durations, times, server marks."""
+
+from __future__ import annotations
+
+import html
+import time
+from functools import cache
+from importlib import resources
+from string import Template
+from typing import Any
+
+from monitor.status import ServerView, unicode_zone
+
+DAY = 86400.0
+EXPIRY_WARNING = 2.5 * DAY  # DNSSEC03: warning below 2.5 days
+EXPIRY_CRITICAL = 1.0 * DAY  # critical below 1 day
+
+STATE_WORDS = {
+    "ok": "answers authoritatively, in time, current serial",
+    "degraded": "one transport (UDP or TCP) fails",
+    "slow": "answers slower than the RTT threshold",
+    "stale": "serves an older serial",
+    "lame": "answers, but not authoritatively",
+    "down": "no answer",
+    "unmeasured": "not measured: this vantage point could not reach it (not the server's fault)",
+}
+
+#: The marks a server cell can carry, and what they mean (shown as the page's legend).
+MARK_WORDS = (
+    ("AXFR open", "SEC01: grants a zone transfer (AXFR) to anyone"),
+    ("open resolver", "SEC02: answers recursive queries for other names"),
+    ("EDNS <tests>", "EDNS01: the named EDNS tests failed (the zone page says how)"),
+    ("DNSSEC invalid", "DNSSEC02: signatures over SOA/DNSKEY do not validate"),
+)
+
+
+@cache
+def template(name: str) -> Template:
+    path = resources.files("monitor").joinpath(f"templates/{name}")
+    return Template(path.read_text(encoding="utf-8"))
+
+
+def e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    value = seconds * 1000
+    if value < 1:
+        return f"{value:.2f} ms"
+    return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
+
+
+def utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts))
+
+
+def ago(ts: float, now: float) -> str:
+    delta = max(0.0, now - ts)
+    if delta < 120:
+        return f"{delta:.0f} s ago"
+    if delta < 7200:
+        return f"{delta / 60:.0f} min ago"
+    return f"{delta / 3600:.1f} h ago"
+
+
+def display_ns(name: str) -> str:
+    return unicode_zone(name.rstrip(".")) + "."
+
+
+def span(seconds: float) -> str:
+    """A duration as a reader says it: "3 d 4 h", "5 h 12 min", "40 min", "12 s"."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
+
+def expiry_text(expires_at: float, now: float) -> tuple[str, str]:
+    """("in 3 d 4 h" | "expired 5 h 2 min ago", CSS class: ok, warn below 2.5 d, bad below 1 d)."""
+    left = expires_at - now
+    if left <= 0:
+        return f"expired {span(-left)} ago", "bad"
+    level = "bad" if left < EXPIRY_CRITICAL else "warn" if left < EXPIRY_WARNING else "ok"
+    return f"in {span(left)}", level
+
+
+def flags(view: ServerView) -> list[tuple[str, str]]:
+    """(short mark, explanation) for the address's problems found by the further checks."""
+    out = []
+    if view.axfr_open:
+        out.append(("AXFR open", "SEC01: grants a zone transfer (AXFR) to anyone"))
+    if view.recursion_open:
+        out.append(("open resolver", "SEC02: answers recursive queries for other names"))
+    problems = view.edns_problems
+    if problems:
+        words = ", ".join(f"{test}: {outcome}" for test, outcome in problems.items())
+        out.append(("EDNS " + " ".join(problems), f"EDNS01 failed: {words}"))
+    if view.dnssec_valid is False:
+        out.append(("DNSSEC invalid", "DNSSEC02: signatures over SOA/DNSKEY do not validate"))
+    return out
+
+
+def badge(severity_name: str) -> str:
+    sev = severity_name.lower()
+    return f'<span class="badge b-{e(sev)}">{e(sev)}</span>'
