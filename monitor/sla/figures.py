@@ -108,35 +108,34 @@ def _source(period: Period) -> tuple[str, str, int, int, int]:
     )  # fmt: skip
 
 
-def _sums(db: sqlite3.Connection, period: Period) -> dict[int, dict[str, Any]]:
+def _sums(db: sqlite3.Connection, period: Period,
+          only: Sequence[int] | None = None) -> dict[int, dict[str, Any]]:  # fmt: skip
+    """Series id -> the period's sums; ``only``: these series (else every series)."""
     table, key, lo, hi, _ = _source(period)
     names = [*COUNTS, "lag_max", "rrsig_min"]
-    return {
-        int(row[0]): dict(zip(names, row[1:], strict=True))
-        for row in db.execute(_sum_sql(table, key), (lo, hi))
-    }
+    sql, args = _sum_sql(table, key), [lo, hi]
+    if only is not None:
+        sql = sql.replace(" GROUP BY", f" AND series IN ({','.join('?' * len(only))}) GROUP BY")
+        args += list(only)
+    return {int(row[0]): dict(zip(names, row[1:], strict=True)) for row in db.execute(sql, args)}
 
 
-def _intervals(db: sqlite3.Connection, period: Period) -> dict[int, float]:
-    """Each zone series' sweep interval: the median of its shortest gap per hour."""
-    gaps: dict[int, list[float]] = {}
+def _intervals(db: sqlite3.Connection, period: Period,
+               zones: Sequence[int]) -> dict[int, float]:  # fmt: skip
+    """Each zone series' sweep interval: the median of its shortest gap per hour (per day
+    once the hourly rows are pruned). A range of the primary key per zone."""
     lo, hi = int(period.start // HOUR) - 24, math.ceil(period.end / HOUR) + 24
-    zones = [r[0] for r in db.execute("SELECT id FROM history_series WHERE address = ''")]
-    for sid in zones:  # the zone series only: a range of the primary key each
-        for (gap,) in db.execute(
+    days = (int(period.start // DAY), math.ceil(period.end / DAY))
+    out: dict[int, float] = {}
+    for sid in zones:
+        gaps = [g for (g,) in db.execute(
             "SELECT gap_min FROM history_hourly WHERE series = ? AND hour >= ? AND hour < ? "
-            "AND gap_min IS NOT NULL",
-            (sid, lo, hi),
-        ):
-            gaps.setdefault(int(sid), []).append(float(gap))
-    if not gaps:  # hourly rows pruned: the daily rows' shortest gaps
-        for sid, gap in db.execute(
-            "SELECT series, gap_min FROM history_daily WHERE gap_min IS NOT NULL "
-            "AND day >= ? AND day < ?",
-            (int(period.start // DAY), math.ceil(period.end / DAY)),
-        ):
-            gaps.setdefault(int(sid), []).append(float(gap))
-    return {sid: statistics.median(values) for sid, values in gaps.items()}
+            "AND gap_min IS NOT NULL", (sid, lo, hi))] or [g for (g,) in db.execute(
+            "SELECT gap_min FROM history_daily WHERE series = ? AND day >= ? AND day < ? "
+            "AND gap_min IS NOT NULL", (sid, *days))]  # fmt: skip
+        if gaps:
+            out[int(sid)] = statistics.median(gaps)
+    return out
 
 
 def _lame_reasons(db: sqlite3.Connection, period: Period) -> dict[int, dict[str, int]]:
@@ -376,8 +375,9 @@ def compute(db: sqlite3.Connection, period: Period, zones: Iterable[str] | None 
     unknown = [z for z in wanted if z not in seen]
     if unknown:
         raise ReportError(f"the store never saw zone(s): {', '.join(unknown)}")
-    sums = _sums(db, period)
-    intervals = _intervals(db, period)
+    chosen = [s for s in all_series if s.zone in set(wanted)]
+    sums = _sums(db, period, [s.id for s in chosen] if zones else None)
+    intervals = _intervals(db, period, [s.id for s in chosen if not s.address])
     reasons = _lame_reasons(db, period)
     out = []
     for zone in wanted:
@@ -385,7 +385,7 @@ def compute(db: sqlite3.Connection, period: Period, zones: Iterable[str] | None 
         zs = next((s for s in members if not s.nameserver and not s.address), None)
         if zs is None or zs.id not in sums or not sums[zs.id]["sweeps"]:
             if zones:
-                raise ReportError(f"zone {zone}: no sweeps between {period.label}")
+                raise ReportError(f"zone {zone}: no sweeps in {period.label}")
             continue
         interval = intervals.get(zs.id, default_interval)
         servers = [
@@ -408,10 +408,10 @@ def compute(db: sqlite3.Connection, period: Period, zones: Iterable[str] | None 
             (int(period.start // DAY), math.ceil(period.end / DAY)),
         ).fetchone():
             raise ReportError(
-                f"no hourly detail between {period.label} any more (kept for store.retention);"
+                f"no hourly detail for {period.label} any more (kept for store.retention);"
                 " the daily rollups still hold it: give whole days (--from/--to YYYY-MM-DD)"
             )
-        raise ReportError(f"no sweeps between {period.label}: nothing to report")
+        raise ReportError(f"no sweeps in {period.label}: nothing to report")
     table, *_ = _source(period)
     return SlaReport(period, out, store, "daily" if table == "history_daily" else "hourly")
 
