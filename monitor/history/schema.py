@@ -13,10 +13,12 @@ address series (the UDP row decides, TCP when UDP was not probed):
   ``unmeasured``  our vantage point could not measure the address (its family offline or
                   absent here, a local error): neither up nor down.
 zone series:
-  ``up``          available (ICANN Spec 10: >= 2 name servers up on all their addresses);
-  ``unanswered``  unavailable, whatever the unmeasured addresses would have shown;
-  ``unmeasured``  no verdict: nothing measured, or fewer than 2 name servers up but enough
-                  whose measured addresses are all up and the rest unmeasured.
+  ``up``          available (ICANN Spec 10: >= 2 name servers up on all their measured
+                  addresses; the rule of monitor.status.zone_available, "up" as above);
+  ``unanswered``  unavailable: even the name servers with nothing measured could not make
+                  up the number;
+  ``unmeasured``  no verdict: nothing measured, or the verdict hangs on name servers of
+                  which nothing was measured.
 
 RTTs go into fixed histogram buckets (the bounds of :data:`monitor.status.BUCKETS`, the
 same as ``ccmon_query_duration_seconds``, so quantiles come out as Prometheus'

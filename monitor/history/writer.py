@@ -16,7 +16,7 @@ from monitor.history.schema import (
     UNMEASURED,
     UP,
 )
-from monitor.status import BUCKETS, ServerView, server_views
+from monitor.status import BUCKETS, MIN_SERVERS_UP, ServerView, server_views
 from probes.model import ServerStatus, Transport, ZoneReport
 from probes.settings import DEFAULT_RTT_TCP_THRESHOLD, DEFAULT_RTT_UDP_THRESHOLD
 
@@ -96,24 +96,27 @@ def address_row(view: ServerView, report: ZoneReport) -> tuple[dict[str, Any], s
 def zone_row(views: Iterable[tuple[ServerView, str]], report: ZoneReport,
              gap: float | None) -> dict[str, Any]:  # fmt: skip
     """The zone's columns: ICANN availability over the measured addresses, all RTTs."""
+    # The rule of monitor.status.zone_available (over what this vantage point measured),
+    # with ICANN's "answered within 5 x the SLR" for up; a test holds the two together.
     by_ns: dict[str, list[str]] = {}
     for view, state in views:
         by_ns.setdefault(view.nameserver, []).append(state)
-    up = could_be = 0  # NS up on every address / up on every measured one, some unmeasured
+    up = nothing = 0  # NS up on every measured address / NS with no address measured
     for states in by_ns.values():
         measured = [s for s in states if s != UNMEASURED]
-        if all(s in (UP, SLOW) for s in measured):
-            if len(measured) == len(states):
-                up += 1
-            else:
-                could_be += 1
+        if not measured:
+            nothing += 1
+        elif all(s in (UP, SLOW) for s in measured):
+            up += 1
     row: dict[str, Any] = {"sweeps": 1}
-    if up >= 2:
-        row["up"] = 1
-    elif report.unknown or up + could_be >= 2:  # what we could not see decides: no verdict
+    if report.unknown:
         row["unmeasured"] = 1
-    else:
+    elif up >= MIN_SERVERS_UP:
+        row["up"] = 1
+    elif up + nothing < MIN_SERVERS_UP:  # even the unmeasured could not make up the number
         row["unanswered"] = 1
+    else:
+        row["unmeasured"] = 1
     if not report.unknown:
         for transport, prefix in (("udp", "u"), ("tcp", "t")):
             for rtt in report.rtts.get(transport, ()):

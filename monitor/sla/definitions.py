@@ -38,7 +38,7 @@ DEFINITIONS: dict[str, tuple[str, str]] = {
         "Unmeasured (vantage point)",
         "Minutes our vantage point could not measure (the address family offline or absent "
         "here, a local error such as no free descriptors; for a zone: nothing measured, or "
-        "fewer than 2 name servers up where the unmeasured addresses could make it 2). "
+        "the verdict hanging on name servers of which nothing was measured). "
         "Excluded from every figure, neither up nor down.",
     ),
     "not_monitored_minutes": (

@@ -182,8 +182,11 @@ def test_zone_state_two_name_servers_up_is_available_one_is_not():
     assert zone_state(down={"2001:db8::2", "192.0.2.1"}) == "unanswered"
     # only ns1 measurable: whether 2 name servers were up is for what we could not see
     assert zone_state(unmeasured={"192.0.2.2", "2001:db8::2", "198.51.100.3"}) == "unmeasured"
-    # ns2's IPv6 unmeasured, its IPv4 up, ns3 down: ns1 + maybe ns2 - no verdict
-    assert zone_state(unmeasured={"2001:db8::2"}, down={"198.51.100.3"}) == "unmeasured"
+    # ns2's IPv6 unmeasured, its IPv4 up, ns3 down: ns1 and ns2 up on what was measured
+    assert zone_state(unmeasured={"2001:db8::2"}, down={"198.51.100.3"}) == "up"
+    # ns2 and ns3 not measured at all, ns1 down: they could have made it 2 - no verdict
+    assert zone_state(unmeasured={"192.0.2.2", "2001:db8::2", "198.51.100.3"},
+                      down={"192.0.2.1"}) == "unmeasured"  # fmt: skip
     # ns2's IPv6 unmeasured but its IPv4 down, ns3 down: unavailable whatever IPv6 did
     assert zone_state(unmeasured={"2001:db8::2"},
                       down={"198.51.100.3", "192.0.2.2"}) == "unanswered"  # fmt: skip
@@ -191,6 +194,24 @@ def test_zone_state_two_name_servers_up_is_available_one_is_not():
     # no server at all (nothing resolvable), our vantage point fine: unavailable
     empty = replace(sweep(0), servers=())
     assert zone_row([], empty, None).get("unanswered") == 1
+
+
+@pytest.mark.parametrize("down", [set(), {"192.0.2.1"}, {"198.51.100.3", "192.0.2.1"},
+                                  {"2001:db8::2", "192.0.2.1"}, {"192.0.2.2"}])  # fmt: skip
+@pytest.mark.parametrize("unmeasured", [set(), {"2001:db8::2"}, {"192.0.2.2", "2001:db8::2"},
+                                        {"192.0.2.2", "2001:db8::2", "198.51.100.3"}])  # fmt: skip
+@pytest.mark.parametrize("unknown", [False, True])
+def test_zone_state_is_the_status_pages_zone_available(down, unmeasured, unknown):
+    """One rule: with every answer within the SLR, the history's zone state is what
+    monitor.status.zone_available says (metrics, status page, API)."""
+    from monitor.status import zone_available
+
+    report = sweep(0, down=down - unmeasured, unmeasured=unmeasured, unknown=unknown)
+    views = server_views(report)
+    row = zone_row([(v, address_state(v, report)) for v in views], report, None)
+    state = next(k for k in ("up", "unanswered", "unmeasured") if row.get(k))
+    assert state == {True: "up", False: "unanswered", None: "unmeasured"}[
+        zone_available(report, views)]
 
 
 def test_csv_parses_with_the_stdlib_and_carries_the_json_numbers(capsys, store: Path):
