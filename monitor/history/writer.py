@@ -39,8 +39,8 @@ def _measured(status: ServerStatus | None, report: ZoneReport) -> bool:
 def address_state(view: ServerView, report: ZoneReport) -> str:
     """The address' state in this sweep, by ICANN's test on the UDP row (TCP if no UDP)."""
     primary = view.udp if view.udp is not None else view.tcp
-    if primary is None or not _measured(primary, report):
-        return UNMEASURED
+    if primary is None or not view.measured or not _measured(primary, report):
+        return UNMEASURED  # as monitor.status reads it: any of its rows unmeasured
     if primary.answered and (primary.lame_reason or not primary.authoritative):
         return LAME
     if primary.lame_reason and not primary.answered:  # garbage only: lame ("malformed")
