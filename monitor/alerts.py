@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 OPENED = "opened"
 CHANGED = "changed"
 RESOLVED = "resolved"
-STATUS_PAGE_PATH = "/#zone-{zone}"  # the zone's row on the status page (monitor.web)
+STATUS_PAGE_PATH = "/zone/{zone}"  # the zone's own page: servers, last day, open findings
 MAX_POLL = 60.0  # the delivery loop looks at the outbox at least this often
 PRUNE_EVERY = 3600.0  # seconds between two prunes of delivered messages
 
@@ -594,9 +594,13 @@ class Alerter:
             return 0
         if state.last_mail_at is not None and now < state.last_mail_at + self.settings.rate_limit:
             return 0
-        events = [Event.from_dict(e) for e in state.digest]
-        state.digest = []
         vantage = state.zone == VANTAGE_ZONE
+        if not vantage and self.settings.maintenance_until(state.zone, now) is not None:
+            return 0  # held until the window ends
+        events = self._after_maintenance(state.zone, [Event.from_dict(e) for e in state.digest])
+        state.digest = []
+        if not events:
+            return 0
         recipients = (
             self.settings.vantage_recipients_or_default()
             if vantage
@@ -643,6 +647,26 @@ class Alerter:
         log.info("alerts: queued %r to %s", composed.subject, ", ".join(recipients))
         return 1
 
+    def _after_maintenance(self, zone: str, events: list[Event]) -> list[Event]:
+        """The digest without the problems that opened and closed inside a maintenance
+        window: the work was announced, its passing faults are not news. Everything else
+        held by the window (a problem still open at its end, a resolution, a change) stays
+        and goes out now."""
+        if not self.settings.maintenance:
+            return events
+        inside: dict[tuple[str, str, str, str], list[Event]] = {}
+        for event in events:
+            if self.settings.maintenance_until(zone, event.at) is not None:
+                inside.setdefault(event.key_in_zone, []).append(event)
+        quiet = {
+            key for key, held in inside.items()
+            if held[0].kind == OPENED and held[-1].kind == RESOLVED
+        }  # fmt: skip
+        for key in sorted(quiet):
+            log.info("alerts: %s %s opened and resolved inside a maintenance window: not "
+                     "mailed", zone, inside[key][0].label)  # fmt: skip
+        return [e for e in events if not (e.key_in_zone in quiet and e in inside[e.key_in_zone])]
+
     def flush_digests(self, now: float | None = None) -> int:
         """Queue every digest whose rate-limit window has ended; returns messages queued."""
         now = self.clock() if now is None else now
@@ -656,9 +680,16 @@ class Alerter:
         return queued
 
     def next_digest_due(self) -> float | None:
-        due = [
-            (s.last_mail_at or 0.0) + self.settings.rate_limit for s in self.db.zones_with_digest()
-        ]
+        """When the delivery loop should next flush a digest: the end of its zone's rate
+        limit window, or of the maintenance window holding it."""
+        now = self.clock()
+        due = []
+        for state in self.db.zones_with_digest():
+            at = (state.last_mail_at or 0.0) + self.settings.rate_limit
+            if state.zone != VANTAGE_ZONE:
+                held = self.settings.maintenance_until(state.zone, max(at, now))
+                at = max(at, held) if held is not None else at
+            due.append(at)
         return min(due, default=None)
 
     # --- delivery ---

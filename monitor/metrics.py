@@ -276,7 +276,30 @@ SELF_METRICS: tuple[MetricSpec, ...] = (
         + ", ".join(FAILURE_REASONS),
     ),
 )  # fmt: skip
-METRICS = METRICS + SELF_METRICS
+
+# --- the config file (issue 13): named as Prometheus names its own --------------------
+# ccmon reads its config once, at start, and does not start without a valid one, so the
+# last load is always a success; a reload would set these again.
+
+CONFIG_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "ccmon_config_last_reload_successful", "gauge", (),
+        "1 if the last load of the config file succeeded (ccmon loads it at start)",
+    ),
+    MetricSpec(
+        "ccmon_config_last_reload_success_timestamp_seconds", "gauge", (),
+        "Unix time of the last successful load of the config file",
+    ),
+)  # fmt: skip
+METRICS = METRICS + SELF_METRICS + CONFIG_METRICS
+
+
+def config_rows(loaded_at: float) -> list[Row]:
+    """The samples of CONFIG_METRICS: the config in use was loaded at `loaded_at`."""
+    out = _Rows()
+    out.add("ccmon_config_last_reload_successful", [], 1)
+    out.add("ccmon_config_last_reload_success_timestamp_seconds", [], loaded_at)
+    return out.rows
 
 
 def self_rows(snap: Snapshot) -> list[Row]:
@@ -547,9 +570,14 @@ class CcmonCollector:
     or totals objects was swapped, so a scrape of 300 zones formats only what changed.
     """
 
-    def __init__(self, state: MonitorState, build_version: str | None = None) -> None:
+    def __init__(
+        self, state: MonitorState, build_version: str | None = None,
+        config_loaded_at: float | None = None,
+    ) -> None:  # fmt: skip
         self._state = state
         self._version = build_version or version()
+        # without a time from the caller: the snapshot's start, right after the config load
+        self._config_loaded_at = config_loaded_at
         self._cache: dict[str, _ZoneEntry] = {}
         self._vantage: tuple[Mapping[str, ZoneReport] | None, list[Row], dict[str, str]] = (
             None, [], {},
@@ -559,6 +587,10 @@ class CcmonCollector:
 
     def count_web_auth_failure(self) -> None:
         self.web_auth_failures += 1
+
+    def _config_rows(self, snap: Snapshot) -> list[Row]:
+        loaded = self._config_loaded_at
+        return config_rows(snap.started_at if loaded is None else loaded)
 
     def describe(self) -> Iterator[Metric]:
         for spec in METRICS:
@@ -613,7 +645,7 @@ class CcmonCollector:
         families = {spec.name: _new_family(spec) for spec in METRICS}
         families["ccmon_build_info"].add_metric([self._version], 1)
         snap = self._state.snapshot
-        for row in self_rows(snap):
+        for row in self_rows(snap) + self._config_rows(snap):
             families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
         families["ccmon_web_auth_failures_total"].add_metric([], self.web_auth_failures)
         for row in self._vantage_entry(snap)[0]:
@@ -629,7 +661,7 @@ class CcmonCollector:
         entries = self._entries(snap)
         vantage = self._vantage_entry(snap)[1]
         own: dict[str, list[str]] = {}
-        for row in self_rows(snap):
+        for row in self_rows(snap) + self._config_rows(snap):
             own.setdefault(row.family, []).append(_line(row))
         parts = []
         for spec in METRICS:
@@ -651,8 +683,11 @@ _NO_TOTALS = ZoneTotals()
 class Exporter:
     """What /metrics serves: the ccmon collector plus the process collector."""
 
-    def __init__(self, state: MonitorState, build_version: str | None = None) -> None:
-        self.collector = CcmonCollector(state, build_version)
+    def __init__(
+        self, state: MonitorState, build_version: str | None = None,
+        config_loaded_at: float | None = None,
+    ) -> None:  # fmt: skip
+        self.collector = CcmonCollector(state, build_version, config_loaded_at)
         self.process = CollectorRegistry()
         ProcessCollector(registry=self.process)
         self.registry = CollectorRegistry()

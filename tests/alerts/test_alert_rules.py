@@ -161,7 +161,7 @@ def test_message_headers_and_body(alerter: Alerter):
     assert "LAME01 ERROR  ns2.nic.fr. 192.0.2.2  reason refused" in body
     assert "since 2023-11-14 22:13:20 UTC: ns2.nic.fr. 192.0.2.2 is lame: refused" in body
     assert "SOA01 WARNING  ns3.nic.fr. 192.0.2.3  reason behind" in body
-    assert "Status page: https://ccmon.example.net/#zone-fr" in body
+    assert "Status page: https://ccmon.example.net/zone/fr" in body
 
 
 def test_recipients_default_plus_zone(db: Path):

@@ -59,7 +59,7 @@ async def test_fault_then_recovery_one_mail_each(tmp_path: Path, sink: Sink):
         body = message.get_content()
         assert "OPENED    LAME01 ERROR ns2.nic.fr 192.0.2.2 refused" in body
         assert "since 2023-11-14 22:13:20 UTC" in body
-        assert "https://ccmon.example.net/#zone-fr" in body
+        assert "https://ccmon.example.net/zone/fr" in body
         for i in range(3, 6):
             await run.sweep(T0 + 60 * i, lame())  # still broken: nothing new
         await asyncio.sleep(0.5)

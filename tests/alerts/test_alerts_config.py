@@ -82,6 +82,28 @@ def test_full_section():
     ("  smtp:\n    from: not-an-address\n", "config.yaml:4: alerts.smtp.from: bad e-mail"),
     ("  smtp:\n    password: hunter2\n", "config.yaml:4: alerts.smtp.password: unknown key"),
     ("  retry:\n    initial: 0s\n", "config.yaml:4: alerts.retry.initial: must be greater than 0"),
+    ("  maintenance:\n    - zones: [fr]\n      weekly: {day: sun, from: '25:00', until: '04:00'}\n",
+     "config.yaml:5: alerts.maintenance[0].weekly.from: give a time of day like \"02:00\""),
+    ("  maintenance:\n    - zones: [fr]\n      weekly: {day: funday, from: 2:00, until: 4:00}\n",
+     "config.yaml:5: alerts.maintenance[0].weekly.day: unknown day 'funday'"),
+    ("  maintenance:\n    - zones: [fr]\n      weekly: {from: '02:00', until: '04:00'}\n",
+     "config.yaml:5: alerts.maintenance[0].weekly: give day (or days)"),
+    ("  maintenance:\n    - zones: [fr]\n      from: 2027-03-06T22:00:00Z\n",
+     "config.yaml:4: alerts.maintenance[0].until: missing"),
+    ("  maintenance:\n    - zones: [fr]\n      from: 2027-03-06T22:00Z\n"
+     "      until: 2027-03-06T21:00Z\n",
+     "config.yaml:6: alerts.maintenance[0].until: must be after"),
+    ("  maintenance:\n    - zones: [fr]\n      from: tonight\n      until: 2027-03-06T21:00Z\n",
+     "config.yaml:5: alerts.maintenance[0].from: give a date and time like"),
+    ("  maintenance:\n    - weekly: {day: sun, from: '02:00', until: '04:00'}\n",
+     "config.yaml:4: alerts.maintenance[0].zones: missing"),
+    ("  maintenance:\n    - zones: [fr]\n      weekly: {day: sun, from: '02:00', until: '04:00'}\n"
+     "      timezone: Mars/Olympus\n",
+     "config.yaml:6: alerts.maintenance[0].timezone: unknown time"),
+    ("  maintenance:\n    - zones: [fr]\n      weekly: {day: sun, from: '02:00', until: '04:00'}\n"
+     "      from: 2027-03-06T22:00Z\n", "config.yaml:4: alerts.maintenance[0]: give either"),
+    ("  maintenance:\n    - zones: [fr]\n      every: week\n",
+     "config.yaml:5: alerts.maintenance[0].every: unknown key"),
 ])
 def test_errors_name_key_and_line(text: str, error: str):
     with pytest.raises(ConfigError) as caught:
@@ -106,3 +128,27 @@ def test_vantage_recipients_default_to_recipients():
     assert own.vantage_recipients_or_default() == ("ops@example.net",)
     assert own.recipients_for("fr") == ("noc@example.net",)  # zone mail unchanged
     assert own.all_recipients() == ("noc@example.net", "ops@example.net")  # test-email
+
+
+def test_maintenance_windows():
+    from datetime import UTC, datetime
+
+    config = alerts("""
+  maintenance:
+    - zones: [FR., 中国]
+      weekly: {days: [sat, Sunday], from: 23:00, until: "01:00"}
+      timezone: Europe/Paris
+    - zones: all
+      from: 2027-03-06 22:00
+      until: 2027-03-07T02:00:00+01:00
+      timezone: Europe/Paris
+""")
+    weekly, once = config.maintenance
+    assert weekly.zones == {"fr", "xn--fiqs8s"} and weekly.days == {5, 6}
+    assert (weekly.daily_from, weekly.daily_until, weekly.timezone) == (1380, 60, "Europe/Paris")
+    assert once.zones is None  # every zone
+    assert once.start == datetime(2027, 3, 6, 21, 0, tzinfo=UTC).timestamp()  # Paris = UTC+1
+    assert once.end == datetime(2027, 3, 7, 1, 0, tzinfo=UTC).timestamp()
+    assert config.maintenance_until("de", once.start) == once.end
+    assert config.maintenance_until("de", once.end) is None
+    assert parse_config("zones: [fr]\n").alerts.maintenance == ()

@@ -335,3 +335,22 @@ def test_fast_text_equals_client_exposition_with_vantage_rows() -> None:
                   ZoneTotals(), ZoneHistory())
     assert exporter.collector.text().encode() == generate_latest(plain)
     assert b'ccmon_vantage_up{family="ipv4"} 1.0' in exporter.text()
+
+
+def test_config_load_metrics_say_success_and_when() -> None:
+    """ccmon loads its config once, at start: successful, at the start of the snapshot,
+    or at the time the caller gives; the fast text path serves the same."""
+    state = MonitorState(Snapshot(zones=("mx",), started_at=fx.T0))
+    get = make_registry(state).get_sample_value
+    assert get("ccmon_config_last_reload_successful") == 1
+    assert get("ccmon_config_last_reload_success_timestamp_seconds") == fx.T0
+    exporter = Exporter(state, config_loaded_at=fx.T0 - 5)
+    assert exporter.registry.get_sample_value(
+        "ccmon_config_last_reload_success_timestamp_seconds") == fx.T0 - 5  # fmt: skip
+    fast = {
+        s.name: s.value
+        for family in text_string_to_metric_families(exporter.text().decode())
+        for s in family.samples if s.name.startswith("ccmon_config_")
+    }  # fmt: skip
+    assert fast == {"ccmon_config_last_reload_successful": 1,
+                    "ccmon_config_last_reload_success_timestamp_seconds": fx.T0 - 5}  # fmt: skip
