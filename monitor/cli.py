@@ -139,6 +139,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="web listen address (127.0.0.1:9153)")
     runtime_options.add_logging_flags(demo)
 
+    from monitor.sla.command import add_parser as add_report_parser  # ccmon report (issue 15)
+
+    add_report_parser(commands)
+
     precheck = commands.add_parser(
         "precheck", help="probe a proposed delegation against IANA's technical checks"
     )
@@ -308,6 +312,12 @@ def cmd_test_email(args: argparse.Namespace) -> int:
     return mailer.send_test_email(config, args.to)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from monitor.sla import command
+
+    return command.run(args)
+
+
 def cmd_precheck(args: argparse.Namespace) -> int:
     from monitor.precheck import cmd_precheck as run_precheck
 
@@ -321,6 +331,7 @@ COMMANDS = {
     "run": cmd_run,
     "demo": cmd_demo,
     "test-email": cmd_test_email,
+    "report": cmd_report,
     "precheck": cmd_precheck,
 }
 

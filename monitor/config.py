@@ -46,7 +46,8 @@ class ScheduleConfig:
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     path: str = "ccmon.sqlite"
-    retention: float = 30 * 86400.0  # seconds of history kept
+    retention: float = 35 * 86400.0  # seconds of history kept (a month and a few days)
+    rollup_retention: float = 400 * 86400.0  # seconds the daily SLA rollups are kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,7 +544,7 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
         raise ConfigError(f"{source}: empty file; at least `zones:` is needed")
     root.reject_unknown(TOP_LEVEL_KEYS)
     store = root.section("store")
-    store.reject_unknown({"path", "retention"})
+    store.reject_unknown({"path", "retention", "rollup_retention"})
     defaults = Config(zones=())
     zones = _zones(root)
     probe = _probe_settings(root)
@@ -556,6 +557,9 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
         store=StoreConfig(
             path=store.get("path", _text, defaults.store.path),
             retention=store.get("retention", _positive(parse_duration), defaults.store.retention),
+            rollup_retention=store.get(
+                "rollup_retention", _positive(parse_duration), defaults.store.rollup_retention
+            ),
         ),
         web=_web(root),
         alerts=parse_alerts(root.section("alerts")),

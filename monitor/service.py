@@ -147,7 +147,9 @@ class Service:
 
     def _open(self) -> None:
         cfg = self.config
-        self.store = Store(cfg.store.path, cfg.store.retention)
+        self.store = Store(
+            cfg.store.path, cfg.store.retention, rollup_retention=cfg.store.rollup_retention
+        )
         try:
             self.alerter = Alerter(cfg)  # its own tables and connection in the same file
         except OutboxError as exc:

@@ -46,6 +46,8 @@ from typing import Any
 
 import dns.serial
 
+from monitor.history import MIGRATION as HISTORY_MIGRATION
+from monitor.history import prune_history, record_history
 from monitor.status import (
     StoreStatus,
     ZoneHistory,
@@ -121,6 +123,8 @@ MIGRATIONS: tuple[str, ...] = (
         first_seen REAL NOT NULL
     );
     """,
+    # 3 (issue 15): per-zone and per-address hourly/daily SLA rollups (monitor/history).
+    HISTORY_MIGRATION,
 )
 
 
@@ -242,10 +246,17 @@ def _compact_findings(report: ZoneReport) -> list[list[str]]:
 class Store:
     """The monitor's SQLite file. Not thread-safe: use it from one thread."""
 
-    def __init__(self, path: str, retention: float, health: StoreHealth | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        retention: float,
+        health: StoreHealth | None = None,
+        rollup_retention: float = 400 * 86400.0,
+    ) -> None:
         self.path = path
         self.retention = retention
         self.health = health or StoreHealth(path)
+        self.rollup_retention = rollup_retention  # daily SLA rollups (monitor/history)
         if path != ":memory:":
             parent = os.path.dirname(os.path.abspath(path))
             os.makedirs(parent, exist_ok=True)
@@ -349,6 +360,7 @@ class Store:
                            json.dumps(_compact_findings(report), separators=(",", ":")))
                     db.execute("INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
                 self._write_totals(report.zone, totals)
+                record_history(db, report)
         except StoreWriteError as exc:
             exc.report = report  # with the history findings if they were judged: publishable
             raise
@@ -451,6 +463,9 @@ class Store:
                 removed += db.execute(
                     f"DELETE FROM {table} WHERE zone NOT IN (SELECT zone FROM latest)"
                 ).rowcount
+            removed += prune_history(
+                db, cutoff + self.retention, self.retention, self.rollup_retention
+            )
         return removed
 
     # --- reads -----------------------------------------------------------------------
