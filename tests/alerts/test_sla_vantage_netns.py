@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from tests.alerts.test_alert_vantage_netns import IN_CI, _namespaces_possible
 
 pytestmark = pytest.mark.integration
 
@@ -33,21 +30,9 @@ def hour(t: float, up: bool = False) -> str:
 
 
 @pytest.fixture(scope="module")
-def outage(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    why = _namespaces_possible()
-    if why is not None:
-        if IN_CI:
-            pytest.fail(why)
-        pytest.skip(why)
-    workdir = tmp_path_factory.mktemp("sla-outage")
-    result = subprocess.run(
-        ["unshare", "-n", sys.executable, "-m", "tests.alerts.netns_outage", str(workdir),
-         str(OUTAGE)],
-        capture_output=True, text=True, timeout=400, cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    run = json.loads(result.stdout.strip().splitlines()[-1])
+def outage(vantage_outage_run: dict) -> dict:
+    """The shared outage run (tests/alerts/conftest.py), read by `ccmon report`."""
+    run, workdir = vantage_outage_run, Path(vantage_outage_run["workdir"])
     report = subprocess.run(
         [sys.executable, "-m", "monitor", "report", "--store.path",
          str(workdir / "ccmon.sqlite"), "--format", "json",
