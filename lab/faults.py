@@ -39,7 +39,13 @@ SIGNING_FAULTS: dict[str, dict[str, Any]] = {
     "expired-signatures": {"ago": 86400},  # every RRSIG expired `ago` seconds before
     "expiring-signatures": {"remaining": 43200},  # every RRSIG expires `remaining` s after
 }
-ALL_FAULTS: dict[str, dict[str, Any]] = {**FAULTS, **SIGNING_FAULTS}
+#: Hostile sizes (issue 17), shown in the hostile world (`lab/scenarios/hostile.yaml`), not
+#: in the demo world whose soak must stay flat: over TCP the answer is correct but padded
+#: to `size` bytes with random TXT records in the additional section, different every time.
+HOSTILE_FAULTS: dict[str, dict[str, Any]] = {
+    "huge-tcp": {"size": 58000},
+}
+ALL_FAULTS: dict[str, dict[str, Any]] = {**FAULTS, **SIGNING_FAULTS, **HOSTILE_FAULTS}
 
 #: What a monitor should find for each fault (the DESIGN.md check and reason), used as the
 #: default `expect:` of a faulty server when a scenario does not spell one out.
@@ -64,6 +70,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "oversized": {"check": "EDNS01", "reason": "oversized", "failure": "oversized"},
     "expired-signatures": {"check": "DNSSEC02", "reason": "expired"},
     "expiring-signatures": {"check": "DNSSEC03", "reason": "expiring"},
+    "huge-tcp": {},  # the answers are right; what must hold is the monitor's memory
 }
 
 _NUMBER_LIMITS: dict[tuple[str, str], tuple[float, float]] = {
@@ -73,6 +80,7 @@ _NUMBER_LIMITS: dict[tuple[str, str], tuple[float, float]] = {
     ("stale-serial", "by"): (1, 2**31 - 1),
     ("garbage", "size"): (1, 400),
     ("oversized", "extra"): (1, 60_000),
+    ("huge-tcp", "size"): (512, 60_000),
     ("expired-signatures", "ago"): (1, 10 * 365 * 86400),
     ("expiring-signatures", "remaining"): (60, 10 * 365 * 86400),
 }
@@ -107,7 +115,8 @@ def fault_params(name: str, params: Mapping[str, Any] | None = None, where: str 
             raise ScenarioError(f"{prefix}fault {name!r} parameter {key!r} must be a string")
         out[key] = value
     integers = {"stale-serial": "by", "garbage": "size", "oversized": "extra",
-                "expired-signatures": "ago", "expiring-signatures": "remaining"}
+                "expired-signatures": "ago", "expiring-signatures": "remaining",
+                "huge-tcp": "size"}
     if name in integers:
         out[integers[name]] = int(out[integers[name]])
     return out

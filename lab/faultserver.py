@@ -369,6 +369,8 @@ class FaultServer:
             response.question = [dns.rrset.RRset(other, dns.rdataclass.IN,
                                                  query.question[0].rdtype)]
         if transport == "tcp":
+            if fault == "huge-tcp":
+                self._pad_random(response, zone.origin, state.params["size"])
             return response.to_wire(max_size=65535)
         limit = max(query.payload, 512) if query.edns >= 0 else 512
         if fault == "oversized":
@@ -442,6 +444,27 @@ class FaultServer:
         for i in range(size // 260 + 1):
             rrset.add(dns.rdata.from_text("IN", "TXT", f'"{i:05d}" "{chunk}"'))
         response.additional.append(rrset)
+
+    @staticmethod
+    def _pad_random(response: dns.message.Message, origin: dns.name.Name, size: int) -> None:
+        """Pad the additional section with random TXT records until the message is about
+        `size` bytes (at most 65,535): bytes no cache has seen before, every time."""
+        base = len(response.to_wire(max_size=65535))
+        owner = dns.name.from_text("padding", origin)
+        rrset = dns.rrset.RRset(owner, dns.rdataclass.IN, dns.rdatatype.TXT)
+        room = min(size, 65535) - base - 12 - 2 - 10  # owner pointer, type, class, TTL, length
+        while room > 3:
+            # one record: up to four 255-byte strings (1 length byte each) and 2 bytes of length
+            chunk = min(room - 2, 4 * 256)
+            strings = [os.urandom(128).hex()[:255] for _ in range(chunk // 256)]
+            if chunk % 256 > 1:
+                strings.append(os.urandom(128).hex()[: chunk % 256 - 1])
+            if not strings:
+                break
+            rrset.add(dns.rdata.from_text("IN", "TXT", " ".join(f'"{t}"' for t in strings)))
+            room -= 2 + 10 + sum(len(t) + 1 for t in strings)
+        if rrset:
+            response.additional.append(rrset)
 
     # ------------------------------------------------------------------ resolver stand-in
 

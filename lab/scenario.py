@@ -381,7 +381,8 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
 
 
 def load_scenario(name: str | Path = "demo") -> Scenario:
-    """Load a scenario: ``"demo"`` (``lab/scenarios/demo.yaml``), ``"scale"`` (every real
+    """Load a scenario: ``"demo"`` (``lab/scenarios/demo.yaml``), another file of
+    ``lab/scenarios`` by name (``"extras"``, ``"hostile"``, ...), ``"scale"`` (every real
     ccTLD, generated from the shared root-zone data) or a path to a YAML file."""
     if str(name) == "scale":
         from lab.scale import scale_scenario

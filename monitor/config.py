@@ -432,15 +432,19 @@ def parse_zone_name(value: Any) -> str:
     return zone
 
 
-PROBE_CAP_KEYS = ("max_nameservers", "max_addresses")
+PROBE_CAP_KEYS = ("max_nameservers", "max_addresses", "parse_cache_bytes")
 
 
 def _probe_caps(probe: _Section) -> dict[str, int]:
-    """probe.max_nameservers and probe.max_addresses: what one delegation may make us probe."""
+    """probe.max_nameservers and probe.max_addresses: what one delegation may make us probe;
+    probe.parse_cache_bytes: what the parse cache may hold."""
     d = ProbeSettings()
     return {
         "max_nameservers": probe.get("max_nameservers", _int_in(1, 1000), d.max_nameservers),
         "max_addresses": probe.get("max_addresses", _int_in(1, 2000), d.max_addresses),
+        # issue 17: memory bounded in bytes; 0 turns the parse cache off, 1 GiB at most
+        "parse_cache_bytes": probe.get("parse_cache_bytes", _int_in(0, 2**30),
+                                       d.parse_cache_bytes),
     }
 
 

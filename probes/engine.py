@@ -18,6 +18,7 @@ import dns.message
 from probes.model import FailureKind, Observation, Question, Transport
 from probes.settings import ProbeSettings
 from probes.transport import (
+    PARSE_CACHE,
     RESOURCE_ERRNOS,
     RawResult,
     WireQuery,
@@ -65,6 +66,7 @@ class QueryEngine:
         self._per_address: dict[str, asyncio.Semaphore] = {}
         self.totals = QueryTally()
         self._templates: dict[tuple[str, str], WireQuery] = {}
+        PARSE_CACHE.resize(settings.parse_cache_bytes)
 
     def _address_slot(self, address: str) -> asyncio.Semaphore:
         slot = self._per_address.get(address)

@@ -28,6 +28,9 @@ DEFAULT_VANTAGE_MIN_ANSWERING = 4  # ICANN RSM: a probe needs answers from enoug
 DEFAULT_PROPAGATION_THRESHOLD = 3600.0  # s, SOA03: ICANN Spec 10 DNS update time (60 min)
 DEFAULT_MAX_NAMESERVERS = 32  # NS names per zone probed at most (real ccTLDs: up to ~13)
 DEFAULT_MAX_ADDRESSES = 64  # addresses per zone probed at most (13 NS x IPv4 + IPv6 = 26)
+# Parsed replies kept for reuse, by estimated bytes (issue 17): ~4,000 typical SOA/NS
+# replies, more than the distinct replies of a sweep of every ccTLD's servers.
+DEFAULT_PARSE_CACHE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,9 @@ class ProbeSettings:
     # sweep). Read from the config; enforcing them with a finding is the sweep's part.
     max_nameservers: int = DEFAULT_MAX_NAMESERVERS
     max_addresses: int = DEFAULT_MAX_ADDRESSES
+    # Budget of the parse cache (probes/transport.py), key and parsed reply estimated in
+    # bytes; 0 = parse every reply anew. One cache per process: the last engine sizes it.
+    parse_cache_bytes: int = DEFAULT_PARSE_CACHE_BYTES
     disabled_checks: frozenset[str] = field(default_factory=frozenset)
     # Vantage health (issue 10): control queries to these references (() = the parent's
     # servers); a family is online when min_answering of them answer (all when fewer are

@@ -10,7 +10,7 @@ from types import TracebackType
 import probes.observe_extra.queries  # noqa: F401  (registers the further queries of issue 7)
 from probes.checks import Evidence, judge
 from probes.checks.dnssec import dnssec_state
-from probes.checks.evidence import apex_ns_names, serial_of
+from probes.checks.evidence import apex_ns_names, serial_of, sweep_readings
 from probes.checks.lame import server_verdict
 from probes.delegation import AddressResolver, discover
 from probes.engine import QueryEngine, QueryTally, current_tally
@@ -91,7 +91,9 @@ class Prober:
             since = max(started, _monotonic_of(first_silent(core, default=started_at)))
             assessed = await self.vantage.health(control, since=since, families=again)
         health = sweep_health(assessed, core)
-        return self._report(name, started_at, started, tally, delegation, observations, health)
+        with sweep_readings():  # readings of replies shared by the judges, for this sweep only
+            return self._report(name, started_at, started, tally, delegation, observations,
+                                health)
 
     def _report(
         self, name: str, started_at: float, started: float, tally: QueryTally,

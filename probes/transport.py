@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import functools
 import os
 import secrets
 import socket
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +29,7 @@ import dns.message
 import dns.rdatatype
 
 from probes.model import FailureKind
+from probes.settings import DEFAULT_PARSE_CACHE_BYTES
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python has no constant
 _TIMESPEC = struct.Struct("qq")
@@ -139,7 +140,11 @@ class _ReplyMatcher:
                    and data[4:6] == b"\x00\x01"
                    and data[12 : self.question_end].lower() == self.query.question)
         try:
-            reply = _parse_reply(b"\x00\x00" + data[2:])
+            if len(data) > LARGE_REPLY_BYTES:
+                reply = _slim(dns.message.from_wire(b"\x00\x00" + data[2:],
+                                                    ignore_trailing=True))
+            else:
+                reply = _parse_reply(b"\x00\x00" + data[2:])
         except Exception:  # hostile bytes may break the parser anywhere
             self.malformed += 1  # junk, whatever its first bytes happen to say
             return None
@@ -156,12 +161,97 @@ class _ReplyMatcher:
         return FailureKind.TIMEOUT, "no reply"
 
 
-@functools.lru_cache(maxsize=16384)
+# A reply larger than this is parsed for the sweep that asked and never cached; its
+# observation keeps only what the judges read (see `_slim`). Real SOA/NS/DNSKEY answers are
+# a few KB; a 58 KB answer that changes every time (issue 17) filled 1.3 GB in 77 s.
+LARGE_REPLY_BYTES = 16384
+
+# What one cached reply costs, key and value (tracemalloc here, dnspython 2): a parsed
+# message is 2.2 KB (SOA alone) to 4 KB (with EDNS, NS and glue) plus ~7 bytes per wire
+# byte, the key its bytes plus ~33. Estimated on the high side.
+_ENTRY_OVERHEAD = 4096
+_BYTES_PER_WIRE_BYTE = 8
+
+
+def entry_cost(wire: bytes) -> int:
+    """Estimated bytes one cache entry holds (the wire key and its parsed message)."""
+    return _ENTRY_OVERHEAD + _BYTES_PER_WIRE_BYTE * len(wire)
+
+
+class ParseCache:
+    """Parsed replies by their bytes (ID zeroed), least recently used first out, bounded by
+    the estimated bytes held, not by a count. Parsing is most of a query's CPU cost (215 us
+    here), and a server's replies repeat byte for byte from sweep to sweep, so equal bytes
+    are parsed once. Parsed replies are shared, so they must never be modified."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0  # estimated bytes held
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[bytes, tuple[dns.message.Message, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def resize(self, budget: int) -> None:
+        self.budget = max(0, budget)
+        self._shrink()
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.used = 0
+
+    def parse(self, wire_without_id: bytes) -> dns.message.Message:
+        entry = self._entries.get(wire_without_id)
+        if entry is not None:
+            self.hits += 1
+            self._entries.move_to_end(wire_without_id)
+            return entry[0]
+        self.misses += 1
+        reply = dns.message.from_wire(wire_without_id, ignore_trailing=True)
+        cost = entry_cost(wire_without_id)
+        if len(wire_without_id) <= LARGE_REPLY_BYTES and cost <= self.budget:
+            self._entries[wire_without_id] = (reply, cost)
+            self.used += cost
+            self._shrink()
+        return reply
+
+    def _shrink(self) -> None:
+        while self.used > self.budget and self._entries:
+            _key, (_reply, cost) = self._entries.popitem(last=False)
+            self.used -= cost
+
+
+PARSE_CACHE = ParseCache(DEFAULT_PARSE_CACHE_BYTES)  # one per process; the engine sizes it
+
+
 def _parse_reply(wire_without_id: bytes) -> dns.message.Message:
-    """Parse a reply, its ID zeroed. Parsing is most of a query's CPU cost (215 us here), and
-    a server's replies repeat byte for byte from sweep to sweep, so equal bytes are parsed
-    once. Parsed replies are shared, so they must never be modified; their ID reads 0."""
-    return dns.message.from_wire(wire_without_id, ignore_trailing=True)
+    """A reply parsed from its bytes, ID zeroed (so its ID reads 0); shared, never modify."""
+    return PARSE_CACHE.parse(wire_without_id)
+
+
+def _slim(reply: dns.message.Message) -> dns.message.Message:
+    """What the judges read of a large reply: header, question, EDNS, answer and authority,
+    and of the additional section only the glue of NS names it carries. The rest (the body a
+    hostile or broken server pads its answers with) is dropped with the parsed original."""
+    slim = dns.message.Message(id=reply.id)
+    slim.flags = reply.flags
+    slim.question = list(reply.question)
+    slim.answer = list(reply.answer)
+    slim.authority = list(reply.authority)
+    slim.use_edns(reply.edns, reply.ednsflags, reply.payload, options=list(reply.options))
+    targets = {r.target for s in (reply.answer, reply.authority) for rrset in s
+               if rrset.rdtype == dns.rdatatype.NS for r in rrset}
+    slim.additional = [rrset for rrset in reply.additional
+                       if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
+                       and rrset.name in targets]
+    return slim
+
+
+def large_reply_detail(size: int) -> str:
+    return (f"{size}-byte reply over the {LARGE_REPLY_BYTES}-byte body limit: kept header, "
+            "question, answer, authority and glue; the rest dropped")
 
 
 async def udp_exchange(query: WireQuery, address: str, port: int, timeout: float) -> RawResult:
@@ -233,8 +323,9 @@ def _on_deadline(
 def _answered(
     sent_at: float, rtt: float, reply: dns.message.Message, matcher: _ReplyMatcher, size: int
 ) -> RawResult:
+    detail = large_reply_detail(size) if size > LARGE_REPLY_BYTES else ""
     return RawResult(sent_at, rtt=rtt, reply=reply, mismatches=matcher.mismatches,
-                     malformed=matcher.malformed, size=size)
+                     malformed=matcher.malformed, size=size, detail=detail)
 
 
 def _failed(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -89,20 +91,39 @@ Reading = TypeVar("Reading")
 ReplyReader = Callable[[dns.message.Message, str], Reading]
 
 
+# The readings of the sweep being judged: (reader, id of reply, zone) -> (reply, reading).
+# Set by `sweep_readings` for one sweep and dropped with it: no reply outlives its sweep here.
+_readings: ContextVar[dict[tuple[str, int, str], tuple[dns.message.Message, object]] | None] = (
+    ContextVar("ccmon_sweep_readings", default=None))
+
+
+@contextmanager
+def sweep_readings() -> Iterator[None]:
+    """Remember readings of replies while one sweep is judged (probes.sweep wraps its
+    judging in this); outside such a scope every reading is made anew."""
+    token = _readings.set({})
+    try:
+        yield
+    finally:
+        _readings.reset(token)
+
+
 def per_reply(read: ReplyReader[Reading]) -> ReplyReader[Reading]:
-    """Remember a reading of a reply for a zone. Parsed replies are shared (equal bytes parse
-    once), and every check reads the same few of them: reading each once saves a quarter of
-    a sweep's CPU. Keyed by identity; the entry keeps the reply alive, so ids are not reused."""
-    memo: dict[tuple[int, str], tuple[dns.message.Message, Reading]] = {}
+    """Remember a reading of a reply for a zone within one sweep. Parsed replies are shared
+    (equal bytes parse once), and every check reads the same few of them: reading each once
+    saves a quarter of a sweep's CPU. Keyed by identity; the entry keeps the reply alive for
+    the sweep, so ids are not reused, and the whole memo goes when the sweep's scope ends."""
+    reader = read.__qualname__
 
     @functools.wraps(read)
     def cached(reply: dns.message.Message, zone: str) -> Reading:
-        key = (id(reply), zone)
+        memo = _readings.get()
+        if memo is None:
+            return read(reply, zone)
+        key = (reader, id(reply), zone)
         hit = memo.get(key)
         if hit is not None and hit[0] is reply:
-            return hit[1]
-        if len(memo) >= 50_000:  # bounded: about one sweep of every ccTLD
-            memo.clear()
+            return hit[1]  # type: ignore[return-value]
         value = read(reply, zone)
         memo[key] = (reply, value)
         return value
