@@ -40,6 +40,7 @@ from monitor.pages.common import DAY, expiry_text
 from monitor.pages.overview import render_status_page
 from monitor.pages.serve import page_response, respond, static_file
 from monitor.pages.zone import StoreReader, render_zone_page
+from monitor.sla.embed import zone_plots_html
 from monitor.status import (
     MonitorState,
     ServerView,
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 _server_log = logging.getLogger("aiohttp.server")
 
 STATE_KEY = web.AppKey("state", MonitorState)
+PLOTS_TIMEOUT = 5.0  # s: a zone page never waits longer for its plots
 EXPORTER_KEY = web.AppKey("exporter", Exporter)
 PAGE_CACHE_KEY = web.AppKey("page_cache", PageCache)
 STORE_READER_KEY = web.AppKey("store_reader", StoreReader)
@@ -204,7 +206,15 @@ async def zone_page(request: web.Request) -> web.Response:
         except (TimeoutError, sqlite3.Error) as exc:  # the page still shows the servers
             log.warning("zone page of %s: reading the store failed: %r", zone, exc)
             note = "The stored history could not be read just now; reload to try again."
-    text = render_zone_page(snap, zone, record, now, no_history=note)
+    plots = ""
+    if reader is not None:
+        try:  # the SLA report's plots: read-only SQLite in a worker thread, bounded
+            plots = await asyncio.wait_for(
+                asyncio.to_thread(zone_plots_html, reader.store.path, zone), PLOTS_TIMEOUT)
+        except (TimeoutError, sqlite3.Error, OSError) as exc:
+            log.warning("zone page of %s: plotting the history failed: %r", zone, exc)
+            plots = '<p class="note">The history could not be plotted just now.</p>'
+    text = render_zone_page(snap, zone, record, now, no_history=note, plots=plots)
     body = text.encode("utf-8")
     etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
     response = respond(request, body, gzip.compress(body, compresslevel=6), etag, "text/html")

@@ -223,7 +223,10 @@ def _serial_lines(history: History | None, now: float) -> str:
 
 def render_zone_page(snap: Snapshot, zone: str, record: ZoneRecord | None,
                      now: float | None = None,
-                     no_history: str = "No stored history on this server.") -> str:
+                     no_history: str = "No stored history on this server.",
+                     plots: str = "") -> str:
+    """The zone's page; `plots` is the SLA report's SVG fragment of the last 30 days
+    (monitor.sla.embed), already escaped, or "" when there is no store to read."""
     now = time.time() if now is None else now
     report = snap.reports.get(zone)
     name = u_name(zone)
@@ -263,4 +266,5 @@ def render_zone_page(snap: Snapshot, zone: str, record: ZoneRecord | None,
         findings=_findings(snap, zone, record, now),
         periods=_periods(record, no_history),
         day_start=e(utc(now - DAY)),
+        plots=plots or '<p class="note">No stored history to plot on this server.</p>',
     )
