@@ -51,17 +51,21 @@ def test_outage_is_unmeasured_not_downtime(outage: dict) -> None:
     de = zones["de"]
     print(f"de: unmeasured {de['unmeasured_minutes']} min of an outage of {lost:.2f} min; "
           f"not monitored {de['not_monitored_minutes']} min; downtime {de['downtime_minutes']}")
-    assert de["downtime_minutes"] == 0
-    assert de["availability_percent"] == 100.0
+    # Known edge (issue 10's closing note): the one sweep that starts within a fraction of a
+    # second of the loopback going down can still be judged as measured, and so as down. At
+    # most that one sweep, i.e. one interval of downtime, is tolerated; nothing more.
+    edge = outage["interval"] / 60 + 0.005
+    assert de["downtime_minutes"] <= edge
+    assert de["availability_percent"] >= 100.0 - 100.0 * edge / de["measured_minutes"]
     assert de["unmeasured_minutes"] == pytest.approx(lost, abs=tolerance)
     assert outage["report"]["vantage_unmeasured_zone_minutes"] == pytest.approx(
         2 * lost, abs=2 * tolerance)  # fr and de
     for server in de["servers"]:
-        assert server["downtime_minutes"] == 0
+        assert server["downtime_minutes"] <= edge
         assert server["unmeasured_minutes"] == pytest.approx(lost, abs=tolerance)
     # fr's lame server: down every measured minute, the outage not among them
     fr = zones["fr"]
     lame = next(s for s in fr["servers"] if s["address"].endswith(".1.3"))
     assert lame["downtime_minutes"] == lame["measured_minutes"]
     assert lame["unmeasured_minutes"] == pytest.approx(lost, abs=tolerance)
-    assert fr["downtime_minutes"] == 0  # ns1 and ns2 carry it whenever measured
+    assert fr["downtime_minutes"] <= edge  # ns1 and ns2 carry it whenever measured
