@@ -13,7 +13,8 @@ percentiles come from the same bucket counts (`ccmon_query_duration_seconds` and
 store's zone histogram both count every query of every sweep), but Prometheus' rate()
 misses the sweep before the series' first scrape (the first, with the coldest caches), and
 an interpolation inside a wide bucket moves with a handful of answers (seen: p95 4.04 vs
-2.87 ms, both in (2.5, 5] ms): the two must fall in the same histogram bucket.
+2.87 ms, both in (2.5, 5] ms): the two must fall in the same histogram bucket or in
+neighbouring ones (seen under a CPU hog: p95 2.486 vs 2.625 ms, either side of 2.5 ms).
 """
 
 from __future__ import annotations
@@ -153,9 +154,10 @@ def test_rtt_percentiles_match_the_recording_rules(both: dict):
     ours50, ours95 = zone["udp_rtt_median_ms"], zone["udp_rtt_p95_ms"]
     print(f"UDP RTT p50 report {ours50} ms, Prometheus {p50:.3f} ms; "
           f"p95 report {ours95} ms, Prometheus {p95:.3f} ms")
-    # the same histogram bucket: the resolution both interpolate in
-    assert bucket(ours50 / 1000) == bucket(p50 / 1000), (ours50, p50)
-    assert bucket(ours95 / 1000) == bucket(p95 / 1000), (ours95, p95)
+    # the resolution both interpolate in: the same bucket, or its neighbour when the two
+    # values sit either side of a bound
+    assert abs(bucket(ours50 / 1000) - bucket(p50 / 1000)) <= 1, (ours50, p50)
+    assert abs(bucket(ours95 / 1000) - bucket(p95 / 1000)) <= 1, (ours95, p95)
 
 
 def bucket(seconds: float) -> int:
