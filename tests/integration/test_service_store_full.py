@@ -99,7 +99,7 @@ async def test_full_store_sweeps_still_served_cause_named_recovers(
         assert sample(metrics, "ccmon_store_persisting") == 1
         assert sample(metrics, "ccmon_store_write_errors_total") >= errors
         assert any("writable again" in r.getMessage() for r in caplog.records)
-        assert service.store.sweeps("mx", since=t_free)  # the next sweep is stored
+        assert service.store.sweep_starts("mx", since=t_free)  # the next sweep is stored
     finally:
         service.stop()
         assert await asyncio.wait_for(task, 5) == 0
