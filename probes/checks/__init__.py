@@ -19,6 +19,11 @@ from probes.checks import pinned  # noqa: E402
 
 _PINNED_MODULES = (pinned,)
 
+# SIZE01 (issue 17): replies over the prober's body limit, kept slim, shown as a finding.
+from probes.checks import size  # noqa: E402
+
+_SIZE_MODULES = (size,)
+
 # History checks (SOA03, DELEG05): in the registry for their IDs and docs; the monitor runs
 # them over the stored history (probes.checks.history.judge_history), judge() does not.
 from probes.checks import history  # noqa: E402
