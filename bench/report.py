@@ -86,12 +86,7 @@ def writer_phase(world, path: Path) -> dict[str, float]:
             spent += time.perf_counter() - start
             sweeps += 1
     store.close()
-    db = sqlite3.connect(path)
-    sizes = dict(db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall())
-    db.close()
-    per_sweep = {"sweeps": sum(v for k, v in sizes.items()
-                               if k in ("sweep_runs", "finding_sets")) / sweeps}
-    return {"sweeps": sweeps, "ms_per_zone_sweep": 1000 * spent / sweeps, "bytes": per_sweep}
+    return {"sweeps": sweeps, "ms_per_zone_sweep": 1000 * spent / sweeps}
 
 
 def _vector(**counts: Any) -> list[Any]:
@@ -225,9 +220,8 @@ def main() -> int:
     w = writer_phase(world, store)
     print(f"writer: {w['sweeps']} zone sweeps through Store.record_sweep, "
           f"{w['ms_per_zone_sweep']:.2f} ms each (all tables, history included)")
-    print(f"  the sweep history (runs of alike sweeps, issue 17; bench/store_size.py builds "
-          f"a month of it) took {w['bytes']['sweeps']:.1f} B per zone sweep here; it is not "
-          f"part of the month built below")
+    print("  the sweep history (runs of alike sweeps, issue 17) is not part of the month "
+          "built below: bench/store_size.py measures it")
     db = sqlite3.connect(store)  # the writer's minutes are the day before: drop their rows
     db.execute("DELETE FROM history_hourly")
     db.execute("DELETE FROM history_daily")
