@@ -26,9 +26,9 @@ a minute and tells /healthz and /metrics, and the next write that works clears i
 recovers by itself when space returns.
 
 The schema is versioned with ``PRAGMA user_version`` (see :data:`MIGRATIONS`: SQL
-scripts, or a function for a migration that converts rows, both run in one transaction
-with the version bump); alert
-state and the mail outbox keep their own tables (``monitor/outbox.py``).
+scripts, or a function for a migration that converts rows, each run in one transaction
+with its version bump); alert state and the mail outbox keep their own tables
+(``monitor/outbox.py``).
 
 The history checks (SOA03, DELEG05: :mod:`probes.checks.history`) run inside the sweep's
 transaction (:meth:`Store.record_sweep`), over the history including that sweep, so the
@@ -78,9 +78,9 @@ from probes.checks.history import (
     served_serials,
 )
 from probes.model import Finding, Severity, ZoneReport
+from probes.serial import highest_serial
 
 __all__ = ["MIGRATIONS", "Store", "StoreError", "StoreHealth", "StoreWriteError", "SweepRun"]
-from probes.serial import highest_serial
 
 log = logging.getLogger(__name__)
 
