@@ -289,6 +289,8 @@ class Store:
             if isinstance(step, str):
                 self._db.executescript(f"BEGIN;\n{step}\nPRAGMA user_version = {version};\nCOMMIT;")
             else:
+                log.info("store %s: migrating to schema version %d (rows are converted: "
+                         "1-2 minutes per month of 309 zones)", self.path, version)
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     step(self._db)
