@@ -2,8 +2,9 @@
 `ccmon run` watches it, and the alert mail reaches a real SMTP server (aiosmtpd).
 
 The world (own addresses 127.67.x.y, a free port, so it never meets another lab): a real
-NSD root, `se` signed on an NSD primary and a Knot secondary, `is` unsigned. The config pins
-se's NS and DS set in a `zones:` mapping entry that also gives the zone its own recipient.
+NSD root, `se` signed on an NSD primary and a Knot secondary, `is` unsigned with one server
+answering after 60 ms. The config pins se's NS and DS set in a `zones:` mapping entry that
+also gives the zone its own recipient; is's entry gives it its own UDP threshold (30 ms).
 `Lab.set_delegation` rewrites the root zone with one more DS for se (the SHA-384 digest of
 se's real key: the chain still validates, so the only finding is that nobody pinned it),
 bumps the root serial and reloads NSD; `restore_delegation` puts the scenario's back.
@@ -44,6 +45,7 @@ CLOSE_AFTER = 3  # good sweeps before the problem is resolved
 NOC, HOSTMASTER = "noc@example.net", "hostmaster@nic.se.example"
 SUBJECT = "[ccmon] se: DELEG06 ERROR unexpected-ds"
 RESOLVED = "[ccmon] se: RESOLVED DELEG06 ERROR unexpected-ds"
+SLOW = "127.67.2.3"
 
 SCENARIO = {
     "name": "pinned",
@@ -64,6 +66,9 @@ SCENARIO = {
              "role": "primary"},
             {"ns": "ns2.isnic.is.", "address": "127.67.2.2", "software": "nsd",
              "role": "secondary"},
+            # answers after 60 ms: slow only by is's own threshold (30 ms; global 500 ms)
+            {"ns": "ns3.isnic.is.", "address": SLOW, "software": "fault", "fault": "delay",
+             "params": {"ms": 60}},
         ]},
     ],
 }  # fmt: skip
@@ -115,7 +120,7 @@ def referral(lab: Lab, zone: str) -> tuple[list[str], list[str]]:
 def test_the_lab_changes_and_restores_the_roots_delegation_live(world: Lab) -> None:
     before = referral(world, "is")
     se_before = referral(world, "se")
-    assert before[0] == ["ns1.isnic.is.", "ns2.isnic.is."]
+    assert before[0] == ["ns1.isnic.is.", "ns2.isnic.is.", "ns3.isnic.is."]
     assert se_before[1] == [se_ds(world)]
     serial = world.serial(".")
     new = world.set_delegation("is", ns=["ns1.isnic.is.", "ns9.evil.example."],
@@ -136,7 +141,8 @@ def test_the_lab_changes_and_restores_the_roots_delegation_live(world: Lab) -> N
 def config_text(lab: Lab, store: Path, sink: Sink, listen: int) -> str:
     return "\n".join([
         "zones:",
-        "  - is",
+        "  - name: is",
+        "    thresholds: {rtt_udp: 30ms}",
         "  - name: se",
         f"    recipients: [{HOSTMASTER}]",
         "    expect:",
@@ -212,6 +218,13 @@ def test_deleg06_live_raises_ages_mails_and_clears(world: Lab, tmp_path: Path) -
         assert deleg06(se_report() or {}) == []
         assert unpinned_seconds(get(f"{base}/metrics")) is None
         assert sink.received == []
+        # is's own RTT threshold is the one its sweep used: 60 ms is slow there
+        is_report = json.loads(get(f"{base}/api/v1/zones/is"))["report"]
+        slow = [(f["check"], f["address"]) for f in is_report["findings"]
+                if f["check"] in ("RTT01", "RTT02")]
+        assert slow == [("RTT01", SLOW)], is_report["findings"]
+        assert "threshold 30 ms" in next(f["message"] for f in is_report["findings"]
+                                         if f["check"] == "RTT01")
 
         # The root publishes a DS nobody pinned.
         asked = time.time()
