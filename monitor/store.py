@@ -15,6 +15,8 @@ statements, quick enough to run on the loop). What is kept:
   sweep (SOA03 names the servers that were last);
 - ``delegation_drift``: the parent's and the child's NS sets while they differ, and since
   which sweep (DELEG05's age of the difference);
+- ``pinned_difference``: since which sweep the parent's delegation has differed from the
+  one pinned in `expect:` (DELEG06's age, stamped on its findings before they are stored);
 - ``totals``: the cumulative counters and RTT histograms, written in the same
   transaction as the report, so counters survive restarts and match the reports.
 
