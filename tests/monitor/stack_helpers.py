@@ -39,6 +39,20 @@ def missing(what: str) -> None:
     pytest.skip(what)
 
 
+def demo_lab(workdir: Path) -> Any:
+    """The lab's demo world on a free port, started (skip/fail as `missing` when it cannot)."""
+    try:
+        import lab
+    except ImportError:
+        missing("the lab package is not available")
+    try:
+        world = lab.Lab(lab.load_scenario("demo"), port=free_port(), workdir=workdir)
+        world.start()
+    except lab.LabError as exc:
+        missing(f"the lab does not start here: {exc}")
+    return world
+
+
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.2) -> T:
     deadline = time.monotonic() + timeout
     last: Exception | None = None

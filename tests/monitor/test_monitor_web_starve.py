@@ -26,7 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.demo import demo_config_text
-from tests.monitor.stack_helpers import REPO, Proc, http_get, missing, wait_for
+from tests.monitor.stack_helpers import REPO, Proc, demo_lab, http_get, missing, wait_for
 from tests.support import free_port
 
 pytestmark = pytest.mark.integration
@@ -42,16 +42,7 @@ MAX_SCRAPE = 1.0  # s
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    try:
-        import lab
-    except ImportError:
-        missing("the lab package is not available")
-    try:
-        world = lab.Lab(lab.load_scenario("demo"), port=free_port(),
-                        workdir=tmp_path_factory.mktemp("lab"))  # fmt: skip
-        world.start()
-    except lab.LabError as exc:
-        missing(f"the lab does not start here: {exc}")
+    world = demo_lab(tmp_path_factory.mktemp("lab"))
     try:
         yield world
     finally:
