@@ -4,6 +4,8 @@ alert routing, and bad entries are refused with file, line and key."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from monitor.config import ConfigError, parse_config
@@ -141,6 +143,12 @@ def test_run_refuses_a_bad_entry_and_creates_nothing(tmp_path, capsys):
     store = tmp_path / "store" / "ccmon.sqlite"
     path = tmp_path / "config.yaml"
     path.write_text(f"zones:\n  - name: fr\n    sla: 99\nstore: {{path: {store}}}\n")
-    assert main(["run", "--config", str(path)]) == 3
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert main(["run", "--config", str(path)]) == 3
+    finally:  # `run` points logging at this test's captured stderr: put it back
+        root.handlers[:] = handlers
+        root.setLevel(level)
     assert f"{path}:3: zones[0].sla: unknown key" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [path]
