@@ -50,6 +50,7 @@ from monitor.status import (
     zone_available,
 )
 from probes.checks import edns
+from probes.checks.pinned import pinned_age
 from probes.model import FailureKind, Severity, VantageState, ZoneReport
 
 PREFIX = "ccmon_"
@@ -181,6 +182,12 @@ METRICS: tuple[MetricSpec, ...] = (
         "ccmon_zone_soa_propagation_seconds", "gauge", ZONE,
         "Seconds from the first sight of the newest fully propagated serial on any server to "
         "its sight on all (SOA03), resolution one sweep interval",
+    ),
+    MetricSpec(
+        "ccmon_zone_delegation_unpinned_seconds", "gauge", ZONE,
+        "DELEG06: seconds since the parent's delegation (NS, glue or DS) was first seen "
+        "differing from the one pinned in `expect:`, resolution one sweep interval; absent "
+        "while it matches and for zones with nothing pinned",
     ),
     MetricSpec(
         "ccmon_zone_measured", "gauge", ZONE,
@@ -399,6 +406,9 @@ def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
             out.add("ccmon_zone_available", [zone], int(available))
     if history.propagation is not None:
         out.add("ccmon_zone_soa_propagation_seconds", [zone], history.propagation)
+    unpinned = pinned_age(report)
+    if unpinned is not None:
+        out.add("ccmon_zone_delegation_unpinned_seconds", [zone], unpinned)
     out.add("ccmon_zone_severity", [zone], int(report.severity))
     if not report.unknown:  # "unknown" DNSSEC because we saw nothing is not the zone's state
         current = report.dnssec or "unknown"

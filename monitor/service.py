@@ -116,7 +116,7 @@ class Service:
 
     def _history_findings(self, report: ZoneReport, history: History) -> list[Finding]:
         try:
-            return judge_history(report, history, self.config.probe)
+            return judge_history(report, history, self.config.probe.for_zone(report.zone))
         except Exception:  # a broken history check must not lose the sweep
             log.exception("history checks of %s failed", report.zone)
             return []

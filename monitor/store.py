@@ -15,6 +15,8 @@ statements, quick enough to run on the loop). What is kept:
   sweep (SOA03 names the servers that were last);
 - ``delegation_drift``: the parent's and the child's NS sets while they differ, and since
   which sweep (DELEG05's age of the difference);
+- ``pinned_difference``: since which sweep the parent's delegation has differed from the
+  one pinned in `expect:` (DELEG06's age, stamped on its findings before they are stored);
 - ``totals``: the cumulative counters and RTT histograms, written in the same
   transaction as the report, so counters survive restarts and match the reports.
 
@@ -64,6 +66,7 @@ from probes.checks.history import (
     normal_ns_set,
     served_serials,
 )
+from probes.checks.pinned import pinned_difference_seen, with_pinned_age
 from probes.model import Finding, Severity, ZoneReport
 from probes.serial import highest_serial
 
@@ -125,6 +128,13 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 3 (issue 15): per-zone and per-address hourly/daily SLA rollups (monitor/history).
     HISTORY_MIGRATION,
+    # 4 (issue 14): since when the parent's delegation differs from the pinned one (DELEG06).
+    """
+    CREATE TABLE pinned_difference (
+        zone TEXT PRIMARY KEY,
+        first_seen REAL NOT NULL
+    );
+    """,
 )
 
 
@@ -343,6 +353,7 @@ class Store:
                     self._track_serial(report.zone, top, serials, report.started_at)
                 self._track_servers(report)
                 self._track_drift(report)
+                report = with_pinned_age(report, self._track_pinned(report))
                 if amend is not None:
                     extra = tuple(amend(report, self.check_history(report.zone)))
                     if extra:
@@ -433,6 +444,24 @@ class Store:
                 (report.zone, *sets, report.started_at),
             )
 
+    def _track_pinned(self, report: ZoneReport) -> float | None:
+        """Since when the parent has differed from the pins (DELEG06), or None; a sweep
+        that cannot tell keeps the age running, one that sees them agree clears it."""
+        db = self._db
+        seen = pinned_difference_seen(report)
+        if seen is False:
+            db.execute("DELETE FROM pinned_difference WHERE zone = ?", (report.zone,))
+            return None
+        row = db.execute("SELECT first_seen FROM pinned_difference WHERE zone = ?",
+                         (report.zone,)).fetchone()  # fmt: skip
+        if row is not None:
+            return float(row[0])
+        if seen:
+            db.execute("INSERT INTO pinned_difference VALUES (?, ?)",
+                       (report.zone, report.started_at))  # fmt: skip
+            return report.started_at
+        return None
+
     def _write_totals(self, zone: str, totals: ZoneTotals) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO totals (zone, data) VALUES (?, ?)",
@@ -459,7 +488,7 @@ class Store:
             removed += db.execute(
                 "DELETE FROM zone_serials WHERE zone NOT IN (SELECT zone FROM latest)"
             ).rowcount
-            for table in ("server_serials", "delegation_drift"):
+            for table in ("server_serials", "delegation_drift", "pinned_difference"):
                 removed += db.execute(
                     f"DELETE FROM {table} WHERE zone NOT IN (SELECT zone FROM latest)"
                 ).rowcount

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from probes.expectations import ZoneExpectation
+from probes.expectations import ZoneExpectation, ZoneOverride
 
 # The IANA root servers (root hints, named.root). Used only when no parent is configured.
 ROOT_HINTS: tuple[str, ...] = (
@@ -53,6 +53,8 @@ class ProbeSettings:
     # DELEG06 (issue 14): the NS set, glue and DS set each zone's registry intends at the
     # parent (config `expect:`); zones without one are not compared.
     expectations: tuple[ZoneExpectation, ...] = ()
+    # Per-zone thresholds (`zones:` entries given as mappings); see for_zone().
+    zone_overrides: tuple[ZoneOverride, ...] = ()
     # SOA03 (a history check, run by the monitor): a new serial not on every server after
     # this many seconds since its first sight on any server is a WARNING per lagging server.
     propagation_threshold: float = DEFAULT_PROPAGATION_THRESHOLD
@@ -76,3 +78,9 @@ class ProbeSettings:
     vantage_references: tuple[str, ...] = ()
     vantage_min_answering: int = DEFAULT_VANTAGE_MIN_ANSWERING
     vantage_interval: float = 60.0
+
+    def for_zone(self, zone: str) -> ProbeSettings:
+        """The settings one zone is judged with: its own thresholds where it has them."""
+        key = zone.strip().lower().rstrip(".") + "."
+        override = next((o for o in self.zone_overrides if o.zone == key), None)
+        return replace(self, **override.changes()) if override is not None else self

@@ -108,9 +108,10 @@ class Prober:
             not delegation.parent_addresses and parent_unmeasured(delegation.parent_failures,
                                                                   health))
         kept = measured(observations, unmeasured)
-        evidence = Evidence(zone, delegation, tuple(kept), self.settings, health,
+        settings = self.settings.for_zone(zone)  # the zone's own thresholds, if any
+        evidence = Evidence(zone, delegation, tuple(kept), settings, health,
                             frozenset(unmeasured), nothing)
-        full = Evidence(zone, delegation, tuple(observations), self.settings)
+        full = Evidence(zone, delegation, tuple(observations), settings)
         findings: list[Finding]
         if nothing:
             findings = [f for f in judge(evidence) if f.check == "VANTAGE01"]

@@ -9,6 +9,7 @@ sweep.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterator
 
@@ -18,9 +19,10 @@ import dns.rdatatype
 
 from probes.checks.dnssec import ds_records
 from probes.checks.evidence import Evidence
+from probes.checks.history import duration_text
 from probes.checks.registry import register
 from probes.expectations import expectation_for
-from probes.model import Finding, Severity
+from probes.model import Finding, Severity, ZoneReport
 
 REASONS: dict[str, tuple[str, ...]] = {
     "DELEG06": ("ns-differs", "glue-differs", "unexpected-ds", "missing-ds", "no-ds"),
@@ -43,7 +45,11 @@ def ds_key(text: str) -> bytes:
     "a pinned DS absent at the parent is WARNING missing-ds, and no DS at all at the parent "
     "while DS records are pinned is ERROR no-ds (the zone went insecure). The DS set is asked "
     "of the parent every sweep for zones with pinned DS. A parent that did not answer is left "
-    "to DELEG01 and DNSSEC01.",
+    "to DELEG01 and DNSSEC01. Under `ccmon run` each finding carries the age of the "
+    "difference (since the first sweep of an unbroken run that saw the parent differ from "
+    "the pins; a sweep that cannot tell keeps it running), also as the metric "
+    "`ccmon_zone_delegation_unpinned_seconds`, and a DELEG06 problem is mailed after its "
+    "first failing sweep, without the `alerts.open_after` hold-down.",
 )
 def judge_pinned(evidence: Evidence) -> Iterator[Finding]:
     expected = expectation_for(evidence.settings.expectations, evidence.zone)
@@ -107,3 +113,41 @@ def _ds(evidence: Evidence) -> Iterator[Finding]:
             yield Finding("DELEG06", Severity.WARNING, "PINNED_DS_MISSING",
                           f"the pinned DS {text} is not at the parent", reason="missing-ds",
                           args={"key_tag": int(text.split()[0])})
+
+
+# --- the age of a difference (set by the monitor, which keeps the history) -------------
+
+
+def pinned_age(report: ZoneReport) -> float | None:
+    """Seconds the parent's delegation has differed from the pins, as the monitor stamped
+    the report's DELEG06 findings (:func:`with_pinned_age`); None when none differ."""
+    ages = [f.args["seconds"] for f in report.findings
+            if f.check == "DELEG06" and "seconds" in f.args]
+    return max(ages) if ages else None
+
+
+def pinned_difference_seen(report: ZoneReport) -> bool | None:
+    """Does this sweep show a DELEG06 difference (True), show none (False), or could it not
+    tell (None: nothing measured, or the parent gave no referral), so an age keeps running."""
+    if any(f.check == "DELEG06" for f in report.findings):
+        return True
+    if report.unknown or not report.parent_ns:
+        return None
+    return False
+
+
+def with_pinned_age(report: ZoneReport, since: float | None) -> ZoneReport:
+    """The report with each DELEG06 finding carrying the age of the difference: ``since``
+    (the start of the first sweep that saw the parent differ from the pins, in an unbroken
+    run) and ``seconds``; the message says it, as DELEG05's does."""
+    if since is None or not any(f.check == "DELEG06" for f in report.findings):
+        return report
+    age = max(0.0, report.started_at - since)
+    findings = tuple(
+        dataclasses.replace(f, message=f"{f.message}; differing from the pins for "
+                                       f"{duration_text(age)}",
+                            args={**f.args, "since": since, "seconds": age})
+        if f.check == "DELEG06" else f
+        for f in report.findings
+    )
+    return dataclasses.replace(report, findings=findings)
