@@ -18,7 +18,7 @@ import dns.rdatatype
 
 from probes.checks.dnssec import ds_records
 from probes.checks.evidence import Evidence
-from probes.checks.registry import register
+from probes.checks.registry import Tag, register
 from probes.expectations import expectation_for
 from probes.model import Finding, Severity
 
@@ -44,6 +44,13 @@ def ds_key(text: str) -> bytes:
     "while DS records are pinned is ERROR no-ds (the zone went insecure). The DS set is asked "
     "of the parent every sweep for zones with pinned DS. A parent that did not answer is left "
     "to DELEG01 and DNSSEC01.",
+    tags=(
+        Tag("DELEGATION_NOT_PINNED", Severity.ERROR),
+        Tag("GLUE_NOT_PINNED", Severity.ERROR),
+        Tag("DS_NOT_PINNED", Severity.ERROR),
+        Tag("PINNED_DS_MISSING", Severity.WARNING),
+    ),
+    reasons=REASONS["DELEG06"],
 )
 def judge_pinned(evidence: Evidence) -> Iterator[Finding]:
     expected = expectation_for(evidence.settings.expectations, evidence.zone)
@@ -54,7 +61,7 @@ def judge_pinned(evidence: Evidence) -> Iterator[Finding]:
         parent, pinned = set(delegation.parent_ns), set(expected.ns)
         if parent != pinned:
             only_parent, only_pinned = sorted(parent - pinned), sorted(pinned - parent)
-            yield Finding("DELEG06", Severity.ERROR, "DELEGATION_NOT_PINNED",
+            yield judge_pinned.finding("DELEGATION_NOT_PINNED",
                           f"the parent's NS set is not the pinned one: only at the parent "
                           f"{', '.join(only_parent) or '-'}; only pinned "
                           f"{', '.join(only_pinned) or '-'}", reason="ns-differs",
@@ -76,7 +83,7 @@ def _glue(evidence: Evidence) -> Iterator[Finding]:
             wanted = {a for a in wanted if ipaddress.ip_address(a).version == 4}
         for address in sorted(at_parent ^ wanted):
             where = "at the parent only" if address in at_parent else "pinned only"
-            yield Finding("DELEG06", Severity.ERROR, "GLUE_NOT_PINNED",
+            yield judge_pinned.finding("GLUE_NOT_PINNED",
                           f"{name} {address}: glue {where} (parent {sorted(at_parent)}, "
                           f"pinned {sorted(wanted)})", nameserver=name, address=address,
                           reason="glue-differs")
@@ -92,18 +99,18 @@ def _ds(evidence: Evidence) -> Iterator[Finding]:
         return  # the parent did not answer the DS query: nothing measured
     pinned = {ds_key(text): text for text in expected.ds}
     if not at_parent:
-        yield Finding("DELEG06", Severity.ERROR, "DS_NOT_PINNED",
+        yield judge_pinned.finding("DS_NOT_PINNED",
                       f"the parent has no DS record; pinned: {len(pinned)} (the zone is "
                       "insecure for validating resolvers)", reason="no-ds")
         return
     present = {ds.to_digestable() for ds in at_parent}
     for ds in at_parent:
         if ds.to_digestable() not in pinned:
-            yield Finding("DELEG06", Severity.ERROR, "DS_NOT_PINNED",
+            yield judge_pinned.finding("DS_NOT_PINNED",
                           f"the parent has DS {ds.to_text()}, which is not pinned",
                           reason="unexpected-ds", args={"key_tag": ds.key_tag})
     for key, text in pinned.items():
         if key not in present:
-            yield Finding("DELEG06", Severity.WARNING, "PINNED_DS_MISSING",
+            yield judge_pinned.finding("PINNED_DS_MISSING",
                           f"the pinned DS {text} is not at the parent", reason="missing-ds",
                           args={"key_tag": int(text.split()[0])})
