@@ -23,6 +23,7 @@ import yaml
 from monitor import listen
 from monitor.alerts_config import AlertsConfig, parse_alerts
 from monitor.status import readable_label
+from probes.model import Severity
 from probes.names import normalise_zone
 from probes.settings import ROOT_HINTS, ProbeSettings
 
@@ -139,6 +140,43 @@ def _check_ids(value: Any) -> frozenset[str]:
     if unknown:
         raise ValueError(f"unknown check ID(s) {', '.join(unknown)} (known: docs/checks.md)")
     return frozenset(str(v).upper() for v in value)
+
+
+#: Severities a tag can be re-levelled to; OK is not one: `checks.disabled` silences a check.
+RELEVEL_SEVERITIES = ("INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL")
+
+
+def _severity_name(value: Any) -> Severity:
+    if not isinstance(value, str) or value.upper() not in RELEVEL_SEVERITIES:
+        raise ValueError(f"unknown severity {value!r} (known: {', '.join(RELEVEL_SEVERITIES)};"
+                         " to silence a check, list it in checks.disabled)")
+    return Severity[value.upper()]
+
+
+def _severity_overrides(section: _Section) -> tuple[tuple[str, str, Severity], ...]:
+    """`checks.severity`: CHECK: SEVERITY re-levels every tag of the check, CHECK: {TAG:
+    SEVERITY} one tag (Zonemaster-profile style); IDs, tags and severities are checked
+    against the registry, errors name file, line and key."""
+    from probes.checks import CHECKS  # the registry
+
+    out: dict[tuple[str, str], Severity] = {}
+    for key, (key_node, value_node) in section.items.items():
+        check = CHECKS.get(key.upper())
+        if check is None:
+            raise section.error(key_node, f"{section._name(key)}: unknown check ID "
+                                          "(known: docs/checks.md)")
+        if isinstance(value_node, yaml.MappingNode):
+            per_tag = _Section(value_node, section._name(key), section.source)
+            for tag, (tag_node, _) in per_tag.items.items():
+                if tag.upper() not in check.tags:
+                    raise per_tag.error(tag_node, f"{per_tag._name(tag)}: {check.id} has no "
+                                        f"tag {tag} (known: {', '.join(check.tags)})")
+                out[check.id, tag.upper()] = per_tag.get(tag, _severity_name, Severity.OK)
+            continue
+        severity = section.get(key, _severity_name, Severity.OK)
+        for tag in check.tags:
+            out[check.id, tag] = severity
+    return tuple((check_id, tag, sev) for (check_id, tag), sev in out.items())
 
 
 def parse_address(text: Any) -> str:
@@ -312,8 +350,9 @@ def _probe_settings(root: _Section) -> ProbeSettings:
     thresholds = root.section("thresholds")
     thresholds.reject_unknown({"rtt_udp", "rtt_tcp", "serial_tolerance", "propagation"})
     checks = root.section("checks")
-    checks.reject_unknown({"disabled"})
+    checks.reject_unknown({"disabled", "severity"})
     disabled: frozenset[str] = checks.get("disabled", _check_ids, frozenset())
+    overrides = _severity_overrides(checks.section("severity"))
     duration = _duration_in(0, 60)  # timeouts and RTT thresholds: at most a minute
     long_duration = _duration_in(0, 30 * 86400.0)
     return ProbeSettings(
@@ -341,6 +380,7 @@ def _probe_settings(root: _Section) -> ProbeSettings:
             "propagation", long_duration, root_defaults.propagation_threshold
         ),
         disabled_checks=disabled,
+        severity_overrides=overrides,
         **_probe_caps(probe),
         **_vantage_settings(root),
     )
