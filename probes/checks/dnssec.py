@@ -168,7 +168,7 @@ def _signs_dnskey(reply: dns.message.Message, zone: str, key: DNSKEY) -> bool:
         Tag("DS_DIGEST_UNSUPPORTED", Severity.NOTICE),
         Tag("DS_WITHOUT_DNSKEY", Severity.CRITICAL),
         Tag("DS_MISMATCH", Severity.ERROR, {"every-server": Severity.CRITICAL},
-            "every-server: no server serves a matching key"),
+            "no server serves a matching key"),
         Tag("DS_KEY_NOT_SIGNING", Severity.ERROR),
     ),
     reasons=REASONS["DNSSEC01"],
@@ -399,7 +399,7 @@ def expiries(evidence: Evidence) -> dict[tuple[str, str], Expiry]:
     tags=(
         Tag("SIGNATURES_EXPIRED", Severity.CRITICAL),
         Tag("SIGNATURES_EXPIRING", Severity.WARNING, {"within-a-day": Severity.CRITICAL},
-            "within-a-day: less than 1 day left"),
+            "less than 1 day left"),
         Tag("SIGNATURE_VALIDITY_TOO_LONG", Severity.WARNING),
     ),
     reasons=REASONS["DNSSEC03"],
@@ -461,7 +461,7 @@ def key_problems(key: DNSKEY) -> list[tuple[str, str]]:
     "SHA-1 digests only is WARNING sha1-ds-digest.",
     tags=(
         Tag("WEAK_KEY", Severity.WARNING, {"deprecated-algorithm": Severity.ERROR},
-            "deprecated-algorithm: RFC 8624 MUST NOT"),
+            "RFC 8624 MUST NOT"),
         Tag("WEAK_DS_DIGEST", Severity.WARNING),
     ),
     reasons=REASONS["DNSSEC04"],

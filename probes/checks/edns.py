@@ -193,7 +193,7 @@ def _unmeasured_timeouts(results: dict[str, str]) -> dict[str, str]:
     "path is not a broken server), unless every query with EDNS timed out while the one "
     "without EDNS was answered (timeout: the server drops EDNS).",
     tags=tuple(Tag(tag, Severity.WARNING, {"breaks-resolvers": Severity.ERROR},
-                   "breaks-resolvers: an EDNS0 or DO test failed (not no-do)")
+                   "the EDNS0 or DO test failed, other than no-do")
                for tag in _TAGS.values()),
     reasons=REASONS["EDNS01"],
 )

@@ -242,7 +242,7 @@ def normal_ns_set(names: Iterable[str]) -> tuple[str, ...]:
     "keeps the age running. DELEG03 reports the same difference per server without the "
     "age. Run by `ccmon run` only: `ccmon check` has no history.",
     tags=(Tag("DELEGATION_DRIFT", Severity.NOTICE, {"a-day-old": Severity.WARNING},
-            "a-day-old: the difference is a day old or older"),),
+            "the difference is a day old or older"),),
     reasons=REASONS["DELEG05"],
 )
 def judge_drift(report: ZoneReport, history: History, settings: ProbeSettings) -> Iterator[Finding]:
