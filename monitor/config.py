@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -26,6 +26,9 @@ from monitor.status import readable_label
 from probes.model import Severity
 from probes.names import normalise_zone
 from probes.settings import ROOT_HINTS, ProbeSettings
+
+if TYPE_CHECKING:
+    from probes.expectations import ZoneExpectation
 
 T = TypeVar("T")
 
@@ -353,6 +356,7 @@ def _probe_settings(root: _Section) -> ProbeSettings:
     checks.reject_unknown({"disabled", "severity"})
     disabled: frozenset[str] = checks.get("disabled", _check_ids, frozenset())
     overrides = _severity_overrides(checks.section("severity"))
+    caps: dict[str, Any] = {**_probe_caps(probe)}  # typed for ProbeSettings(**caps)
     duration = _duration_in(0, 60)  # timeouts and RTT thresholds: at most a minute
     long_duration = _duration_in(0, 30 * 86400.0)
     return ProbeSettings(
@@ -381,9 +385,12 @@ def _probe_settings(root: _Section) -> ProbeSettings:
         ),
         disabled_checks=disabled,
         severity_overrides=overrides,
-        **_probe_caps(probe),
+        **caps,
         **_vantage_settings(root),
     )
+
+
+NONE: tuple[str, ...] = ()  # an empty list of addresses, typed
 
 
 def _vantage_settings(root: _Section) -> dict[str, Any]:
@@ -392,7 +399,7 @@ def _vantage_settings(root: _Section) -> dict[str, Any]:
     vantage.reject_unknown({"references", "min_answering"})
     defaults = ProbeSettings()
     return {
-        "vantage_references": vantage.get("references", _address_list("parent", ()), ()),
+        "vantage_references": vantage.get("references", _address_list("parent", ()), NONE),
         "vantage_min_answering": vantage.get("min_answering", _int_in(1, 100),
                                              defaults.vantage_min_answering),
     }
@@ -542,8 +549,9 @@ def _refuse_aliases(text: str, source: str) -> None:
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 1 if event.start_mark is not None else "?"
                 raise ConfigError(
-                    f"{source}:{event.start_mark.line + 1}: YAML aliases (*{event.anchor}) "
+                    f"{source}:{line}: YAML aliases (*{event.anchor}) "
                     "are not allowed in the config; write the value out"
                 )
     except yaml.YAMLError:
@@ -611,7 +619,7 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
     )
 
 
-def parse_expectations(root: _Section) -> tuple[ZoneExpectation, ...]:  # noqa: F821
+def parse_expectations(root: _Section) -> tuple[ZoneExpectation, ...]:
     """`expect:` (DELEG06): per zone the NS set (NAME, NAME=ADDR,... or {NAME: [ADDR]}) and
     DS set ("KEYTAG ALG DIGESTTYPE DIGEST") the registry intends at the parent."""
     # Imported here, not at the top: the module's imports stay as they were (issue 14).

@@ -57,7 +57,7 @@ _FAILURE_WORDS = {
     FailureKind.OVERSIZED: "oversized",
     FailureKind.TRUNCATED: "truncated",
 }
-_RCODE_WORDS = {
+_RCODE_WORDS: dict[int, str] = {
     dns.rcode.NOERROR: "noerror",
     dns.rcode.FORMERR: "formerr",
     dns.rcode.SERVFAIL: "servfail",

@@ -60,7 +60,7 @@ def build_query(label: str, zone: str, edns_buffer: int) -> tuple[str, str, Tran
         return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
                                                       edns_version=1)
     if label == labels.SOA_OPTION:
-        option = dns.edns.GenericOption(labels.UNKNOWN_OPTION_CODE, b"")
+        option = dns.edns.GenericOption(dns.edns.OptionType.make(labels.UNKNOWN_OPTION_CODE), b"")
         return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
                                                       options=[option])
     if label == labels.SOA_DO:
