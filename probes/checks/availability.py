@@ -62,14 +62,16 @@ def judge_availability(evidence: Evidence) -> Iterator[Finding]:
     extra = {"unmeasured_families": left_out} if left_out else {}
     if not targets:
         if not evidence.unmeasured:
-            yield judge_availability.finding("NO_ADDRESSES",
-                          "no name server address to probe", reason="down")
+            yield judge_availability.finding(
+                "NO_ADDRESSES",
+                "no name server address to probe", reason="down")
         return  # every address unmeasured: VANTAGE01 says why, nothing to judge
     if not unknown and all(v == "unreachable" for _n, _a, v, _r in results):
         tried = ", ".join(f"{n} {a} ({r})" for n, a, _v, r in results)
-        yield judge_availability.finding("ZONE_UNREACHABLE",
-                      f"no server of the zone responded; tried {tried}", reason="down",
-                      args={"tried": [f"{n} {a}" for n, a, _v, _r in results], **extra})
+        yield judge_availability.finding(
+            "ZONE_UNREACHABLE",
+            f"no server of the zone responded; tried {tried}", reason="down",
+            args={"tried": [f"{n} {a}" for n, a, _v, _r in results], **extra})
         return
     up = servers_up(evidence)
     at_best = len(up) + len(unknown)  # the unmeasured servers might all be fine
@@ -78,7 +80,8 @@ def judge_availability(evidence: Evidence) -> Iterator[Finding]:
     state = "degraded" if at_best else "down"
     names = ", ".join(up) or "none"
     words = f"; {len(unknown)} not measured" if unknown else ""
-    yield judge_availability.finding("ZONE_DEGRADED" if at_best else "ZONE_DOWN",
-                  f"zone {state}: {len(up)} name server(s) answer on all addresses ({names})"
-                  f"{words}; {MIN_SERVERS_UP} needed", reason=state,
-                  args={"servers_up": len(up), **extra})
+    yield judge_availability.finding(
+        "ZONE_DEGRADED" if at_best else "ZONE_DOWN",
+        f"zone {state}: {len(up)} name server(s) answer on all addresses ({names})"
+        f"{words}; {MIN_SERVERS_UP} needed", reason=state,
+        args={"servers_up": len(up), **extra})

@@ -34,16 +34,19 @@ def judge_parent(evidence: Evidence) -> Iterator[Finding]:
     if count == 0:
         if not delegation.parent_addresses:
             tried = "; ".join(delegation.parent_failures) or "none configured"
-            yield judge_parent.finding("PARENT_NO_RESPONSE",
-                          f"no parent server answered the referral query ({tried})",
-                          reason="parent-unreachable")
+            yield judge_parent.finding(
+                "PARENT_NO_RESPONSE",
+                f"no parent server answered the referral query ({tried})",
+                reason="parent-unreachable")
         else:
-            yield judge_parent.finding("NOT_DELEGATED",
-                          "the parent has no NS records for the zone", reason="none")
+            yield judge_parent.finding(
+                "NOT_DELEGATED",
+                "the parent has no NS records for the zone", reason="none")
     elif count < MIN_NAMESERVERS:
-        yield judge_parent.finding("TOO_FEW_NS",
-                      f"the parent lists {count} name server; RFC 2182 asks for at least 2",
-                      reason="too-few", args={"count": count})
+        yield judge_parent.finding(
+            "TOO_FEW_NS",
+            f"the parent lists {count} name server; RFC 2182 asks for at least 2",
+            reason="too-few", args={"count": count})
 
 
 @register(
@@ -58,9 +61,10 @@ def judge_addresses(evidence: Evidence) -> Iterator[Finding]:
     for ns in evidence.delegation.nameservers:
         if not ns.addresses:
             why = errors.get(ns.name, "no glue and no A/AAAA found")
-            yield judge_addresses.finding("NS_NO_ADDRESS",
-                          f"{ns.name} has no address: {why}", nameserver=ns.name,
-                          reason="no-address")
+            yield judge_addresses.finding(
+                "NS_NO_ADDRESS",
+                f"{ns.name} has no address: {why}", nameserver=ns.name,
+                reason="no-address")
 
 
 def _normal(name: str) -> str:
@@ -90,7 +94,8 @@ def judge_ns_sets(evidence: Evidence) -> Iterator[Finding]:
     for child, servers in sorted(by_set.items(), key=lambda item: sorted(item[0])):
         only_parent = sorted(parent - child)
         only_child = sorted(child - parent)
-        yield judge_ns_sets.finding("NS_SET_DIFFERS",
+        yield judge_ns_sets.finding(
+            "NS_SET_DIFFERS",
             f"child NS set differs from the parent's: only at parent {only_parent or '-'}, "
             f"only at child {only_child or '-'} (from {', '.join(servers)})",
             reason="differs",
@@ -128,14 +133,16 @@ def judge_glue(evidence: Evidence) -> Iterator[Finding]:
         missing = sorted(a for a in child - set(glue)
                          if (name, "AAAA" if ":" in a else "A") in answered)
         if wrong:
-            yield judge_glue.finding("GLUE_NOT_IN_CHILD",
-                          f"glue for {name} lists {', '.join(wrong)}, which the zone does not "
-                          f"serve (zone has {', '.join(sorted(child)) or 'none'})",
-                          nameserver=name, reason="glue-wrong")
+            yield judge_glue.finding(
+                "GLUE_NOT_IN_CHILD",
+                f"glue for {name} lists {', '.join(wrong)}, which the zone does not "
+                f"serve (zone has {', '.join(sorted(child)) or 'none'})",
+                nameserver=name, reason="glue-wrong")
         if missing:
-            yield judge_glue.finding("GLUE_MISSING_ADDRESS",
-                          f"the zone serves {', '.join(missing)} for {name}, the glue lacks it",
-                          nameserver=name, reason="glue-missing")
+            yield judge_glue.finding(
+                "GLUE_MISSING_ADDRESS",
+                f"the zone serves {', '.join(missing)} for {name}, the glue lacks it",
+                nameserver=name, reason="glue-missing")
 
 
 def _authoritative_reply(reply: dns.message.Message) -> bool:

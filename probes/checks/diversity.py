@@ -46,9 +46,10 @@ def judge_diversity(evidence: Evidence) -> Iterator[Finding]:
     if not servers:
         return  # DELEG01/DELEG02 already say there is nothing to probe
     if len(servers) < MIN_NAMESERVERS:
-        yield judge_diversity.finding("TOO_FEW_NAMESERVERS",
-                      f"{len(servers)} name server with an address; RFC 2182 asks for 2",
-                      reason="too-few-nameservers", args={"count": len(servers)})
+        yield judge_diversity.finding(
+            "TOO_FEW_NAMESERVERS",
+            f"{len(servers)} name server with an address; RFC 2182 asks for 2",
+            reason="too-few-nameservers", args={"count": len(servers)})
     families = [(4, "IPv4", IPV4_PREFIX)]
     if evidence.settings.ipv6:
         families.append((6, "IPv6", IPV6_PREFIX))
@@ -58,13 +59,15 @@ def judge_diversity(evidence: Evidence) -> Iterator[Finding]:
         addresses = {a for ns in servers for a in ns.addresses
                      if ipaddress.ip_address(a).version == version}
         if len(names) < MIN_PER_FAMILY:
-            yield judge_diversity.finding(f"TOO_FEW_{family.upper()}",
-                          f"{len(names)} name server(s) with an {family} address; at least "
-                          f"{MIN_PER_FAMILY} are needed", reason=f"too-few-ipv{version}",
-                          args={"count": len(names), "nameservers": names})
+            yield judge_diversity.finding(
+                f"TOO_FEW_{family.upper()}",
+                f"{len(names)} name server(s) with an {family} address; at least "
+                f"{MIN_PER_FAMILY} are needed", reason=f"too-few-ipv{version}",
+                args={"count": len(names), "nameservers": names})
         prefixes = _prefixes(addresses, length)
         if len(addresses) >= 2 and len(prefixes) < 2:
-            yield judge_diversity.finding(f"ONE_{family.upper()}_PREFIX",
-                          f"all {len(addresses)} {family} addresses are in {prefixes.pop()}: "
-                          "one routing failure takes them all", reason=f"one-ipv{version}-prefix",
-                          args={"count": len(addresses)})
+            yield judge_diversity.finding(
+                f"ONE_{family.upper()}_PREFIX",
+                f"all {len(addresses)} {family} addresses are in {prefixes.pop()}: "
+                "one routing failure takes them all", reason=f"one-ipv{version}-prefix",
+                args={"count": len(addresses)})

@@ -179,22 +179,25 @@ def judge_ds(evidence: Evidence) -> Iterator[Finding]:
     has_keys = any(keys.values())
     if ds_set is None:
         if has_keys:
-            yield judge_ds.finding("PARENT_DS_UNKNOWN",
-                          "the parent did not answer the DS query; the chain was not checked",
-                          reason="no-parent-answer")
+            yield judge_ds.finding(
+                "PARENT_DS_UNKNOWN",
+                "the parent did not answer the DS query; the chain was not checked",
+                reason="no-parent-answer")
         return
     if not ds_set:
         if has_keys:
-            yield judge_ds.finding("SIGNED_WITHOUT_DS",
-                          "the zone serves DNSKEYs but the parent has no DS: validating "
-                          "resolvers treat it as unsigned", reason="no-ds")
+            yield judge_ds.finding(
+                "SIGNED_WITHOUT_DS",
+                "the zone serves DNSKEYs but the parent has no DS: validating "
+                "resolvers treat it as unsigned", reason="no-ds")
         return
     usable = [ds for ds in ds_set if ds.digest_type in SUPPORTED_DIGESTS]
     if not usable:
-        yield judge_ds.finding("DS_DIGEST_UNSUPPORTED",
-                      "no DS record uses a digest type ccmon can recompute",
-                      reason="unsupported-digest",
-                      args={"digest_types": sorted({ds.digest_type for ds in ds_set})})
+        yield judge_ds.finding(
+            "DS_DIGEST_UNSUPPORTED",
+            "no DS record uses a digest type ccmon can recompute",
+            reason="unsupported-digest",
+            args={"digest_types": sorted({ds.digest_type for ds in ds_set})})
         return
     yield from _judge_ds_per_address(evidence, usable, keys)
 
@@ -205,10 +208,11 @@ def _judge_ds_per_address(evidence: Evidence, ds_set: Sequence[DS],
     tags = sorted({ds.key_tag for ds in ds_set})
     if not any(keys.values()):
         if keys:  # some server answered, none serves a key
-            yield judge_ds.finding("DS_WITHOUT_DNSKEY",
-                          f"the parent has DS for key tag(s) {tags} but no server serves a "
-                          "DNSKEY: validating resolvers cannot resolve the zone",
-                          reason="no-dnskey", args={"ds_key_tags": tags})
+            yield judge_ds.finding(
+                "DS_WITHOUT_DNSKEY",
+                f"the parent has DS for key tag(s) {tags} but no server serves a "
+                "DNSKEY: validating resolvers cannot resolve the zone",
+                reason="no-dnskey", args={"ds_key_tags": tags})
         return
     mismatched: list[tuple[str, str]] = []
     unsigned: list[tuple[str, str]] = []
@@ -225,21 +229,24 @@ def _judge_ds_per_address(evidence: Evidence, ds_set: Sequence[DS],
             unsigned.append(key)
     with_keys = [k for k in evidence.targets() if keys.get(k)]
     if mismatched and len(mismatched) == len(with_keys):
-        yield judge_ds.finding("DS_MISMATCH",
-                      f"no DNSKEY served by any server matches the parent's DS (key tag(s) "
-                      f"{tags}): the zone is bogus for validating resolvers",
-                      grade="every-server", reason="ds-mismatch", args={"ds_key_tags": tags})
+        yield judge_ds.finding(
+            "DS_MISMATCH",
+            f"no DNSKEY served by any server matches the parent's DS (key tag(s) "
+            f"{tags}): the zone is bogus for validating resolvers",
+            grade="every-server", reason="ds-mismatch", args={"ds_key_tags": tags})
     else:
         for nameserver, address in mismatched:
-            yield judge_ds.finding("DS_MISMATCH",
-                          f"{nameserver} {address} serves no DNSKEY matching the parent's DS "
-                          f"(key tag(s) {tags})", nameserver=nameserver, address=address,
-                          reason="ds-mismatch", args={"ds_key_tags": tags})
+            yield judge_ds.finding(
+                "DS_MISMATCH",
+                f"{nameserver} {address} serves no DNSKEY matching the parent's DS "
+                f"(key tag(s) {tags})", nameserver=nameserver, address=address,
+                reason="ds-mismatch", args={"ds_key_tags": tags})
     for nameserver, address in unsigned:
-        yield judge_ds.finding("DS_KEY_NOT_SIGNING",
-                      f"{nameserver} {address}: the key the DS points to does not sign the "
-                      "DNSKEY RRset", nameserver=nameserver, address=address,
-                      reason="no-signature-by-ds-key", args={"ds_key_tags": tags})
+        yield judge_ds.finding(
+            "DS_KEY_NOT_SIGNING",
+            f"{nameserver} {address}: the key the DS points to does not sign the "
+            "DNSKEY RRset", nameserver=nameserver, address=address,
+            reason="no-signature-by-ds-key", args={"ds_key_tags": tags})
 
 
 # --- DNSSEC02 -------------------------------------------------------------------------------
@@ -348,10 +355,11 @@ def judge_signatures(evidence: Evidence) -> Iterator[Finding]:
             if verdict.status == "expired" and verdict.latest_expiry is not None:
                 detail += f" (last one at {_utc(verdict.latest_expiry)})"
             tag = "DNSKEY_MISSING" if verdict.status == "no-dnskey" else "RRSIG_INVALID"
-            yield judge_signatures.finding(tag,
-                          f"{nameserver} {address} {verdict.rdtype}: {detail}",
-                          nameserver=nameserver, address=address, reason=verdict.status,
-                          args={"rrset": verdict.rdtype})
+            yield judge_signatures.finding(
+                tag,
+                f"{nameserver} {address} {verdict.rdtype}: {detail}",
+                nameserver=nameserver, address=address, reason=verdict.status,
+                args={"rrset": verdict.rdtype})
 
 
 # --- DNSSEC03 -------------------------------------------------------------------------------
@@ -414,22 +422,25 @@ def judge_expiry(evidence: Evidence) -> Iterator[Finding]:
         args = {"expires_at": expiry.expires_at, "remaining_seconds": round(expiry.remaining)}
         when = _utc(expiry.expires_at)
         if expiry.remaining < 0:
-            yield judge_expiry.finding("SIGNATURES_EXPIRED",
-                          f"{nameserver} {address} serves signatures that expired at {when}",
-                          nameserver=nameserver, address=address, reason="expired", args=args)
+            yield judge_expiry.finding(
+                "SIGNATURES_EXPIRED",
+                f"{nameserver} {address} serves signatures that expired at {when}",
+                nameserver=nameserver, address=address, reason="expired", args=args)
         elif expiry.remaining < EXPIRY_WARNING:
             soon = expiry.remaining < EXPIRY_CRITICAL
-            yield judge_expiry.finding("SIGNATURES_EXPIRING",
-                          f"{nameserver} {address} serves signatures that expire at {when}, "
-                          f"in {expiry.remaining / 3600:.1f} h", nameserver=nameserver,
-                          address=address, reason="expiring", args=args,
-                          grade="within-a-day" if soon else "")
+            yield judge_expiry.finding(
+                "SIGNATURES_EXPIRING",
+                f"{nameserver} {address} serves signatures that expire at {when}, "
+                f"in {expiry.remaining / 3600:.1f} h", nameserver=nameserver,
+                address=address, reason="expiring", args=args,
+                grade="within-a-day" if soon else "")
         if expiry.longest_validity > MAX_VALIDITY:
             days = expiry.longest_validity / DAY
-            yield judge_expiry.finding("SIGNATURE_VALIDITY_TOO_LONG",
-                          f"{nameserver} {address} serves a signature valid for {days:.0f} "
-                          "days (more than 180)", nameserver=nameserver, address=address,
-                          reason="long-validity", args={"validity_days": round(days, 1)})
+            yield judge_expiry.finding(
+                "SIGNATURE_VALIDITY_TOO_LONG",
+                f"{nameserver} {address} serves a signature valid for {days:.0f} "
+                "days (more than 180)", nameserver=nameserver, address=address,
+                reason="long-validity", args={"validity_days": round(days, 1)})
 
 
 # --- DNSSEC04 -------------------------------------------------------------------------------
@@ -476,9 +487,10 @@ def judge_algorithms(evidence: Evidence) -> Iterator[Finding]:
                 args={"key_tag": tag, "algorithm": int(key.algorithm)})
     ds_set = ds_records(evidence)
     if ds_set and all(ds.digest_type == 1 for ds in ds_set):
-        yield judge_algorithms.finding("WEAK_DS_DIGEST",
-                      "every DS record at the parent uses SHA-1 digests (RFC 8624: use "
-                      "SHA-256)", reason="sha1-ds-digest")
+        yield judge_algorithms.finding(
+            "WEAK_DS_DIGEST",
+            "every DS record at the parent uses SHA-1 digests (RFC 8624: use "
+            "SHA-256)", reason="sha1-ds-digest")
 
 
 def dnssec_state(evidence: Evidence) -> str:

@@ -266,6 +266,7 @@ def judge_nsid(evidence: Evidence) -> Iterator[Finding]:
         if outcome("edns0", observed["edns0"].get(key)) != "ok":
             continue  # EDNS itself fails there: EDNS01 says it, not the NSID option
         nameserver, address = key
-        yield judge_nsid.finding("NSID_QUERY_FAILED",
-                      f"{nameserver} {address} query with the NSID option: {result}",
-                      nameserver=nameserver, address=address, reason=result)
+        yield judge_nsid.finding(
+            "NSID_QUERY_FAILED",
+            f"{nameserver} {address} query with the NSID option: {result}",
+            nameserver=nameserver, address=address, reason=result)

@@ -187,7 +187,8 @@ def judge_propagation(
         if age <= threshold:
             continue
         at_least = "at least " if oldest.baseline else ""
-        yield judge_propagation.finding("SERIAL_NOT_PROPAGATED",
+        yield judge_propagation.finding(
+            "SERIAL_NOT_PROPAGATED",
             f"{nameserver} {address} still serves serial {serial}: serial {oldest.serial} "
             f"was first seen {at_least}{duration_text(age)} ago (threshold "
             f"{duration_text(threshold)}), the highest now is {top}",
@@ -212,7 +213,8 @@ def _slow_completion(report: ZoneReport, history: History, threshold: float) -> 
     worst = max(delays.values(), default=None)
     last = sorted(key for key, d in delays.items() if d == worst) if worst else []
     named = ", ".join(f"{ns} {address}" for ns, address in last)
-    yield judge_propagation.finding("SLOW_PROPAGATION",
+    yield judge_propagation.finding(
+        "SLOW_PROPAGATION",
         f"serial {newest.serial} took {duration_text(took)} to reach every server "
         f"(threshold {duration_text(threshold)})" + (f"; last: {named}" if named else ""),
         reason="slow-propagation",

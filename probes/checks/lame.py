@@ -60,7 +60,8 @@ def verdicts(evidence: Evidence) -> Iterator[tuple[str, str, str, str]]:
 def judge_lame(evidence: Evidence) -> Iterator[Finding]:
     for nameserver, address, verdict, reason in verdicts(evidence):
         if verdict == "lame":
-            yield judge_lame.finding("LAME_DELEGATION",
+            yield judge_lame.finding(
+                "LAME_DELEGATION",
                 f"{nameserver} {address} is lame: {_LAME_WORDS[reason]}",
                 nameserver=nameserver, address=address, reason=reason,
             )
@@ -82,7 +83,8 @@ def judge_reach(evidence: Evidence) -> Iterator[Finding]:
     if len(found) == len(evidence.targets()) and not evidence.unmeasured_servers():
         return  # the whole zone is silent: AVAIL01's ZONE_UNREACHABLE says it once
     for nameserver, address, _verdict, reason in found:
-        yield judge_reach.finding("NO_RESPONSE",
+        yield judge_reach.finding(
+            "NO_RESPONSE",
             f"{nameserver} {address} did not respond ({reason})",
             nameserver=nameserver, address=address, reason=reason,
         )

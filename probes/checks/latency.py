@@ -70,12 +70,14 @@ def judge_tcp(evidence: Evidence) -> Iterator[Finding]:
             continue  # silent or lame over UDP already has its own finding (REACH01, LAME01)
         if not has_reply(tcp_obs):
             reason = str(tcp_obs.failure or "timeout")
-            yield judge_tcp.finding("NO_TCP",
+            yield judge_tcp.finding(
+                "NO_TCP",
                 f"{nameserver} {address} does not answer over TCP ({reason})",
                 nameserver=nameserver, address=address, reason=reason,
             )
         elif not is_authoritative(tcp_obs, evidence.zone):
-            yield judge_tcp.finding("TCP_NOT_AUTHORITATIVE",
+            yield judge_tcp.finding(
+                "TCP_NOT_AUTHORITATIVE",
                 f"{nameserver} {address} answers over TCP without authority for the zone",
                 nameserver=nameserver, address=address, reason="not-authoritative",
             )

@@ -61,11 +61,12 @@ def judge_pinned(evidence: Evidence) -> Iterator[Finding]:
         parent, pinned = set(delegation.parent_ns), set(expected.ns)
         if parent != pinned:
             only_parent, only_pinned = sorted(parent - pinned), sorted(pinned - parent)
-            yield judge_pinned.finding("DELEGATION_NOT_PINNED",
-                          f"the parent's NS set is not the pinned one: only at the parent "
-                          f"{', '.join(only_parent) or '-'}; only pinned "
-                          f"{', '.join(only_pinned) or '-'}", reason="ns-differs",
-                          args={"only_parent": only_parent, "only_pinned": only_pinned})
+            yield judge_pinned.finding(
+                "DELEGATION_NOT_PINNED",
+                f"the parent's NS set is not the pinned one: only at the parent "
+                f"{', '.join(only_parent) or '-'}; only pinned "
+                f"{', '.join(only_pinned) or '-'}", reason="ns-differs",
+                args={"only_parent": only_parent, "only_pinned": only_pinned})
         yield from _glue(evidence)
     yield from _ds(evidence)
 
@@ -83,10 +84,11 @@ def _glue(evidence: Evidence) -> Iterator[Finding]:
             wanted = {a for a in wanted if ipaddress.ip_address(a).version == 4}
         for address in sorted(at_parent ^ wanted):
             where = "at the parent only" if address in at_parent else "pinned only"
-            yield judge_pinned.finding("GLUE_NOT_PINNED",
-                          f"{name} {address}: glue {where} (parent {sorted(at_parent)}, "
-                          f"pinned {sorted(wanted)})", nameserver=name, address=address,
-                          reason="glue-differs")
+            yield judge_pinned.finding(
+                "GLUE_NOT_PINNED",
+                f"{name} {address}: glue {where} (parent {sorted(at_parent)}, "
+                f"pinned {sorted(wanted)})", nameserver=name, address=address,
+                reason="glue-differs")
 
 
 def _ds(evidence: Evidence) -> Iterator[Finding]:
@@ -99,18 +101,21 @@ def _ds(evidence: Evidence) -> Iterator[Finding]:
         return  # the parent did not answer the DS query: nothing measured
     pinned = {ds_key(text): text for text in expected.ds}
     if not at_parent:
-        yield judge_pinned.finding("DS_NOT_PINNED",
-                      f"the parent has no DS record; pinned: {len(pinned)} (the zone is "
-                      "insecure for validating resolvers)", reason="no-ds")
+        yield judge_pinned.finding(
+            "DS_NOT_PINNED",
+            f"the parent has no DS record; pinned: {len(pinned)} (the zone is "
+            "insecure for validating resolvers)", reason="no-ds")
         return
     present = {ds.to_digestable() for ds in at_parent}
     for ds in at_parent:
         if ds.to_digestable() not in pinned:
-            yield judge_pinned.finding("DS_NOT_PINNED",
-                          f"the parent has DS {ds.to_text()}, which is not pinned",
-                          reason="unexpected-ds", args={"key_tag": ds.key_tag})
+            yield judge_pinned.finding(
+                "DS_NOT_PINNED",
+                f"the parent has DS {ds.to_text()}, which is not pinned",
+                reason="unexpected-ds", args={"key_tag": ds.key_tag})
     for key, text in pinned.items():
         if key not in present:
-            yield judge_pinned.finding("PINNED_DS_MISSING",
-                          f"the pinned DS {text} is not at the parent", reason="missing-ds",
-                          args={"key_tag": int(text.split()[0])})
+            yield judge_pinned.finding(
+                "PINNED_DS_MISSING",
+                f"the pinned DS {text} is not at the parent", reason="missing-ds",
+                args={"key_tag": int(text.split()[0])})

@@ -154,19 +154,22 @@ def blocking(findings: Iterable[Finding]) -> list[Finding]:
 def judge_count(pre: PrecheckEvidence) -> Iterator[Finding]:
     count = len(pre.proposal.nameservers)
     if count < MIN_NAMESERVERS:
-        yield judge_count.finding("TOO_FEW_NAMESERVERS",
-                      f"{count} name server proposed; at least {MIN_NAMESERVERS} are required",
-                      reason="too-few", args={"count": count})
+        yield judge_count.finding(
+            "TOO_FEW_NAMESERVERS",
+            f"{count} name server proposed; at least {MIN_NAMESERVERS} are required",
+            reason="too-few", args={"count": count})
     elif count > MAX_NAMESERVERS:
-        yield judge_count.finding("TOO_MANY_NAMESERVERS",
-                      f"{count} name servers proposed; at most {MAX_NAMESERVERS} are accepted",
-                      reason="too-many", args={"count": count})
+        yield judge_count.finding(
+            "TOO_MANY_NAMESERVERS",
+            f"{count} name servers proposed; at most {MAX_NAMESERVERS} are accepted",
+            reason="too-many", args={"count": count})
     addresses = {a for ns in pre.evidence.delegation.nameservers for a in ns.addresses}
     if count >= MIN_NAMESERVERS and len(addresses) == 1:
         address = next(iter(addresses))
-        yield judge_count.finding("ONE_ADDRESS",
-                      f"all {count} name servers have the one address {address}",
-                      address=address, reason="one-address")
+        yield judge_count.finding(
+            "ONE_ADDRESS",
+            f"all {count} name servers have the one address {address}",
+            address=address, reason="one-address")
 
 
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -200,9 +203,10 @@ def judge_hostnames(pre: PrecheckEvidence) -> Iterator[Finding]:
     for name in pre.proposal.names:
         problem = hostname_problem(name)
         if problem:
-            yield judge_hostnames.finding("INVALID_HOSTNAME",
-                          f"{name} is not a valid host name: {problem}", nameserver=name,
-                          reason="invalid-hostname")
+            yield judge_hostnames.finding(
+                "INVALID_HOSTNAME",
+                f"{name} is not a valid host name: {problem}", nameserver=name,
+                reason="invalid-hostname")
 
 
 # --- PRE03 / PRE04: every address answers, from the address asked ------------------------------
@@ -245,17 +249,19 @@ def judge_answers(pre: PrecheckEvidence) -> Iterator[Finding]:
             if obs.reply is None and obs.failure not in (FailureKind.MALFORMED,):
                 if transport is Transport.UDP and _answers_elsewhere(pre, key):
                     continue  # PRE04 names the source the replies came from
-                yield judge_answers.finding("NO_REPLY",
-                              f"{where}: no reply ({obs.failure}{_detail(obs)})",
-                              nameserver=nameserver, address=address, reason="no-reply",
-                              args={"transport": str(transport), "failure": str(obs.failure)})
+                yield judge_answers.finding(
+                    "NO_REPLY",
+                    f"{where}: no reply ({obs.failure}{_detail(obs)})",
+                    nameserver=nameserver, address=address, reason="no-reply",
+                    args={"transport": str(transport), "failure": str(obs.failure)})
                 continue
             reason = lame_reason(obs, zone)
             if reason:
-                yield judge_answers.finding("NOT_AUTHORITATIVE",
-                              f"{where} {_ANSWER_WORDS[reason]}", nameserver=nameserver,
-                              address=address, reason=reason,
-                              args={"transport": str(transport)})
+                yield judge_answers.finding(
+                    "NOT_AUTHORITATIVE",
+                    f"{where} {_ANSWER_WORDS[reason]}", nameserver=nameserver,
+                    address=address, reason=reason,
+                    args={"transport": str(transport)})
 
 
 def _detail(obs: Observation) -> str:
@@ -282,11 +288,12 @@ def judge_source(pre: PrecheckEvidence) -> Iterator[Finding]:
         seen = pre.sources.get(key)
         if seen is not None and seen.source is not None and seen.source != key[1]:
             nameserver, address = key
-            yield judge_source.finding("DIFFERENT_SOURCE",
-                          f"{nameserver} {address}: the reply came from {seen.source} "
-                          f"port {seen.port}, not from the address queried",
-                          nameserver=nameserver, address=address, reason="different-source",
-                          args={"source": seen.source, "port": seen.port})
+            yield judge_source.finding(
+                "DIFFERENT_SOURCE",
+                f"{nameserver} {address}: the reply came from {seen.source} "
+                f"port {seen.port}, not from the address queried",
+                nameserver=nameserver, address=address, reason="different-source",
+                args={"source": seen.source, "port": seen.port})
 
 
 # --- PRE05 / PRE06 / PRE07: the zone agrees with the proposal ----------------------------------
@@ -318,11 +325,12 @@ def judge_ns_set(pre: PrecheckEvidence) -> Iterator[Finding]:
             words = "; ".join(part for part in (
                 f"only in the zone: {', '.join(extra)}" if extra else "",
                 f"only in the proposal: {', '.join(missing)}" if missing else "") if part)
-            yield judge_ns_set.finding("NS_SET_DIFFERS",
-                          f"{obs.nameserver} {obs.address} serves another NS set ({words})",
-                          nameserver=obs.nameserver, address=obs.address,
-                          reason="ns-set-differs", args={"only_zone": extra,
-                                                         "only_proposal": missing})
+            yield judge_ns_set.finding(
+                "NS_SET_DIFFERS",
+                f"{obs.nameserver} {obs.address} serves another NS set ({words})",
+                nameserver=obs.nameserver, address=obs.address,
+                reason="ns-set-differs", args={"only_zone": extra,
+                                               "only_proposal": missing})
 
 
 @register_precheck(
@@ -350,15 +358,17 @@ def judge_soa(pre: PrecheckEvidence) -> Iterator[Finding]:
     usual = fields.most_common(1)[0][0] if fields else None
     for (nameserver, address), soa in soas.items():
         if int(soa.serial) != newest:
-            yield judge_soa.finding("SERIAL_DIFFERS",
-                          f"{nameserver} {address} serves serial {soa.serial}, others "
-                          f"{newest}", nameserver=nameserver, address=address,
-                          reason="serial-differs", args={"serial": int(soa.serial),
-                                                         "newest": newest})
+            yield judge_soa.finding(
+                "SERIAL_DIFFERS",
+                f"{nameserver} {address} serves serial {soa.serial}, others "
+                f"{newest}", nameserver=nameserver, address=address,
+                reason="serial-differs", args={"serial": int(soa.serial),
+                                               "newest": newest})
         if len(fields) > 1 and _soa_fields(soa) != usual:
-            yield judge_soa.finding("SOA_DIFFERS",
-                          f"{nameserver} {address} serves other SOA fields than most servers",
-                          nameserver=nameserver, address=address, reason="soa-differs")
+            yield judge_soa.finding(
+                "SOA_DIFFERS",
+                f"{nameserver} {address} serves other SOA fields than most servers",
+                nameserver=nameserver, address=address, reason="soa-differs")
 
 
 def _soa_fields(soa: dns.rdtypes.ANY.SOA.SOA) -> tuple[object, ...]:
@@ -397,17 +407,19 @@ def judge_glue(pre: PrecheckEvidence) -> Iterator[Finding]:
         name = server.name
         if pre.proposal.in_zone(name):
             if not server.glue:
-                yield judge_glue.finding("MISSING_GLUE",
-                              f"{name} lies inside {pre.zone} but has no glue address",
-                              nameserver=name, reason="missing-glue")
+                yield judge_glue.finding(
+                    "MISSING_GLUE",
+                    f"{name} lies inside {pre.zone} but has no glue address",
+                    nameserver=name, reason="missing-glue")
                 continue
             views = authoritative_addresses(pre, name)
         else:
             if name not in pre.resolved:
                 error = pre.resolution_errors.get(name, "no A/AAAA record")
-                yield judge_glue.finding("UNRESOLVABLE",
-                              f"{name} does not resolve ({error})", nameserver=name,
-                              reason="unresolvable")
+                yield judge_glue.finding(
+                    "UNRESOLVABLE",
+                    f"{name} does not resolve ({error})", nameserver=name,
+                    reason="unresolvable")
                 continue
             if not server.glue:
                 continue
@@ -427,12 +439,13 @@ def _glue_differences(pre: PrecheckEvidence, name: str, glue: set[str],
                 continue
             reported.add(address)
             where = "in the glue only" if address in glue else "in the zone only"
-            yield judge_glue.finding("GLUE_DIFFERS",
-                          f"{name} {address} is {where} (glue {sorted(glue)}, "
-                          f"{source} serves {sorted(served)})", nameserver=name,
-                          address=address, reason="glue-differs",
-                          args={"glue": sorted(glue), "served": sorted(served),
-                                "seen_at": source})
+            yield judge_glue.finding(
+                "GLUE_DIFFERS",
+                f"{name} {address} is {where} (glue {sorted(glue)}, "
+                f"{source} serves {sorted(served)})", nameserver=name,
+                address=address, reason="glue-differs",
+                args={"glue": sorted(glue), "served": sorted(served),
+                      "seen_at": source})
 
 
 # --- PRE08: the referral fits 512 octets ------------------------------------------------------
@@ -456,20 +469,22 @@ def judge_referral(pre: PrecheckEvidence) -> Iterator[Finding]:
     minimal, full = pre.referral_minimal, pre.referral_full
     if minimal is not None and not minimal.fits and minimal.overflow is not None:
         record = minimal.overflow
-        yield judge_referral.finding("REFERRAL_TOO_LARGE",
-                      f"the referral with the NS set and minimal glue is {minimal.size} octets "
-                      f"(limit {LIMIT}); it passes the limit at {record.text}",
-                      nameserver=record.nameserver, address=record.address,
-                      reason="referral-too-large",
-                      args={"size": minimal.size, "limit": LIMIT, "record": record.text})
+        yield judge_referral.finding(
+            "REFERRAL_TOO_LARGE",
+            f"the referral with the NS set and minimal glue is {minimal.size} octets "
+            f"(limit {LIMIT}); it passes the limit at {record.text}",
+            nameserver=record.nameserver, address=record.address,
+            reason="referral-too-large",
+            args={"size": minimal.size, "limit": LIMIT, "record": record.text})
     elif full is not None and not full.fits and full.overflow is not None:
         record = full.overflow
-        yield judge_referral.finding("GLUE_TRUNCATED",
-                      f"the referral with all glue is {full.size} octets; without EDNS it "
-                      f"stops before {record.text} (fits: {full.size_before_overflow} octets)",
-                      nameserver=record.nameserver, address=record.address,
-                      reason="glue-truncated",
-                      args={"size": full.size, "limit": LIMIT, "record": record.text})
+        yield judge_referral.finding(
+            "GLUE_TRUNCATED",
+            f"the referral with all glue is {full.size} octets; without EDNS it "
+            f"stops before {record.text} (fits: {full.size_before_overflow} octets)",
+            nameserver=record.nameserver, address=record.address,
+            reason="glue-truncated",
+            args={"size": full.size, "limit": LIMIT, "record": record.text})
 
 
 # --- PRE09: no recursion ------------------------------------------------------------------------
@@ -487,10 +502,11 @@ def judge_recursion(pre: PrecheckEvidence) -> Iterator[Finding]:
     for key in pre.measured_targets():
         if recursion_offered(observed.get(key)):
             nameserver, address = key
-            yield judge_recursion.finding("OPEN_RECURSION",
-                          f"{nameserver} {address} answers recursive queries for names outside "
-                          "the zone (open resolver)", nameserver=nameserver, address=address,
-                          reason="open-resolver")
+            yield judge_recursion.finding(
+                "OPEN_RECURSION",
+                f"{nameserver} {address} answers recursive queries for names outside "
+                "the zone (open resolver)", nameserver=nameserver, address=address,
+                reason="open-resolver")
 
 
 # --- PRE10 / PRE11: where the addresses are ----------------------------------------------------
@@ -543,9 +559,10 @@ def judge_ranges(pre: PrecheckEvidence) -> Iterator[Finding]:
         kind = address_range(address)
         if kind is None or (pre.allow_private and kind in ALLOWED_BY_FLAG):
             continue
-        yield judge_ranges.finding("PROHIBITED_ADDRESS",
-                      f"{name} {address} is in a {kind} range: not reachable from the "
-                      "Internet", nameserver=name, address=address, reason=kind)
+        yield judge_ranges.finding(
+            "PROHIBITED_ADDRESS",
+            f"{name} {address} is in a {kind} range: not reachable from the "
+            "Internet", nameserver=name, address=address, reason=kind)
 
 
 def origin_as(address: str, table: Mapping[str, int]) -> int | None:
@@ -581,18 +598,20 @@ def judge_networks(pre: PrecheckEvidence) -> Iterator[Finding]:
         prefixes = {ipaddress.ip_network(f"{a}/{length}", strict=False) for a in family}
         if len(family) >= 2 and len(prefixes) == 1:
             prefix = str(next(iter(prefixes)))
-            yield judge_networks.finding(f"ONE_IPV{version}_PREFIX",
-                          f"all {len(family)} IPv{version} addresses are in {prefix}: one "
-                          "routing failure takes them all", reason=f"one-ipv{version}-prefix",
-                          args={"prefix": prefix, "addresses": family})
+            yield judge_networks.finding(
+                f"ONE_IPV{version}_PREFIX",
+                f"all {len(family)} IPv{version} addresses are in {prefix}: one "
+                "routing failure takes them all", reason=f"one-ipv{version}-prefix",
+                args={"prefix": prefix, "addresses": family})
     if pre.asn_table and len(addresses) >= 2:
         origins = {a: origin_as(a, pre.asn_table) for a in addresses}
         known = {asn for asn in origins.values() if asn is not None}
         if len(known) == 1 and None not in origins.values():
             asn = known.pop()
-            yield judge_networks.finding("ONE_ASN",
-                          f"all {len(addresses)} addresses are announced by AS{asn}",
-                          reason="one-asn", args={"asn": asn})
+            yield judge_networks.finding(
+                "ONE_ASN",
+                f"all {len(addresses)} addresses are announced by AS{asn}",
+                reason="one-asn", args={"asn": asn})
 
 
 # --- PRE12 / PRE13: DNSSEC with the proposed DS set ------------------------------------------
@@ -633,13 +652,15 @@ def judge_ds(pre: PrecheckEvidence) -> Iterator[Finding]:
         args = {"key_tag": ds.key_tag, "algorithm": ds.algorithm,
                 "digest_type": ds.digest_type}
         if ds.algorithm in NOT_ALLOWED_ALGORITHMS:
-            yield judge_ds.finding("DS_ALGORITHM_NOT_ALLOWED",
-                          f"{label}: algorithm {ds.algorithm} is not allowed for DNSSEC "
-                          "signing", reason="algorithm-not-allowed", args=args)
+            yield judge_ds.finding(
+                "DS_ALGORITHM_NOT_ALLOWED",
+                f"{label}: algorithm {ds.algorithm} is not allowed for DNSSEC "
+                "signing", reason="algorithm-not-allowed", args=args)
         if ds.digest_type == 1:
-            yield judge_ds.finding("DS_SHA1_DIGEST",
-                          f"{label}: SHA-1 digests must not be generated (RFC 8624); use "
-                          "SHA-256", reason="sha1-digest", args=args)
+            yield judge_ds.finding(
+                "DS_SHA1_DIGEST",
+                f"{label}: SHA-1 digests must not be generated (RFC 8624); use "
+                "SHA-256", reason="sha1-digest", args=args)
         matching = {key: [k for k in served if _zone_key_matches(zone, ds, k)]
                     for key, served in keys.items()}
         if not any(matching.values()):
@@ -647,17 +668,19 @@ def judge_ds(pre: PrecheckEvidence) -> Iterator[Finding]:
             now = ("" if pre.current_ds is None else
                    f"; replacing the parent's DS set ({_tags(pre.current_ds)}) with it breaks "
                    "the chain of trust")
-            yield judge_ds.finding("DS_MATCHES_NO_DNSKEY",
-                          f"{label} matches no DNSKEY the servers serve (they serve key "
-                          f"tag(s) {served_tags or 'none'}){now}", reason="no-matching-dnskey",
-                          args={**args, "served_key_tags": served_tags})
+            yield judge_ds.finding(
+                "DS_MATCHES_NO_DNSKEY",
+                f"{label} matches no DNSKEY the servers serve (they serve key "
+                f"tag(s) {served_tags or 'none'}){now}", reason="no-matching-dnskey",
+                args={**args, "served_key_tags": served_tags})
             continue
         for (nameserver, address), found in matching.items():
             if not found:
-                yield judge_ds.finding("DNSKEY_MISSING",
-                              f"{nameserver} {address} serves no DNSKEY matching {label}",
-                              nameserver=nameserver, address=address, reason="dnskey-missing",
-                              args=args)
+                yield judge_ds.finding(
+                    "DNSKEY_MISSING",
+                    f"{nameserver} {address} serves no DNSKEY matching {label}",
+                    nameserver=nameserver, address=address, reason="dnskey-missing",
+                    args=args)
 
 
 #: RFC 8624 "MUST NOT" for signing, and numbers that are no signing algorithm at all.
@@ -700,13 +723,14 @@ def judge_chain(pre: PrecheckEvidence) -> Iterator[Finding]:
         problem = _chain_problem(zone, dnskey_obs.get(key), soa_obs.get(key), anchors, served)
         if problem:
             nameserver, address = key
-            yield judge_chain.finding("CHAIN_BROKEN",
-                          f"{nameserver} {address}: {problem}; with {change}, validating "
-                          "resolvers would find the zone bogus", nameserver=nameserver,
-                          address=address, reason="breaks-chain",
-                          args={"proposed_key_tags": [d.key_tag for d in ds_set],
-                                "current_key_tags": None if pre.current_ds is None
-                                else [d.key_tag for d in pre.current_ds]})
+            yield judge_chain.finding(
+                "CHAIN_BROKEN",
+                f"{nameserver} {address}: {problem}; with {change}, validating "
+                "resolvers would find the zone bogus", nameserver=nameserver,
+                address=address, reason="breaks-chain",
+                args={"proposed_key_tags": [d.key_tag for d in ds_set],
+                      "current_key_tags": None if pre.current_ds is None
+                      else [d.key_tag for d in pre.current_ds]})
 
 
 def _chain_problem(zone: str, dnskey_obs: Observation | None, soa_obs: Observation | None,

@@ -68,9 +68,10 @@ def judge_axfr(evidence: Evidence) -> Iterator[Finding]:
     observed = by_label(evidence, AXFR)
     for nameserver, address in evidence.targets():
         if axfr_granted(observed.get((nameserver, address)), evidence.zone):
-            yield judge_axfr.finding("OPEN_AXFR",
-                          f"{nameserver} {address} grants a zone transfer (AXFR) to anyone",
-                          nameserver=nameserver, address=address, reason="open")
+            yield judge_axfr.finding(
+                "OPEN_AXFR",
+                f"{nameserver} {address} grants a zone transfer (AXFR) to anyone",
+                nameserver=nameserver, address=address, reason="open")
 
 
 @register(
@@ -86,7 +87,8 @@ def judge_recursion(evidence: Evidence) -> Iterator[Finding]:
     observed = by_label(evidence, RECURSION)
     for nameserver, address in evidence.targets():
         if recursion_offered(observed.get((nameserver, address))):
-            yield judge_recursion.finding("OPEN_RECURSION",
-                          f"{nameserver} {address} answers recursive queries for names outside "
-                          "the zone (open resolver)",
-                          nameserver=nameserver, address=address, reason="open-resolver")
+            yield judge_recursion.finding(
+                "OPEN_RECURSION",
+                f"{nameserver} {address} answers recursive queries for names outside "
+                "the zone (open resolver)",
+                nameserver=nameserver, address=address, reason="open-resolver")

@@ -62,7 +62,8 @@ def judge_serials(evidence: Evidence) -> Iterator[Finding]:
     for (nameserver, address), serial in sorted(found.items()):
         lag = serial_lag(serial, top)
         if lag > tolerance:
-            yield judge_serials.finding("SERIAL_BEHIND",
+            yield judge_serials.finding(
+                "SERIAL_BEHIND",
                 f"{nameserver} {address} serves serial {serial}, {lag} behind {top}",
                 nameserver=nameserver, address=address, reason="behind",
                 args={"serial": serial, "highest": top, "lag": lag},
@@ -97,7 +98,8 @@ def judge_fields(evidence: Evidence) -> Iterator[Finding]:
             for name, mine, theirs in zip(SOA_FIELDS, fields, common, strict=True)
             if mine != theirs
         ]
-        yield judge_fields.finding("SOA_FIELDS_DIFFER",
+        yield judge_fields.finding(
+            "SOA_FIELDS_DIFFER",
             f"{nameserver} {address} SOA differs: " + ", ".join(differing),
             nameserver=nameserver, address=address, reason="differs",
         )

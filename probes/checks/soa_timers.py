@@ -77,6 +77,7 @@ def judge_timers(evidence: Evidence) -> Iterator[Finding]:
         return
     for (nameserver, address), timers in sorted(served.items()):
         for _default, reason, words in timer_problems(timers):
-            yield judge_timers.finding(TIMER_TAG.name,
-                          f"{nameserver} {address} SOA {words}", nameserver=nameserver,
-                          address=address, reason=reason)
+            yield judge_timers.finding(
+                TIMER_TAG.name,
+                f"{nameserver} {address} SOA {words}", nameserver=nameserver,
+                address=address, reason=reason)

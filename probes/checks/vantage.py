@@ -72,7 +72,8 @@ def _family_finding(health: FamilyHealth, count: int) -> Finding:
     else:
         tag = "FAMILY_OFFLINE"
         words = f"{name} offline at this vantage point ({_answer_words(health)})"
-    return judge_vantage.finding(tag,
+    return judge_vantage.finding(
+        tag,
         f"{words}: {_addresses(count, health.family)} not measured",
         reason=str(health.state),
         args={"family": health.family, "unmeasured": count, "answering": health.answering,
@@ -89,7 +90,8 @@ def _nothing_measured(evidence: Evidence, count: int) -> Finding:
         what = f"{count} address{'' if count == 1 else 'es'} not measured"
     else:
         what = "the parent could not be asked for the delegation"
-    return judge_vantage.finding("VANTAGE_OFFLINE",
+    return judge_vantage.finding(
+        "VANTAGE_OFFLINE",
         f"vantage point offline, nothing measured: {why}; {what}",
         reason="absent" if health and health.state is VantageState.ABSENT else "offline",
         args={"family": health.family if health else "", "unmeasured": count,
