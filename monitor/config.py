@@ -168,6 +168,9 @@ def _severity_overrides(section: _Section) -> tuple[tuple[str, str, Severity], .
         if check is None:
             raise section.error(key_node, f"{section._name(key)}: unknown check ID "
                                           "(known: docs/checks.md)")
+        if not check.relevel:
+            raise section.error(key_node, f"{section._name(key)}: {check.id} is about this "
+                                          "vantage point, not the zone: its severity is fixed")
         if isinstance(value_node, yaml.MappingNode):
             per_tag = _Section(value_node, section._name(key), section.source)
             for tag, (tag_node, _) in per_tag.items.items():

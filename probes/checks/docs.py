@@ -44,6 +44,7 @@ checks:
 
 Unknown check IDs, tags or severities are refused with file, line and key; the severities are
 INFO, NOTICE, WARNING, ERROR and CRITICAL (to silence a check, list it in `checks.disabled`).
+VANTAGE01 keeps its NOTICE: it is about this vantage point, not the zone.
 
 Kinds: *sweep* checks judge each sweep (`ccmon check`, `ccmon run`); *history* checks judge
 the monitor's stored history after each sweep (`ccmon run` only); *precheck* checks judge a
@@ -98,6 +99,8 @@ def _section(check: Check) -> list[str]:
         lines += ["", f"Reasons: {words}."]
     if check.kind is not Kind.SWEEP:
         lines += ["", f"Kind: {check.kind}."]
+    if not check.relevel:
+        lines += ["", "Its severity is fixed: `checks.severity` cannot re-level it."]
     return lines
 
 

@@ -71,6 +71,9 @@ class Check:
     tags: Mapping[str, Tag]
     reasons: tuple[str, ...]  # the closed vocabulary of the `reason` label; () = not bounded
     run: AnyJudge  # the judge, with the arguments of its kind
+    # False: `checks.severity` may not re-level it (VANTAGE01 is about our host, not the
+    # zone: unmeasured is not down, whatever a config says).
+    relevel: bool = True
 
     def __call__(self, *args: Any) -> Iterable[Finding]:
         return self.run(*args)
@@ -102,14 +105,14 @@ def tags(*declared: Tag) -> dict[str, Tag]:
 
 def register(
     check_id: str, title: str, rule: str, *, tags: Iterable[Tag], reasons: Iterable[str] = (),
-    kind: Kind = Kind.SWEEP,
+    kind: Kind = Kind.SWEEP, relevel: bool = True,
 ) -> Callable[[AnyJudge], Check]:
     """Decorator: declare a check around its judge. The decorated name is the Check; it
     joins the registry only through the explicit list (probes.checks.CHECKS)."""
     declared = {t.name: t for t in tags}
 
     def declare(judge: AnyJudge) -> Check:
-        return Check(check_id, title, rule, kind, declared, tuple(reasons), judge)
+        return Check(check_id, title, rule, kind, declared, tuple(reasons), judge, relevel)
 
     return declare
 

@@ -49,6 +49,7 @@ def _answer_words(health: FamilyHealth) -> str:
         Tag("VANTAGE_OFFLINE", Severity.NOTICE),
     ),
     reasons=REASONS["VANTAGE01"],
+    relevel=False,
 )
 def judge_vantage(evidence: Evidence) -> Iterator[Finding]:
     addresses = dict.fromkeys(a for ns in evidence.delegation.nameservers for a in ns.addresses)

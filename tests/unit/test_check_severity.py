@@ -99,6 +99,8 @@ def test_re_levelling_one_tag_leaves_the_others_of_the_check():
     ("  severity:\n    SOA04:\n      SOA_TIMER_OUT_OF_RANGE: LOUD\n", 5,
      "checks.severity.SOA04.SOA_TIMER_OUT_OF_RANGE: unknown severity 'LOUD'"),
     ("  severity:\n    SOA04: OK\n", 4, "list it in checks.disabled"),
+    ("  severity:\n    VANTAGE01: ERROR\n", 4,
+     "checks.severity.VANTAGE01: VANTAGE01 is about this vantage point, not the zone"),
     ("  severity:\n    SOA04: 3\n", 4, "unknown severity 3"),
     ("  severity: [SOA04]\n", 3, "checks.severity must be a mapping"),
     ("  loudness: {}\n", 3, "checks.loudness: unknown key"),
