@@ -139,3 +139,17 @@ def test_history_checks_are_re_levelled_whatever_their_grade():
     assert [(f.check, f.severity) for f in default] == [("DELEG05", Severity.NOTICE)]
     raised = judge_history(report, History(), settings_from("  severity:\n    DELEG05: ERROR\n"))
     assert [(f.check, f.severity) for f in raised] == [("DELEG05", Severity.ERROR)]
+
+
+def test_every_declared_check_is_in_the_explicit_list():
+    import importlib
+    import pkgutil
+
+    import probes.checks
+    from probes.checks.registry import Check
+
+    declared = set()
+    for info in pkgutil.iter_modules(probes.checks.__path__):
+        module = importlib.import_module(f"probes.checks.{info.name}")
+        declared |= {v.id for v in vars(module).values() if isinstance(v, Check)}
+    assert declared == set(CHECKS)
