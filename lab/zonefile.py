@@ -112,13 +112,13 @@ def root_text(sc: Scenario, serial: int,
     for z in sc.zones:
         change = changes.get(z.name, RootDelegation())
         ns_names = change.ns if change.ns is not None else z.ns_names
-        ds_set = change.ds if change.ds is not None else [
-            ds for r in z.records if (ds := apex_ds(z.name, r)) is not None]
+        ds_set = change.ds if change.ds is not None else tuple(
+            ds for r in z.records if (ds := apex_ds(z.name, r)) is not None)
         lines += [f"{z.name}. 172800 IN NS {ns}" for ns in ns_names]
         lines += [f"{z.name}. 86400 IN DS {ds}" for ds in ds_set]
-        for ns, addrs in change.glue.items():
+        for ns, added in change.glue.items():
             known = glue.setdefault(ns, [])
-            known += [a for a in addrs if a not in known]
+            known += [a for a in added if a not in known]
     for ns, addrs in glue.items():
         lines += [f"{ns} 172800 IN {_type(a)} {a}" for a in addrs]
     return "\n".join(lines) + "\n"

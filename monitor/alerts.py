@@ -584,13 +584,13 @@ class Alerter:
         outage = (set(rows) | {r.reason for r in save}) - {key[4] for key in delete}
         if not events:
             return 0, outage
-        state = self.db.zone_state(VANTAGE_ZONE)
-        state.digest.extend(e.to_dict() for e in events)
+        zone_state = self.db.zone_state(VANTAGE_ZONE)
+        zone_state.digest.extend(e.to_dict() for e in events)
         for event in events:
             log.warning("alerts: vantage point %s %s %s", event.kind,
                         family_name(event.reason), event.tag)
-        queued = self._flush_zone(state, now)
-        self.db.save_zone_state(state)
+        queued = self._flush_zone(zone_state, now)
+        self.db.save_zone_state(zone_state)
         return queued, outage
 
     def _flush_zone(self, state: ZoneState, now: float) -> int:

@@ -16,15 +16,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from monitor import listen
 from monitor.alerts_config import AlertsConfig, parse_alerts
 from monitor.status import readable_label
+from probes.model import Severity
 from probes.names import normalise_zone
 from probes.settings import ROOT_HINTS, ProbeSettings
+
+if TYPE_CHECKING:
+    from probes.expectations import ZoneExpectation, ZoneOverride
 
 T = TypeVar("T")
 
@@ -139,6 +143,46 @@ def _check_ids(value: Any) -> frozenset[str]:
     if unknown:
         raise ValueError(f"unknown check ID(s) {', '.join(unknown)} (known: docs/checks.md)")
     return frozenset(str(v).upper() for v in value)
+
+
+#: Severities a tag can be re-levelled to; OK is not one: `checks.disabled` silences a check.
+RELEVEL_SEVERITIES = ("INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL")
+
+
+def _severity_name(value: Any) -> Severity:
+    if not isinstance(value, str) or value.upper() not in RELEVEL_SEVERITIES:
+        raise ValueError(f"unknown severity {value!r} (known: {', '.join(RELEVEL_SEVERITIES)};"
+                         " to silence a check, list it in checks.disabled)")
+    return Severity[value.upper()]
+
+
+def _severity_overrides(section: _Section) -> tuple[tuple[str, str, Severity], ...]:
+    """`checks.severity`: CHECK: SEVERITY re-levels every tag of the check, CHECK: {TAG:
+    SEVERITY} one tag (Zonemaster-profile style); IDs, tags and severities are checked
+    against the registry, errors name file, line and key."""
+    from probes.checks import CHECKS  # the registry
+
+    out: dict[tuple[str, str], Severity] = {}
+    for key, (key_node, value_node) in section.items.items():
+        check = CHECKS.get(key.upper())
+        if check is None:
+            raise section.error(key_node, f"{section._name(key)}: unknown check ID "
+                                          "(known: docs/checks.md)")
+        if not check.relevel:
+            raise section.error(key_node, f"{section._name(key)}: {check.id} is about this "
+                                          "vantage point, not the zone: its severity is fixed")
+        if isinstance(value_node, yaml.MappingNode):
+            per_tag = _Section(value_node, section._name(key), section.source)
+            for tag, (tag_node, _) in per_tag.items.items():
+                if tag.upper() not in check.tags:
+                    raise per_tag.error(tag_node, f"{per_tag._name(tag)}: {check.id} has no "
+                                        f"tag {tag} (known: {', '.join(check.tags)})")
+                out[check.id, tag.upper()] = per_tag.get(tag, _severity_name, Severity.OK)
+            continue
+        severity = section.get(key, _severity_name, Severity.OK)
+        for tag in check.tags:
+            out[check.id, tag] = severity
+    return tuple((check_id, tag, sev) for (check_id, tag), sev in out.items())
 
 
 def parse_address(text: Any) -> str:
@@ -321,7 +365,7 @@ def _zone_entries(root: _Section) -> list[tuple[str, _Section]]:
             if isinstance(node, yaml.MappingNode)]
 
 
-def _zone_overrides(root: _Section) -> tuple[ZoneOverride, ...]:  # noqa: F821
+def _zone_overrides(root: _Section) -> tuple[ZoneOverride, ...]:
     """Each mapping entry's own serial tolerance and thresholds (None: the global one)."""
     from probes.expectations import ZoneOverride
 
@@ -353,7 +397,8 @@ def _with_zone_recipients(root: _Section, alerts: AlertsConfig) -> AlertsConfig:
 
     merged = {zone: tuple(addresses) for zone, addresses in alerts.zone_recipients.items()}
     for zone, entry in _zone_entries(root):
-        own = entry.get("recipients", email_list, ())
+        none: tuple[str, ...] = ()
+        own = entry.get("recipients", email_list, none)
         if own:
             merged[zone] = tuple(dict.fromkeys((*merged.get(zone, ()), *own)))
     if merged == dict(alerts.zone_recipients):
@@ -380,8 +425,10 @@ def _probe_settings(root: _Section) -> ProbeSettings:
     thresholds = root.section("thresholds")
     thresholds.reject_unknown({"rtt_udp", "rtt_tcp", "serial_tolerance", "propagation"})
     checks = root.section("checks")
-    checks.reject_unknown({"disabled"})
+    checks.reject_unknown({"disabled", "severity"})
     disabled: frozenset[str] = checks.get("disabled", _check_ids, frozenset())
+    overrides = _severity_overrides(checks.section("severity"))
+    caps: dict[str, Any] = {**_probe_caps(probe)}  # typed for ProbeSettings(**caps)
     duration = _duration_in(0, 60)  # timeouts and RTT thresholds: at most a minute
     long_duration = _duration_in(0, 30 * 86400.0)
     return ProbeSettings(
@@ -410,9 +457,13 @@ def _probe_settings(root: _Section) -> ProbeSettings:
             "propagation", long_duration, root_defaults.propagation_threshold
         ),
         disabled_checks=disabled,
-        **_probe_caps(probe),
+        severity_overrides=overrides,
+        **caps,
         **_vantage_settings(root),
     )
+
+
+NONE: tuple[str, ...] = ()  # an empty list of addresses, typed
 
 
 def _vantage_settings(root: _Section) -> dict[str, Any]:
@@ -421,7 +472,7 @@ def _vantage_settings(root: _Section) -> dict[str, Any]:
     vantage.reject_unknown({"references", "min_answering"})
     defaults = ProbeSettings()
     return {
-        "vantage_references": vantage.get("references", _address_list("parent", ()), ()),
+        "vantage_references": vantage.get("references", _address_list("parent", ()), NONE),
         "vantage_min_answering": vantage.get("min_answering", _int_in(1, 100),
                                              defaults.vantage_min_answering),
     }
@@ -571,8 +622,9 @@ def _refuse_aliases(text: str, source: str) -> None:
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 1 if event.start_mark is not None else "?"
                 raise ConfigError(
-                    f"{source}:{event.start_mark.line + 1}: YAML aliases (*{event.anchor}) "
+                    f"{source}:{line}: YAML aliases (*{event.anchor}) "
                     "are not allowed in the config; write the value out"
                 )
     except yaml.YAMLError:
@@ -640,14 +692,14 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
     )
 
 
-def parse_expectations(root: _Section) -> tuple[ZoneExpectation, ...]:  # noqa: F821
+def parse_expectations(root: _Section) -> tuple[ZoneExpectation, ...]:
     """`expect:` (DELEG06): per zone the NS set (NAME, NAME=ADDR,... or {NAME: [ADDR]}) and
     DS set ("KEYTAG ALG DIGESTTYPE DIGEST") the registry intends at the parent; given in
     the top-level `expect:` section or as `expect:` of a `zones:` mapping entry."""
     from probes.names import InvalidZoneName
 
     section = root.section("expect")
-    found: dict[str, ZoneExpectation] = {}  # noqa: F821
+    found: dict[str, ZoneExpectation] = {}
     zones = set(_zones(root)) if section.items else set()
     for key, (key_node, value_node) in section.items.items():
         try:
@@ -669,7 +721,7 @@ def parse_expectations(root: _Section) -> tuple[ZoneExpectation, ...]:  # noqa: 
     return tuple(found.values())
 
 
-def _expectation(zone: str, entry: _Section, node: yaml.Node) -> ZoneExpectation:  # noqa: F821
+def _expectation(zone: str, entry: _Section, node: yaml.Node) -> ZoneExpectation:
     """One zone's pinned NS/glue/DS (`ns:` and/or `ds:` lists), validated."""
     from probes.expectations import ZoneExpectation
     from probes.precheck.proposal import ProposalError, merge, parse_ds, parse_ns_entries

@@ -504,9 +504,10 @@ def vantage_rows(reports: Iterable[ZoneReport]) -> list[Row]:
     families += sorted((set(latest) | set(unmeasured)) - set(FAMILIES))
     out = _Rows()
     for family in families:
-        report = latest.get(family)
-        if report is None:
+        newest = latest.get(family)
+        if newest is None:
             continue
+        report = newest
         state = str(report.vantage[family])
         out.add("ccmon_vantage_up", [family], int(state == VantageState.ONLINE))
         for name in (*VANTAGE_STATES, *([] if state in VANTAGE_STATES else [state])):
@@ -653,11 +654,15 @@ class CcmonCollector:
 
     def collect(self) -> Iterator[Metric]:
         families = {spec.name: _new_family(spec) for spec in METRICS}
-        families["ccmon_build_info"].add_metric([self._version], 1)
+        build = families["ccmon_build_info"]
+        assert isinstance(build, GaugeMetricFamily)
+        build.add_metric([self._version], 1)
         snap = self._state.snapshot
         for row in self_rows(snap) + self._config_rows(snap):
             families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
-        families["ccmon_web_auth_failures_total"].add_metric([], self.web_auth_failures)
+        failures = families["ccmon_web_auth_failures_total"]
+        assert isinstance(failures, CounterMetricFamily)
+        failures.add_metric([], self.web_auth_failures)
         for row in self._vantage_entry(snap)[0]:
             families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
         for entry in self._entries(snap):

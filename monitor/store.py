@@ -29,8 +29,9 @@ The schema is versioned with ``PRAGMA user_version`` (see :data:`MIGRATIONS`); a
 state and the mail outbox keep their own tables (``monitor/outbox.py``).
 
 The history checks (SOA03, DELEG05: :mod:`probes.checks.history`) run inside the sweep's
-transaction (:meth:`Store.record_sweep`), over the history including that sweep, so the
-stored report carries their findings too.
+transaction, over the history including that sweep, so the stored report carries their
+findings too: the service opens :meth:`Store.transaction` and calls :meth:`Store.track`,
+the history judges and :meth:`Store.save` (:meth:`Store.record_sweep` does the same).
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ from probes.serial import highest_serial
 
 log = logging.getLogger(__name__)
 
-#: Called inside the sweep's transaction with the report and the zone's history including
-#: that sweep; returns findings to add to the report (the history checks).
+#: For :meth:`Store.record_sweep` (tests, bench): the history checks, called inside the
+#: sweep's transaction with the report and the zone's history including that sweep.
 Amend = Callable[[ZoneReport, History], Sequence[Finding]]
 
 MIGRATIONS: tuple[str, ...] = (
@@ -337,45 +338,70 @@ class Store:
     ) -> tuple[ZoneReport, ZoneHistory]:
         """Record one finished sweep atomically, with the history checks' findings.
 
-        The serial and NS-set history is updated first; then ``amend`` (the history checks)
-        sees the history including this sweep, and its findings are added to the report
-        before the report and the sweep row are written. Returns the report as stored and
-        the zone's updated history.
+        The steps the service takes itself (monitor.service): :meth:`track`, then ``amend``
+        (the history checks) over the history including this sweep, then :meth:`save`, in
+        one :meth:`transaction`. Returns the report as stored and the zone's updated history.
         """
-        views = server_views(report)
-        up, total = nameservers_up(views)
-        finished = report.started_at + report.duration
-        serials = [v.serial for v in views if v.serial is not None]
-        top = highest_serial(serials)
         try:
-            with self._transaction() as db:
-                if top is not None:
-                    self._track_serial(report.zone, top, serials, report.started_at)
-                self._track_servers(report)
-                self._track_drift(report)
-                report = with_pinned_age(report, self._track_pinned(report))
+            with self.transaction():
+                report, history = self.track(report)
                 if amend is not None:
-                    extra = tuple(amend(report, self.check_history(report.zone)))
+                    extra = tuple(amend(report, history))
                     if extra:
                         report = replace(report, findings=report.findings + extra)
-                db.execute(
-                    "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
-                    (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
-                )
-                available = zone_available(report, views)
-                # A sweep that could not tell (our vantage point offline, or the verdict
-                # hanging on unmeasured name servers) is no sample of the zone's availability.
-                if available is not None:
-                    row = (report.zone, report.started_at, report.duration, int(report.severity),
-                           int(available), up, total,
-                           json.dumps(_compact_findings(report), separators=(",", ":")))
-                    db.execute("INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
-                self._write_totals(report.zone, totals)
-                record_history(db, report)
+                self.save(report, totals)
         except StoreWriteError as exc:
             exc.report = report  # with the history findings if they were judged: publishable
             raise
-        return report, self.zone_history(report.zone, top, now=finished)
+        return report, self.history_after(report)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One sweep's writes, all or nothing, around :meth:`track` and :meth:`save`; a
+        failure is counted and raised as :class:`StoreWriteError`."""
+        with self._transaction() as db:
+            yield db
+
+    def track(self, report: ZoneReport) -> tuple[ZoneReport, History]:
+        """Inside :meth:`transaction`: update the serial, NS-set and pinned-difference
+        history with the sweep; returns the report with its DELEG06 findings aged, and what
+        the history checks read, this sweep included."""
+        serials = [v.serial for v in server_views(report) if v.serial is not None]
+        top = highest_serial(serials)
+        if top is not None:
+            self._track_serial(report.zone, top, serials, report.started_at)
+        self._track_servers(report)
+        self._track_drift(report)
+        report = with_pinned_age(report, self._track_pinned(report))
+        return report, self.check_history(report.zone)
+
+    def save(self, report: ZoneReport, totals: ZoneTotals) -> None:
+        """Inside :meth:`transaction`: the report as published (history findings included),
+        its sweep row, the zone's counters and its hourly and daily history."""
+        db = self._db
+        views = server_views(report)
+        up, total = nameservers_up(views)
+        finished = report.started_at + report.duration
+        db.execute(
+            "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
+            (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
+        )
+        available = zone_available(report, views)
+        # A sweep that could not tell (our vantage point offline, or the verdict
+        # hanging on unmeasured name servers) is no sample of the zone's availability.
+        if available is not None:
+            row = (report.zone, report.started_at, report.duration, int(report.severity),
+                   int(available), up, total,
+                   json.dumps(_compact_findings(report), separators=(",", ":")))
+            db.execute("INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+        self._write_totals(report.zone, totals)
+        record_history(db, report)
+
+    def history_after(self, report: ZoneReport) -> ZoneHistory:
+        """The zone's history as of the end of this (saved) sweep."""
+        serials = [v.serial for v in server_views(report) if v.serial is not None]
+        return self.zone_history(report.zone, highest_serial(serials),
+                                 now=report.started_at + report.duration)
 
     def _track_serial(self, zone: str, top: int, serials: list[int], seen_at: float) -> None:
         db = self._db

@@ -34,7 +34,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -111,7 +111,8 @@ class _Conn:
 
     def close(self) -> None:
         if self.transport is not None:
-            self.transport.abort()  # frees the descriptor now, not after a flush
+            # frees the descriptor now, not after a flush (a stream server's transport)
+            cast(asyncio.WriteTransport, self.transport).abort()
             return
         if self.task is not None:
             self.task.cancel()  # in the TLS handshake: asyncio closes the socket
@@ -334,7 +335,7 @@ def listening_sockets(host: str | None, port: int) -> list[socket.socket]:
     return sockets
 
 
-class QuietServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+class QuietServerLog(logging.LoggerAdapter):
     """aiohttp's server logger: a malformed request is the client's problem, at DEBUG."""
 
     def exception(self, msg: object, *args: object, exc_info: Any = True, **kw: Any) -> None:

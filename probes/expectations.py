@@ -8,6 +8,7 @@ glue and DS set with it every sweep. Plain, hashable values only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ class ZoneOverride:
     rtt_tcp_threshold: float | None = None
     propagation_threshold: float | None = None
 
-    def changes(self) -> dict[str, float | int]:
+    def changes(self) -> dict[str, Any]:
         """The ProbeSettings fields this override sets."""
         fields = ("serial_tolerance", "rtt_udp_threshold", "rtt_tcp_threshold",
                   "propagation_threshold")

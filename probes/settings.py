@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from probes.expectations import ZoneExpectation, ZoneOverride
+from probes.model import Severity
 
 # The IANA root servers (root hints, named.root). Used only when no parent is configured.
 ROOT_HINTS: tuple[str, ...] = (
@@ -71,6 +72,9 @@ class ProbeSettings:
     # bytes; 0 = parse every reply anew. One cache per process: the last engine sizes it.
     parse_cache_bytes: int = DEFAULT_PARSE_CACHE_BYTES
     disabled_checks: frozenset[str] = field(default_factory=frozenset)
+    # `checks.severity`: (check ID, tag, severity) for every re-levelled tag; the judges
+    # look up the registry's default, judge() applies these (probes.checks.registry.relevel).
+    severity_overrides: tuple[tuple[str, str, Severity], ...] = ()
     # Vantage health (issue 10): control queries to these references (() = the parent's
     # servers); a family is online when min_answering of them answer (all when fewer are
     # configured); assessed at most once per vantage_interval (a sweep round), and anew

@@ -7,7 +7,6 @@ import time
 from collections.abc import Mapping
 from types import TracebackType
 
-import probes.observe_extra.queries  # noqa: F401  (registers the further queries of issue 7)
 from probes.checks import Evidence, judge
 from probes.checks.dnssec import dnssec_state
 from probes.checks.evidence import apex_ns_names, serial_of, sweep_readings
