@@ -17,6 +17,8 @@ statements, quick enough to run on the loop). What is kept:
   sweep (SOA03 names the servers that were last);
 - ``delegation_drift``: the parent's and the child's NS sets while they differ, and since
   which sweep (DELEG05's age of the difference);
+- ``pinned_difference``: since which sweep the parent's delegation has differed from the
+  one pinned in `expect:` (DELEG06's age, stamped on its findings before they are stored);
 - ``totals``: the cumulative counters and RTT histograms, written in the same
   transaction as the report, so counters survive restarts and match the reports.
 
@@ -31,8 +33,9 @@ with its version bump); alert state and the mail outbox keep their own tables
 (``monitor/outbox.py``).
 
 The history checks (SOA03, DELEG05: :mod:`probes.checks.history`) run inside the sweep's
-transaction (:meth:`Store.record_sweep`), over the history including that sweep, so the
-stored report carries their findings too.
+transaction, over the history including that sweep, so the stored report carries their
+findings too: the service opens :meth:`Store.transaction` and calls :meth:`Store.track`,
+the history judges and :meth:`Store.save` (:meth:`Store.record_sweep` does the same).
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ from probes.checks.history import (
     normal_ns_set,
     served_serials,
 )
+from probes.checks.pinned import pinned_difference_seen, with_pinned_age
 from probes.model import Finding, Severity, ZoneReport
 from probes.serial import highest_serial
 
@@ -84,8 +88,8 @@ __all__ = ["MIGRATIONS", "Store", "StoreError", "StoreHealth", "StoreWriteError"
 
 log = logging.getLogger(__name__)
 
-#: Called inside the sweep's transaction with the report and the zone's history including
-#: that sweep; returns findings to add to the report (the history checks).
+#: For :meth:`Store.record_sweep` (tests, bench): the history checks, called inside the
+#: sweep's transaction with the report and the zone's history including that sweep.
 Amend = Callable[[ZoneReport, History], Sequence[Finding]]
 
 #: A schema step: an SQL script, or a function that converts rows (run on the connection
@@ -144,7 +148,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     """,
     # 3 (issue 15): per-zone and per-address hourly/daily SLA rollups (monitor/history).
     HISTORY_MIGRATION,
-    # 4 (issue 17): the one-row-per-sweep `sweeps` table becomes runs (changes, not copies).
+    # 4 (issue 14): since when the parent's delegation differs from the pinned one (DELEG06).
+    """
+    CREATE TABLE pinned_difference (
+        zone TEXT PRIMARY KEY,
+        first_seen REAL NOT NULL
+    );
+    """,
+    # 5 (issue 17): the one-row-per-sweep `sweeps` table becomes runs (changes, not copies).
     migrate_sweeps,
 )
 
@@ -346,44 +357,70 @@ class Store:
     ) -> tuple[ZoneReport, ZoneHistory]:
         """Record one finished sweep atomically, with the history checks' findings.
 
-        The serial and NS-set history is updated first; then ``amend`` (the history checks)
-        sees the history including this sweep, and its findings are added to the report
-        before the report and the sweep row are written. Returns the report as stored and
-        the zone's updated history.
+        The steps the service takes itself (monitor.service): :meth:`track`, then ``amend``
+        (the history checks) over the history including this sweep, then :meth:`save`, in
+        one :meth:`transaction`. Returns the report as stored and the zone's updated history.
         """
-        views = server_views(report)
-        up, total = nameservers_up(views)
-        finished = report.started_at + report.duration
-        serials = [v.serial for v in views if v.serial is not None]
-        top = highest_serial(serials)
         try:
-            with self._transaction() as db:
-                if top is not None:
-                    self._track_serial(report.zone, top, serials, report.started_at)
-                self._track_servers(report)
-                self._track_drift(report)
+            with self.transaction():
+                report, history = self.track(report)
                 if amend is not None:
-                    extra = tuple(amend(report, self.check_history(report.zone)))
+                    extra = tuple(amend(report, history))
                     if extra:
                         report = replace(report, findings=report.findings + extra)
-                db.execute(
-                    "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
-                    (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
-                )
-                available = zone_available(report, views)
-                # A sweep that could not tell (our vantage point offline, or the verdict
-                # hanging on unmeasured name servers) is no sample of the zone's availability.
-                if available is not None:
-                    record_run(db, SweepSummary(
-                        report.zone, report.started_at, report.duration, int(report.severity),
-                        available, up, total,
-                        json.dumps(_compact_findings(report), separators=(",", ":"))))
-                self._write_totals(report.zone, totals)
-                record_history(db, report)
+                self.save(report, totals)
         except StoreWriteError as exc:
             exc.report = report  # with the history findings if they were judged: publishable
             raise
-        return report, self.zone_history(report.zone, top, now=finished)
+        return report, self.history_after(report)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One sweep's writes, all or nothing, around :meth:`track` and :meth:`save`; a
+        failure is counted and raised as :class:`StoreWriteError`."""
+        with self._transaction() as db:
+            yield db
+
+    def track(self, report: ZoneReport) -> tuple[ZoneReport, History]:
+        """Inside :meth:`transaction`: update the serial, NS-set and pinned-difference
+        history with the sweep; returns the report with its DELEG06 findings aged, and what
+        the history checks read, this sweep included."""
+        serials = [v.serial for v in server_views(report) if v.serial is not None]
+        top = highest_serial(serials)
+        if top is not None:
+            self._track_serial(report.zone, top, serials, report.started_at)
+        self._track_servers(report)
+        self._track_drift(report)
+        report = with_pinned_age(report, self._track_pinned(report))
+        return report, self.check_history(report.zone)
+
+    def save(self, report: ZoneReport, totals: ZoneTotals) -> None:
+        """Inside :meth:`transaction`: the report as published (history findings included),
+        the sweep in the zone's runs, the zone's counters and its hourly and daily history."""
+        db = self._db
+        views = server_views(report)
+        up, total = nameservers_up(views)
+        finished = report.started_at + report.duration
+        db.execute(
+            "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
+            (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
+        )
+        available = zone_available(report, views)
+        # A sweep that could not tell (our vantage point offline, or the verdict
+        # hanging on unmeasured name servers) is no sample of the zone's availability.
+        if available is not None:
+            record_run(db, SweepSummary(
+                report.zone, report.started_at, report.duration, int(report.severity),
+                available, up, total,
+                json.dumps(_compact_findings(report), separators=(",", ":"))))
+        self._write_totals(report.zone, totals)
+        record_history(db, report)
+
+    def history_after(self, report: ZoneReport) -> ZoneHistory:
+        """The zone's history as of the end of this (saved) sweep."""
+        serials = [v.serial for v in server_views(report) if v.serial is not None]
+        return self.zone_history(report.zone, highest_serial(serials),
+                                 now=report.started_at + report.duration)
 
     def _track_serial(self, zone: str, top: int, serials: list[int], seen_at: float) -> None:
         db = self._db
@@ -452,6 +489,24 @@ class Store:
                 (report.zone, *sets, report.started_at),
             )
 
+    def _track_pinned(self, report: ZoneReport) -> float | None:
+        """Since when the parent has differed from the pins (DELEG06), or None; a sweep
+        that cannot tell keeps the age running, one that sees them agree clears it."""
+        db = self._db
+        seen = pinned_difference_seen(report)
+        if seen is False:
+            db.execute("DELETE FROM pinned_difference WHERE zone = ?", (report.zone,))
+            return None
+        row = db.execute("SELECT first_seen FROM pinned_difference WHERE zone = ?",
+                         (report.zone,)).fetchone()  # fmt: skip
+        if row is not None:
+            return float(row[0])
+        if seen:
+            db.execute("INSERT INTO pinned_difference VALUES (?, ?)",
+                       (report.zone, report.started_at))  # fmt: skip
+            return report.started_at
+        return None
+
     def _write_totals(self, zone: str, totals: ZoneTotals) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO totals (zone, data) VALUES (?, ?)",
@@ -478,7 +533,7 @@ class Store:
             removed += db.execute(
                 "DELETE FROM zone_serials WHERE zone NOT IN (SELECT zone FROM latest)"
             ).rowcount
-            for table in ("server_serials", "delegation_drift"):
+            for table in ("server_serials", "delegation_drift", "pinned_difference"):
                 removed += db.execute(
                     f"DELETE FROM {table} WHERE zone NOT IN (SELECT zone FROM latest)"
                 ).rowcount

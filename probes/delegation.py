@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import aiodns
 import dns.message
@@ -30,7 +31,7 @@ class AddressResolver:
     """A/AAAA look-ups for NS names without glue, through aiodns."""
 
     def __init__(self, settings: ProbeSettings) -> None:
-        options: dict[str, object] = {"timeout": settings.udp_timeout, "tries": settings.udp_tries}
+        options: dict[str, Any] = {"timeout": settings.udp_timeout, "tries": settings.udp_tries}
         if settings.resolver:
             options.update(udp_port=settings.resolver_port, tcp_port=settings.resolver_port)
         self._resolver = aiodns.DNSResolver(nameservers=list(settings.resolver) or None, **options)
@@ -95,7 +96,7 @@ async def ask_parent(
     zone: str, engine: QueryEngine, parents: Iterable[str]
 ) -> tuple[Observation | None, list[str]]:
     """The first usable parent reply to `zone NS`, and "address: reason" for those that failed."""
-    failures = []
+    failures: list[str] = []
     for address in parents:
         obs = await engine.ask("parent", address, zone, "NS", Transport.UDP)
         if obs.reply is not None and obs.reply.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):

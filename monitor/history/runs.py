@@ -30,7 +30,7 @@ from probes.model import Severity
 #: Sweeps per run row at most: the row is rewritten by every sweep it takes.
 RUN_MAX_SWEEPS = 120
 
-#: The tables (created by store migration 4, :func:`migrate_sweeps`).
+#: The tables (created by store migration 5, :func:`migrate_sweeps`).
 DDL = (
     """CREATE TABLE finding_sets (
         id INTEGER PRIMARY KEY,
@@ -259,11 +259,11 @@ def window_counts(db: sqlite3.Connection, zone: str,
     return int(count), int(available), oldest
 
 
-# --- migration 4 -----------------------------------------------------------------------
+# --- migration 5 -----------------------------------------------------------------------
 
 
 def migrate_sweeps(db: sqlite3.Connection) -> None:
-    """Store migration 4 (issue 17): the one-row-per-sweep ``sweeps`` table becomes runs.
+    """Store migration 5 (issue 17): the one-row-per-sweep ``sweeps`` table becomes runs.
 
     Runs inside the migration's transaction; every stored sweep is kept (as a member of a
     run, the same runs :func:`record_run` would have made, grouped here in memory: a month

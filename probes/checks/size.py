@@ -11,11 +11,9 @@ import re
 from collections.abc import Iterator
 
 from probes.checks.evidence import Evidence
-from probes.checks.registry import register
+from probes.checks.registry import Tag, register
 from probes.model import Finding, Severity
 from probes.transport import LARGE_REPLY_BYTES
-
-REASONS: dict[str, tuple[str, ...]] = {"SIZE01": ("oversized-reply",)}
 
 # the words of probes.transport.large_reply_detail (a test holds the two together)
 _DETAIL = re.compile(r"^(\d+)-byte reply over the (\d+)-byte body limit\b")
@@ -36,6 +34,8 @@ def large_reply_size(detail: str) -> int:
     "server padding its answers (broken or hostile), is a WARNING oversized-reply per "
     "address, naming the largest size and the queries; such a reply is judged from its "
     "header, question, answer, authority and glue only, the rest is not kept.",
+    tags=(Tag("REPLY_TOO_LARGE", Severity.WARNING),),
+    reasons=("oversized-reply",),
 )
 def judge_sizes(evidence: Evidence) -> Iterator[Finding]:
     large: dict[tuple[str, str], list[tuple[int, str]]] = {}
@@ -44,14 +44,15 @@ def judge_sizes(evidence: Evidence) -> Iterator[Finding]:
             continue
         size = large_reply_size(obs.detail)
         if size > LARGE_REPLY_BYTES:
-            asked = f"{obs.question.name} {obs.question.rdtype} over {obs.transport.value.upper()}"
+            how = obs.transport.value.upper()
+            asked = f"{obs.question.name} {obs.question.rdtype} over {how}"
             large.setdefault((obs.nameserver, obs.address), []).append((size, asked))
     for (nameserver, address), seen in sorted(large.items()):
         biggest = max(size for size, _ in seen)
         asked = sorted({q for _, q in seen})
-        yield Finding("SIZE01", Severity.WARNING, "REPLY_TOO_LARGE",
-                      f"{len(seen)} reply(ies) over the {LARGE_REPLY_BYTES}-byte limit, the "
-                      f"largest {biggest} bytes ({'; '.join(asked)}); only header, question, "
-                      "answer, authority and glue kept", nameserver=nameserver,
-                      address=address, reason="oversized-reply",
-                      args={"bytes": biggest, "limit": LARGE_REPLY_BYTES, "replies": len(seen)})
+        yield judge_sizes.finding(
+            "REPLY_TOO_LARGE",
+            f"{len(seen)} reply(ies) over the {LARGE_REPLY_BYTES}-byte limit, the largest "
+            f"{biggest} bytes ({'; '.join(asked)}); only header, question, answer, authority "
+            "and glue kept", nameserver=nameserver, address=address, reason="oversized-reply",
+            args={"bytes": biggest, "limit": LARGE_REPLY_BYTES, "replies": len(seen)})

@@ -146,10 +146,10 @@ def test_prune_cuts_a_straddling_run_at_the_cutoff(offset: float) -> None:
     assert {r[0] for r in db.execute("SELECT id FROM finding_sets")} == used  # no orphans
 
 
-def test_a_version_3_store_is_migrated_without_losing_a_sweep(tmp_path: Path) -> None:
-    path = tmp_path / "v3.sqlite"
+def test_a_version_4_store_is_migrated_without_losing_a_sweep(tmp_path: Path) -> None:
+    path = tmp_path / "v4.sqlite"
     db = sqlite3.connect(path)
-    db.executescript("".join(str(m) for m in MIGRATIONS[:3]) + "\nPRAGMA user_version = 3;")
+    db.executescript("".join(str(m) for m in MIGRATIONS[:4]) + "\nPRAGMA user_version = 4;")
     sweeps = sequence(900, seed=5)
     db.executemany(
         "INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -162,7 +162,7 @@ def test_a_version_3_store_is_migrated_without_losing_a_sweep(tmp_path: Path) ->
         "WHERE zone = 'mx' AND started_at >= ?", (T0 + 7200,)).fetchone()  # fmt: skip
     db.close()
     store = Store(str(path), retention=86400)
-    assert store.schema_version == len(MIGRATIONS) == 4
+    assert store.schema_version == len(MIGRATIONS) == 5
     assert "sweeps" not in store.table_counts()
     assert same(expanded(store._db, 0.0), reference(sweeps, 0.0))
     count, available, oldest = window_counts(store._db, "mx", T0 + 7200)
@@ -178,17 +178,17 @@ def test_a_version_3_store_is_migrated_without_losing_a_sweep(tmp_path: Path) ->
 
 
 def test_a_failing_migration_leaves_the_old_store_untouched(tmp_path: Path) -> None:
-    path = tmp_path / "v3.sqlite"
+    path = tmp_path / "v4.sqlite"
     db = sqlite3.connect(path)
-    db.executescript("".join(str(m) for m in MIGRATIONS[:3]) + "\nPRAGMA user_version = 3;")
-    db.execute("CREATE TABLE sweep_runs (x)")  # in the way: migration 4 fails
+    db.executescript("".join(str(m) for m in MIGRATIONS[:4]) + "\nPRAGMA user_version = 4;")
+    db.execute("CREATE TABLE sweep_runs (x)")  # in the way: migration 5 fails
     db.execute("INSERT INTO sweeps VALUES ('mx', 1.0, 1.0, 0, 1, 2, 2, '[]')")
     db.commit()
     db.close()
     with pytest.raises(Exception, match="already exists"):
         Store(str(path), retention=0)
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     assert db.execute("SELECT count(*) FROM sweeps").fetchone()[0] == 1  # rolled back whole
     assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'finding_sets'"
                       ).fetchone()[0] == 0  # fmt: skip
