@@ -233,7 +233,7 @@ def read_runs(db: sqlite3.Connection, zone: str, since: float = 0.0,
         if first_at < since:
             starts = [s for s in starts if s >= since]
         if text not in parsed:
-            parsed[text] = tuple(tuple(f) for f in json.loads(text))  # type: ignore[misc]
+            parsed[text] = tuple(tuple(f) for f in json.loads(text))
         out.append(SweepRun(zone, starts[0], last_at, duration, len(starts), Severity(sev),
                             bool(available), up, total, parsed[text], tuple(starts)))  # fmt: skip
     return out

@@ -49,10 +49,10 @@ def judge_sizes(evidence: Evidence) -> Iterator[Finding]:
             large.setdefault((obs.nameserver, obs.address), []).append((size, asked))
     for (nameserver, address), seen in sorted(large.items()):
         biggest = max(size for size, _ in seen)
-        asked = sorted({q for _, q in seen})
+        queries = sorted({q for _, q in seen})
         yield judge_sizes.finding(
             "REPLY_TOO_LARGE",
             f"{len(seen)} reply(ies) over the {LARGE_REPLY_BYTES}-byte limit, the largest "
-            f"{biggest} bytes ({'; '.join(asked)}); only header, question, answer, authority "
+            f"{biggest} bytes ({'; '.join(queries)}); only header, question, answer, authority "
             "and glue kept", nameserver=nameserver, address=address, reason="oversized-reply",
             args={"bytes": biggest, "limit": LARGE_REPLY_BYTES, "replies": len(seen)})
