@@ -14,6 +14,7 @@ from probes.checks import (
     pinned,
     precheck,
     security,
+    size,
     soa,
     soa_timers,
     vantage,
@@ -33,6 +34,7 @@ CHECKS: dict[str, Check] = catalogue(
     delegation.judge_addresses,
     delegation.judge_ns_sets,
     delegation.judge_glue,
+    delegation.judge_caps,
     latency.judge_udp_rtt,
     latency.judge_tcp_rtt,
     latency.judge_tcp,
@@ -50,6 +52,7 @@ CHECKS: dict[str, Check] = catalogue(
     security.judge_recursion,
     soa_timers.judge_timers,
     pinned.judge_pinned,
+    size.judge_sizes,
     *history.HISTORY_CHECKS.values(),
     *precheck.PRECHECKS.values(),
 )

@@ -147,3 +147,39 @@ def judge_glue(evidence: Evidence) -> Iterator[Finding]:
 
 def _authoritative_reply(reply: dns.message.Message) -> bool:
     return bool(reply.flags & dns.flags.AA) and reply.rcode() == dns.rcode.NOERROR
+
+
+@register(
+    "DELEG07",
+    "Delegation within the probe caps",
+    "The delegation has at most `probe.max_nameservers` NS names (default 32) and its "
+    "probed names at most `probe.max_addresses` addresses in all (default 64). Beyond "
+    "either cap the excess is not probed (the first names in sorted order are kept; "
+    "addresses are taken round-robin, every name's first address before any name's "
+    "second) and a WARNING says how many were found and how many probed (reason "
+    "too-many-nameservers or too-many-addresses): the zone's figures then cover part of it.",
+    tags=(
+        Tag("TOO_MANY_NAMESERVERS", Severity.WARNING),
+        Tag("TOO_MANY_ADDRESSES", Severity.WARNING),
+    ),
+    reasons=("too-many-nameservers", "too-many-addresses"),
+)
+def judge_caps(evidence: Evidence) -> Iterator[Finding]:
+    capped = evidence.delegation.capped
+    settings = evidence.settings
+    if "nameservers" in capped:
+        found, probed = capped["nameservers"]
+        yield judge_caps.finding(
+            "TOO_MANY_NAMESERVERS",
+            f"the parent lists {found} name servers; {probed} probed "
+            f"(probe.max_nameservers), {found - probed} not probed",
+            reason="too-many-nameservers",
+            args={"found": found, "probed": probed, "limit": settings.max_nameservers})
+    if "addresses" in capped:
+        found, probed = capped["addresses"]
+        yield judge_caps.finding(
+            "TOO_MANY_ADDRESSES",
+            f"the probed name servers have {found} addresses; {probed} probed "
+            f"(probe.max_addresses), {found - probed} not probed",
+            reason="too-many-addresses",
+            args={"found": found, "probed": probed, "limit": settings.max_addresses})

@@ -176,7 +176,8 @@ def test_full_disk_no_storm_visible_and_recovers(
         db = mount / "ccmon.sqlite"  # as the child sees it
 
         def stored_since(t: float) -> int:
-            return int(query(pid, db, "SELECT count(*) FROM sweeps WHERE started_at > ?", t)[0][0])
+            # runs (of alike sweeps) holding a sweep started after t
+            return int(query(pid, db, "SELECT count(*) FROM sweep_runs WHERE last_at > ?", t)[0][0])
 
         sink.disk = disk
         wait_for(lambda: sink.filled_at, 30, "the first mail (which fills the disk)")
