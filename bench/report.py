@@ -220,7 +220,7 @@ def main() -> int:
     w = writer_phase(world, store)
     print(f"writer: {w['sweeps']} zone sweeps through Store.record_sweep, "
           f"{w['ms_per_zone_sweep']:.2f} ms each (all tables, history included)")
-    print("  the sweep history (runs of alike sweeps, issue 17) is not part of the month "
+    print("  the sweep history (runs of alike sweeps) is not part of the month "
           "built below: bench/store_size.py measures it")
     db = sqlite3.connect(store)  # the writer's minutes are the day before: drop their rows
     db.execute("DELETE FROM history_hourly")

@@ -1,5 +1,5 @@
 """Soak a real `ccmon run` against a lab world and print its RSS over time and the slope
-after warm-up (issue 17: memory bounded in bytes).
+after warm-up (memory bounded in bytes).
 
     python bench/soak.py [--world demo|hostile] [--interval 2] [--minutes 5] [--warm-up 2]
                          [--scrape-every 10] [--port N] [--max-slope MB/min]
@@ -14,7 +14,7 @@ and reads `process_resident_memory_bytes` and the sum of `ccmon_sweeps_total` fr
 Printed: one line per scrape (minutes, RSS MB, sweeps, /metrics bytes and scrape time),
 then the least-squares RSS slope over the scrapes after the warm-up, in MB/min. The run is
 bounded by --minutes; `--max-slope` makes the exit status 1 when the slope is above it.
-Issue 17's targets: <= 0.2 MB/min over 30 min (demo world, 2 s) and <= 250 MB RSS after
+The targets: <= 0.2 MB/min over 30 min (demo world, 2 s) and <= 250 MB RSS after
 700 sweeps of the hostile world.
 """
 

@@ -23,7 +23,7 @@ addresses), every zone swept every 60 s. What goes through the real store code:
    (the same rows the writer makes, inserted directly; see its docstring).
 
 Prints the size of each table and of the file, in MB per 30 days, before and after
-VACUUM. ``--before`` also writes the same month's sweeps as the store did before issue 17
+VACUUM. ``--before`` also writes the same month's sweeps as the old one-row-per-sweep table
 (one ``sweeps`` row per sweep) into a second file and prints that table's size.
 """
 
@@ -224,7 +224,8 @@ def main() -> int:
         old = sizes(workdir / "before.sqlite")
         per = (old.get("sweeps", 0) + old.get("sqlite_autoindex_sweeps_1", 0)
                + old.get("sweeps_by_time", 0))  # fmt: skip
-        print(f"before issue 17, the same month's `sweeps` table with its indexes (VACUUMed): "
+        print("the old one-row-per-sweep layout, the same month's `sweeps` table with its "
+              f"indexes (VACUUMed): "
               f"{per * scale / MB:.1f} MB per 30 days "
               f"({per / r['sweeps']:.1f} B per sweep)")
     return 0

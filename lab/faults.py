@@ -39,7 +39,7 @@ SIGNING_FAULTS: dict[str, dict[str, Any]] = {
     "expired-signatures": {"ago": 86400},  # every RRSIG expired `ago` seconds before
     "expiring-signatures": {"remaining": 43200},  # every RRSIG expires `remaining` s after
 }
-#: Hostile sizes (issue 17), shown in the hostile world (`lab/scenarios/hostile.yaml`), not
+#: Hostile sizes, shown in the hostile world (`lab/scenarios/hostile.yaml`), not
 #: in the demo world whose soak must stay flat: over TCP the answer is correct but padded
 #: to `size` bytes with random TXT records in the additional section, different every time.
 HOSTILE_FAULTS: dict[str, dict[str, Any]] = {

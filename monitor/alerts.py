@@ -15,7 +15,7 @@ the next message, as soon as the window allows (the delivery loop sends a due di
 if no further sweep comes). All of it is persisted (:mod:`monitor.outbox`) in the same
 transaction, so a restart neither repeats nor forgets a message.
 
-What could not be measured is neither good nor bad (issue 10): in a sweep whose zone is
+What could not be measured is neither good nor bad: in a sweep whose zone is
 ``unknown`` (nothing measured), every problem of the zone is *held* (counters and state
 unchanged, no open, no close); otherwise a problem keyed to an address in
 ``report.unmeasured`` is held, and so are the zone-wide problems (no address) while some

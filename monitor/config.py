@@ -341,7 +341,7 @@ def _zones(root: _Section) -> tuple[str, ...]:
     return tuple(zones)
 
 
-# --- per-zone overrides (issue 14): `zones:` entries given as mappings --------------------
+# --- per-zone overrides: `zones:` entries given as mappings --------------------
 
 ZONE_KEYS = {"name", "serial_tolerance", "thresholds", "expect", "recipients"}
 ZONE_THRESHOLD_KEYS = {"rtt_udp", "rtt_tcp", "propagation"}
@@ -496,7 +496,7 @@ TOP_LEVEL_KEYS = {
 }
 
 
-# --- safe minimums and strict types (issue 17) ----------------------------------------
+# --- safe minimums and strict types ----------------------------------------
 
 
 def _duration_in(low: float, high: float, *, zero: bool = False) -> Callable[[Any], float]:
@@ -562,7 +562,7 @@ def _probe_caps(probe: _Section) -> dict[str, int]:
     return {
         "max_nameservers": probe.get("max_nameservers", _int_in(1, 1000), d.max_nameservers),
         "max_addresses": probe.get("max_addresses", _int_in(1, 2000), d.max_addresses),
-        # issue 17: memory bounded in bytes; 0 turns the parse cache off, 1 GiB at most
+        # Memory bounded in bytes; 0 turns the parse cache off, 1 GiB at most
         "parse_cache_bytes": probe.get("parse_cache_bytes", _int_in(0, 2**30),
                                        d.parse_cache_bytes),
     }

@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2 (issue 17): alert_outbox.sending_at
+SCHEMA_VERSION = 2  # 2: alert_outbox.sending_at
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alert_meta (

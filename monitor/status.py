@@ -214,7 +214,7 @@ class ZoneHistory:
 
 @dataclass(frozen=True, slots=True)
 class StoreStatus:
-    """Whether the results reach the store file (issue 17): shown by /healthz and /metrics."""
+    """Whether the results reach the store file: shown by /healthz and /metrics."""
 
     write_errors: int = 0  # failed write transactions since the process started
     error: str = ""  # why the latest write failed ("database or disk is full"); "" if it worked
@@ -325,7 +325,7 @@ class ServerView:
 
     @property
     def measured(self) -> bool:
-        """False when this vantage point could not measure the address (issue 10): then it
+        """False when this vantage point could not measure the address: then it
         is neither up nor down, and counts for no availability figure."""
         return all(s.measured for s in self.statuses)
 

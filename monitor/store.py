@@ -97,7 +97,7 @@ Amend = Callable[[ZoneReport, History], Sequence[Finding]]
 Migration = str | Callable[[sqlite3.Connection], None]
 
 MIGRATIONS: tuple[Migration, ...] = (
-    # 1 (issue 4): reports, sweep history, serial propagation, counters.
+    # 1: reports, sweep history, serial propagation, counters.
     """
     CREATE TABLE latest (
         zone TEXT PRIMARY KEY,
@@ -129,7 +129,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         data TEXT NOT NULL
     );
     """,
-    # 2 (issue 7): per-server serials (SOA03) and parent/child NS drift (DELEG05).
+    # 2: per-server serials (SOA03) and parent/child NS drift (DELEG05).
     """
     CREATE TABLE server_serials (
         zone TEXT NOT NULL,
@@ -146,16 +146,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         first_seen REAL NOT NULL
     );
     """,
-    # 3 (issue 15): per-zone and per-address hourly/daily SLA rollups (monitor/history).
+    # 3: per-zone and per-address hourly/daily SLA rollups (monitor/history).
     HISTORY_MIGRATION,
-    # 4 (issue 14): since when the parent's delegation differs from the pinned one (DELEG06).
+    # 4: since when the parent's delegation differs from the pinned one (DELEG06).
     """
     CREATE TABLE pinned_difference (
         zone TEXT PRIMARY KEY,
         first_seen REAL NOT NULL
     );
     """,
-    # 5 (issue 17): the one-row-per-sweep `sweeps` table becomes runs (changes, not copies).
+    # 5: the one-row-per-sweep `sweeps` table becomes runs (changes, not copies).
     migrate_sweeps,
 )
 

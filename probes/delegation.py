@@ -118,7 +118,7 @@ async def discover(
     names, glue = parse_referral(obs.reply, qname)
     if not settings.ipv6:
         glue = {n: [a for a in addrs if ":" not in a] for n, addrs in glue.items()}
-    # issue 17: a delegation of hundreds of NS names must not become hundreds of look-ups,
+    # A delegation of hundreds of NS names must not become hundreds of look-ups,
     # probes and series: the first max_nameservers names (sorted) are kept, the rest is
     # neither resolved nor probed (nor glue-checked), and DELEG07 says so
     kept = names[: settings.max_nameservers]

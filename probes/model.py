@@ -119,7 +119,7 @@ class Delegation:
     parent_addresses: tuple[str, ...]  # parent servers that answered the referral
     parent_failures: tuple[str, ...] = ()  # "address: reason" for parents that did not
     resolution_errors: Mapping[str, str] = field(default_factory=dict)  # NS name -> why
-    # issue 17: what probe.max_nameservers / probe.max_addresses left out (not probed):
+    # What probe.max_nameservers / probe.max_addresses left out (not probed):
     # "nameservers" / "addresses" -> (found, probed); empty when within the caps
     capped: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -162,7 +162,7 @@ class ServerStatus:
     lame_reason: str = ""  # LAME01 reason when not authoritative, "" otherwise
     failure: str = ""  # FailureKind value when no usable reply
     within_threshold: bool = False  # authoritative and RTT within RTT01/RTT02
-    # Facts of the address from the further queries (issue 7). They are set on the UDP row
+    # Facts of the address from the further queries. They are set on the UDP row
     # only (the TCP row of the same address keeps the defaults), so that one address gives
     # one value; None / "" / {} means not probed or no answer.
     rrsig_expires_at: float | None = None  # unix s: DNSSEC03's earliest signature expiry
@@ -201,10 +201,10 @@ class ZoneReport:
     queries: int = 0
     query_failures: Mapping[str, int] = field(default_factory=dict)  # FailureKind -> count
     rtts: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # transport -> RTTs
-    # DNSSEC state of the zone (issue 7): "" (not probed / unknown), "unsigned", "island"
+    # DNSSEC state of the zone: "" (not probed / unknown), "unsigned", "island"
     # (signed, no DS at the parent), "secure" (DS matches, every address validates), "bogus".
     dnssec: str = ""
-    # Vantage health (issue 10): family ("ipv4", "ipv6") -> VantageState value for this sweep
+    # Vantage health: family ("ipv4", "ipv6") -> VantageState value for this sweep
     # ({} = not assessed), the addresses left unmeasured, and whether nothing was measured.
     vantage: Mapping[str, str] = field(default_factory=dict)
     unmeasured: tuple[str, ...] = ()

@@ -29,7 +29,7 @@ DEFAULT_VANTAGE_MIN_ANSWERING = 4  # ICANN RSM: a probe needs answers from enoug
 DEFAULT_PROPAGATION_THRESHOLD = 3600.0  # s, SOA03: ICANN Spec 10 DNS update time (60 min)
 DEFAULT_MAX_NAMESERVERS = 32  # NS names per zone probed at most (real ccTLDs: up to ~13)
 DEFAULT_MAX_ADDRESSES = 64  # addresses per zone probed at most (13 NS x IPv4 + IPv6 = 26)
-# Parsed replies kept for reuse, by estimated bytes (issue 17): ~4,000 typical SOA/NS
+# Parsed replies kept for reuse, by estimated bytes: ~4,000 typical SOA/NS
 # replies, more than the distinct replies of a sweep of every ccTLD's servers.
 DEFAULT_PARSE_CACHE_BYTES = 16 * 1024 * 1024
 
@@ -51,7 +51,7 @@ class ProbeSettings:
     rtt_udp_threshold: float = DEFAULT_RTT_UDP_THRESHOLD
     rtt_tcp_threshold: float = DEFAULT_RTT_TCP_THRESHOLD
     serial_tolerance: int = 0  # serial difference still counted as "in sync"
-    # DELEG06 (issue 14): the NS set, glue and DS set each zone's registry intends at the
+    # DELEG06: the NS set, glue and DS set each zone's registry intends at the
     # parent (config `expect:`); zones without one are not compared.
     expectations: tuple[ZoneExpectation, ...] = ()
     # Per-zone thresholds (`zones:` entries given as mappings); see for_zone().
@@ -64,7 +64,7 @@ class ProbeSettings:
     # address, AXFR and recursion attempts among them: a long-running monitor sends them at
     # most this often per zone and judges the last answers in between (0 = every sweep).
     further_checks_interval: float = 3600.0
-    # Caps per zone (issue 17: 300 NS names in one delegation gave 5,222 series and a 21 s
+    # Caps per zone (300 NS names in one delegation gave 5,222 series and a 21 s
     # sweep): discovery probes no more (probes/delegation.py), DELEG07 reports the excess.
     max_nameservers: int = DEFAULT_MAX_NAMESERVERS
     max_addresses: int = DEFAULT_MAX_ADDRESSES
@@ -75,7 +75,7 @@ class ProbeSettings:
     # `checks.severity`: (check ID, tag, severity) for every re-levelled tag; the judges
     # look up the registry's default, judge() applies these (probes.checks.registry.relevel).
     severity_overrides: tuple[tuple[str, str, Severity], ...] = ()
-    # Vantage health (issue 10): control queries to these references (() = the parent's
+    # Vantage health: control queries to these references (() = the parent's
     # servers); a family is online when min_answering of them answer (all when fewer are
     # configured); assessed at most once per vantage_interval (a sweep round), and anew
     # when a sweep sees failures.

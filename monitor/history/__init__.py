@@ -10,7 +10,7 @@ transaction as the rest of the sweep. Hourly rows are pruned with ``store.retent
 rows (and the lame reasons per day) live for ``store.rollup_retention``.
 
 The zone's per-sweep summary (availability, severity, open findings) is kept as runs of
-alike sweeps (:mod:`monitor.history.runs`, issue 17): changes, not copies.
+alike sweeps (:mod:`monitor.history.runs`): changes, not copies.
 """
 
 from monitor.history.schema import MIGRATION, SCHEMA_TABLES

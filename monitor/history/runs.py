@@ -263,7 +263,7 @@ def window_counts(db: sqlite3.Connection, zone: str,
 
 
 def migrate_sweeps(db: sqlite3.Connection) -> None:
-    """Store migration 5 (issue 17): the one-row-per-sweep ``sweeps`` table becomes runs.
+    """Store migration 5: the one-row-per-sweep ``sweeps`` table becomes runs.
 
     Runs inside the migration's transaction; every stored sweep is kept (as a member of a
     run, the same runs :func:`record_run` would have made, grouped here in memory: a month

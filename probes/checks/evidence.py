@@ -29,7 +29,7 @@ class Evidence:
     delegation: Delegation
     observations: tuple[Observation, ...]
     settings: ProbeSettings
-    # Vantage health of this sweep (issue 10): family -> verdict ({} = not assessed), and the
+    # Vantage health of this sweep: family -> verdict ({} = not assessed), and the
     # addresses left unmeasured (family offline/absent here, or only local errors).
     vantage: Mapping[str, FamilyHealth] = field(default_factory=dict)
     unmeasured: frozenset[str] = frozenset()

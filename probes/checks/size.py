@@ -1,4 +1,4 @@
-"""SIZE01: replies over the prober's body limit (issue 17), shown instead of kept silently.
+"""SIZE01: replies over the prober's body limit, shown instead of kept silently.
 
 The transport keeps of a reply larger than ``LARGE_REPLY_BYTES`` only what the judges read
 (header, question, answer, authority, glue) and says so in the observation's detail

@@ -1,4 +1,4 @@
-"""VANTAGE01: what this vantage point could not measure, and why (issue 10).
+"""VANTAGE01: what this vantage point could not measure, and why.
 
 Not a verdict on the zone: it says which of the zone's addresses were left out because of
 our own host (an address family offline or absent here), so that no other check mistakes
