@@ -459,55 +459,53 @@ def _window(entry: _Section, node: Any) -> MaintenanceWindow:
     )
 
 
-def parse_alerts(section: _Section) -> AlertsConfig:
-    """Read the ``alerts:`` section; ConfigError naming the key and line on bad input."""
+def _duration(value: Any) -> float:
     from monitor.config import parse_duration
 
-    defaults = AlertsConfig()
-    section.reject_unknown(KNOWN_KEYS)
-    smtp = section.section("smtp")
+    return parse_duration(value)
+
+
+def _positive_duration(value: Any) -> float:
+    seconds = _duration(value)
+    if seconds <= 0:
+        raise ValueError(f"must be greater than 0, got {value!r}")
+    return seconds
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ValueError(f"must be a port number from 1 to 65535, got {value!r}")
+    return value
+
+
+def _smtp_config(smtp: _Section, d_smtp: SmtpConfig) -> SmtpConfig:
+    """``alerts.smtp``: the relay, TLS mode, credentials source; exclusive keys refused."""
     smtp.reject_unknown(SMTP_KEYS)
-    retry = section.section("retry")
-    retry.reject_unknown(RETRY_KEYS)
-
-    def duration(value: Any) -> float:
-        return parse_duration(value)
-
-    def positive_duration(value: Any) -> float:
-        seconds = parse_duration(value)
-        if seconds <= 0:
-            raise ValueError(f"must be greater than 0, got {value!r}")
-        return seconds
-
-    def boolean(value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"must be true or false, got {value!r}")
-        return value
-
-    def text(value: Any) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"must be a non-empty string, got {value!r}")
-        return value.strip()
-
-    def port(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-            raise ValueError(f"must be a port number from 1 to 65535, got {value!r}")
-        return value
-
-    d_smtp = defaults.smtp
     smtp_config = SmtpConfig(
-        host=smtp.get("host", text, None) or d_smtp.host,
-        port=smtp.get("port", port, d_smtp.port),
-        starttls=smtp.get("starttls", boolean, d_smtp.starttls),
-        ssl=smtp.get("ssl", boolean, d_smtp.ssl),
-        username=smtp.get("username", text, None),
-        password_file=smtp.get("password_file", text, None),
-        password_env=smtp.get("password_env", text, None),
+        host=smtp.get("host", _text, None) or d_smtp.host,
+        port=smtp.get("port", _port, d_smtp.port),
+        starttls=smtp.get("starttls", _boolean, d_smtp.starttls),
+        ssl=smtp.get("ssl", _boolean, d_smtp.ssl),
+        username=smtp.get("username", _text, None),
+        password_file=smtp.get("password_file", _text, None),
+        password_env=smtp.get("password_env", _text, None),
         sender=smtp.get("from", _email, d_smtp.sender),
-        timeout=smtp.get("timeout", positive_duration, d_smtp.timeout),
-        ca_file=smtp.get("ca_file", text, None),
+        timeout=smtp.get("timeout", _positive_duration, d_smtp.timeout),
+        ca_file=smtp.get("ca_file", _text, None),
     )
     if smtp_config.ssl and smtp_config.starttls:
         key_node = smtp.items["ssl"][0]
@@ -521,21 +519,31 @@ def parse_alerts(section: _Section) -> AlertsConfig:
         raise smtp.error(
             key_node, f"{smtp.path}.password_env: give password_file or password_env, not both"
         )
+    return smtp_config
+
+
+def parse_alerts(section: _Section) -> AlertsConfig:
+    """Read the ``alerts:`` section; ConfigError naming the key and line on bad input."""
+    defaults = AlertsConfig()
+    section.reject_unknown(KNOWN_KEYS)
+    smtp_config = _smtp_config(section.section("smtp"), defaults.smtp)
+    retry = section.section("retry")
+    retry.reject_unknown(RETRY_KEYS)
     d_retry = defaults.retry
     retry_config = RetryConfig(
-        initial=retry.get("initial", positive_duration, d_retry.initial),
-        max=retry.get("max", positive_duration, d_retry.max),
-        give_up_after=retry.get("give_up_after", positive_duration, d_retry.give_up_after),
+        initial=retry.get("initial", _positive_duration, d_retry.initial),
+        max=retry.get("max", _positive_duration, d_retry.max),
+        give_up_after=retry.get("give_up_after", _positive_duration, d_retry.give_up_after),
     )
     return AlertsConfig(
-        enabled=section.get("enabled", boolean, defaults.enabled),
+        enabled=section.get("enabled", _boolean, defaults.enabled),
         rules=_rules(section),
         open_after=section.get("open_after", _int_at_least(1), defaults.open_after),
         close_after=section.get("close_after", _int_at_least(1), defaults.close_after),
         recipients=section.get("recipients", email_list, ()),
         zone_recipients=_zone_recipients(section),
         vantage_recipients=section.get("vantage_recipients", email_list, ()),
-        rate_limit=section.get("rate_limit", duration, defaults.rate_limit),
+        rate_limit=section.get("rate_limit", _duration, defaults.rate_limit),
         retry=retry_config,
         smtp=smtp_config,
         maintenance=_maintenance(section),

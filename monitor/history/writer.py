@@ -96,27 +96,7 @@ def address_row(view: ServerView, report: ZoneReport) -> tuple[dict[str, Any], s
 def zone_row(views: Iterable[tuple[ServerView, str]], report: ZoneReport,
              gap: float | None) -> dict[str, Any]:  # fmt: skip
     """The zone's columns: ICANN availability over the measured addresses, all RTTs."""
-    # The rule of monitor.status.zone_available (over what this vantage point measured),
-    # with ICANN's "answered within 5 x the SLR" for up; a test holds the two together.
-    by_ns: dict[str, list[str]] = {}
-    for view, state in views:
-        by_ns.setdefault(view.nameserver, []).append(state)
-    up = nothing = 0  # NS up on every measured address / NS with no address measured
-    for states in by_ns.values():
-        measured = [s for s in states if s != UNMEASURED]
-        if not measured:
-            nothing += 1
-        elif all(s in (UP, SLOW) for s in measured):
-            up += 1
-    row: dict[str, Any] = {"sweeps": 1}
-    if report.unknown:
-        row["unmeasured"] = 1
-    elif up >= MIN_SERVERS_UP:
-        row["up"] = 1
-    elif up + nothing < MIN_SERVERS_UP:  # even the unmeasured could not make up the number
-        row["unanswered"] = 1
-    else:
-        row["unmeasured"] = 1
+    row: dict[str, Any] = {"sweeps": 1, _availability_column(views, report): 1}
     if not report.unknown:
         for transport, prefix in (("udp", "u"), ("tcp", "t")):
             for rtt in report.rtts.get(transport, ()):
@@ -128,6 +108,29 @@ def zone_row(views: Iterable[tuple[ServerView, str]], report: ZoneReport,
     if gap is not None and gap > 0:
         row["gap_min"] = gap
     return row
+
+
+def _availability_column(views: Iterable[tuple[ServerView, str]], report: ZoneReport) -> str:
+    """"up", "unanswered" or "unmeasured" for one sweep of the zone."""
+    # The rule of monitor.status.zone_available (over what this vantage point measured),
+    # with ICANN's "answered within 5 x the SLR" for up; a test holds the two together.
+    if report.unknown:
+        return "unmeasured"
+    by_ns: dict[str, list[str]] = {}
+    for view, state in views:
+        by_ns.setdefault(view.nameserver, []).append(state)
+    up = nothing = 0  # NS up on every measured address / NS with no address measured
+    for states in by_ns.values():
+        measured = [s for s in states if s != UNMEASURED]
+        if not measured:
+            nothing += 1
+        elif all(s in (UP, SLOW) for s in measured):
+            up += 1
+    if up >= MIN_SERVERS_UP:
+        return "up"
+    if up + nothing < MIN_SERVERS_UP:  # even the unmeasured could not make up the number
+        return "unanswered"
+    return "unmeasured"
 
 
 def _upsert_sql(table: str, key: str) -> str:
