@@ -31,8 +31,9 @@ async def background_load(lab, in_flight: int, stop: asyncio.Event) -> int:
     settings = lab_settings(lab, max_in_flight=in_flight, per_address_in_flight=4,
                             udp_timeout=2.0, udp_tries=1)
     engine = QueryEngine(settings)
-    targets = [(f"{z}.", s.address) for z in lab.zones if not lab.scenario.zone(z).infra
-               for s in lab.zones[z] if z != "zz"]
+    servers = lab.zones  # computed afresh at every access: take it once
+    targets = [(f"{z}.", s.address) for z in servers if not lab.scenario.zone(z).infra
+               for s in servers[z] if z != "zz"]
     sent = 0
 
     async def worker(offset: int) -> None:

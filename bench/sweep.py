@@ -1,8 +1,9 @@
-"""Sweep the lab's scale world (every real ccTLD, every address, the core checks) and print
-queries/s, CPU µs per query, wall time of one full sweep and peak RSS; then dnsperf's rate
-against one lab server in the same run, as this machine's reference.
+"""Sweep a scale world of the lab (every real ccTLD, or with ``--world root`` every TLD of
+the root zone; every address, the core checks) and print queries/s, CPU µs per query, wall
+time of one full sweep and peak RSS; then dnsperf's rate against one lab server in the same
+run, as this machine's reference.
 
-    python bench/sweep.py [--sweeps 3] [--dnsperf-seconds 5]
+    python bench/sweep.py [--world cctld|root] [--sweeps 3] [--dnsperf-seconds 5]
 
 The first sweep parses every reply (cold); later sweeps meet replies already parsed once,
 as a monitor does from its second minute on.
@@ -19,7 +20,7 @@ import subprocess
 import tempfile
 import time
 
-from _world import lab_settings, scale_lab
+from _world import WORLDS, lab_settings, world_lab, world_zones
 
 from probes import observe
 from probes.sweep import Prober
@@ -54,6 +55,7 @@ def dnsperf_rate(address: str, port: int, zones: list[str], seconds: int) -> str
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--world", choices=WORLDS, default="cctld")
     parser.add_argument("--sweeps", type=int, default=3)
     parser.add_argument("--dnsperf-seconds", type=int, default=5)
     parser.add_argument("--all-checks", action="store_true",
@@ -63,11 +65,14 @@ def main() -> int:
     args = parser.parse_args()
     if not args.all_checks:
         observe.EXTRA_PROBES.clear()  # the core checks: SOA over UDP and TCP, NS, glue
-    with scale_lab(port=args.port) as lab:
-        zones = [z for z in lab.zones if not lab.scenario.zone(z).infra]
-        addresses = {s.address for z in zones for s in lab.zones[z]}
-        print(f"scale world: {len(zones)} ccTLDs, {len(addresses)} server addresses, "
-              f"mode {lab.mode}, port {lab.port}")
+    up0 = time.monotonic()
+    with world_lab(args.world, port=args.port) as lab:
+        servers = lab.zones  # computed afresh at every access: take it once
+        zones = world_zones(lab)
+        addresses = {s.address for z in zones for s in servers[z]}
+        print(f"scale world {args.world}: {len(zones)} TLDs, {len(addresses)} server "
+              f"addresses, mode {lab.mode}, port {lab.port}, up in "
+              f"{time.monotonic() - up0:.1f} s")
 
         async def run() -> None:
             settings = lab_settings(lab, udp_timeout=2.0, tcp_timeout=4.0)
@@ -82,8 +87,8 @@ def main() -> int:
         asyncio.run(run())
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS of the sweeping process: {peak_mib:.0f} MiB")
-        busiest = max(lab.zones[zones[0]], key=lambda s: s.address).address
-        served = [z for z in zones if any(s.address == busiest for s in lab.zones[z])]
+        busiest = max(servers[zones[0]], key=lambda s: s.address).address
+        served = [z for z in zones if any(s.address == busiest for s in servers[z])]
         print(f"dnsperf (1 client thread, 500 in flight) against {busiest}: "
               f"{dnsperf_rate(busiest, lab.port, served, args.dnsperf_seconds)}")
     return 0
