@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import resource
 import time
+import weakref
 from collections import Counter
 
 import dns.flags
@@ -21,6 +23,7 @@ from probes.transport import (
     PARSE_CACHE,
     RESOURCE_ERRNOS,
     RawResult,
+    UdpSockets,
     WireQuery,
     make_query,
     tcp_exchange,
@@ -66,7 +69,15 @@ class QueryEngine:
         self._per_address: dict[str, asyncio.Semaphore] = {}
         self.totals = QueryTally()
         self._templates: dict[tuple[str, str], WireQuery] = {}
+        # UDP sockets kept per address between queries; at most a quarter of our descriptor
+        # limit, so a shortage never comes from the keeping.
+        self.udp_sockets = UdpSockets(settings.per_address_in_flight, _kept_socket_limit())
+        weakref.finalize(self, self.udp_sockets.close)
         PARSE_CACHE.resize(settings.parse_cache_bytes)
+
+    def close(self) -> None:
+        """Close the UDP sockets kept between queries (the engine stays usable)."""
+        self.udp_sockets.close()
 
     def _address_slot(self, address: str) -> asyncio.Semaphore:
         slot = self._per_address.get(address)
@@ -135,7 +146,8 @@ class QueryEngine:
             if transport is Transport.TCP:
                 raw = await tcp_exchange(message, address, port, self.settings.tcp_timeout)
             else:
-                raw = await udp_exchange(message, address, port, self.settings.udp_timeout)
+                raw = await udp_exchange(message, address, port, self.settings.udp_timeout,
+                                         self.udp_sockets)
         if transport is Transport.UDP:
             raw = _check_size(raw, message.payload)
         if raw.failure is not None:
@@ -173,6 +185,13 @@ class QueryEngine:
             truncated_udp=truncated,
             oversized_bytes=raw.size if raw.failure is FailureKind.OVERSIZED else 0,
         )
+
+
+def _kept_socket_limit() -> int:
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 4096
+    return max(0, min(4096, soft // 4))
 
 
 def _check_size(raw: RawResult, limit: int) -> RawResult:
