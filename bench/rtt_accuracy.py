@@ -19,6 +19,8 @@ import dns.message
 from _world import lab_settings, percentile, scale_lab
 
 from probes.engine import QueryEngine
+from probes.loop import loop_name
+from probes.loop import run as run_loop
 from probes.model import Transport
 from probes.transport import WireQuery, make_query, udp_exchange
 
@@ -103,7 +105,8 @@ def main() -> int:
          "params": {"ms": args.delay_ms}}]}
     with scale_lab([slow_zone], port=args.port) as lab:
         print(f"scale world up ({lab.mode}, port {lab.port}); slow server {TARGET} holds each "
-              f"query {args.delay_ms:.0f} ms; {args.in_flight} other queries in flight")
+              f"query {args.delay_ms:.0f} ms; {args.in_flight} other queries in flight; "
+              f"event loop {loop_name()}")
 
         async def run() -> tuple[dict[int, float], dict[int, float], int, float]:
             stop = asyncio.Event()
@@ -115,7 +118,7 @@ def main() -> int:
             stop.set()
             return ours, naive, await load, elapsed
 
-        ours, naive, load_sent, elapsed = asyncio.run(run())
+        ours, naive, load_sent, elapsed = run_loop(run())
         records = lab.timings(TARGET)
         held = {r["id"]: (r.get("kernel_held_ns") or r["held_ns"]) / 1e9 for r in records
                 if r["transport"] == "udp"}

@@ -23,6 +23,8 @@ import time
 from _world import WORLDS, lab_settings, world_lab, world_zones
 
 from probes import observe
+from probes.loop import loop_name
+from probes.loop import run as run_loop
 from probes.sweep import Prober
 
 
@@ -72,7 +74,7 @@ def main() -> int:
         addresses = {s.address for z in zones for s in servers[z]}
         print(f"scale world {args.world}: {len(zones)} TLDs, {len(addresses)} server "
               f"addresses, mode {lab.mode}, port {lab.port}, up in "
-              f"{time.monotonic() - up0:.1f} s")
+              f"{time.monotonic() - up0:.1f} s; event loop {loop_name()}")
 
         async def run() -> None:
             settings = lab_settings(lab, udp_timeout=2.0, tcp_timeout=4.0)
@@ -84,7 +86,7 @@ def main() -> int:
                           f"{queries / wall:,.0f} q/s; CPU {cpu:.2f} s = "
                           f"{cpu / queries * 1e6:.0f} µs/query; failures {failures or 'none'}")
 
-        asyncio.run(run())
+        run_loop(run())
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS of the sweeping process: {peak_mib:.0f} MiB")
         busiest = max(servers[zones[0]], key=lambda s: s.address).address

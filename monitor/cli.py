@@ -28,6 +28,7 @@ from monitor.config import (
 )
 from monitor.report import EXIT_UNKNOWN, exit_status, render_text, to_json_document
 from probes.limits import fit_descriptors
+from probes.loop import run as run_loop
 from probes.model import ZoneReport
 from probes.names import display_name
 from probes.sweep import Prober
@@ -227,7 +228,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_UNKNOWN
     config = replace(config, probe=fit_descriptors(config.probe)[0])
     try:
-        reports = asyncio.run(check_zones_within(config, args.timeout))
+        reports = run_loop(check_zones_within(config, args.timeout))
     except DeadlineReached as exc:
         names = ", ".join(display_name(z) for z in exc.pending)
         print(f"CCMON UNKNOWN - {exc}; still pending: {len(exc.pending)} zone(s): {names}")
