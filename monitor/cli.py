@@ -185,10 +185,22 @@ def _load_for_check(args: argparse.Namespace) -> Config:
     return replace(config, zones=zones)
 
 
+# Zones swept at once by a one-shot check: each zone's observations (parsed replies, DNSSEC
+# ones among them) live until its report is made, so 309 at once peaked at 137 MB RSS.
+CHECK_ZONES_AT_ONCE = 32
+
+
+async def _sweep_bounded(prober: Prober, zone: str, slots: asyncio.Semaphore) -> ZoneReport:
+    async with slots:
+        return await prober.sweep(zone)
+
+
 async def check_zones(config: Config) -> list[ZoneReport]:
-    """Sweep every zone of the config once, concurrently."""
+    """Sweep every zone of the config once, a bounded number at a time."""
+    slots = asyncio.Semaphore(CHECK_ZONES_AT_ONCE)
     async with Prober(config.probe) as prober:
-        return list(await asyncio.gather(*(prober.sweep(zone) for zone in config.zones)))
+        return list(await asyncio.gather(*(_sweep_bounded(prober, zone, slots)
+                                           for zone in config.zones)))
 
 
 class DeadlineReached(Exception):
@@ -206,7 +218,9 @@ async def check_zones_within(config: Config, deadline: float | None) -> list[Zon
         return await check_zones(config)
     started = time.monotonic()
     async with Prober(config.probe) as prober:
-        tasks = {zone: asyncio.ensure_future(prober.sweep(zone)) for zone in config.zones}
+        slots = asyncio.Semaphore(CHECK_ZONES_AT_ONCE)
+        tasks = {zone: asyncio.ensure_future(_sweep_bounded(prober, zone, slots))
+                 for zone in config.zones}
         await asyncio.wait(tasks.values(), timeout=deadline)
         pending = [zone for zone, task in tasks.items() if not task.done()]
         if pending:

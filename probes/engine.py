@@ -69,6 +69,8 @@ class QueryEngine:
         self._per_address: dict[str, asyncio.Semaphore] = {}
         self.totals = QueryTally()
         self._templates: dict[tuple[str, str], WireQuery] = {}
+        # id(message) -> (message, its bytes); the message kept so its id stays its own
+        self._given: dict[int, tuple[dns.message.Message, WireQuery]] = {}
         # UDP sockets kept per address between queries; at most a quarter of our descriptor
         # limit, so a shortage never comes from the keeping.
         self.udp_sockets = UdpSockets(settings.per_address_in_flight, _kept_socket_limit())
@@ -162,7 +164,16 @@ class QueryEngine:
     def _wire_query(self, question: Question, query: dns.message.Message | None) -> WireQuery:
         """The query's bytes; the standard ones are built once and reused with new IDs."""
         if query is not None:
-            return WireQuery.from_message(query)
+            # The further queries share their messages (built once per zone and kind):
+            # their bytes are made once per message too.
+            known = self._given.get(id(query))
+            if known is not None and known[0] is query:
+                return known[1]
+            if len(self._given) > 10_000:  # bounded: one per (zone, kind) in practice
+                self._given.clear()
+            wire = WireQuery.from_message(query)
+            self._given[id(query)] = (query, wire)
+            return wire
         key = (question.name, question.rdtype)
         template = self._templates.get(key)
         if template is None:
