@@ -1,10 +1,10 @@
 """How true are ccmon's RTTs under load? A lab fault server (its own process) holds every
 query for a known delay and records, per query ID, how long it really held it; meanwhile
-2,000 other queries are in flight to the scale world. We print the error of our RTT against
+3,000 other queries are in flight to the scale world. We print the error of our RTT against
 the server's own record (p50/p99/max, ms) — and, in the same run, the error of a naive
 dnspython asyncio loop (dns.asyncquery.udp) as the peer.
 
-    python bench/rtt_accuracy.py [--delay-ms 100] [--samples 300] [--in-flight 2000]
+    python bench/rtt_accuracy.py [--delay-ms 100] [--samples 300] [--in-flight 3000]
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay-ms", type=float, default=100.0)
     parser.add_argument("--samples", type=int, default=300)
-    parser.add_argument("--in-flight", type=int, default=2000)
+    parser.add_argument("--in-flight", type=int, default=3000)
     parser.add_argument("--port", type=int, default=None,
                         help="lab port (default: 53 as root; another lab may hold it)")
     args = parser.parse_args()
