@@ -410,16 +410,19 @@ async def udp_exchange(
         except OSError as exc:
             return _failed(time.time(), exc, matcher, before_packet=True)
     channel.handler = exchange
+    send, wire = channel.sock.send, query.wire
+    sent_ns = time.time_ns()
     try:
-        exchange.sent_ns = time.time_ns()
-        exchange.sent_at = exchange.sent_ns / 1e9
-        channel.sock.send(query.wire)
+        send(wire)  # nothing between the stamp and the send: the RTT's start is this moment
     except OSError as exc:
+        exchange.sent_at = sent_ns / 1e9
         channel.close()
         # A kept socket's send may report an ICMP error of the path that arrived since its
         # last read: only a shortage or our own filter is certainly ours then.
         ours = fresh or exc.errno in RESOURCE_ERRNOS | FILTERED_ERRNOS
         return _failed(exchange.sent_at, exc, matcher, before_packet=ours)
+    exchange.sent_ns = sent_ns  # set before any reply can be read: the loop runs after us
+    exchange.sent_at = sent_ns / 1e9
     timer = loop.call_later(timeout, exchange.on_deadline, channel)
     try:
         result = await exchange.done
