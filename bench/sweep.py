@@ -26,6 +26,7 @@ from probes import observe
 from probes.loop import loop_name
 from probes.loop import run as run_loop
 from probes.sweep import Prober
+from probes.transport import PARSE_CACHE
 
 
 async def sweep_all(prober: Prober, zones: list[str]) -> tuple[int, float, float, dict]:
@@ -62,6 +63,9 @@ def main() -> int:
     parser.add_argument("--dnsperf-seconds", type=int, default=5)
     parser.add_argument("--all-checks", action="store_true",
                         help="also send the further checks' queries (DNSSEC, EDNS, AXFR, ...)")
+    parser.add_argument("--parse-cache-mib", type=float, default=None,
+                        help="parse cache budget (default: the probe default, 16 MiB); the "
+                        "root world's replies need more for warm sweeps to be warm")
     parser.add_argument("--port", type=int, default=None,
                         help="lab port (default: 53 as root; another lab may hold it)")
     args = parser.parse_args()
@@ -77,7 +81,9 @@ def main() -> int:
               f"{time.monotonic() - up0:.1f} s; event loop {loop_name()}")
 
         async def run() -> None:
-            settings = lab_settings(lab, udp_timeout=2.0, tcp_timeout=4.0)
+            cache = ({} if args.parse_cache_mib is None
+                     else {"parse_cache_bytes": int(args.parse_cache_mib * 2**20)})
+            settings = lab_settings(lab, udp_timeout=2.0, tcp_timeout=4.0, **cache)
             async with Prober(settings) as prober:
                 for n in range(1, args.sweeps + 1):
                     queries, wall, cpu, failures = await sweep_all(prober, zones)
@@ -87,6 +93,9 @@ def main() -> int:
                           f"{cpu / queries * 1e6:.0f} µs/query; failures {failures or 'none'}")
 
         run_loop(run())
+        print(f"parse cache: {len(PARSE_CACHE)} replies, {PARSE_CACHE.used / 2**20:.1f} MiB "
+              f"estimated of {PARSE_CACHE.budget / 2**20:.0f} MiB; {PARSE_CACHE.hits} hits, "
+              f"{PARSE_CACHE.misses} misses in all")
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS of the sweeping process: {peak_mib:.0f} MiB")
         busiest = max(servers[zones[0]], key=lambda s: s.address).address

@@ -71,8 +71,8 @@ class QueryEngine:
         self._templates: dict[tuple[str, str], WireQuery] = {}
         # id(message) -> (message, its bytes); the message kept so its id stays its own
         self._given: dict[int, tuple[dns.message.Message, WireQuery]] = {}
-        # UDP sockets kept per address between queries; at most a quarter of our descriptor
-        # limit, so a shortage never comes from the keeping.
+        # UDP sockets kept per address between queries: at most half our descriptor limit,
+        # and all closed at the first shortage of descriptors (see _exchange).
         self.udp_sockets = UdpSockets(settings.per_address_in_flight, _kept_socket_limit())
         weakref.finalize(self, self.udp_sockets.close)
         PARSE_CACHE.resize(settings.parse_cache_bytes)
@@ -131,6 +131,9 @@ class QueryEngine:
             raw = await self._exchange_once(transport, address, port, question, query, tallies)
             if raw.failure is not FailureKind.LOCAL_ERROR or raw.errno not in RESOURCE_ERRNOS:
                 return raw
+            # Our kept sockets hold descriptors outside the in-flight budget: give them back
+            # first, so a shortage is never of our own keeping.
+            self.udp_sockets.close()
             pause = min(LOCAL_RETRY_PAUSE * 2**attempt, LOCAL_RETRY_PAUSE_MAX)
             if time.monotonic() + pause > give_up:
                 return raw  # still short: this query stays unmeasured, never the server's
@@ -169,7 +172,7 @@ class QueryEngine:
             known = self._given.get(id(query))
             if known is not None and known[0] is query:
                 return known[1]
-            if len(self._given) > 10_000:  # bounded: one per (zone, kind) in practice
+            if len(self._given) > 50_000:  # bounded: one per (zone, kind) in practice
                 self._given.clear()
             wire = WireQuery.from_message(query)
             self._given[id(query)] = (query, wire)
@@ -177,7 +180,8 @@ class QueryEngine:
         key = (question.name, question.rdtype)
         template = self._templates.get(key)
         if template is None:
-            if len(self._templates) > 10_000:  # bounded: names come from delegations
+            # bounded: names come from delegations (the whole root needs ~15,000)
+            if len(self._templates) > 50_000:
                 self._templates.clear()
             message = make_query(question.name, question.rdtype,
                                  edns_buffer=self.settings.edns_buffer)
@@ -198,11 +202,14 @@ class QueryEngine:
         )
 
 
+KEPT_SOCKETS_MAX = 16_384  # the whole root zone has 11,561 server addresses
+
+
 def _kept_socket_limit() -> int:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
-        return 4096
-    return max(0, min(4096, soft // 4))
+        return KEPT_SOCKETS_MAX
+    return max(0, min(KEPT_SOCKETS_MAX, soft // 2))
 
 
 def _check_size(raw: RawResult, limit: int) -> RawResult:

@@ -303,7 +303,7 @@ class UdpSockets:
     and with it a fresh random source port. At most `per_address` idle sockets per address
     (the engine's in-flight bound) and `limit` in all, so descriptors stay bounded."""
 
-    def __init__(self, per_address: int = 4, limit: int = 4096) -> None:
+    def __init__(self, per_address: int = 4, limit: int = 16_384) -> None:
         self.per_address = max(0, per_address)
         self.limit = max(0, limit)
         self._idle: dict[tuple[str, int], list[_UdpChannel]] = {}

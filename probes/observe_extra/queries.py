@@ -52,7 +52,7 @@ def wanted_queries(disabled: Iterable[str], *, responding: bool) -> list[str]:
     return wanted
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=65536)
 def build_query(label: str, zone: str, edns_buffer: int) -> tuple[str, str, Transport,
                                                                    dns.message.Message]:
     """(qname, wire type, transport, message) for one labelled query. Built once per
