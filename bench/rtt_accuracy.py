@@ -1,10 +1,10 @@
 """How true are ccmon's RTTs under load? A lab fault server (its own process) holds every
 query for a known delay and records, per query ID, how long it really held it; meanwhile
-2,000 other queries are in flight to the scale world. We print the error of our RTT against
+3,000 other queries are in flight to the scale world. We print the error of our RTT against
 the server's own record (p50/p99/max, ms) — and, in the same run, the error of a naive
 dnspython asyncio loop (dns.asyncquery.udp) as the peer.
 
-    python bench/rtt_accuracy.py [--delay-ms 100] [--samples 300] [--in-flight 2000]
+    python bench/rtt_accuracy.py [--delay-ms 100] [--samples 300] [--in-flight 3000]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import dns.message
 from _world import lab_settings, percentile, scale_lab
 
 from probes.engine import QueryEngine
+from probes.loop import loop_name
+from probes.loop import run as run_loop
 from probes.model import Transport
 from probes.transport import WireQuery, make_query, udp_exchange
 
@@ -31,8 +33,9 @@ async def background_load(lab, in_flight: int, stop: asyncio.Event) -> int:
     settings = lab_settings(lab, max_in_flight=in_flight, per_address_in_flight=4,
                             udp_timeout=2.0, udp_tries=1)
     engine = QueryEngine(settings)
-    targets = [(f"{z}.", s.address) for z in lab.zones if not lab.scenario.zone(z).infra
-               for s in lab.zones[z] if z != "zz"]
+    servers = lab.zones  # computed afresh at every access: take it once
+    targets = [(f"{z}.", s.address) for z in servers if not lab.scenario.zone(z).infra
+               for s in servers[z] if z != "zz"]
     sent = 0
 
     async def worker(offset: int) -> None:
@@ -93,7 +96,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay-ms", type=float, default=100.0)
     parser.add_argument("--samples", type=int, default=300)
-    parser.add_argument("--in-flight", type=int, default=2000)
+    parser.add_argument("--in-flight", type=int, default=3000)
     parser.add_argument("--port", type=int, default=None,
                         help="lab port (default: 53 as root; another lab may hold it)")
     args = parser.parse_args()
@@ -102,7 +105,8 @@ def main() -> int:
          "params": {"ms": args.delay_ms}}]}
     with scale_lab([slow_zone], port=args.port) as lab:
         print(f"scale world up ({lab.mode}, port {lab.port}); slow server {TARGET} holds each "
-              f"query {args.delay_ms:.0f} ms; {args.in_flight} other queries in flight")
+              f"query {args.delay_ms:.0f} ms; {args.in_flight} other queries in flight; "
+              f"event loop {loop_name()}")
 
         async def run() -> tuple[dict[int, float], dict[int, float], int, float]:
             stop = asyncio.Event()
@@ -114,7 +118,7 @@ def main() -> int:
             stop.set()
             return ours, naive, await load, elapsed
 
-        ours, naive, load_sent, elapsed = asyncio.run(run())
+        ours, naive, load_sent, elapsed = run_loop(run())
         records = lab.timings(TARGET)
         held = {r["id"]: (r.get("kernel_held_ns") or r["held_ns"]) / 1e9 for r in records
                 if r["transport"] == "udp"}

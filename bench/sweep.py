@@ -1,8 +1,9 @@
-"""Sweep the lab's scale world (every real ccTLD, every address, the core checks) and print
-queries/s, CPU µs per query, wall time of one full sweep and peak RSS; then dnsperf's rate
-against one lab server in the same run, as this machine's reference.
+"""Sweep a scale world of the lab (every real ccTLD, or with ``--world root`` every TLD of
+the root zone; every address, the core checks) and print queries/s, CPU µs per query, wall
+time of one full sweep and peak RSS; then dnsperf's rate against one lab server in the same
+run, as this machine's reference.
 
-    python bench/sweep.py [--sweeps 3] [--dnsperf-seconds 5]
+    python bench/sweep.py [--world cctld|root] [--sweeps 3] [--dnsperf-seconds 5]
 
 The first sweep parses every reply (cold); later sweeps meet replies already parsed once,
 as a monitor does from its second minute on.
@@ -19,10 +20,13 @@ import subprocess
 import tempfile
 import time
 
-from _world import lab_settings, scale_lab
+from _world import WORLDS, lab_settings, world_lab, world_zones
 
 from probes import observe
+from probes.loop import loop_name
+from probes.loop import run as run_loop
 from probes.sweep import Prober
+from probes.transport import PARSE_CACHE
 
 
 async def sweep_all(prober: Prober, zones: list[str]) -> tuple[int, float, float, dict]:
@@ -54,23 +58,32 @@ def dnsperf_rate(address: str, port: int, zones: list[str], seconds: int) -> str
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--world", choices=WORLDS, default="cctld")
     parser.add_argument("--sweeps", type=int, default=3)
     parser.add_argument("--dnsperf-seconds", type=int, default=5)
     parser.add_argument("--all-checks", action="store_true",
                         help="also send the further checks' queries (DNSSEC, EDNS, AXFR, ...)")
+    parser.add_argument("--parse-cache-mib", type=float, default=None,
+                        help="parse cache budget (default: the probe default, 16 MiB); the "
+                        "root world's replies need more for warm sweeps to be warm")
     parser.add_argument("--port", type=int, default=None,
                         help="lab port (default: 53 as root; another lab may hold it)")
     args = parser.parse_args()
     if not args.all_checks:
         observe.EXTRA_PROBES.clear()  # the core checks: SOA over UDP and TCP, NS, glue
-    with scale_lab(port=args.port) as lab:
-        zones = [z for z in lab.zones if not lab.scenario.zone(z).infra]
-        addresses = {s.address for z in zones for s in lab.zones[z]}
-        print(f"scale world: {len(zones)} ccTLDs, {len(addresses)} server addresses, "
-              f"mode {lab.mode}, port {lab.port}")
+    up0 = time.monotonic()
+    with world_lab(args.world, port=args.port) as lab:
+        servers = lab.zones  # computed afresh at every access: take it once
+        zones = world_zones(lab)
+        addresses = {s.address for z in zones for s in servers[z]}
+        print(f"scale world {args.world}: {len(zones)} TLDs, {len(addresses)} server "
+              f"addresses, mode {lab.mode}, port {lab.port}, up in "
+              f"{time.monotonic() - up0:.1f} s; event loop {loop_name()}")
 
         async def run() -> None:
-            settings = lab_settings(lab, udp_timeout=2.0, tcp_timeout=4.0)
+            cache = ({} if args.parse_cache_mib is None
+                     else {"parse_cache_bytes": int(args.parse_cache_mib * 2**20)})
+            settings = lab_settings(lab, udp_timeout=2.0, tcp_timeout=4.0, **cache)
             async with Prober(settings) as prober:
                 for n in range(1, args.sweeps + 1):
                     queries, wall, cpu, failures = await sweep_all(prober, zones)
@@ -79,11 +92,14 @@ def main() -> int:
                           f"{queries / wall:,.0f} q/s; CPU {cpu:.2f} s = "
                           f"{cpu / queries * 1e6:.0f} µs/query; failures {failures or 'none'}")
 
-        asyncio.run(run())
+        run_loop(run())
+        print(f"parse cache: {len(PARSE_CACHE)} replies, {PARSE_CACHE.used / 2**20:.1f} MiB "
+              f"estimated of {PARSE_CACHE.budget / 2**20:.0f} MiB; {PARSE_CACHE.hits} hits, "
+              f"{PARSE_CACHE.misses} misses in all")
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS of the sweeping process: {peak_mib:.0f} MiB")
-        busiest = max(lab.zones[zones[0]], key=lambda s: s.address).address
-        served = [z for z in zones if any(s.address == busiest for s in lab.zones[z])]
+        busiest = max(servers[zones[0]], key=lambda s: s.address).address
+        served = [z for z in zones if any(s.address == busiest for s in servers[z])]
         print(f"dnsperf (1 client thread, 500 in flight) against {busiest}: "
               f"{dnsperf_rate(busiest, lab.port, served, args.dnsperf_seconds)}")
     return 0

@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the lab and stay in the foreground")
-    up.add_argument("--scenario", default="demo", help="demo, scale, or a YAML path")
+    up.add_argument("--scenario", default="demo",
+                    help="demo, scale (every ccTLD), scale-root (every TLD), or a YAML path")
     up.add_argument("--port", type=int, default=None)
     up.add_argument("--mode", choices=("real", "python"), default=None)
     for name in ("down", "status"):

@@ -1,9 +1,11 @@
-"""The scale world: every ccTLD of the real root zone, with its real NS names and its real
-number of addresses, mapped onto IPv4 loopback, served by real NSD and Knot processes.
+"""The scale worlds: every ccTLD of the real root zone (``cctld``, 309 zones), or every TLD
+of it (``root``, 1,438 zones), with the real NS names and the real number of addresses,
+mapped onto IPv4 loopback, served by real NSD and Knot processes.
 
-Generated at load time (``load_scenario("scale")``) from ``cctld-delegations.json``, which
-lives in ``shared/data/`` beside the repository (``../shared/data`` from the repository
-root); ``CCMON_CCTLD_DATA`` may name the file instead.
+Generated at load time (``load_scenario("scale")`` / ``load_scenario("scale-root")``, or
+:func:`world_scenario`) from ``cctld-delegations.json`` or ``root.zone``, which live in
+``shared/data/`` beside the repository (``../shared/data`` from the repository root);
+``CCMON_CCTLD_DATA`` and ``CCMON_ROOT_ZONE`` may name the files instead.
 
 Mapping:
 * each (NS name, real address) pair gets its own 127.x.y.z address: IPv4 addresses from
@@ -13,9 +15,10 @@ Mapping:
   of them, as in the real world;
 * software alternates NSD / Knot by NS name; each ccTLD's first NS name is its primary and
   the others transfer from it (NOTIFY through the relay, then AXFR/IXFR);
-* NS names under TLDs that are not ccTLDs (``com``, ``net``, ``org``, …) get their address
-  records in an infrastructure zone of that TLD, served on 127.53.0.3; the root keeps glue
-  for every name, as the real root does.
+* NS names under TLDs that are not in the world (``com``, ``net``, ``org``, … in the ccTLD
+  world) get their address records in an infrastructure zone of that TLD, served on
+  127.53.0.3; the root keeps glue for every name, as the real root does. The root world
+  has every TLD, so every NS name lives in a zone of the world and none is needed.
 """
 
 from __future__ import annotations
@@ -29,22 +32,89 @@ from lab.scenario import Scenario, enclosing_zone, parse_scenario
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_NAME = "cctld-delegations.json"
+ROOT_ZONE_NAME = "root.zone"
+WORLDS = ("cctld", "root")
 INFRA_NS = "a.lab-gtld-servers.net."
 INFRA_ADDRESS = "127.53.0.3"
 
 
-def data_path() -> Path:
-    env = os.environ.get("CCMON_CCTLD_DATA")
+def _shared_file(file_name: str, env_name: str) -> Path:
+    env = os.environ.get(env_name)
     candidates = [Path(env)] if env else []
-    candidates += [REPO_ROOT.parent / "shared" / "data" / DATA_NAME,
-                   REPO_ROOT / "shared" / "data" / DATA_NAME]
+    candidates += [REPO_ROOT.parent / "shared" / "data" / file_name,
+                   REPO_ROOT / "shared" / "data" / file_name]
     for path in candidates:
         if path.is_file():
             return path
     raise ScenarioError(
-        f"the scale scenario needs {DATA_NAME}; looked at "
+        f"the scale scenario needs {file_name}; looked at "
         + ", ".join(str(p) for p in candidates)
-        + " (the shared/ directory belongs beside the repository; or set CCMON_CCTLD_DATA)")
+        + f" (the shared/ directory belongs beside the repository; or set {env_name})")
+
+
+def data_path() -> Path:
+    return _shared_file(DATA_NAME, "CCMON_CCTLD_DATA")
+
+
+def root_zone_path() -> Path:
+    return _shared_file(ROOT_ZONE_NAME, "CCMON_ROOT_ZONE")
+
+
+def root_delegations(text: str) -> list[dict]:
+    """Every TLD delegation of a root zone master file, in the shape of the ccTLD data:
+    ``{"tld", "ns": [{"name", "ipv4", "ipv6"}]}``, NS names in the zone's order, addresses
+    from the root's glue. Only the simple one-record-per-line form the root zone uses."""
+    ns_of: dict[str, list[str]] = {}
+    addresses: dict[str, dict[str, list[str]]] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or fields[0].startswith(";"):
+            continue
+        owner, rdtype, rdata = fields[0].lower(), fields[3].upper(), fields[4]
+        if rdtype == "NS" and owner != ".":
+            ns_of.setdefault(owner.rstrip("."), []).append(rdata.lower())
+        elif rdtype in ("A", "AAAA"):
+            key = "ipv4" if rdtype == "A" else "ipv6"
+            addresses.setdefault(owner, {"ipv4": [], "ipv6": []})[key].append(rdata)
+    out = []
+    for tld, names in ns_of.items():
+        servers = []
+        for name in dict.fromkeys(names):
+            found = addresses.get(name, {"ipv4": [], "ipv6": []})
+            servers.append({"name": name, "ipv4": found["ipv4"], "ipv6": found["ipv6"]})
+        out.append({"tld": tld, "ns": servers})
+    return out
+
+
+def world_delegations(world: str = "cctld") -> list[dict]:
+    """The delegations of a scale world: ``cctld`` (309 ccTLDs) or ``root`` (every TLD)."""
+    if world == "cctld":
+        path = data_path()
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ScenarioError(f"{path}: cannot read the ccTLD data: {exc}") from None
+    if world == "root":
+        path = root_zone_path()
+        try:
+            return root_delegations(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ScenarioError(f"{path}: cannot read the root zone: {exc}") from None
+    raise ScenarioError(f"no scale world {world!r} (known: {', '.join(WORLDS)})")
+
+
+def world_raw(world: str = "cctld") -> dict:
+    """A scale world as plain scenario data (extend its ``zones`` before parsing)."""
+    raw = scale_raw(world_delegations(world))
+    if world == "root":
+        raw["name"] = "scale-root"
+        raw["description"] = "every TLD of the real root zone"
+    return raw
+
+
+def world_scenario(world: str = "cctld") -> Scenario:
+    """A scale world, parsed: what ``Lab(world_scenario("root"))`` brings up."""
+    return parse_scenario(world_raw(world), "scale" if world == "cctld" else f"scale-{world}")
 
 
 def _loopback(base: int, index: int) -> str:
@@ -78,9 +148,12 @@ def scale_raw(delegations: list[dict]) -> dict:
                                 "software": software[ns["name"]], "family": family,
                                 "role": "primary" if i == 0 else "secondary"})
         zones.append({"zone": d["tld"], "servers": servers})
-    outside = sorted({name.rstrip(".").rsplit(".", 1)[-1] for name in ns_names
-                      if enclosing_zone(name, tlds) is None} | {"net"})
-    for tld in outside:
+    known = set(tlds)
+    outside = {name.rstrip(".").rsplit(".", 1)[-1] for name in ns_names
+               if enclosing_zone(name, known) is None}
+    if outside:
+        outside.add("net")  # the infrastructure server's own name lives there
+    for tld in sorted(outside):
         zones.append({"zone": tld, "infra": True, "servers": [
             {"ns": INFRA_NS, "address": INFRA_ADDRESS, "software": "nsd"}]})
     return {"name": "scale", "description": "every delegated ccTLD of the real root zone",
@@ -88,7 +161,8 @@ def scale_raw(delegations: list[dict]) -> dict:
 
 
 def scale_scenario(path: Path | None = None) -> Scenario:
-    path = path or data_path()
+    if path is None:
+        return world_scenario("cctld")
     try:
         delegations = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -321,7 +321,7 @@ def _check_addresses(sc: Scenario) -> None:
 
 def _check_resolvable(sc: Scenario) -> None:
     """Every NS name needs glue in the root or an A record in a lab zone other than its own."""
-    names = [z.name for z in sc.zones]
+    names = {z.name for z in sc.zones}
     for z in sc.zones:
         for s in z.servers:
             if s.glue:
@@ -334,12 +334,17 @@ def _check_resolvable(sc: Scenario) -> None:
 
 
 def enclosing_zone(name: str, zones: Iterable[str]) -> str | None:
-    """The deepest of `zones` that contains host `name` (the root excluded), or None."""
-    best = None
-    for z in zones:
-        if z != "." and in_zone(name, z) and (best is None or len(z) > len(best)):
-            best = z
-    return best
+    """The deepest of `zones` that contains host `name` (the root excluded), or None.
+
+    Walks the name's own suffixes, so a set of zones costs one lookup per label (the
+    whole-root world asks this for 5,914 names against 1,438 zones)."""
+    known = zones if isinstance(zones, set | frozenset) else set(zones)
+    bare = name.rstrip(".")
+    while bare:
+        if bare in known:
+            return bare
+        _, _, bare = bare.partition(".")
+    return None
 
 
 def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
@@ -383,11 +388,16 @@ def parse_scenario(raw: Any, name: str = "scenario") -> Scenario:
 def load_scenario(name: str | Path = "demo") -> Scenario:
     """Load a scenario: ``"demo"`` (``lab/scenarios/demo.yaml``), another file of
     ``lab/scenarios`` by name (``"extras"``, ``"hostile"``, ...), ``"scale"`` (every real
-    ccTLD, generated from the shared root-zone data) or a path to a YAML file."""
+    ccTLD, generated from the shared root-zone data), ``"scale-root"`` (every TLD of the
+    root zone) or a path to a YAML file."""
     if str(name) == "scale":
         from lab.scale import scale_scenario
 
         return scale_scenario()
+    if str(name) == "scale-root":
+        from lab.scale import world_scenario
+
+        return world_scenario("root")
     path = Path(name)
     if not path.suffix:
         path = SCENARIO_DIR / f"{name}.yaml"

@@ -50,7 +50,7 @@ def _type(address: str) -> str:
 
 def address_records(sc: Scenario) -> dict[str, list[str]]:
     """Zone -> the A records of the NS names living in it (whichever zone they serve)."""
-    names = [z.name for z in sc.zones]
+    names = {z.name for z in sc.zones}
     out: dict[str, list[str]] = {}
     for ns, addrs in host_addresses(sc).items():
         holder = enclosing_zone(ns, names)

@@ -39,6 +39,7 @@ from monitor.store import Store, StoreError, StoreWriteError
 from monitor.web import WebServer, make_app
 from monitor.webconfig import WebConfigError, load_web_config
 from probes.checks.history import History, judge_history
+from probes.loop import run as run_loop
 from probes.model import ZoneReport
 from probes.settings import ProbeSettings
 
@@ -269,4 +270,4 @@ def run(config: Config, prober_factory: ProberFactory | None = None) -> int:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-    return asyncio.run(_main(config, prober_factory))
+    return run_loop(_main(config, prober_factory))

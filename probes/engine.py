@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import resource
 import time
+import weakref
 from collections import Counter
 
 import dns.flags
@@ -21,6 +23,7 @@ from probes.transport import (
     PARSE_CACHE,
     RESOURCE_ERRNOS,
     RawResult,
+    UdpSockets,
     WireQuery,
     make_query,
     tcp_exchange,
@@ -66,7 +69,17 @@ class QueryEngine:
         self._per_address: dict[str, asyncio.Semaphore] = {}
         self.totals = QueryTally()
         self._templates: dict[tuple[str, str], WireQuery] = {}
+        # id(message) -> (message, its bytes); the message kept so its id stays its own
+        self._given: dict[int, tuple[dns.message.Message, WireQuery]] = {}
+        # UDP sockets kept per address between queries: at most half our descriptor limit,
+        # and all closed at the first shortage of descriptors (see _exchange).
+        self.udp_sockets = UdpSockets(settings.per_address_in_flight, _kept_socket_limit())
+        weakref.finalize(self, self.udp_sockets.close)
         PARSE_CACHE.resize(settings.parse_cache_bytes)
+
+    def close(self) -> None:
+        """Close the UDP sockets kept between queries (the engine stays usable)."""
+        self.udp_sockets.close()
 
     def _address_slot(self, address: str) -> asyncio.Semaphore:
         slot = self._per_address.get(address)
@@ -118,6 +131,9 @@ class QueryEngine:
             raw = await self._exchange_once(transport, address, port, question, query, tallies)
             if raw.failure is not FailureKind.LOCAL_ERROR or raw.errno not in RESOURCE_ERRNOS:
                 return raw
+            # Our kept sockets hold descriptors outside the in-flight budget: give them back
+            # first, so a shortage is never of our own keeping.
+            self.udp_sockets.close()
             pause = min(LOCAL_RETRY_PAUSE * 2**attempt, LOCAL_RETRY_PAUSE_MAX)
             if time.monotonic() + pause > give_up:
                 return raw  # still short: this query stays unmeasured, never the server's
@@ -135,7 +151,8 @@ class QueryEngine:
             if transport is Transport.TCP:
                 raw = await tcp_exchange(message, address, port, self.settings.tcp_timeout)
             else:
-                raw = await udp_exchange(message, address, port, self.settings.udp_timeout)
+                raw = await udp_exchange(message, address, port, self.settings.udp_timeout,
+                                         self.udp_sockets)
         if transport is Transport.UDP:
             raw = _check_size(raw, message.payload)
         if raw.failure is not None:
@@ -150,11 +167,21 @@ class QueryEngine:
     def _wire_query(self, question: Question, query: dns.message.Message | None) -> WireQuery:
         """The query's bytes; the standard ones are built once and reused with new IDs."""
         if query is not None:
-            return WireQuery.from_message(query)
+            # The further queries share their messages (built once per zone and kind):
+            # their bytes are made once per message too.
+            known = self._given.get(id(query))
+            if known is not None and known[0] is query:
+                return known[1]
+            if len(self._given) > 50_000:  # bounded: one per (zone, kind) in practice
+                self._given.clear()
+            wire = WireQuery.from_message(query)
+            self._given[id(query)] = (query, wire)
+            return wire
         key = (question.name, question.rdtype)
         template = self._templates.get(key)
         if template is None:
-            if len(self._templates) > 10_000:  # bounded: names come from delegations
+            # bounded: names come from delegations (the whole root needs ~15,000)
+            if len(self._templates) > 50_000:
                 self._templates.clear()
             message = make_query(question.name, question.rdtype,
                                  edns_buffer=self.settings.edns_buffer)
@@ -173,6 +200,16 @@ class QueryEngine:
             truncated_udp=truncated,
             oversized_bytes=raw.size if raw.failure is FailureKind.OVERSIZED else 0,
         )
+
+
+KEPT_SOCKETS_MAX = 16_384  # the whole root zone has 11,561 server addresses
+
+
+def _kept_socket_limit() -> int:
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return KEPT_SOCKETS_MAX
+    return max(0, min(KEPT_SOCKETS_MAX, soft // 2))
 
 
 def _check_size(raw: RawResult, limit: int) -> RawResult:

@@ -62,6 +62,8 @@ class Prober:
     ) -> None:
         if self._resolver is not None:
             await self._resolver.close()
+        if self.engine is not None:
+            self.engine.close()
 
     async def sweep(self, zone: str) -> ZoneReport:
         """Probe and judge one zone ("fr", "FR.", "中国" all work)."""

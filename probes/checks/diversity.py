@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterator
 
@@ -20,8 +21,20 @@ REASONS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Parsed once per address: the same addresses come back every sweep, and parsing them was
+# a tenth of the judging's CPU (bench/sweep.py). Bounded; an address is a short string.
+@functools.lru_cache(maxsize=65536)
+def _prefix(address: str, length: int) -> str:
+    return str(ipaddress.ip_network(f"{address}/{length}", strict=False))
+
+
+@functools.lru_cache(maxsize=65536)
+def _version(address: str) -> int:
+    return ipaddress.ip_address(address).version
+
+
 def _prefixes(addresses: set[str], length: int) -> set[str]:
-    return {str(ipaddress.ip_network(f"{a}/{length}", strict=False)) for a in addresses}
+    return {_prefix(a, length) for a in addresses}
 
 
 @register(
@@ -55,9 +68,9 @@ def judge_diversity(evidence: Evidence) -> Iterator[Finding]:
         families.append((6, "IPv6", IPV6_PREFIX))
     for version, family, length in families:
         names = [ns.name for ns in servers
-                 if any(ipaddress.ip_address(a).version == version for a in ns.addresses)]
+                 if any(_version(a) == version for a in ns.addresses)]
         addresses = {a for ns in servers for a in ns.addresses
-                     if ipaddress.ip_address(a).version == version}
+                     if _version(a) == version}
         if len(names) < MIN_PER_FAMILY:
             yield judge_diversity.finding(
                 f"TOO_FEW_{family.upper()}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Awaitable, Iterable
 
 import dns.edns
@@ -50,9 +51,12 @@ def wanted_queries(disabled: Iterable[str], *, responding: bool) -> list[str]:
     return wanted
 
 
+@functools.lru_cache(maxsize=65536)
 def build_query(label: str, zone: str, edns_buffer: int) -> tuple[str, str, Transport,
                                                                    dns.message.Message]:
-    """(qname, wire type, transport, message) for one labelled query."""
+    """(qname, wire type, transport, message) for one labelled query. Built once per
+    (label, zone, buffer) and shared (the engine only reads it, and sends it under a fresh
+    ID each time): building a dnspython query cost ~40 µs, a tenth of a one-shot check."""
     if label == labels.SOA_PLAIN:
         return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=None)
     if label == labels.SOA_EDNS1:

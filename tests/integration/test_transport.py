@@ -109,3 +109,80 @@ def test_ipv6_queries_over_udp_and_tcp():
             assert result.rtt is not None and 0 < result.rtt < 3.0
     finally:
         server.close()
+
+
+class _Recorder:
+    """A UDP server on loopback that answers the first `answer` queries (echoing ID and
+    question) and drops the rest, recording each query's source port."""
+
+    def __init__(self, answer: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.answer = answer
+        self.sources: list[int] = []
+        self.ids: list[bytes] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        deadline = time.monotonic() + 30  # bounded, whatever happens
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                data, source = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            self.sources.append(source[1])
+            self.ids.append(data[:2])
+            if len(self.sources) <= self.answer:
+                request = dns.message.from_wire(data)
+                self.sock.sendto(dns.message.make_response(request).to_wire(), source)
+
+    def __enter__(self) -> _Recorder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_kept_udp_socket_carries_the_next_query_but_never_a_retry():
+    from probes.transport import UdpSockets
+
+    async def three(port: int) -> list:
+        kept = UdpSockets(per_address=4)
+        try:
+            results = [await udp_exchange(query(), "127.0.0.1", port, 0.3, kept)
+                       for _ in range(3)]
+            return [*results, len(kept)]
+        finally:
+            kept.close()
+
+    with _Recorder(answer=2) as server:
+        first, second, third, idle = asyncio.run(three(server.port))
+    assert first.reply is not None and second.reply is not None
+    assert third.failure is FailureKind.TIMEOUT  # the server dropped it
+    assert server.sources[0] == server.sources[1]  # a clean answer: the socket was kept
+    assert idle == 0  # the timed-out socket was closed, not kept for a retry
+    assert len(server.ids) == 3 and len(set(server.ids)) == 3  # each query its own ID
+
+
+def test_retry_after_a_timeout_leaves_from_a_fresh_source_port():
+    from probes.transport import UdpSockets
+
+    async def twice(port: int) -> tuple:
+        kept = UdpSockets(per_address=4)
+        try:
+            lost = await udp_exchange(query(), "127.0.0.1", port, 0.3, kept)
+            retry = await udp_exchange(query(), "127.0.0.1", port, 0.3, kept)
+            return lost, retry
+        finally:
+            kept.close()
+
+    with _Recorder(answer=0) as server:
+        lost, retry = asyncio.run(twice(server.port))
+    assert lost.failure is FailureKind.TIMEOUT and retry.failure is FailureKind.TIMEOUT
+    assert len(server.sources) == 2 and server.sources[0] != server.sources[1]
