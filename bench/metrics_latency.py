@@ -151,7 +151,7 @@ class RootSweeper(threading.Thread):
             report = root_report(zone, servers, time.time(), self.rng, serial)
             totals = self.state.snapshot.totals.get(zone, ZoneTotals()).add_report(report)
             self.state.publish(report, totals, ZoneHistory())
-            self.exporter.collector.warm()
+            self.exporter.collector.warm(zone)
             if pause:
                 time.sleep(pause)
         return True
@@ -243,7 +243,8 @@ def measure_root(url: str, args: argparse.Namespace, sweeper: RootSweeper,
     all_lat: list[float] = []
     during: list[float] = []
     body, wire = b"", 0
-    end = time.monotonic() + args.rounds * args.interval
+    started = time.monotonic()
+    end = started + args.rounds * args.interval
     while time.monotonic() < end:
         sweeping = sweeper.sweeping.is_set()
         latency, body, wire = scrape(url)
@@ -252,6 +253,9 @@ def measure_root(url: str, args: argparse.Namespace, sweeper: RootSweeper,
             during.append(latency)
         time.sleep(args.every)
     report_exposition(body, wire, addresses, len(sweeper.world))
+    rendered = sweeper.exporter.render_now()
+    print(f"renders: {sweeper.exporter.renders} in {time.monotonic() - started:.0f} s, the last "
+          f"took {rendered.seconds * 1000:.0f} ms (join + gzip)")  # fmt: skip
     print(f"sweep rounds published: {sweeper.rounds} (each: every zone over {args.spread:.0f} s)")
     print(summary("all scrapes (gzip)", all_lat) + f"; {load()}")
     print(summary("scrapes during a sweep round (gzip)", during) + f"; {load()}")

@@ -20,9 +20,13 @@ vantage point's own state (``ccmon_vantage_*``) is an instance-level series per 
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from prometheus_client import ProcessCollector, generate_latest
 from prometheus_client.core import (
@@ -51,6 +55,8 @@ from monitor.status import (
 )
 from probes.checks import edns
 from probes.model import FailureKind, Severity, VantageState, ZoneReport
+
+log = logging.getLogger(__name__)
 
 PREFIX = "ccmon_"
 
@@ -548,16 +554,24 @@ class _ZoneEntry:
     history: ZoneHistory
     totals: ZoneTotals
     rows: list[Row]
-    text: dict[str, str]  # family -> its lines for this zone, text format 0.0.4
+    text: dict[str, bytes]  # family -> its lines for this zone, text format 0.0.4
 
 
-def _headers() -> dict[str, str]:
+def _headers() -> dict[str, bytes]:
     out = {}
     for spec in METRICS:
         doc = spec.help.replace("\\", r"\\").replace("\n", r"\n")
         kind = spec.type
-        out[spec.name] = f"# HELP {spec.name} {doc}\n# TYPE {spec.name} {kind}\n"
+        out[spec.name] = f"# HELP {spec.name} {doc}\n# TYPE {spec.name} {kind}\n".encode()
     return out
+
+
+def _texts(rows: list[Row]) -> dict[str, bytes]:
+    """The rows' lines joined per family, as bytes."""
+    lines: dict[str, list[str]] = {}
+    for row in rows:
+        lines.setdefault(row.family, []).append(_line(row))
+    return {family: "".join(each).encode() for family, each in lines.items()}
 
 
 _HEADERS = _headers()
@@ -579,11 +593,12 @@ class CcmonCollector:
         # without a time from the caller: the snapshot's start, right after the config load
         self._config_loaded_at = config_loaded_at
         self._cache: dict[str, _ZoneEntry] = {}
-        self._vantage: tuple[Mapping[str, ZoneReport] | None, list[Row], dict[str, str]] = (
+        self._vantage: tuple[Mapping[str, ZoneReport] | None, list[Row], dict[str, bytes]] = (
             None, [], {},
         )  # fmt: skip
         self._lock = threading.Lock()
         self.web_auth_failures = 0  # counted by monitor.webconfig.Guard (the web thread)
+        self.on_change: Callable[[], None] | None = None  # called after warm()
 
     def count_web_auth_failure(self) -> None:
         self.web_auth_failures += 1
@@ -596,16 +611,13 @@ class CcmonCollector:
         for spec in METRICS:
             yield _new_family(spec)
 
-    def _vantage_entry(self, snap: Snapshot) -> tuple[list[Row], dict[str, str]]:
+    def _vantage_entry(self, snap: Snapshot) -> tuple[list[Row], dict[str, bytes]]:
         """The vantage rows, rebuilt when the reports were swapped."""
         with self._lock:
             reports, rows, text = self._vantage
             if reports is not snap.reports:
                 rows = vantage_rows(snap.reports.values())
-                lines: dict[str, list[str]] = {}
-                for row in rows:
-                    lines.setdefault(row.family, []).append(_line(row))
-                text = {family: "".join(each) for family, each in lines.items()}
+                text = _texts(rows)
                 self._vantage = (snap.reports, rows, text)
             return rows, text
 
@@ -619,27 +631,38 @@ class CcmonCollector:
                 report = snap.reports.get(zone)
                 history = snap.history.get(zone) or _NO_HISTORY
                 totals = snap.totals.get(zone) or _NO_TOTALS
-                entry = self._cache.get(zone)
-                if entry is None or not (
-                    entry.report is report and entry.history is history
-                    and entry.totals is totals
-                ):  # fmt: skip
-                    rows = zone_rows(zone, report, history, totals)
-                    text: dict[str, list[str]] = {}
-                    for row in rows:
-                        text.setdefault(row.family, []).append(_line(row))
-                    joined = {family: "".join(lines) for family, lines in text.items()}
-                    entry = _ZoneEntry(report, history, totals, rows, joined)
-                    self._cache[zone] = entry
-                entries.append(entry)
-            for gone in set(self._cache) - set(zones):
-                del self._cache[gone]
+                entries.append(self._entry(zone, report, history, totals))
+            if len(self._cache) > len(zones):
+                for gone in set(self._cache) - set(zones):
+                    del self._cache[gone]
         return entries
 
-    def warm(self) -> None:
-        """Render the zones whose data changed now (the service calls this after a sweep,
-        so the rendering cost lands on the sweeping side, not on the next scrape)."""
-        self._entries()
+    def _entry(
+        self, zone: str, report: ZoneReport | None, history: ZoneHistory, totals: ZoneTotals
+    ) -> _ZoneEntry:
+        """The zone's cached entry, rebuilt if one of its objects was swapped (lock held)."""
+        entry = self._cache.get(zone)
+        if entry is None or not (
+            entry.report is report and entry.history is history and entry.totals is totals
+        ):
+            rows = zone_rows(zone, report, history, totals)
+            entry = _ZoneEntry(report, history, totals, rows, _texts(rows))
+            self._cache[zone] = entry
+        return entry
+
+    def warm(self, zone: str | None = None) -> None:
+        """Render what changed now (the service calls this after a zone's sweep, so the
+        rendering cost lands on the sweeping side, not on the next scrape): that zone only
+        when named, else every zone. Then tell the listener (the Exporter's renderer)."""
+        if zone is None:
+            self._entries()
+        else:
+            snap = self._state.snapshot
+            with self._lock:
+                self._entry(zone, snap.reports.get(zone), snap.history.get(zone) or _NO_HISTORY,
+                            snap.totals.get(zone) or _NO_TOTALS)  # fmt: skip
+        if self.on_change is not None:
+            self.on_change()
 
     def collect(self) -> Iterator[Metric]:
         families = {spec.name: _new_family(spec) for spec in METRICS}
@@ -657,46 +680,172 @@ class CcmonCollector:
 
     def text(self) -> str:
         """The ccmon families in text format 0.0.4, as generate_latest() would write them."""
-        snap = self._state.snapshot
+        return b"".join(self.chunks()).decode()
+
+    def chunks(self, snap: Snapshot | None = None, *, skip: tuple[str, ...] = ()) -> list[bytes]:
+        """The exposition of `snap` (default: the current snapshot), one bytes chunk per
+        family in METRICS order, leaving out the families named in `skip`."""
+        if snap is None:
+            snap = self._state.snapshot
         entries = self._entries(snap)
         vantage = self._vantage_entry(snap)[1]
-        own: dict[str, list[str]] = {}
-        for row in self_rows(snap) + self._config_rows(snap):
-            own.setdefault(row.family, []).append(_line(row))
-        parts = []
+        own = _texts(self_rows(snap) + self._config_rows(snap))
+        out = []
         for spec in METRICS:
-            parts.append(_HEADERS[spec.name])
-            if spec.name == "ccmon_build_info":
-                parts.append(f'ccmon_build_info{{version="{_escape(self._version)}"}} 1.0\n')
-            parts.extend(own.get(spec.name, ()))
-            if spec.name == "ccmon_web_auth_failures_total":
-                parts.append(f"{spec.name} {floatToGoString(self.web_auth_failures)}\n")
-            parts.append(vantage.get(spec.name, ""))
-            parts.extend(e.text.get(spec.name, "") for e in entries)
-        return "".join(parts)
+            name = spec.name
+            if name in skip:
+                continue
+            parts = [_HEADERS[name]]
+            if name == "ccmon_build_info":
+                parts.append(f'ccmon_build_info{{version="{_escape(self._version)}"}} 1.0\n'
+                             .encode())  # fmt: skip
+            parts.append(own.get(name, b""))
+            if name == "ccmon_web_auth_failures_total":
+                parts.append(self.auth_failures_line())
+            parts.append(vantage.get(name, b""))
+            parts.extend(e.text.get(name, b"") for e in entries)
+            out.append(b"".join(parts))
+        return out
+
+    def auth_failures_line(self) -> bytes:
+        """The sample of ccmon_web_auth_failures_total (counted at request time)."""
+        value = floatToGoString(self.web_auth_failures)
+        return f"ccmon_web_auth_failures_total {value}\n".encode()
 
 
 _NO_HISTORY = ZoneHistory()
 _NO_TOTALS = ZoneTotals()
 
 
+# --- the served exposition: rendered once per change, served from bytes ----------------
+
+#: Families rendered per request (they change between sweeps): the rest comes from the cache.
+_PER_REQUEST = ("ccmon_web_auth_failures_total",)
+#: A render waits at least this long after the previous one, and at least RENDER_SPACING
+#: times the previous render's duration, so rendering takes at most ~1/RENDER_SPACING of a
+#: core however often zones finish their sweeps.
+RENDER_MIN_GAP = 0.5
+RENDER_SPACING = 10.0
+#: The renderer thread ends after this long without a change (a new change starts it again).
+RENDER_IDLE_EXIT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One render of the exposition: plain bytes, and the same bytes as an open gzip stream
+    (sync-flushed, not finished) with the compressor that continues it."""
+
+    snapshot: Snapshot
+    plain: bytes
+    zipped: bytes
+    compressor: Any  # zlib.Compress: copy() it, compress the tail, flush()
+    seconds: float  # how long the render took
+
+    def gzip(self, tail: bytes) -> bytes:
+        """A complete gzip member of plain + tail; compresses only the tail."""
+        compressor = self.compressor.copy()
+        return self.zipped + compressor.compress(tail) + compressor.flush()
+
+
+def render(chunks: list[bytes], snapshot: Snapshot, level: int = 1) -> Rendered:
+    """Join and gzip the chunks once (zlib releases the GIL while it deflates a chunk)."""
+    started = time.perf_counter()
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip header and trailer
+    zipped = [compressor.compress(chunk) for chunk in chunks]
+    zipped.append(compressor.flush(zlib.Z_SYNC_FLUSH))
+    plain = b"".join(chunks)
+    return Rendered(snapshot, plain, b"".join(zipped), compressor,
+                    time.perf_counter() - started)  # fmt: skip
+
+
 class Exporter:
-    """What /metrics serves: the ccmon collector plus the process collector."""
+    """What /metrics serves: the ccmon collector plus the process collector.
+
+    :meth:`serve` is the fast path of the classic text format: the ccmon families are
+    rendered (plain and gzip) by a background thread after each change the collector is told
+    of (``warm``) and served from those bytes; only the process metrics and the web-auth
+    counter are rendered per request and appended (to the gzip stream, too, as one member).
+    A scrape during a render gets the previous render: at most one render behind.
+    """
 
     def __init__(
         self, state: MonitorState, build_version: str | None = None,
         config_loaded_at: float | None = None,
     ) -> None:  # fmt: skip
+        self.state = state
         self.collector = CcmonCollector(state, build_version, config_loaded_at)
         self.process = CollectorRegistry()
         ProcessCollector(registry=self.process)
         self.registry = CollectorRegistry()
         self.registry.register(self.collector)
         ProcessCollector(registry=self.registry)
+        self._rendered: Rendered | None = None
+        self._wake = threading.Condition()
+        self._wanted = False
+        self._thread: threading.Thread | None = None
+        self._render_lock = threading.Lock()  # one render at a time
+        self.renders = 0
+        self.collector.on_change = self.changed
 
     def text(self) -> bytes:
-        """Fast path for the classic text format: cached per zone, same bytes as the client."""
+        """The classic text format of the current snapshot, rendered now (no cache)."""
         return self.collector.text().encode() + generate_latest(self.process)
+
+    def _tail(self) -> bytes:
+        families = _HEADERS["ccmon_web_auth_failures_total"]
+        return families + self.collector.auth_failures_line() + generate_latest(self.process)
+
+    def serve(self, zipped: bool) -> bytes:
+        """The exposition from the latest render (gzip or plain), plus the per-request tail.
+        Without any render yet it renders now; a stale render asks for a new one."""
+        rendered = self._rendered
+        if rendered is None:
+            rendered = self.render_now()
+        elif rendered.snapshot is not self.state.snapshot:
+            self.changed()
+        tail = self._tail()
+        return rendered.gzip(tail) if zipped else rendered.plain + tail
+
+    def render_now(self) -> Rendered:
+        with self._render_lock:
+            snap = self.state.snapshot
+            rendered = self._rendered
+            if rendered is None or rendered.snapshot is not snap:
+                rendered = render(self.collector.chunks(snap, skip=_PER_REQUEST), snap)
+                self._rendered = rendered
+                self.renders += 1
+            return rendered
+
+    def changed(self) -> None:
+        """Ask the renderer thread for a render (coalesced; never blocks the caller)."""
+        with self._wake:
+            self._wanted = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ccmon-metrics-render",
+                                                daemon=True)  # fmt: skip
+                self._thread.start()
+            else:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        not_before = 0.0
+        while True:
+            with self._wake:
+                if not self._wanted:
+                    self._wake.wait(RENDER_IDLE_EXIT)
+                if not self._wanted:
+                    self._thread = None
+                    return
+            time.sleep(max(0.0, not_before - time.monotonic()))  # coalesce a burst of sweeps
+            with self._wake:
+                self._wanted = False
+            try:
+                rendered = self.render_now()
+            except Exception:  # a broken render must not end the thread: scrapes still work
+                log.exception("rendering /metrics failed")
+                rendered = None
+            spacing = RENDER_SPACING * (rendered.seconds if rendered else 1.0)
+            not_before = time.monotonic() + max(RENDER_MIN_GAP, spacing)
 
 
 def make_registry(state: MonitorState, build_version: str | None = None) -> CollectorRegistry:

@@ -104,7 +104,7 @@ class Service:
             history = self.state.snapshot.history.get(zone) or ZoneHistory()
         self.state.publish(report, totals, history)
         if self.exporter is not None:
-            self.exporter.collector.warm()
+            self.exporter.collector.warm(report.zone)
         if self.alerter is not None:
             try:
                 await self.alerter.on_report(report)

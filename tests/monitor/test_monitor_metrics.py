@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import time
+import zlib
 from dataclasses import replace
 
 import pytest
@@ -354,3 +357,56 @@ def test_config_load_metrics_say_success_and_when() -> None:
     }  # fmt: skip
     assert fast == {"ccmon_config_last_reload_successful": 1,
                     "ccmon_config_last_reload_success_timestamp_seconds": fx.T0 - 5}  # fmt: skip
+
+
+# --- the served exposition: rendered once per change, plain and gzip the same bytes -------
+
+
+def without_process(body: bytes) -> bytes:
+    """The exposition without the process_* family lines (CPU, fds change per request)."""
+    return b"".join(line for line in body.splitlines(keepends=True)
+                    if not line.removeprefix(b"# HELP ").removeprefix(b"# TYPE ")
+                    .startswith(b"process_"))  # fmt: skip
+
+
+def test_served_gzip_and_identity_are_the_same_exposition() -> None:
+    state = populated_state()
+    exporter = Exporter(state, build_version="1.2.3")
+    plain, zipped = exporter.serve(False), exporter.serve(True)
+    assert zipped[:2] == b"\x1f\x8b" and plain[:2] != b"\x1f\x8b"
+    # one member (any gzip reader gets it all), the same exposition
+    assert without_process(gzip.decompress(zipped)) == without_process(plain)
+    member = zlib.decompressobj(31)  # stops after one gzip member, as curl's zlib does
+    assert without_process(member.decompress(zipped)) == without_process(plain)
+    assert member.eof and member.unused_data == b""
+    assert len(zipped) < len(plain) / 3
+    # the cached part equals what prometheus_client renders; the tail follows it
+    client = CollectorRegistry()
+    client.register(exporter.collector)
+    families = {f.name: f for f in text_string_to_metric_families(plain.decode())}
+    expected = {f.name: f for f in text_string_to_metric_families(generate_latest(client).decode())}
+    assert {n: f.samples for n, f in families.items() if n in expected} == {
+        n: f.samples for n, f in expected.items()
+    }
+    assert "process_cpu_seconds" in families
+
+
+def test_served_bytes_follow_a_change_and_the_per_request_counter() -> None:
+    state = populated_state()
+    exporter = Exporter(state, build_version="1.2.3")
+    exporter.serve(False)
+    assert exporter.renders == 1
+    exporter.serve(True)
+    assert exporter.renders == 1  # no change: the same render, gzip too
+    exporter.collector.count_web_auth_failure()
+    assert b"ccmon_web_auth_failures_total 1.0" in gzip.decompress(exporter.serve(True))
+    assert exporter.renders == 1  # the counter is rendered per request, not cached
+    state.publish(fx.mx_report(fx.T0 + 60), ZoneTotals(sweeps=9), ZoneHistory())
+    exporter.collector.warm("mx")  # as the service does after a sweep: the renderer renders
+    deadline = time.monotonic() + 5
+    while b'ccmon_sweeps_total{dns_zone="mx"} 9.0' not in exporter.serve(False):
+        assert time.monotonic() < deadline, "no render within 5 s of the change"
+        time.sleep(0.01)
+    assert exporter.renders == 2, exporter.renders
+    assert without_process(gzip.decompress(exporter.serve(True))) == without_process(
+        exporter.serve(False))
