@@ -108,13 +108,9 @@ METRICS: tuple[MetricSpec, ...] = (
         "offline or absent here, or a local error)",
     ),
     MetricSpec(
-        "ccmon_nameserver_measured", "gauge", SERVER_T,
-        "1 if the address was measured over the transport, 0 if not (our family offline or "
+        "ccmon_nameserver_measured", "gauge", SERVER,
+        "1 if the address was measured (over UDP or TCP), 0 if not (our family offline or "
         "absent, a local error): its other series are then absent" + _LAST,
-    ),
-    MetricSpec(
-        "ccmon_nameserver_answered", "gauge", SERVER_T,
-        "1 if the SOA query got a usable DNS reply (any rcode), 0 if not" + _LAST,
     ),
     MetricSpec(
         "ccmon_nameserver_up", "gauge", SERVER_T,
@@ -123,7 +119,8 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "ccmon_nameserver_response_time_seconds", "gauge", SERVER_T,
-        "Round-trip time of the SOA query; absent when nothing came back" + _LAST,
+        "Round-trip time of the SOA query; present exactly when a usable reply came back "
+        "(any rcode)" + _LAST,
     ),
     MetricSpec(
         "ccmon_nameserver_udp_loss_ratio", "gauge", SERVER,
@@ -140,7 +137,8 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "ccmon_nameserver_soa_serial_lag", "gauge", SERVER,
-        "How far the server's serial is behind the zone's highest, RFC 1982 arithmetic" + _LAST,
+        "How far the server's serial is behind the zone's highest, RFC 1982 arithmetic; "
+        "only for servers behind" + _LAST,
     ),
     MetricSpec(
         "ccmon_nameserver_soa_serial_behind_seconds", "gauge", SERVER,
@@ -169,9 +167,14 @@ METRICS: tuple[MetricSpec, ...] = (
         "resolver, SEC02), 0 if not; absent without a reply" + _FURTHER,
     ),
     MetricSpec(
-        "ccmon_nameserver_edns_compliant", "gauge", (*SERVER, "test"),
-        "1 if the address passed the EDNS01 test (plain, edns0, edns1, option, do), 0 if "
-        "not; the outcome is in the findings" + _FURTHER,
+        "ccmon_nameserver_edns_compliant", "gauge", SERVER,
+        "1 if the address passed every EDNS01 test sent (plain, edns0, edns1, option, do), "
+        "0 if it failed any" + _FURTHER,
+    ),
+    MetricSpec(
+        "ccmon_nameserver_edns_failed_test_info", "gauge", (*SERVER, "test"),
+        "Always 1, one series per EDNS01 test the address failed; absent for tests passed "
+        "or not sent (why it failed is in the findings)" + _FURTHER,
     ),
     MetricSpec(
         "ccmon_nameserver_nsid_info", "gauge", (*SERVER, "nsid"),
@@ -389,10 +392,10 @@ def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
     views = server_views(measured_part(report))
     for view in views:
         _server_gauges(out, zone, view, report, history)
-    for status in report.servers:
-        if not status.measured:
-            labels = [zone, status.nameserver, status.address, str(status.transport)]
-            out.add("ccmon_nameserver_measured", labels, 0)
+    unmeasured = {(s.nameserver, s.address) for s in report.servers if not s.measured}
+    unmeasured -= {(v.nameserver, v.address) for v in views}  # measured over one transport
+    for nameserver, address in sorted(unmeasured):
+        out.add("ccmon_nameserver_measured", [zone, nameserver, address], 0)
     out.add("ccmon_zone_measured", [zone], 0 if report.unknown else 1)
     if not report.unknown:
         up, total = nameservers_up(views)
@@ -425,12 +428,11 @@ def _server_gauges(
     out: _Rows, zone: str, view: ServerView, report: ZoneReport, history: ZoneHistory
 ) -> None:
     key = [zone, view.nameserver, view.address]
+    out.add("ccmon_nameserver_measured", key, 1)
     for status in view.statuses:
         labels = [*key, str(status.transport)]
-        out.add("ccmon_nameserver_measured", labels, 1)
-        out.add("ccmon_nameserver_answered", labels, 1 if status.answered else 0)
         out.add("ccmon_nameserver_up", labels, 1 if status.within_threshold else 0)
-        if status.rtt is not None:
+        if status.answered and status.rtt is not None:  # absent: no usable reply
             out.add("ccmon_nameserver_response_time_seconds", labels, status.rtt)
     if view.udp is not None and view.udp.udp_loss is not None:
         out.add("ccmon_nameserver_udp_loss_ratio", key, view.udp.udp_loss)
@@ -438,7 +440,7 @@ def _server_gauges(
     out.add("ccmon_nameserver_lame", [*key, view.lame_reason if lame else "none"], int(lame))
     if view.serial is not None:
         out.add("ccmon_nameserver_soa_serial", key, view.serial)
-    if view.lag is not None:
+    if view.lag:  # servers behind only: 0 for every current server would cost a series each
         out.add("ccmon_nameserver_soa_serial_lag", key, view.lag)
         since = history.behind_since(view.serial) if view.lag and view.serial is not None \
             else None
@@ -460,10 +462,12 @@ def _further_gauges(out: _Rows, key: list[str], view: ServerView) -> None:
                        ("ccmon_nameserver_recursion_open", facts.recursion_open)):
         if flag is not None:
             out.add(name, key, int(flag))
-    for test in edns.TESTS:  # the closed set only: outcome words stay in the findings
-        result = facts.edns.get(test, "")
-        if result:
-            out.add("ccmon_nameserver_edns_compliant", [*key, test], int(result == "ok"))
+    sent = [test for test in edns.TESTS if facts.edns.get(test)]  # the closed set only
+    failed = [test for test in sent if facts.edns[test] != "ok"]  # outcome words: findings
+    if sent:
+        out.add("ccmon_nameserver_edns_compliant", key, int(not failed))
+    for test in failed:
+        out.add("ccmon_nameserver_edns_failed_test_info", [*key, test], 1)
     if facts.nsid:
         out.add("ccmon_nameserver_nsid_info", [*key, facts.nsid[:edns.MAX_NSID_LENGTH]], 1)
 
