@@ -255,7 +255,7 @@ def measure_root(url: str, args: argparse.Namespace, sweeper: RootSweeper,
     report_exposition(body, wire, addresses, len(sweeper.world))
     rendered = sweeper.exporter.render_now()
     print(f"renders: {sweeper.exporter.renders} in {time.monotonic() - started:.0f} s, the last "
-          f"took {rendered.seconds * 1000:.0f} ms (join + gzip)")  # fmt: skip
+          f"took {rendered.seconds * 1000:.0f} ms (assembly + gzip)")  # fmt: skip
     print(f"sweep rounds published: {sweeper.rounds} (each: every zone over {args.spread:.0f} s)")
     print(summary("all scrapes (gzip)", all_lat) + f"; {load()}")
     print(summary("scrapes during a sweep round (gzip)", during) + f"; {load()}")

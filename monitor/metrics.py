@@ -736,14 +736,19 @@ RENDER_IDLE_EXIT = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """One render of the exposition: plain bytes, and the same bytes as an open gzip stream
-    (sync-flushed, not finished) with the compressor that continues it."""
+    """One render of the exposition: its chunks (one per family), and the same bytes as an
+    open gzip stream (sync-flushed, not finished) with the compressor that continues it.
+    The plain form is joined per request: scrapers ask for gzip, so the steady memory is
+    the chunks and the much smaller gzip stream, not a second plain copy."""
 
     snapshot: Snapshot
-    plain: bytes
+    chunks: tuple[bytes, ...]
     zipped: bytes
     compressor: Any  # zlib.Compress: copy() it, compress the tail, flush()
     seconds: float  # how long the render took
+
+    def plain(self, tail: bytes) -> bytes:
+        return b"".join((*self.chunks, tail))
 
     def gzip(self, tail: bytes) -> bytes:
         """A complete gzip member of plain + tail; compresses only the tail."""
@@ -751,14 +756,16 @@ class Rendered:
         return self.zipped + compressor.compress(tail) + compressor.flush()
 
 
-def render(chunks: list[bytes], snapshot: Snapshot, level: int = 1) -> Rendered:
-    """Join and gzip the chunks once (zlib releases the GIL while it deflates a chunk)."""
-    started = time.perf_counter()
+def render(
+    chunks: list[bytes], snapshot: Snapshot, level: int = 1, started: float | None = None
+) -> Rendered:
+    """Gzip the chunks once (zlib releases the GIL while it deflates a chunk); `started`:
+    when the work began (the chunks' assembly), for Rendered.seconds."""
+    started = time.perf_counter() if started is None else started
     compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip header and trailer
     zipped = [compressor.compress(chunk) for chunk in chunks]
     zipped.append(compressor.flush(zlib.Z_SYNC_FLUSH))
-    plain = b"".join(chunks)
-    return Rendered(snapshot, plain, b"".join(zipped), compressor,
+    return Rendered(snapshot, tuple(chunks), b"".join(zipped), compressor,
                     time.perf_counter() - started)  # fmt: skip
 
 
@@ -808,14 +815,16 @@ class Exporter:
         elif rendered.snapshot is not self.state.snapshot:
             self.changed()
         tail = self._tail()
-        return rendered.gzip(tail) if zipped else rendered.plain + tail
+        return rendered.gzip(tail) if zipped else rendered.plain(tail)
 
     def render_now(self) -> Rendered:
         with self._render_lock:
             snap = self.state.snapshot
             rendered = self._rendered
             if rendered is None or rendered.snapshot is not snap:
-                rendered = render(self.collector.chunks(snap, skip=_PER_REQUEST), snap)
+                started = time.perf_counter()
+                chunks = self.collector.chunks(snap, skip=_PER_REQUEST)
+                rendered = render(chunks, snap, started=started)
                 self._rendered = rendered
                 self.renders += 1
             return rendered
