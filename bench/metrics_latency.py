@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 from lab import Lab, load_scenario  # noqa: E402
 from monitor.demo import demo_config_text  # noqa: E402
 from monitor.metrics import Exporter  # noqa: E402
+from monitor.service import tune_gc  # noqa: E402
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals  # noqa: E402
 from monitor.web import WebServer, make_app  # noqa: E402
 from probes.model import Finding, ServerStatus, Severity, Transport, ZoneReport  # noqa: E402
@@ -201,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
             lab, str(Path(tmp) / "ccmon.sqlite"), listen, zones=zones,
             interval=f"{args.interval}s", jitter="0s",
         ))  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        # CCMON_BENCH_PYTHONPATH: e.g. a sitecustomize.py that traces the child (diagnostics)
+        extra = os.environ.get("CCMON_BENCH_PYTHONPATH", "")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), extra)))}
         log = open(Path(tmp) / "ccmon.log", "wb")  # noqa: SIM115
         argv = [sys.executable, "-m", "monitor", "run", "--config", str(config)]
         proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -226,6 +229,7 @@ def main_root(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     sweeper.publish_round()
     print(f"first publication of all zones: {time.perf_counter() - t:.2f} s")
+    tune_gc()  # as `ccmon run` does once its state is loaded
     server = WebServer(make_app(state, exporter=exporter), f"127.0.0.1:{free_port()}")
     server.start()
     try:
@@ -298,10 +302,13 @@ def measure(url: str, zones: list[str], args: argparse.Namespace, lab: Lab) -> i
           f"ccmon interval {args.interval:.0f} s, no jitter")  # fmt: skip
     all_lat: list[float] = []
     during: list[float] = []
+    stamps: list[tuple[float, float]] = []  # (latency, wall time at the start)
     body, wire = b"", 0
     end = time.monotonic() + args.rounds * args.interval
     while time.monotonic() < end:
+        start = time.time()
         latency, body, wire = scrape(url)
+        stamps.append((latency, start))
         all_lat.append(latency)
         counts = [float(v) for v in SWEEPS.findall(body.decode())]
         if counts and min(counts) != max(counts):
@@ -315,6 +322,9 @@ def measure(url: str, zones: list[str], args: argparse.Namespace, lab: Lab) -> i
               f"max {max(durations):.2f} s over {len(durations)} zones")  # fmt: skip
     print(summary("all scrapes (gzip)", all_lat) + f"; {load()}")
     print(summary("scrapes during a sweep round (gzip)", during) + f"; {load()}")
+    slowest = sorted(stamps, reverse=True)[:3]
+    print("slowest scrapes (ms @ unix time): "
+          + ", ".join(f"{lat * 1000:.0f} @ {at:.3f}" for lat, at in slowest))  # fmt: skip
     ok = not during or pct(during, 99) <= args.limit
     return 0 if ok else 1
 

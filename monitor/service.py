@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -63,6 +64,22 @@ def _default_prober(settings: ProbeSettings) -> AbstractAsyncContextManager[Any]
     from probes.sweep import Prober
 
     return Prober(settings)
+
+
+#: Garbage-collector thresholds while ccmon runs (issue 16). With the defaults (700, 10, 10)
+#: a sweep round of 309 zones promoted its short-lived objects into the oldest generation
+#: and caused ~24 full collections per 100 s, each holding the GIL 340-660 ms over ~500k
+#: objects: /metrics p99 300-400 ms. A larger young generation lets sweep objects die
+#: young (measured: one full collection per run, /metrics p99 19 ms during sweeps).
+GC_THRESHOLDS = (50_000, 20, 10)
+
+
+def tune_gc() -> None:
+    """Fewer full collections; what start-up loaded (modules, config, store) is frozen out
+    of them (it lives as long as the process)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class Service:
@@ -185,6 +202,7 @@ class Service:
             log.error("%s", exc)
             return EXIT_FAILURE
         assert self.state is not None and self.store is not None
+        tune_gc()
         try:
             self.exporter = Exporter(self.state)
             reader = StoreReader(self.store, asyncio.get_running_loop())  # zone pages' history
