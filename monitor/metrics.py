@@ -735,7 +735,7 @@ _PER_REQUEST = ("ccmon_web_auth_failures_total",)
 #: A render waits at least this long after the previous one, and at least RENDER_SPACING
 #: times the previous render's duration, so rendering takes at most ~1/RENDER_SPACING of a
 #: core however often zones finish their sweeps.
-RENDER_MIN_GAP = 0.5
+RENDER_MIN_GAP = 0.1
 RENDER_SPACING = 10.0
 #: The renderer thread ends after this long without a change (a new change starts it again).
 RENDER_IDLE_EXIT = 30.0
