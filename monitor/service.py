@@ -97,6 +97,7 @@ class Service:
         self.prober: ZoneProber | None = None
         self.alerter: Alerter | None = None
         self.ready = asyncio.Event()  # set once the web server listens and jobs are added
+        self.tune_gc = False  # run() sets it: the process is ccmon's alone (not a test's)
 
     # --- the sweep path ------------------------------------------------------------------
 
@@ -202,7 +203,8 @@ class Service:
             log.error("%s", exc)
             return EXIT_FAILURE
         assert self.state is not None and self.store is not None
-        tune_gc()
+        if self.tune_gc:
+            tune_gc()
         try:
             self.exporter = Exporter(self.state)
             reader = StoreReader(self.store, asyncio.get_running_loop())  # zone pages' history
@@ -261,6 +263,7 @@ class Service:
 
 async def _main(config: Config, prober_factory: ProberFactory | None) -> int:
     service = Service(config, prober_factory)
+    service.tune_gc = True
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
