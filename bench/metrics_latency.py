@@ -15,8 +15,10 @@ gzip) and series count, and the sweep durations. Exit status 1 if p99 during swe
 its real NS names and glue addresses, UDP and TCP rows, the further checks' facts) and
 publishes them into the real MonitorState, Exporter and web app, served on loopback by the
 real WebServer thread. A sweeper thread republishes every zone with new RTTs and serials each
-round (as ``Service.sweep_zone`` does: publish, then ``warm()``), so the scrapes meet the same
-collector work as during real sweeps; the sweeper's own CPU stands in for the prober's.
+round (as ``Service.sweep_zone`` does: publish, then ``warm(zone)``), so the scrapes meet the
+same collector work as during real sweeps; the sweeper's own CPU stands in for the prober's.
+The garbage collector is tuned as ``ccmon run`` tunes it (``monitor.service.tune_gc``).
+Zones whose NS names have no glue in root.zone contribute only their glued names.
 """
 
 from __future__ import annotations
