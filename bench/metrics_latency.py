@@ -18,7 +18,7 @@ real WebServer thread. A sweeper thread republishes every zone with new RTTs and
 round (as ``Service.sweep_zone`` does: publish, then ``warm(zone)``), so the scrapes meet the
 same collector work as during real sweeps; the sweeper's own CPU stands in for the prober's.
 The garbage collector is tuned as ``ccmon run`` tunes it (``monitor.service.tune_gc``).
-Zones whose NS names have no glue in root.zone contribute only their glued names.
+Every NS name of root.zone has glue there (7,568 NS pairs: 7,546 IPv4 and 7,043 IPv6 rows).
 """
 
 from __future__ import annotations
