@@ -15,6 +15,7 @@ demo: deps
 
 test: deps
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(RUN) $(PY) -m pytest -q -rs --durations=15
 
 # The pure tests only: no lab, no server process (a laptop's quick run).
@@ -23,6 +24,7 @@ test-fast: deps
 
 lint: deps
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # Regenerate constraints.txt from the newest releases that satisfy pyproject.toml.
 constraints:

@@ -86,11 +86,7 @@ def writer_phase(world, path: Path) -> dict[str, float]:
             spent += time.perf_counter() - start
             sweeps += 1
     store.close()
-    db = sqlite3.connect(path)
-    sizes = dict(db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall())
-    db.close()
-    per_sweep = {k: v / sweeps for k, v in sizes.items() if k == "sweeps"}
-    return {"sweeps": sweeps, "ms_per_zone_sweep": 1000 * spent / sweeps, "bytes": per_sweep}
+    return {"sweeps": sweeps, "ms_per_zone_sweep": 1000 * spent / sweeps}
 
 
 def _vector(**counts: Any) -> list[Any]:
@@ -224,14 +220,13 @@ def main() -> int:
     w = writer_phase(world, store)
     print(f"writer: {w['sweeps']} zone sweeps through Store.record_sweep, "
           f"{w['ms_per_zone_sweep']:.2f} ms each (all tables, history included)")
-    print(f"  the `sweeps` table (one row per zone sweep, {w['bytes']['sweeps']:.0f} B each "
-          f"for these healthy zones; not compacted, issue 17) would "
-          f"hold {w['bytes']['sweeps'] * len(world) * 1440 * args.days / 1024**2:.0f} MB "
-          f"for {args.days} days; it is not part of the month built below")
+    print("  the sweep history (runs of alike sweeps, issue 17) is not part of the month "
+          "built below: bench/store_size.py measures it")
     db = sqlite3.connect(store)  # the writer's minutes are the day before: drop their rows
     db.execute("DELETE FROM history_hourly")
     db.execute("DELETE FROM history_daily")
-    db.execute("DELETE FROM sweeps")
+    db.execute("DELETE FROM sweep_runs")
+    db.execute("DELETE FROM finding_sets")
     db.commit()
     db.close()
     t = time.perf_counter()

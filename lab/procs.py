@@ -122,7 +122,7 @@ def run_cleanups() -> None:
                 fn()
 
 
-def _on_signal(signum, _frame) -> None:
+def _on_signal(signum: int, _frame: object) -> None:
     # Turn the signal into SystemExit so `with Lab(...)` blocks and finally clauses run.
     raise SystemExit(128 + signum)
 

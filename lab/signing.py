@@ -15,7 +15,7 @@ what the signer gave it days ago): it reads the private keys this module writes 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from lab.errors import ScenarioError
 
 #: algorithm mnemonic -> how to make a private key for it
-_ALGORITHMS = {
+_ALGORITHMS: dict[str, Callable[[], Any]] = {
     "ED25519": lambda: ed25519.Ed25519PrivateKey.generate(),
     "ECDSAP256SHA256": lambda: ec.generate_private_key(ec.SECP256R1()),
     "RSASHA256": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),

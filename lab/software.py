@@ -7,9 +7,11 @@ zone data it transferred. Each runs in the foreground so the lab owns it and sto
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 BINARIES = {"nsd": ("nsd", "nsd-control"), "knot": ("knotd", "knotc"), "unbound": ("unbound",)}
 
@@ -27,7 +29,7 @@ class Proc:
     #: zones this process transfers to anyone (scenario ``axfr: open``)
     open_axfr: set[str] = field(default_factory=set)
     dir: Path = Path()
-    popen: object = None
+    popen: subprocess.Popen[Any] | None = None
 
     @property
     def source(self) -> str:

@@ -33,7 +33,7 @@ from lab.software import (
     nsd_conf,
     unbound_conf,
 )
-from lab.zonefile import address_records, root_text, zone_text
+from lab.zonefile import RootDelegation, address_records, root_text, zone_text
 
 log = logging.getLogger("lab")
 
@@ -139,6 +139,8 @@ class Lab:
             self._faults[scenario.root.address] = ("none", {})
         self.procs: list[Proc] = []
         self._owner: dict[str, Proc] = {}  # address -> process serving it
+        #: zone -> the delegation the root publishes instead of the scenario's (live changes)
+        self._root_changes: dict[str, RootDelegation] = {}
         self.started_in: float | None = None
         self.started_at: float | None = None  # wall clock (time.time()) when start() began
 
@@ -251,6 +253,55 @@ class Lab:
                                f"after {wait} s")
         return new
 
+    def set_delegation(self, zone: str, *, ns: list[str] | None = None,
+                       ds: list[str] | None = None,
+                       glue: Mapping[str, list[str]] | None = None,
+                       wait: float = 5.0) -> int:
+        """Change what the root publishes for `zone`, live: its NS set (`ns`, absolute or
+        not) and/or its DS set (`ds`: "KEYTAG ALG TYPE DIGEST" texts; [] = no DS), with
+        `glue` addresses for NS names new to the world. The child zone is untouched (as
+        when a root-zone change goes wrong). The lab rewrites the root zone file with the
+        next root serial and reloads the server holding the root (``nsd-control reload`` /
+        ``knotc zone-reload``; the fault server in python mode). Returns the new root
+        serial once the root serves it (bounded by `wait` seconds)."""
+        key = normalise_zone(zone)
+        self.scenario.zone(key)  # an unknown zone raises here, before anything changes
+        old = self._root_changes.get(key, RootDelegation())
+        self._root_changes[key] = RootDelegation(
+            ns=tuple(n if n.endswith(".") else n + "." for n in ns) if ns is not None
+            else old.ns,
+            ds=tuple(ds) if ds is not None else old.ds,
+            glue={**old.glue, **{n if n.endswith(".") else n + ".": tuple(a)
+                                 for n, a in (glue or {}).items()}},
+        )
+        return self._reload_root(wait)
+
+    def restore_delegation(self, zone: str | None = None, wait: float = 5.0) -> int:
+        """Publish the scenario's delegation for `zone` again (every zone when None)."""
+        if zone is None:
+            self._root_changes.clear()
+        else:
+            self._root_changes.pop(normalise_zone(zone), None)
+        return self._reload_root(wait)
+
+    def _reload_root(self, wait: float) -> int:
+        """Write the root zone at the next serial, reload its server, wait until served."""
+        self._require_started()
+        new = (self._serials["."] + 1) % 2**32 or 1
+        path = self._zone_path(".")
+        path.write_text(root_text(self.scenario, new, self._root_changes), encoding="utf-8")
+        if self.mode == "real":
+            self._run(self._owner[self.root_address].reload_argv("."))
+        else:
+            for p in self.procs_by_software("fault"):
+                _procs.control(p.control_path, {"cmd": "load_zone", "zone": ".",
+                                                "file": str(path), "delay": 0.0})
+        self._serials["."] = new
+        if not self.wait_serial(".", new, timeout=wait, addresses=[self.root_address]):
+            raise LabError(f"the root {self.root_address} does not serve serial {new} "
+                           f"after {wait} s")
+        return new
+
     def serials(self, zone: str, wait: float = 0.5) -> dict[str, int | None]:
         """Ask every server of `zone` for its SOA now: address -> serial (None: no answer)."""
         key = normalise_zone(zone)
@@ -301,7 +352,7 @@ class Lab:
         self.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> Lab:
@@ -428,7 +479,8 @@ class Lab:
         (self.workdir / "zones").mkdir()
         self._records = address_records(sc)
         zone_file = {".": self._zone_path(".")}
-        zone_file["."].write_text(root_text(sc, self._serials["."]), encoding="utf-8")
+        zone_file["."].write_text(root_text(sc, self._serials["."], self._root_changes),
+                                 encoding="utf-8")
         for z in sc.zones:
             zone_file[z.name] = self._zone_path(z.name)
             zone_file[z.name].write_text(self._zone_text(z, self._serials[z.name]),

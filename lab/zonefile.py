@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 from lab.scenario import Scenario, ZoneSpec, enclosing_zone
 
 SOA_TIMERS = "14400 3600 604800 3600"  # refresh retry expire minimum
+
+
+@dataclass(frozen=True)
+class RootDelegation:
+    """What the lab root publishes for one child instead of the scenario's delegation
+    (``Lab.set_delegation``): None keeps the scenario's NS set or DS set; ``glue`` adds
+    A/AAAA records for NS names the change brings in (names already in the world keep
+    theirs)."""
+
+    ns: tuple[str, ...] | None = None  # absolute NS names
+    ds: tuple[str, ...] | None = None  # DS rdata text ("KEYTAG ALG TYPE DIGEST"); () = none
+    glue: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def host_addresses(sc: Scenario) -> dict[str, list[str]]:
@@ -81,19 +96,29 @@ def apex_ds(zone: str, record: str) -> str | None:
     return " ".join(rest[1:])
 
 
-def root_text(sc: Scenario, serial: int) -> str:
+def root_text(sc: Scenario, serial: int,
+              changes: Mapping[str, RootDelegation] | None = None) -> str:
     """The lab root: its own SOA/NS, one delegation per zone, and glue the way the real root
-    keeps it (an A record for every NS name unless the scenario says ``glue: false``)."""
+    keeps it (an A record for every NS name unless the scenario says ``glue: false``).
+    ``changes``: per zone, the NS and/or DS set published instead (a live change)."""
+    changes = changes or {}
     lines = [
         "$ORIGIN .",
         "$TTL 86400",
         f". 86400 IN SOA {sc.root.ns} hostmaster.root-servers.lab. {serial} 1800 900 604800 86400",
         f". 518400 IN NS {sc.root.ns}",
     ]
+    glue = _glue_addresses(sc)
     for z in sc.zones:
-        lines += [f"{z.name}. 172800 IN NS {ns}" for ns in z.ns_names]
-        lines += [f"{z.name}. 86400 IN DS {ds}" for r in z.records
-                  if (ds := apex_ds(z.name, r)) is not None]
-    for ns, addrs in _glue_addresses(sc).items():
+        change = changes.get(z.name, RootDelegation())
+        ns_names = change.ns if change.ns is not None else z.ns_names
+        ds_set = change.ds if change.ds is not None else tuple(
+            ds for r in z.records if (ds := apex_ds(z.name, r)) is not None)
+        lines += [f"{z.name}. 172800 IN NS {ns}" for ns in ns_names]
+        lines += [f"{z.name}. 86400 IN DS {ds}" for ds in ds_set]
+        for ns, added in change.glue.items():
+            known = glue.setdefault(ns, [])
+            known += [a for a in added if a not in known]
+    for ns, addrs in glue.items():
         lines += [f"{ns} 172800 IN {_type(a)} {a}" for a in addrs]
     return "\n".join(lines) + "\n"

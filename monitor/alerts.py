@@ -4,7 +4,8 @@ A *problem* is (zone, check, name server, address, reason): never the message te
 carries changing numbers (RTT, lag). After every sweep of a zone, each problem the rules
 select counts a failing sweep; each known problem missing from the sweep counts a good
 one. Hold-down as ICANN's SLA monitoring: a problem opens after ``open_after`` failing
-sweeps in a row and closes after ``close_after`` good ones in a row; a failing sweep
+sweeps in a row (DELEG06, the parent against the pinned delegation: at the first; see
+``AlertsConfig.opens_after``) and closes after ``close_after`` good ones in a row; a failing sweep
 while closing starts the good count again. An open problem whose severity changes is a
 *changed* problem.
 
@@ -44,7 +45,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from monitor import mailer
-from monitor.alerts_config import AlertsConfig
+from monitor.alerts_config import OPEN_AT_ONCE, AlertsConfig
 from monitor.outbox import AlertDB, Courier, ProblemKey, ProblemState, ZoneState
 from probes.model import Finding, Severity, VantageState, ZoneReport
 
@@ -219,7 +220,7 @@ def step(
         problem.tag = finding.tag
         problem.message = finding.message
         problem.last_seen = at
-        if problem.state == "pending" and problem.failing >= settings.open_after:
+        if problem.state == "pending" and problem.failing >= settings.opens_after(key[1]):
             problem.state = "open"
             problem.opened_at = at
             problem.notified_severity = problem.severity
@@ -470,6 +471,10 @@ def _body(
         f"ccmon opens a problem after {settings.open_after} failing sweeps in a row and "
         f"closes it after {settings.close_after} good ones.",
     ]
+    if any(check in OPEN_AT_ONCE for check in {e.check for e in events}
+           | {p.check for p in still_open}):
+        lines.append(f"{', '.join(sorted(OPEN_AT_ONCE))} (the parent differs from the "
+                     "pinned delegation) opens at the first failing sweep.")
     if settings.rate_limit > 0:
         lines.append(
             f"At most one message per zone every {_duration(settings.rate_limit)}; "
@@ -579,13 +584,13 @@ class Alerter:
         outage = (set(rows) | {r.reason for r in save}) - {key[4] for key in delete}
         if not events:
             return 0, outage
-        state = self.db.zone_state(VANTAGE_ZONE)
-        state.digest.extend(e.to_dict() for e in events)
+        zone_state = self.db.zone_state(VANTAGE_ZONE)
+        zone_state.digest.extend(e.to_dict() for e in events)
         for event in events:
             log.warning("alerts: vantage point %s %s %s", event.kind,
                         family_name(event.reason), event.tag)
-        queued = self._flush_zone(state, now)
-        self.db.save_zone_state(state)
+        queued = self._flush_zone(zone_state, now)
+        self.db.save_zone_state(zone_state)
         return queued, outage
 
     def _flush_zone(self, state: ZoneState, now: float) -> int:

@@ -58,6 +58,9 @@ SMTP_KEYS = {
 RETRY_KEYS = {"initial", "max", "give_up_after"}
 RULE_KEYS = {"checks", "min_severity"}
 
+#: Checks whose problems open after their first failing sweep (see AlertsConfig.opens_after).
+OPEN_AT_ONCE = frozenset({"DELEG06"})
+
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
 
 
@@ -193,6 +196,13 @@ class AlertsConfig:
         holds it ends; else None."""
         ends = [end for w in self.maintenance if (end := w.until(zone, at)) is not None]
         return max(ends, default=None)
+
+    def opens_after(self, check: str) -> int:
+        """Failing sweeps in a row before a problem of `check` opens. DELEG06 (the parent
+        differs from the registry's pinned delegation) at the first: the parent answered
+        with a definite NS/DS set, no passing fault of the path, and a DS nobody pinned is
+        how a hijack or a botched rollover looks."""
+        return 1 if check in OPEN_AT_ONCE else self.open_after
 
     def alerting(self, check: str, severity: Severity) -> bool:
         """Does a finding of this check at this severity count as a failing sweep?"""

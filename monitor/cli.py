@@ -217,11 +217,7 @@ async def check_zones_within(config: Config, deadline: float | None) -> list[Zon
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    try:
-        config = _load_for_check(args)
-    except ConfigError as exc:
-        print(f"ccmon: {exc}", file=sys.stderr)
-        return EXIT_UNKNOWN
+    config = _load_for_check(args)
     if args.timeout is not None and not (0 < args.timeout < 86400):
         print("ccmon: -t/--timeout: must be between 0 and 86400 seconds", file=sys.stderr)
         return EXIT_UNKNOWN
@@ -245,11 +241,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Like `promtool check config`: load and validate, say what was found, exit 0 or 3."""
-    try:
-        config = load_config(args.file)
-    except ConfigError as exc:
-        print(f"ccmon: {exc}", file=sys.stderr)
-        return EXIT_UNKNOWN
+    config = load_config(args.file)
     print(f"{args.file}: valid: {len(config.zones)} zone(s), sweep every "
           f"{config.schedule.interval:g} s, listen {config.web.listen}")
     return 0
@@ -262,17 +254,13 @@ def _service_config(args: argparse.Namespace) -> Config:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        runtime_options.configure_logging(args)
-        config = _service_config(args)
-        if args.shard:
-            from monitor.sharding import apply_shard
+    runtime_options.configure_logging(args)
+    config = _service_config(args)
+    if args.shard:
+        from monitor.sharding import apply_shard
 
-            config = apply_shard(config, args.shard)
-        check_store_folder(config)
-    except ConfigError as exc:
-        print(f"ccmon: {exc}", file=sys.stderr)
-        return EXIT_UNKNOWN
+        config = apply_shard(config, args.shard)
+    check_store_folder(config)
     from monitor import service
 
     return service.run(replace(config, probe=fit_descriptors(config.probe)[0]))
@@ -291,22 +279,14 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    try:
-        runtime_options.configure_logging(args)
-    except ConfigError as exc:
-        print(f"ccmon: {exc}", file=sys.stderr)
-        return EXIT_UNKNOWN
+    runtime_options.configure_logging(args)
     from monitor import demo
 
     return demo.run_demo(args.port, args.listen or demo.DEMO_LISTEN)
 
 
 def cmd_test_email(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"ccmon: {exc}", file=sys.stderr)
-        return EXIT_UNKNOWN
+    config = load_config(args.config)
     from monitor import mailer
 
     return mailer.send_test_email(config, args.to)
@@ -340,6 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except ConfigError as exc:  # every command's bad config or flag: one line, exit 3
+        print(f"ccmon: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
     except KeyboardInterrupt:
         return 130
 

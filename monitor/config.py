@@ -16,15 +16,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from monitor import listen
 from monitor.alerts_config import AlertsConfig, parse_alerts
 from monitor.status import readable_label
+from probes.model import Severity
 from probes.names import normalise_zone
 from probes.settings import ROOT_HINTS, ProbeSettings
+
+if TYPE_CHECKING:
+    from probes.expectations import ZoneExpectation, ZoneOverride
 
 T = TypeVar("T")
 
@@ -139,6 +143,46 @@ def _check_ids(value: Any) -> frozenset[str]:
     if unknown:
         raise ValueError(f"unknown check ID(s) {', '.join(unknown)} (known: docs/checks.md)")
     return frozenset(str(v).upper() for v in value)
+
+
+#: Severities a tag can be re-levelled to; OK is not one: `checks.disabled` silences a check.
+RELEVEL_SEVERITIES = ("INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL")
+
+
+def _severity_name(value: Any) -> Severity:
+    if not isinstance(value, str) or value.upper() not in RELEVEL_SEVERITIES:
+        raise ValueError(f"unknown severity {value!r} (known: {', '.join(RELEVEL_SEVERITIES)};"
+                         " to silence a check, list it in checks.disabled)")
+    return Severity[value.upper()]
+
+
+def _severity_overrides(section: _Section) -> tuple[tuple[str, str, Severity], ...]:
+    """`checks.severity`: CHECK: SEVERITY re-levels every tag of the check, CHECK: {TAG:
+    SEVERITY} one tag (Zonemaster-profile style); IDs, tags and severities are checked
+    against the registry, errors name file, line and key."""
+    from probes.checks import CHECKS  # the registry
+
+    out: dict[tuple[str, str], Severity] = {}
+    for key, (key_node, value_node) in section.items.items():
+        check = CHECKS.get(key.upper())
+        if check is None:
+            raise section.error(key_node, f"{section._name(key)}: unknown check ID "
+                                          "(known: docs/checks.md)")
+        if not check.relevel:
+            raise section.error(key_node, f"{section._name(key)}: {check.id} is about this "
+                                          "vantage point, not the zone: its severity is fixed")
+        if isinstance(value_node, yaml.MappingNode):
+            per_tag = _Section(value_node, section._name(key), section.source)
+            for tag, (tag_node, _) in per_tag.items.items():
+                if tag.upper() not in check.tags:
+                    raise per_tag.error(tag_node, f"{per_tag._name(tag)}: {check.id} has no "
+                                        f"tag {tag} (known: {', '.join(check.tags)})")
+                out[check.id, tag.upper()] = per_tag.get(tag, _severity_name, Severity.OK)
+            continue
+        severity = section.get(key, _severity_name, Severity.OK)
+        for tag in check.tags:
+            out[check.id, tag] = severity
+    return tuple((check_id, tag, sev) for (check_id, tag), sev in out.items())
 
 
 def parse_address(text: Any) -> str:
@@ -273,6 +317,7 @@ def _address_list(keyword: str, keyword_value: tuple[str, ...]) -> Callable[[Any
 
 
 def _zones(root: _Section) -> tuple[str, ...]:
+    """The zone names of `zones:`: each entry a name, or a mapping with `name:` (overrides)."""
     if "zones" not in root.items:
         raise ConfigError(f"{root.source}: zones: missing (a list of zones, or {ALL_CCTLDS})")
     value = root.raw("zones")
@@ -282,15 +327,83 @@ def _zones(root: _Section) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise root.error(node, f"zones: give a list of zone names or {ALL_CCTLDS!r}")
     zones: list[str] = []
-    for element, element_node in root.items_with_nodes("zones"):
-        try:
-            zone = parse_zone_name(element)
-        except ValueError as exc:
-            raise root.error(element_node, f"zones: {exc}") from None
+    for index, (element, element_node) in enumerate(root.items_with_nodes("zones")):
+        if isinstance(element_node, yaml.MappingNode):
+            zone = _zone_entry(root, index, element_node)[0]
+        else:
+            try:
+                zone = parse_zone_name(element)
+            except ValueError as exc:
+                raise root.error(element_node, f"zones: {exc}") from None
         if zone in zones:
             raise root.error(element_node, f"zones: {zone} listed twice")
         zones.append(zone)
     return tuple(zones)
+
+
+# --- per-zone overrides (issue 14): `zones:` entries given as mappings --------------------
+
+ZONE_KEYS = {"name", "serial_tolerance", "thresholds", "expect", "recipients"}
+ZONE_THRESHOLD_KEYS = {"rtt_udp", "rtt_tcp", "propagation"}
+
+
+def _zone_entry(root: _Section, index: int, node: yaml.Node) -> tuple[str, _Section]:
+    """A `zones:` mapping entry: its zone name and the entry, unknown keys refused."""
+    entry = _Section(node, f"zones[{index}]", root.source)
+    entry.reject_unknown(ZONE_KEYS)
+    if "name" not in entry.items:
+        raise entry.error(node, f"{entry.path}.name: missing (the zone, e.g. name: fr)")
+    return entry.get("name", parse_zone_name, ""), entry
+
+
+def _zone_entries(root: _Section) -> list[tuple[str, _Section]]:
+    """The `zones:` entries given as mappings, with their zone names."""
+    if root.raw("zones") == ALL_CCTLDS:
+        return []
+    return [_zone_entry(root, index, node)
+            for index, (_value, node) in enumerate(root.items_with_nodes("zones"))
+            if isinstance(node, yaml.MappingNode)]
+
+
+def _zone_overrides(root: _Section) -> tuple[ZoneOverride, ...]:
+    """Each mapping entry's own serial tolerance and thresholds (None: the global one)."""
+    from probes.expectations import ZoneOverride
+
+    found = []
+    for zone, entry in _zone_entries(root):
+        thresholds = entry.section("thresholds")
+        if "serial_tolerance" in thresholds.items:  # global `thresholds:` has it; here: above
+            raise thresholds.error(thresholds.items["serial_tolerance"][0],
+                                   f"{thresholds.path}.serial_tolerance: give it on the zone "
+                                   f"entry itself ({entry.path}.serial_tolerance)")
+        thresholds.reject_unknown(ZONE_THRESHOLD_KEYS)
+        override = ZoneOverride(
+            zone=f"{zone}.",
+            serial_tolerance=entry.get("serial_tolerance", _int_in(0, 2**31 - 1), None),
+            rtt_udp_threshold=thresholds.get("rtt_udp", _duration_in(0, 60), None),
+            rtt_tcp_threshold=thresholds.get("rtt_tcp", _duration_in(0, 60), None),
+            propagation_threshold=thresholds.get("propagation", _duration_in(0, 30 * 86400.0),
+                                                 None),
+        )
+        if override.changes():
+            found.append(override)
+    return tuple(found)
+
+
+def _with_zone_recipients(root: _Section, alerts: AlertsConfig) -> AlertsConfig:
+    """`recipients:` of a zone entry: that zone's mail goes to them as well as to
+    `alerts.recipients` (the same as `alerts.zone_recipients`, merged with it)."""
+    from monitor.alerts_config import email_list
+
+    merged = {zone: tuple(addresses) for zone, addresses in alerts.zone_recipients.items()}
+    for zone, entry in _zone_entries(root):
+        none: tuple[str, ...] = ()
+        own = entry.get("recipients", email_list, none)
+        if own:
+            merged[zone] = tuple(dict.fromkeys((*merged.get(zone, ()), *own)))
+    if merged == dict(alerts.zone_recipients):
+        return alerts
+    return replace(alerts, zone_recipients=merged)
 
 
 def _probe_settings(root: _Section) -> ProbeSettings:
@@ -312,12 +425,15 @@ def _probe_settings(root: _Section) -> ProbeSettings:
     thresholds = root.section("thresholds")
     thresholds.reject_unknown({"rtt_udp", "rtt_tcp", "serial_tolerance", "propagation"})
     checks = root.section("checks")
-    checks.reject_unknown({"disabled"})
+    checks.reject_unknown({"disabled", "severity"})
     disabled: frozenset[str] = checks.get("disabled", _check_ids, frozenset())
+    overrides = _severity_overrides(checks.section("severity"))
+    caps: dict[str, Any] = {**_probe_caps(probe)}  # typed for ProbeSettings(**caps)
     duration = _duration_in(0, 60)  # timeouts and RTT thresholds: at most a minute
     long_duration = _duration_in(0, 30 * 86400.0)
     return ProbeSettings(
         expectations=parse_expectations(root),
+        zone_overrides=_zone_overrides(root),
         parent_addresses=root.get("parent", _address_list("root-hints", ROOT_HINTS), ROOT_HINTS),
         resolver=root.get("resolver", _address_list("system", ()), ()),
         resolver_port=root.get("resolver_port", _int_in(1, 65535), root_defaults.resolver_port),
@@ -341,9 +457,13 @@ def _probe_settings(root: _Section) -> ProbeSettings:
             "propagation", long_duration, root_defaults.propagation_threshold
         ),
         disabled_checks=disabled,
-        **_probe_caps(probe),
+        severity_overrides=overrides,
+        **caps,
         **_vantage_settings(root),
     )
+
+
+NONE: tuple[str, ...] = ()  # an empty list of addresses, typed
 
 
 def _vantage_settings(root: _Section) -> dict[str, Any]:
@@ -352,7 +472,7 @@ def _vantage_settings(root: _Section) -> dict[str, Any]:
     vantage.reject_unknown({"references", "min_answering"})
     defaults = ProbeSettings()
     return {
-        "vantage_references": vantage.get("references", _address_list("parent", ()), ()),
+        "vantage_references": vantage.get("references", _address_list("parent", ()), NONE),
         "vantage_min_answering": vantage.get("min_answering", _int_in(1, 100),
                                              defaults.vantage_min_answering),
     }
@@ -502,8 +622,9 @@ def _refuse_aliases(text: str, source: str) -> None:
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 1 if event.start_mark is not None else "?"
                 raise ConfigError(
-                    f"{source}:{event.start_mark.line + 1}: YAML aliases (*{event.anchor}) "
+                    f"{source}:{line}: YAML aliases (*{event.anchor}) "
                     "are not allowed in the config; write the value out"
                 )
     except yaml.YAMLError:
@@ -566,45 +687,60 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
             ),
         ),
         web=_web(root),
-        alerts=parse_alerts(root.section("alerts")),
+        alerts=_with_zone_recipients(root, parse_alerts(root.section("alerts"))),
         source=source,
     )
 
 
-def parse_expectations(root: _Section) -> tuple[ZoneExpectation, ...]:  # noqa: F821
+def parse_expectations(root: _Section) -> tuple[ZoneExpectation, ...]:
     """`expect:` (DELEG06): per zone the NS set (NAME, NAME=ADDR,... or {NAME: [ADDR]}) and
-    DS set ("KEYTAG ALG DIGESTTYPE DIGEST") the registry intends at the parent."""
-    # Imported here, not at the top: the module's imports stay as they were (issue 14).
-    from probes.expectations import ZoneExpectation
+    DS set ("KEYTAG ALG DIGESTTYPE DIGEST") the registry intends at the parent; given in
+    the top-level `expect:` section or as `expect:` of a `zones:` mapping entry."""
     from probes.names import InvalidZoneName
-    from probes.precheck.proposal import ProposalError, merge, parse_ds, parse_ns_entries
 
     section = root.section("expect")
-    if not section.items:
-        return ()
-    zones = set(_zones(root))
-    found: list[ZoneExpectation] = []
+    found: dict[str, ZoneExpectation] = {}
+    zones = set(_zones(root)) if section.items else set()
     for key, (key_node, value_node) in section.items.items():
-        entry = _Section(value_node, f"expect.{key}", root.source)
-        entry.reject_unknown({"ns", "ds"})
-        ns, ds = entry.raw("ns") or [], entry.raw("ds") or []
-        if not isinstance(ns, list) or not isinstance(ds, list) or not (ns or ds):
-            raise root.error(value_node, f"expect.{key}: give `ns:` and/or `ds:` as lists")
         try:
             zone = normalise_zone(str(key))
-            servers = merge(parse_ns_entries(ns))
-            records = [parse_ds(str(d), "ds:") for d in ds]
-        except (ProposalError, InvalidZoneName) as exc:
+        except InvalidZoneName as exc:
             raise root.error(value_node, f"expect.{key}: {exc}") from None
         if zone not in zones:
             raise root.error(key_node, f"expect.{key}: {zone} is not in `zones:`")
-        found.append(ZoneExpectation(
-            zone=f"{zone}.",
-            ns=tuple(sorted(s.name for s in servers)),
-            glue=tuple((s.name, s.glue) for s in servers if s.glue),
-            ds=tuple(d.to_text() for d in records),
-        ))
-    return tuple(found)
+        entry = _Section(value_node, f"expect.{key}", root.source)
+        found[zone] = _expectation(zone, entry, value_node)
+    for zone, entry in _zone_entries(root):
+        if "expect" not in entry.items:
+            continue
+        key_node, value_node = entry.items["expect"]
+        if zone in found:
+            raise entry.error(key_node, f"{entry.path}.expect: {zone} is pinned in the "
+                                        f"top-level `expect:` already; give it once")
+        found[zone] = _expectation(zone, entry.section("expect"), value_node)
+    return tuple(found.values())
+
+
+def _expectation(zone: str, entry: _Section, node: yaml.Node) -> ZoneExpectation:
+    """One zone's pinned NS/glue/DS (`ns:` and/or `ds:` lists), validated."""
+    from probes.expectations import ZoneExpectation
+    from probes.precheck.proposal import ProposalError, merge, parse_ds, parse_ns_entries
+
+    entry.reject_unknown({"ns", "ds"})
+    ns, ds = entry.raw("ns") or [], entry.raw("ds") or []
+    if not isinstance(ns, list) or not isinstance(ds, list) or not (ns or ds):
+        raise entry.error(node, f"{entry.path}: give `ns:` and/or `ds:` as lists")
+    try:
+        servers = merge(parse_ns_entries(ns))
+        records = [parse_ds(str(d), "ds:") for d in ds]
+    except ProposalError as exc:
+        raise entry.error(node, f"{entry.path}: {exc}") from None
+    return ZoneExpectation(
+        zone=f"{zone}.",
+        ns=tuple(sorted(s.name for s in servers)),
+        glue=tuple((s.name, s.glue) for s in servers if s.glue),
+        ds=tuple(d.to_text() for d in records),
+    )
 
 
 def load_config(path: str | Path) -> Config:

@@ -54,6 +54,7 @@ from monitor.status import (
     zone_available,
 )
 from probes.checks import edns
+from probes.checks.pinned import pinned_age
 from probes.model import FailureKind, Severity, VantageState, ZoneReport
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,12 @@ METRICS: tuple[MetricSpec, ...] = (
         "ccmon_zone_soa_propagation_seconds", "gauge", ZONE,
         "Seconds from the first sight of the newest fully propagated serial on any server to "
         "its sight on all (SOA03), resolution one sweep interval",
+    ),
+    MetricSpec(
+        "ccmon_zone_delegation_unpinned_seconds", "gauge", ZONE,
+        "DELEG06: seconds since the parent's delegation (NS, glue or DS) was first seen "
+        "differing from the one pinned in `expect:`, resolution one sweep interval; absent "
+        "while it matches and for zones with nothing pinned",
     ),
     MetricSpec(
         "ccmon_zone_measured", "gauge", ZONE,
@@ -408,6 +415,9 @@ def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
             out.add("ccmon_zone_available", [zone], int(available))
     if history.propagation is not None:
         out.add("ccmon_zone_soa_propagation_seconds", [zone], history.propagation)
+    unpinned = pinned_age(report)
+    if unpinned is not None:
+        out.add("ccmon_zone_delegation_unpinned_seconds", [zone], unpinned)
     out.add("ccmon_zone_severity", [zone], int(report.severity))
     if not report.unknown:  # "unknown" DNSSEC because we saw nothing is not the zone's state
         current = report.dnssec or "unknown"
@@ -504,9 +514,10 @@ def vantage_rows(reports: Iterable[ZoneReport]) -> list[Row]:
     families += sorted((set(latest) | set(unmeasured)) - set(FAMILIES))
     out = _Rows()
     for family in families:
-        report = latest.get(family)
-        if report is None:
+        newest = latest.get(family)
+        if newest is None:
             continue
+        report = newest
         state = str(report.vantage[family])
         out.add("ccmon_vantage_up", [family], int(state == VantageState.ONLINE))
         for name in (*VANTAGE_STATES, *([] if state in VANTAGE_STATES else [state])):
@@ -677,11 +688,15 @@ class CcmonCollector:
 
     def collect(self) -> Iterator[Metric]:
         families = {spec.name: _new_family(spec) for spec in METRICS}
-        families["ccmon_build_info"].add_metric([self._version], 1)
+        build = families["ccmon_build_info"]
+        assert isinstance(build, GaugeMetricFamily)
+        build.add_metric([self._version], 1)
         snap = self._state.snapshot
         for row in self_rows(snap) + self._config_rows(snap):
             families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
-        families["ccmon_web_auth_failures_total"].add_metric([], self.web_auth_failures)
+        failures = families["ccmon_web_auth_failures_total"]
+        assert isinstance(failures, CounterMetricFamily)
+        failures.add_metric([], self.web_auth_failures)
         for row in self._vantage_entry(snap)[0]:
             families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
         for entry in self._entries(snap):

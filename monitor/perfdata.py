@@ -59,4 +59,5 @@ def zone_perfdata(report: ZoneReport, settings: ProbeSettings) -> list[str]:
 def perfdata(reports: Sequence[ZoneReport], settings: ProbeSettings | None = None) -> str:
     """Every zone's items, space separated (empty when there is nothing to measure)."""
     settings = settings or ProbeSettings()
-    return " ".join(item for report in reports for item in zone_perfdata(report, settings))
+    return " ".join(item for report in reports
+                    for item in zone_perfdata(report, settings.for_zone(report.zone)))

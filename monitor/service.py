@@ -2,8 +2,8 @@
 
 One asyncio loop runs the scheduler and the probe engine; the HTTP server runs on its own
 loop in a thread (see :mod:`monitor.web`). After each sweep the report, the history row
-and the updated counters go to SQLite in one transaction (with the findings of the history
-checks SOA03 and DELEG05, judged there over the history including that sweep), then a
+and the updated counters go to SQLite in one transaction the service owns (the store tracks
+the history, the history checks SOA03 and DELEG05 judge it, the store saves), then a
 new snapshot is swapped in for the readers. SIGTERM or SIGINT stops the scheduler,
 cancels sweeps in progress (a cancelled sweep writes nothing, so the store stays
 consistent), stops the web server and closes the store, all within a few seconds; the
@@ -26,6 +26,7 @@ import signal
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from typing import Any, Protocol
 
 from monitor.alerts import Alerter
@@ -39,7 +40,7 @@ from monitor.store import Store, StoreError, StoreWriteError
 from monitor.web import WebServer, make_app
 from monitor.webconfig import WebConfigError, load_web_config
 from probes.checks.history import History, judge_history
-from probes.model import Finding, ZoneReport
+from probes.model import ZoneReport
 from probes.settings import ProbeSettings
 
 log = logging.getLogger(__name__)
@@ -112,14 +113,7 @@ class Service:
             self._bump(zone, errors=1)
             return
         totals = self.state.snapshot.totals.get(report.zone, ZoneTotals()).add_report(report)
-        # One transaction, no await inside: the history is updated with this sweep, then the
-        # history checks (SOA03, DELEG05) add their findings to the report that is stored,
-        # published (metrics, status page) and handed to the alerts.
-        try:
-            report, history = self.store.record_sweep(report, totals, self._history_findings)
-        except StoreWriteError as exc:  # counted and logged (once a minute) by store.health
-            report = exc.report or report
-            history = self.state.snapshot.history.get(zone) or ZoneHistory()
+        report, history = self._record(report, totals)
         self.state.publish(report, totals, history)
         if self.exporter is not None:
             self.exporter.collector.warm(report.zone)
@@ -132,12 +126,27 @@ class Service:
                 log.exception("alerts: processing the sweep of %s failed", zone)
         log.debug("swept %s in %.2f s: %s", zone, report.duration, report.severity.name)
 
-    def _history_findings(self, report: ZoneReport, history: History) -> list[Finding]:
+    def _record(self, report: ZoneReport, totals: ZoneTotals) -> tuple[ZoneReport, ZoneHistory]:
+        """Store the sweep in one transaction, no await inside: the history is updated with
+        it, the history checks (SOA03, DELEG05) judge that history and add their findings
+        to the report that is stored, published (metrics, status page) and alerted on."""
+        assert self.store is not None and self.state is not None
         try:
-            return judge_history(report, history, self.config.probe)
+            with self.store.transaction():
+                report, history = self.store.track(report)
+                report = self._with_history_findings(report, history)
+                self.store.save(report, totals)
+        except StoreWriteError:  # counted and logged (once a minute) by store.health
+            return report, self.state.snapshot.history.get(report.zone) or ZoneHistory()
+        return report, self.store.history_after(report)
+
+    def _with_history_findings(self, report: ZoneReport, history: History) -> ZoneReport:
+        try:
+            extra = judge_history(report, history, self.config.probe.for_zone(report.zone))
         except Exception:  # a broken history check must not lose the sweep
             log.exception("history checks of %s failed", report.zone)
-            return []
+            return report
+        return replace(report, findings=report.findings + tuple(extra)) if extra else report
 
     def _bump(self, zone: str, *, errors: int = 0, skipped: int = 0) -> None:
         assert self.store is not None and self.state is not None

@@ -5,9 +5,11 @@ statements, quick enough to run on the loop). What is kept:
 
 - ``latest``: the newest ``ZoneReport`` per zone as JSON, so a restart shows the last
   known state at once;
-- ``sweeps``: one compact row per sweep (availability, severity, open findings), the
-  history alerts (hold-down counted in sweeps) and availability figures need, pruned
-  after the configured retention;
+- ``sweep_runs``: the sweep history as changes, not copies: one row per run of
+  consecutive sweeps with the same availability, severity, name servers up and open
+  findings (``finding_sets``, each set kept once), with the sweeps' start times packed in
+  the row (:mod:`monitor.history.runs`); the zone page's periods and "open since" and the
+  stored availability read it; pruned after the configured retention;
 - ``zone_serials``: when each new highest SOA serial was first seen on any server and
   when on all, i.e. every authoritative server at it or newer (SOA03 propagation time,
   "seconds behind" per server);
@@ -15,6 +17,8 @@ statements, quick enough to run on the loop). What is kept:
   sweep (SOA03 names the servers that were last);
 - ``delegation_drift``: the parent's and the child's NS sets while they differ, and since
   which sweep (DELEG05's age of the difference);
+- ``pinned_difference``: since which sweep the parent's delegation has differed from the
+  one pinned in `expect:` (DELEG06's age, stamped on its findings before they are stored);
 - ``totals``: the cumulative counters and RTT histograms, written in the same
   transaction as the report, so counters survive restarts and match the reports.
 
@@ -23,12 +27,15 @@ A write that fails (disk full, file read-only or locked) rolls back whole and ra
 a minute and tells /healthz and /metrics, and the next write that works clears it: the store
 recovers by itself when space returns.
 
-The schema is versioned with ``PRAGMA user_version`` (see :data:`MIGRATIONS`); alert
-state and the mail outbox keep their own tables (``monitor/outbox.py``).
+The schema is versioned with ``PRAGMA user_version`` (see :data:`MIGRATIONS`: SQL
+scripts, or a function for a migration that converts rows, each run in one transaction
+with its version bump); alert state and the mail outbox keep their own tables
+(``monitor/outbox.py``).
 
 The history checks (SOA03, DELEG05: :mod:`probes.checks.history`) run inside the sweep's
-transaction (:meth:`Store.record_sweep`), over the history including that sweep, so the
-stored report carries their findings too.
+transaction, over the history including that sweep, so the stored report carries their
+findings too: the service opens :meth:`Store.transaction` and calls :meth:`Store.track`,
+the history judges and :meth:`Store.save` (:meth:`Store.record_sweep` does the same).
 """
 
 from __future__ import annotations
@@ -41,13 +48,22 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import dns.serial
 
 from monitor.history import MIGRATION as HISTORY_MIGRATION
 from monitor.history import prune_history, record_history
+from monitor.history.runs import (
+    SweepRun,
+    SweepSummary,
+    migrate_sweeps,
+    prune_runs,
+    read_runs,
+    record_run,
+    window_counts,
+)
 from monitor.status import (
     StoreStatus,
     ZoneHistory,
@@ -64,16 +80,23 @@ from probes.checks.history import (
     normal_ns_set,
     served_serials,
 )
+from probes.checks.pinned import pinned_difference_seen, with_pinned_age
 from probes.model import Finding, Severity, ZoneReport
 from probes.serial import highest_serial
 
+__all__ = ["MIGRATIONS", "Store", "StoreError", "StoreHealth", "StoreWriteError", "SweepRun"]
+
 log = logging.getLogger(__name__)
 
-#: Called inside the sweep's transaction with the report and the zone's history including
-#: that sweep; returns findings to add to the report (the history checks).
+#: For :meth:`Store.record_sweep` (tests, bench): the history checks, called inside the
+#: sweep's transaction with the report and the zone's history including that sweep.
 Amend = Callable[[ZoneReport, History], Sequence[Finding]]
 
-MIGRATIONS: tuple[str, ...] = (
+#: A schema step: an SQL script, or a function that converts rows (run on the connection
+#: inside the migration's transaction).
+Migration = str | Callable[[sqlite3.Connection], None]
+
+MIGRATIONS: tuple[Migration, ...] = (
     # 1 (issue 4): reports, sweep history, serial propagation, counters.
     """
     CREATE TABLE latest (
@@ -125,6 +148,15 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 3 (issue 15): per-zone and per-address hourly/daily SLA rollups (monitor/history).
     HISTORY_MIGRATION,
+    # 4 (issue 14): since when the parent's delegation differs from the pinned one (DELEG06).
+    """
+    CREATE TABLE pinned_difference (
+        zone TEXT PRIMARY KEY,
+        first_seen REAL NOT NULL
+    );
+    """,
+    # 5 (issue 17): the one-row-per-sweep `sweeps` table becomes runs (changes, not copies).
+    migrate_sweeps,
 )
 
 
@@ -221,20 +253,6 @@ def rollback_quietly(db: sqlite3.Connection) -> None:
             db.execute("ROLLBACK")
 
 
-@dataclass(frozen=True, slots=True)
-class SweepRecord:
-    """One row of the compact sweep history."""
-
-    zone: str
-    started_at: float
-    duration: float
-    severity: Severity
-    available: bool
-    nameservers_up: int
-    nameservers: int
-    findings: tuple[tuple[str, str, str, str, str, str], ...]  # check, sev, tag, ns, addr, why
-
-
 def _compact_findings(report: ZoneReport) -> list[list[str]]:
     return [
         [f.check, f.severity.name, f.tag, f.nameserver, f.address, f.reason]
@@ -278,8 +296,20 @@ class Store:
                 f"store {self.path!r} has schema version {current}, newer than this "
                 f"ccmon knows ({len(MIGRATIONS)})"
             )
-        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-            self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
+        for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
+            if isinstance(step, str):
+                self._db.executescript(f"BEGIN;\n{step}\nPRAGMA user_version = {version};\nCOMMIT;")
+            else:
+                log.info("store %s: migrating to schema version %d (rows are converted: "
+                         "1-2 minutes per month of 309 zones)", self.path, version)
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    step(self._db)
+                    self._db.execute(f"PRAGMA user_version = {version}")
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    rollback_quietly(self._db)
+                    raise
             log.info("store %s migrated to schema version %d", self.path, version)
 
     @contextmanager
@@ -327,44 +357,70 @@ class Store:
     ) -> tuple[ZoneReport, ZoneHistory]:
         """Record one finished sweep atomically, with the history checks' findings.
 
-        The serial and NS-set history is updated first; then ``amend`` (the history checks)
-        sees the history including this sweep, and its findings are added to the report
-        before the report and the sweep row are written. Returns the report as stored and
-        the zone's updated history.
+        The steps the service takes itself (monitor.service): :meth:`track`, then ``amend``
+        (the history checks) over the history including this sweep, then :meth:`save`, in
+        one :meth:`transaction`. Returns the report as stored and the zone's updated history.
         """
-        views = server_views(report)
-        up, total = nameservers_up(views)
-        finished = report.started_at + report.duration
-        serials = [v.serial for v in views if v.serial is not None]
-        top = highest_serial(serials)
         try:
-            with self._transaction() as db:
-                if top is not None:
-                    self._track_serial(report.zone, top, serials, report.started_at)
-                self._track_servers(report)
-                self._track_drift(report)
+            with self.transaction():
+                report, history = self.track(report)
                 if amend is not None:
-                    extra = tuple(amend(report, self.check_history(report.zone)))
+                    extra = tuple(amend(report, history))
                     if extra:
                         report = replace(report, findings=report.findings + extra)
-                db.execute(
-                    "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
-                    (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
-                )
-                available = zone_available(report, views)
-                # A sweep that could not tell (our vantage point offline, or the verdict
-                # hanging on unmeasured name servers) is no sample of the zone's availability.
-                if available is not None:
-                    row = (report.zone, report.started_at, report.duration, int(report.severity),
-                           int(available), up, total,
-                           json.dumps(_compact_findings(report), separators=(",", ":")))
-                    db.execute("INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
-                self._write_totals(report.zone, totals)
-                record_history(db, report)
+                self.save(report, totals)
         except StoreWriteError as exc:
             exc.report = report  # with the history findings if they were judged: publishable
             raise
-        return report, self.zone_history(report.zone, top, now=finished)
+        return report, self.history_after(report)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One sweep's writes, all or nothing, around :meth:`track` and :meth:`save`; a
+        failure is counted and raised as :class:`StoreWriteError`."""
+        with self._transaction() as db:
+            yield db
+
+    def track(self, report: ZoneReport) -> tuple[ZoneReport, History]:
+        """Inside :meth:`transaction`: update the serial, NS-set and pinned-difference
+        history with the sweep; returns the report with its DELEG06 findings aged, and what
+        the history checks read, this sweep included."""
+        serials = [v.serial for v in server_views(report) if v.serial is not None]
+        top = highest_serial(serials)
+        if top is not None:
+            self._track_serial(report.zone, top, serials, report.started_at)
+        self._track_servers(report)
+        self._track_drift(report)
+        report = with_pinned_age(report, self._track_pinned(report))
+        return report, self.check_history(report.zone)
+
+    def save(self, report: ZoneReport, totals: ZoneTotals) -> None:
+        """Inside :meth:`transaction`: the report as published (history findings included),
+        the sweep in the zone's runs, the zone's counters and its hourly and daily history."""
+        db = self._db
+        views = server_views(report)
+        up, total = nameservers_up(views)
+        finished = report.started_at + report.duration
+        db.execute(
+            "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
+            (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
+        )
+        available = zone_available(report, views)
+        # A sweep that could not tell (our vantage point offline, or the verdict
+        # hanging on unmeasured name servers) is no sample of the zone's availability.
+        if available is not None:
+            record_run(db, SweepSummary(
+                report.zone, report.started_at, report.duration, int(report.severity),
+                available, up, total,
+                json.dumps(_compact_findings(report), separators=(",", ":"))))
+        self._write_totals(report.zone, totals)
+        record_history(db, report)
+
+    def history_after(self, report: ZoneReport) -> ZoneHistory:
+        """The zone's history as of the end of this (saved) sweep."""
+        serials = [v.serial for v in server_views(report) if v.serial is not None]
+        return self.zone_history(report.zone, highest_serial(serials),
+                                 now=report.started_at + report.duration)
 
     def _track_serial(self, zone: str, top: int, serials: list[int], seen_at: float) -> None:
         db = self._db
@@ -433,6 +489,24 @@ class Store:
                 (report.zone, *sets, report.started_at),
             )
 
+    def _track_pinned(self, report: ZoneReport) -> float | None:
+        """Since when the parent has differed from the pins (DELEG06), or None; a sweep
+        that cannot tell keeps the age running, one that sees them agree clears it."""
+        db = self._db
+        seen = pinned_difference_seen(report)
+        if seen is False:
+            db.execute("DELETE FROM pinned_difference WHERE zone = ?", (report.zone,))
+            return None
+        row = db.execute("SELECT first_seen FROM pinned_difference WHERE zone = ?",
+                         (report.zone,)).fetchone()  # fmt: skip
+        if row is not None:
+            return float(row[0])
+        if seen:
+            db.execute("INSERT INTO pinned_difference VALUES (?, ?)",
+                       (report.zone, report.started_at))  # fmt: skip
+            return report.started_at
+        return None
+
     def _write_totals(self, zone: str, totals: ZoneTotals) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO totals (zone, data) VALUES (?, ?)",
@@ -449,7 +523,7 @@ class Store:
             return 0
         cutoff = (time.time() if now is None else now) - self.retention
         with self._transaction() as db:
-            removed = db.execute("DELETE FROM sweeps WHERE started_at < ?", (cutoff,)).rowcount
+            removed = prune_runs(db, cutoff)  # sweeps (as members of runs) before the cutoff
             removed += db.execute(
                 "DELETE FROM zone_serials WHERE first_seen < ? AND first_seen < "
                 "(SELECT max(first_seen) FROM zone_serials AS z WHERE z.zone = zone_serials.zone)",
@@ -459,7 +533,7 @@ class Store:
             removed += db.execute(
                 "DELETE FROM zone_serials WHERE zone NOT IN (SELECT zone FROM latest)"
             ).rowcount
-            for table in ("server_serials", "delegation_drift"):
+            for table in ("server_serials", "delegation_drift", "pinned_difference"):
                 removed += db.execute(
                     f"DELETE FROM {table} WHERE zone NOT IN (SELECT zone FROM latest)"
                 ).rowcount
@@ -491,11 +565,7 @@ class Store:
     def zone_history(self, zone: str, top: int | None, now: float | None = None) -> ZoneHistory:
         now = time.time() if now is None else now
         since = now - self.retention if self.retention > 0 else float("-inf")
-        count, available, oldest = self._db.execute(
-            "SELECT count(*), coalesce(sum(available), 0), min(started_at) FROM sweeps "
-            "WHERE zone = ? AND started_at >= ?",
-            (zone, since),
-        ).fetchone()
+        count, available, oldest = window_counts(self._db, zone, since)
         first_seen = None
         if top is not None:
             row = self._db.execute(
@@ -559,27 +629,14 @@ class Store:
             out[zone] = self.zone_history(zone, highest_serial(serials))
         return out
 
-    def sweeps(self, zone: str, since: float = 0.0, limit: int = 1000) -> list[SweepRecord]:
-        """The zone's sweep history, newest first."""
-        rows = self._db.execute(
-            "SELECT zone, started_at, duration, severity, available, nameservers_up, "
-            "nameservers, findings FROM sweeps WHERE zone = ? AND started_at >= ? "
-            "ORDER BY started_at DESC LIMIT ?",
-            (zone, since, limit),
-        )
-        return [
-            SweepRecord(
-                zone=z,
-                started_at=s,
-                duration=d,
-                severity=Severity(sev),
-                available=bool(a),
-                nameservers_up=up,
-                nameservers=n,
-                findings=tuple(tuple(f) for f in json.loads(fj)),
-            )
-            for z, s, d, sev, a, up, n, fj in rows
-        ]
+    def runs(self, zone: str, since: float = 0.0, limit: int = 20_000) -> list[SweepRun]:
+        """The zone's sweep history as runs of alike sweeps, newest first, each cut to the
+        sweeps started at or after ``since``."""
+        return read_runs(self._db, zone, since, limit)
+
+    def sweep_starts(self, zone: str, since: float = 0.0) -> list[float]:
+        """The start of every stored sweep of the zone at or after ``since``, newest first."""
+        return [s for run in self.runs(zone, since) for s in reversed(run.starts)]
 
     def table_counts(self) -> dict[str, Any]:
         names = [

@@ -297,7 +297,11 @@ class WebServer:
         loop = asyncio.new_event_loop()
         loop.set_exception_handler(quiet_loop_errors)
         self._loop = loop
-        limiter = ConnectionLimiter(loop, lambda: runner.server(), self.limits, self.ssl_context,
+        def protocol() -> Any:  # the runner's server, made below, before any connection
+            assert runner.server is not None
+            return runner.server()
+
+        limiter = ConnectionLimiter(loop, protocol, self.limits, self.ssl_context,
                                     self.before_handshake)
         self.limiter = limiter
         self.app.middlewares.insert(0, limiter.middleware)  # outermost: busy while sending

@@ -179,7 +179,8 @@ def load_web_config(path: str | None) -> WebSecurity:
             raise WebConfigError(f"{path}: more than 1 MiB; a web config is a few lines")
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):  # an alias bomb expands to gigabytes
-                raise WebConfigError(f"{path}:{event.start_mark.line + 1}: YAML aliases "
+                line = event.start_mark.line + 1 if event.start_mark is not None else "?"
+                raise WebConfigError(f"{path}:{line}: YAML aliases "
                                      f"(*{event.anchor}) are not allowed")  # fmt: skip
         data = yaml.safe_load(text) or {}
     except OSError as exc:

@@ -11,7 +11,9 @@ import asyncio
 import errno
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 import aiodns
 import dns.message
@@ -29,7 +31,7 @@ class AddressResolver:
     """A/AAAA look-ups for NS names without glue, through aiodns."""
 
     def __init__(self, settings: ProbeSettings) -> None:
-        options: dict[str, object] = {"timeout": settings.udp_timeout, "tries": settings.udp_tries}
+        options: dict[str, Any] = {"timeout": settings.udp_timeout, "tries": settings.udp_tries}
         if settings.resolver:
             options.update(udp_port=settings.resolver_port, tcp_port=settings.resolver_port)
         self._resolver = aiodns.DNSResolver(nameservers=list(settings.resolver) or None, **options)
@@ -94,7 +96,7 @@ async def ask_parent(
     zone: str, engine: QueryEngine, parents: Iterable[str]
 ) -> tuple[Observation | None, list[str]]:
     """The first usable parent reply to `zone NS`, and "address: reason" for those that failed."""
-    failures = []
+    failures: list[str] = []
     for address in parents:
         obs = await engine.ask("parent", address, zone, "NS", Transport.UDP)
         if obs.reply is not None and obs.reply.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
@@ -116,19 +118,58 @@ async def discover(
     names, glue = parse_referral(obs.reply, qname)
     if not settings.ipv6:
         glue = {n: [a for a in addrs if ":" not in a] for n, addrs in glue.items()}
-    need = [n for n in names if not glue.get(n)]
+    # issue 17: a delegation of hundreds of NS names must not become hundreds of look-ups,
+    # probes and series: the first max_nameservers names (sorted) are kept, the rest is
+    # neither resolved nor probed (nor glue-checked), and DELEG07 says so
+    kept = names[: settings.max_nameservers]
+    glue = {n: a for n, a in glue.items() if n in kept}
+    need = [n for n in kept if not glue.get(n)]
     looked_up = await asyncio.gather(*(resolver.addresses(n) for n in need))
     resolved = {n: addrs for n, (addrs, _err) in zip(need, looked_up, strict=True) if addrs}
     errors = {n: err for n, (addrs, err) in zip(need, looked_up, strict=True) if not addrs}
+    nameservers, found = cap_addresses(
+        [_nameserver(n, glue, resolved) for n in kept], settings.max_addresses)
+    capped = {}
+    if len(kept) < len(names):
+        capped["nameservers"] = (len(names), len(kept))
+    probed = sum(len(ns.addresses) for ns in nameservers)
+    if probed < found:
+        capped["addresses"] = (found, probed)
     return Delegation(
         zone=qname,
         parent_ns=tuple(names),
         glue={n: tuple(a) for n, a in glue.items() if a},
-        nameservers=tuple(_nameserver(n, glue, resolved) for n in names),
+        nameservers=nameservers,
         parent_addresses=(obs.address,),
         parent_failures=tuple(failures),
         resolution_errors=errors,
+        capped=capped,
     )
+
+
+def cap_addresses(nameservers: Sequence[NameServer],
+                  limit: int) -> tuple[tuple[NameServer, ...], int]:  # fmt: skip
+    """At most ``limit`` (>= 1) addresses in all, taken round-robin (every name's first
+    address, then every name's second, ...) so one name with many addresses cannot crowd
+    out the others; returns the name servers as probed and how many addresses they had."""
+    found = sum(len(ns.addresses) for ns in nameservers)
+    if found <= limit:
+        return tuple(nameservers), found
+    keep: list[list[str]] = [[] for _ in nameservers]
+    budget, depth = limit, 0
+    while budget > 0:
+        for i, ns in enumerate(nameservers):
+            if depth < len(ns.addresses) and budget > 0:
+                keep[i].append(ns.addresses[depth])
+                budget -= 1
+        depth += 1
+    # a name left with no address at all (a cap below the number of names) is not probed
+    # either: dropped, not reported as a name without address (DELEG02)
+    return tuple(
+        replace(ns, addresses=tuple(k),
+                address_sources={a: s for a, s in ns.address_sources.items() if a in k})
+        for ns, k in zip(nameservers, keep, strict=True) if k or not ns.addresses
+    ), found
 
 
 def _nameserver(

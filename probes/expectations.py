@@ -8,6 +8,7 @@ glue and DS set with it every sweep. Plain, hashable values only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +26,23 @@ class ZoneExpectation:
 def expectation_for(expectations: tuple[ZoneExpectation, ...],
                     zone: str) -> ZoneExpectation | None:
     return next((e for e in expectations if e.zone == zone), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneOverride:
+    """A zone's own thresholds (a `zones:` entry given as a mapping); None = the global one.
+
+    Registries legitimately differ: one publishes a new serial every few minutes and lets
+    its secondaries lag a step, another runs servers far from this vantage point."""
+
+    zone: str  # absolute, lower case: "fr."
+    serial_tolerance: int | None = None
+    rtt_udp_threshold: float | None = None
+    rtt_tcp_threshold: float | None = None
+    propagation_threshold: float | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The ProbeSettings fields this override sets."""
+        fields = ("serial_tolerance", "rtt_udp_threshold", "rtt_tcp_threshold",
+                  "propagation_threshold")
+        return {f: v for f in fields if (v := getattr(self, f)) is not None}

@@ -119,6 +119,9 @@ class Delegation:
     parent_addresses: tuple[str, ...]  # parent servers that answered the referral
     parent_failures: tuple[str, ...] = ()  # "address: reason" for parents that did not
     resolution_errors: Mapping[str, str] = field(default_factory=dict)  # NS name -> why
+    # issue 17: what probe.max_nameservers / probe.max_addresses left out (not probed):
+    # "nameservers" / "addresses" -> (found, probed); empty when within the caps
+    capped: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

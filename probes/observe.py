@@ -10,6 +10,7 @@ import dns.name
 from probes.checks.evidence import is_authoritative
 from probes.engine import QueryEngine
 from probes.model import Delegation, Observation, Transport
+from probes.observe_extra.queries import further_queries
 
 # Per address: the apex SOA over both transports, and the apex NS set over UDP.
 CORE_QUERIES: tuple[tuple[str, Transport], ...] = (
@@ -19,10 +20,11 @@ CORE_QUERIES: tuple[tuple[str, Transport], ...] = (
 )
 
 
-# Further probes (DNSSEC, AXFR, recursion, EDNS, NSID, ...) register here. Each gets the
-# delegation, the core observations and the engine, and returns its own observations.
+# Further probes (DNSSEC, AXFR, recursion, EDNS, NSID, ...): an explicit list, not import
+# side effects. Each gets the delegation, the core observations and the engine, and returns
+# its own observations.
 ExtraProbe = Callable[[Delegation, list[Observation], QueryEngine], Awaitable[list[Observation]]]
-EXTRA_PROBES: list[ExtraProbe] = []
+EXTRA_PROBES: list[ExtraProbe] = [further_queries]
 
 
 async def observe(delegation: Delegation, engine: QueryEngine) -> list[Observation]:
@@ -49,7 +51,7 @@ async def observe_core(
 async def observe_further(
     delegation: Delegation, core: list[Observation], engine: QueryEngine
 ) -> list[Observation]:
-    """The registered further probes (DNSSEC, AXFR, recursion, EDNS, NSID, ...)."""
+    """The further probes of EXTRA_PROBES (DNSSEC, AXFR, recursion, EDNS, NSID, ...)."""
     found = await asyncio.gather(*(probe(delegation, core, engine) for probe in EXTRA_PROBES))
     return [obs for batch in found for obs in batch]
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from probes.expectations import ZoneExpectation
+from probes.expectations import ZoneExpectation, ZoneOverride
+from probes.model import Severity
 
 # The IANA root servers (root hints, named.root). Used only when no parent is configured.
 ROOT_HINTS: tuple[str, ...] = (
@@ -53,6 +54,8 @@ class ProbeSettings:
     # DELEG06 (issue 14): the NS set, glue and DS set each zone's registry intends at the
     # parent (config `expect:`); zones without one are not compared.
     expectations: tuple[ZoneExpectation, ...] = ()
+    # Per-zone thresholds (`zones:` entries given as mappings); see for_zone().
+    zone_overrides: tuple[ZoneOverride, ...] = ()
     # SOA03 (a history check, run by the monitor): a new serial not on every server after
     # this many seconds since its first sight on any server is a WARNING per lagging server.
     propagation_threshold: float = DEFAULT_PROPAGATION_THRESHOLD
@@ -62,13 +65,16 @@ class ProbeSettings:
     # most this often per zone and judges the last answers in between (0 = every sweep).
     further_checks_interval: float = 3600.0
     # Caps per zone (issue 17: 300 NS names in one delegation gave 5,222 series and a 21 s
-    # sweep). Read from the config; enforcing them with a finding is the sweep's part.
+    # sweep): discovery probes no more (probes/delegation.py), DELEG07 reports the excess.
     max_nameservers: int = DEFAULT_MAX_NAMESERVERS
     max_addresses: int = DEFAULT_MAX_ADDRESSES
     # Budget of the parse cache (probes/transport.py), key and parsed reply estimated in
     # bytes; 0 = parse every reply anew. One cache per process: the last engine sizes it.
     parse_cache_bytes: int = DEFAULT_PARSE_CACHE_BYTES
     disabled_checks: frozenset[str] = field(default_factory=frozenset)
+    # `checks.severity`: (check ID, tag, severity) for every re-levelled tag; the judges
+    # look up the registry's default, judge() applies these (probes.checks.registry.relevel).
+    severity_overrides: tuple[tuple[str, str, Severity], ...] = ()
     # Vantage health (issue 10): control queries to these references (() = the parent's
     # servers); a family is online when min_answering of them answer (all when fewer are
     # configured); assessed at most once per vantage_interval (a sweep round), and anew
@@ -76,3 +82,9 @@ class ProbeSettings:
     vantage_references: tuple[str, ...] = ()
     vantage_min_answering: int = DEFAULT_VANTAGE_MIN_ANSWERING
     vantage_interval: float = 60.0
+
+    def for_zone(self, zone: str) -> ProbeSettings:
+        """The settings one zone is judged with: its own thresholds where it has them."""
+        key = zone.strip().lower().rstrip(".") + "."
+        override = next((o for o in self.zone_overrides if o.zone == key), None)
+        return replace(self, **override.changes()) if override is not None else self

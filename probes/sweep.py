@@ -7,7 +7,6 @@ import time
 from collections.abc import Mapping
 from types import TracebackType
 
-import probes.observe_extra.queries  # noqa: F401  (registers the further queries of issue 7)
 from probes.checks import Evidence, judge
 from probes.checks.dnssec import dnssec_state
 from probes.checks.evidence import apex_ns_names, serial_of, sweep_readings
@@ -108,9 +107,10 @@ class Prober:
             not delegation.parent_addresses and parent_unmeasured(delegation.parent_failures,
                                                                   health))
         kept = measured(observations, unmeasured)
-        evidence = Evidence(zone, delegation, tuple(kept), self.settings, health,
+        settings = self.settings.for_zone(zone)  # the zone's own thresholds, if any
+        evidence = Evidence(zone, delegation, tuple(kept), settings, health,
                             frozenset(unmeasured), nothing)
-        full = Evidence(zone, delegation, tuple(observations), self.settings)
+        full = Evidence(zone, delegation, tuple(observations), settings)
         findings: list[Finding]
         if nothing:
             findings = [f for f in judge(evidence) if f.check == "VANTAGE01"]

@@ -6,8 +6,11 @@ sightings, and how much of the time was not measured. Keeping one row per server
 would cost ~190 million rows a month for the 309 ccTLDs; the figures only need counts and
 RTT histograms, so the sweep adds itself to one hourly and one daily row per series
 (``history_hourly``, ``history_daily``, see :mod:`monitor.history.schema`), in the same
-transaction as the sweep row. Hourly rows are pruned with ``store.retention``; daily rows
-(and the lame reasons per day) live for ``store.rollup_retention``.
+transaction as the rest of the sweep. Hourly rows are pruned with ``store.retention``; daily
+rows (and the lame reasons per day) live for ``store.rollup_retention``.
+
+The zone's per-sweep summary (availability, severity, open findings) is kept as runs of
+alike sweeps (:mod:`monitor.history.runs`, issue 17): changes, not copies.
 """
 
 from monitor.history.schema import MIGRATION, SCHEMA_TABLES

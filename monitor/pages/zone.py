@@ -28,7 +28,7 @@ from monitor.pages.common import (
 )
 from monitor.status import ServerView, Snapshot, open_findings, server_views, summarise
 from monitor.status import unicode_zone as u_name
-from monitor.store import Store, SweepRecord
+from monitor.store import Store, SweepRun
 from probes.checks.history import History
 from probes.model import Finding
 
@@ -40,7 +40,7 @@ MAX_PERIODS = 200  # a flapping zone: the newest periods only
 class ZoneRecord:
     """The stored history a zone page shows."""
 
-    sweeps: tuple[SweepRecord, ...]  # the last day's, newest first
+    sweeps: tuple[SweepRun, ...]  # the last day's runs of alike sweeps, newest first
     history: History
 
 
@@ -54,8 +54,8 @@ class StoreReader:
         self.timeout = timeout
 
     def _read(self, zone: str, since: float) -> ZoneRecord:
-        # a day at a 60 s interval is 1,440 sweeps; the limit leaves room for shorter ones
-        sweeps = tuple(self.store.sweeps(zone, since, limit=20_000))
+        # runs of alike sweeps; a day at the shortest interval (10 s) is 8,640 sweeps
+        sweeps = tuple(self.store.runs(zone, since, limit=20_000))
         return ZoneRecord(sweeps, self.store.check_history(zone))
 
     async def read(self, zone: str, since: float) -> ZoneRecord:
@@ -120,16 +120,16 @@ def _finding_key(check: str, nameserver: str, address: str) -> tuple[str, str, s
     return check, nameserver, address
 
 
-def _open_since(finding: Finding, sweeps: tuple[SweepRecord, ...],
+def _open_since(finding: Finding, sweeps: tuple[SweepRun, ...],
                 truncated: bool) -> tuple[float | None, bool]:
     """(start of the oldest sweep of the unbroken run that holds the finding, whether the
     run may reach back further: it spans every sweep read and older ones are stored)."""
     key = _finding_key(finding.check, finding.nameserver, finding.address)
     since = None
-    for sweep in sweeps:  # newest first
+    for sweep in sweeps:  # runs, newest first
         if key not in {_finding_key(f[0], f[3], f[4]) for f in sweep.findings}:
             return since, False
-        since = sweep.started_at
+        since = sweep.first_at
     return since, since is not None and truncated
 
 
@@ -140,7 +140,7 @@ def _findings(snap: Snapshot, zone: str, record: ZoneRecord | None, now: float) 
     if report is not None and history is not None and record is not None and record.sweeps:
         # the store's oldest sweep (ZoneHistory.window ends at the latest sweep's end)
         oldest_stored = report.started_at + report.duration - history.window
-        truncated = oldest_stored < record.sweeps[-1].started_at - 1.0
+        truncated = oldest_stored < record.sweeps[-1].first_at - 1.0
     rows = []
     for f in open_findings(report) if report else ():
         since, older = _open_since(f, record.sweeps, truncated) if record else (None, False)
@@ -157,12 +157,12 @@ def _findings(snap: Snapshot, zone: str, record: ZoneRecord | None, now: float) 
     return "\n".join(rows) or '<tr><td colspan="6">No open findings.</td></tr>'
 
 
-def _sweep_findings(sweep: SweepRecord) -> tuple[tuple[str, str, str, str], ...]:
+def _sweep_findings(sweep: SweepRun) -> tuple[tuple[str, str, str, str], ...]:
     """(check, name server, address, reason) of a stored sweep's findings, sorted."""
     return tuple(sorted({(f[0], f[3], f[4], f[5]) for f in sweep.findings}))
 
 
-def _period_key(sweep: SweepRecord) -> tuple[object, ...]:
+def _period_key(sweep: SweepRun) -> tuple[object, ...]:
     return (sweep.severity, sweep.available, sweep.nameservers_up, sweep.nameservers,
             _sweep_findings(sweep))
 
@@ -170,8 +170,8 @@ def _period_key(sweep: SweepRecord) -> tuple[object, ...]:
 def _periods(record: ZoneRecord | None, no_history: str) -> str:
     if record is None:
         return f'<tr><td colspan="6">{e(no_history)}</td></tr>'
-    runs: list[list[SweepRecord]] = []
-    for sweep in record.sweeps:  # newest first: a run grows backwards in time
+    runs: list[list[SweepRun]] = []  # periods: stored runs alike on the page merge
+    for sweep in record.sweeps:  # newest first: a period grows backwards in time
         if runs and _period_key(runs[-1][-1]) == _period_key(sweep):
             runs[-1].append(sweep)
         else:
@@ -188,8 +188,8 @@ def _periods(record: ZoneRecord | None, no_history: str) -> str:
         available = ('<span class="ok">yes</span>' if newest.available
                      else '<span class="bad">NO</span>')
         rows.append(
-            f"<tr><td>{e(utc(oldest.started_at))}</td>"
-            f"<td>{e(utc(newest.started_at + newest.duration))}</td><td>{len(run)}</td>"
+            f"<tr><td>{e(utc(oldest.first_at))}</td>"
+            f"<td>{e(utc(newest.ended_at))}</td><td>{sum(r.sweeps for r in run)}</td>"
             f"<td>{badge(severity)}</td><td>{available} ({newest.nameservers_up}/"
             f"{newest.nameservers} NS up)</td><td>{e(found or 'none')}</td></tr>"
         )

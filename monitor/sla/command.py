@@ -19,7 +19,7 @@ EXIT_OK, EXIT_INPUT = 0, 3
 DEFAULT_CONFIG = "config.yaml"
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report", help="SLA figures per zone and server from the store (HTML, CSV, JSON)"
     )

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from probes.checks.evidence import Evidence
 from probes.checks.lame import verdicts
-from probes.checks.registry import register
+from probes.checks.registry import Tag, register
 from probes.model import Finding, Severity, Transport
 
 MIN_SERVERS_UP = 2  # Spec 10 / RSM DNS.AVAIL.MINNS
@@ -46,6 +46,13 @@ def servers_up(evidence: Evidence) -> list[str]:
     "none of whose addresses could be measured counts neither as up nor as down, so the zone "
     "is degraded or down only when the measured addresses prove it; args.unmeasured_families "
     "then names the families left out.",
+    tags=(
+        Tag("NO_ADDRESSES", Severity.CRITICAL),
+        Tag("ZONE_UNREACHABLE", Severity.CRITICAL),
+        Tag("ZONE_DEGRADED", Severity.ERROR),
+        Tag("ZONE_DOWN", Severity.CRITICAL),
+    ),
+    reasons=("down", "degraded"),
 )
 def judge_availability(evidence: Evidence) -> Iterator[Finding]:
     targets = evidence.targets()
@@ -55,24 +62,26 @@ def judge_availability(evidence: Evidence) -> Iterator[Finding]:
     extra = {"unmeasured_families": left_out} if left_out else {}
     if not targets:
         if not evidence.unmeasured:
-            yield Finding("AVAIL01", Severity.CRITICAL, "NO_ADDRESSES",
-                          "no name server address to probe", reason="down")
+            yield judge_availability.finding(
+                "NO_ADDRESSES",
+                "no name server address to probe", reason="down")
         return  # every address unmeasured: VANTAGE01 says why, nothing to judge
     if not unknown and all(v == "unreachable" for _n, _a, v, _r in results):
         tried = ", ".join(f"{n} {a} ({r})" for n, a, _v, r in results)
-        yield Finding("AVAIL01", Severity.CRITICAL, "ZONE_UNREACHABLE",
-                      f"no server of the zone responded; tried {tried}", reason="down",
-                      args={"tried": [f"{n} {a}" for n, a, _v, _r in results], **extra})
+        yield judge_availability.finding(
+            "ZONE_UNREACHABLE",
+            f"no server of the zone responded; tried {tried}", reason="down",
+            args={"tried": [f"{n} {a}" for n, a, _v, _r in results], **extra})
         return
     up = servers_up(evidence)
     at_best = len(up) + len(unknown)  # the unmeasured servers might all be fine
     if at_best >= MIN_SERVERS_UP:
         return
-    severity = Severity.ERROR if at_best else Severity.CRITICAL
     state = "degraded" if at_best else "down"
     names = ", ".join(up) or "none"
     words = f"; {len(unknown)} not measured" if unknown else ""
-    yield Finding("AVAIL01", severity, "ZONE_DEGRADED" if at_best else "ZONE_DOWN",
-                  f"zone {state}: {len(up)} name server(s) answer on all addresses ({names})"
-                  f"{words}; {MIN_SERVERS_UP} needed", reason=state,
-                  args={"servers_up": len(up), **extra})
+    yield judge_availability.finding(
+        "ZONE_DEGRADED" if at_best else "ZONE_DOWN",
+        f"zone {state}: {len(up)} name server(s) answer on all addresses ({names})"
+        f"{words}; {MIN_SERVERS_UP} needed", reason=state,
+        args={"servers_up": len(up), **extra})

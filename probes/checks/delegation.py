@@ -10,7 +10,7 @@ import dns.name
 import dns.rcode
 
 from probes.checks.evidence import Evidence, apex_ns_names, rrset_addresses
-from probes.checks.registry import register
+from probes.checks.registry import Tag, register
 from probes.model import Finding, Severity, Transport
 
 MIN_NAMESERVERS = 2  # RFC 2182
@@ -21,6 +21,12 @@ MIN_NAMESERVERS = 2  # RFC 2182
     "Delegation found at the parent",
     "The parent's referral has at least one NS record (ERROR if none), and at least 2 "
     "(WARNING if fewer, RFC 2182).",
+    tags=(
+        Tag("PARENT_NO_RESPONSE", Severity.ERROR),
+        Tag("NOT_DELEGATED", Severity.ERROR),
+        Tag("TOO_FEW_NS", Severity.WARNING),
+    ),
+    reasons=("parent-unreachable", "none", "too-few"),
 )
 def judge_parent(evidence: Evidence) -> Iterator[Finding]:
     delegation = evidence.delegation
@@ -28,31 +34,37 @@ def judge_parent(evidence: Evidence) -> Iterator[Finding]:
     if count == 0:
         if not delegation.parent_addresses:
             tried = "; ".join(delegation.parent_failures) or "none configured"
-            yield Finding("DELEG01", Severity.ERROR, "PARENT_NO_RESPONSE",
-                          f"no parent server answered the referral query ({tried})",
-                          reason="parent-unreachable")
+            yield judge_parent.finding(
+                "PARENT_NO_RESPONSE",
+                f"no parent server answered the referral query ({tried})",
+                reason="parent-unreachable")
         else:
-            yield Finding("DELEG01", Severity.ERROR, "NOT_DELEGATED",
-                          "the parent has no NS records for the zone", reason="none")
+            yield judge_parent.finding(
+                "NOT_DELEGATED",
+                "the parent has no NS records for the zone", reason="none")
     elif count < MIN_NAMESERVERS:
-        yield Finding("DELEG01", Severity.WARNING, "TOO_FEW_NS",
-                      f"the parent lists {count} name server; RFC 2182 asks for at least 2",
-                      reason="too-few", args={"count": count})
+        yield judge_parent.finding(
+            "TOO_FEW_NS",
+            f"the parent lists {count} name server; RFC 2182 asks for at least 2",
+            reason="too-few", args={"count": count})
 
 
 @register(
     "DELEG02",
     "Every NS name has an address",
     "Glue or resolution gives at least one A or AAAA for every NS name of the delegation.",
+    tags=(Tag("NS_NO_ADDRESS", Severity.ERROR),),
+    reasons=("no-address",),
 )
 def judge_addresses(evidence: Evidence) -> Iterator[Finding]:
     errors = evidence.delegation.resolution_errors
     for ns in evidence.delegation.nameservers:
         if not ns.addresses:
             why = errors.get(ns.name, "no glue and no A/AAAA found")
-            yield Finding("DELEG02", Severity.ERROR, "NS_NO_ADDRESS",
-                          f"{ns.name} has no address: {why}", nameserver=ns.name,
-                          reason="no-address")
+            yield judge_addresses.finding(
+                "NS_NO_ADDRESS",
+                f"{ns.name} has no address: {why}", nameserver=ns.name,
+                reason="no-address")
 
 
 def _normal(name: str) -> str:
@@ -65,6 +77,8 @@ def _normal(name: str) -> str:
     "The NS set at the parent equals the apex NS set each authoritative server returns "
     "(case-insensitive, trailing dot normalised). One finding per distinct differing set, "
     "naming the servers that returned it.",
+    tags=(Tag("NS_SET_DIFFERS", Severity.WARNING),),
+    reasons=("differs",),
 )
 def judge_ns_sets(evidence: Evidence) -> Iterator[Finding]:
     parent = {_normal(n) for n in evidence.delegation.parent_ns}
@@ -80,8 +94,8 @@ def judge_ns_sets(evidence: Evidence) -> Iterator[Finding]:
     for child, servers in sorted(by_set.items(), key=lambda item: sorted(item[0])):
         only_parent = sorted(parent - child)
         only_child = sorted(child - parent)
-        yield Finding(
-            "DELEG03", Severity.WARNING, "NS_SET_DIFFERS",
+        yield judge_ns_sets.finding(
+            "NS_SET_DIFFERS",
             f"child NS set differs from the parent's: only at parent {only_parent or '-'}, "
             f"only at child {only_child or '-'} (from {', '.join(servers)})",
             reason="differs",
@@ -95,6 +109,11 @@ def judge_ns_sets(evidence: Evidence) -> Iterator[Finding]:
     "For in-zone NS names, the glue A/AAAA at the parent equals the A/AAAA the zone's "
     "authoritative servers serve. Glue pointing where the child does not is an ERROR; an "
     "address the child serves but the glue lacks is a WARNING.",
+    tags=(
+        Tag("GLUE_NOT_IN_CHILD", Severity.ERROR),
+        Tag("GLUE_MISSING_ADDRESS", Severity.WARNING),
+    ),
+    reasons=("glue-wrong", "glue-missing"),
 )
 def judge_glue(evidence: Evidence) -> Iterator[Finding]:
     served: dict[str, set[str]] = {}
@@ -114,15 +133,53 @@ def judge_glue(evidence: Evidence) -> Iterator[Finding]:
         missing = sorted(a for a in child - set(glue)
                          if (name, "AAAA" if ":" in a else "A") in answered)
         if wrong:
-            yield Finding("DELEG04", Severity.ERROR, "GLUE_NOT_IN_CHILD",
-                          f"glue for {name} lists {', '.join(wrong)}, which the zone does not "
-                          f"serve (zone has {', '.join(sorted(child)) or 'none'})",
-                          nameserver=name, reason="glue-wrong")
+            yield judge_glue.finding(
+                "GLUE_NOT_IN_CHILD",
+                f"glue for {name} lists {', '.join(wrong)}, which the zone does not "
+                f"serve (zone has {', '.join(sorted(child)) or 'none'})",
+                nameserver=name, reason="glue-wrong")
         if missing:
-            yield Finding("DELEG04", Severity.WARNING, "GLUE_MISSING_ADDRESS",
-                          f"the zone serves {', '.join(missing)} for {name}, the glue lacks it",
-                          nameserver=name, reason="glue-missing")
+            yield judge_glue.finding(
+                "GLUE_MISSING_ADDRESS",
+                f"the zone serves {', '.join(missing)} for {name}, the glue lacks it",
+                nameserver=name, reason="glue-missing")
 
 
 def _authoritative_reply(reply: dns.message.Message) -> bool:
     return bool(reply.flags & dns.flags.AA) and reply.rcode() == dns.rcode.NOERROR
+
+
+@register(
+    "DELEG07",
+    "Delegation within the probe caps",
+    "The delegation has at most `probe.max_nameservers` NS names (default 32) and its "
+    "probed names at most `probe.max_addresses` addresses in all (default 64). Beyond "
+    "either cap the excess is not probed (the first names in sorted order are kept; "
+    "addresses are taken round-robin, every name's first address before any name's "
+    "second) and a WARNING says how many were found and how many probed (reason "
+    "too-many-nameservers or too-many-addresses): the zone's figures then cover part of it.",
+    tags=(
+        Tag("TOO_MANY_NAMESERVERS", Severity.WARNING),
+        Tag("TOO_MANY_ADDRESSES", Severity.WARNING),
+    ),
+    reasons=("too-many-nameservers", "too-many-addresses"),
+)
+def judge_caps(evidence: Evidence) -> Iterator[Finding]:
+    capped = evidence.delegation.capped
+    settings = evidence.settings
+    if "nameservers" in capped:
+        found, probed = capped["nameservers"]
+        yield judge_caps.finding(
+            "TOO_MANY_NAMESERVERS",
+            f"the parent lists {found} name servers; {probed} probed "
+            f"(probe.max_nameservers), {found - probed} not probed",
+            reason="too-many-nameservers",
+            args={"found": found, "probed": probed, "limit": settings.max_nameservers})
+    if "addresses" in capped:
+        found, probed = capped["addresses"]
+        yield judge_caps.finding(
+            "TOO_MANY_ADDRESSES",
+            f"the probed name servers have {found} addresses; {probed} probed "
+            f"(probe.max_addresses), {found - probed} not probed",
+            reason="too-many-addresses",
+            args={"found": found, "probed": probed, "limit": settings.max_addresses})

@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Iterator
 
 from probes.checks.evidence import Evidence
-from probes.checks.registry import register
+from probes.checks.registry import Tag, register
 from probes.model import Finding, Severity
 
 MIN_NAMESERVERS = 2  # RFC 2182
@@ -32,15 +32,24 @@ def _prefixes(addresses: set[str], length: int) -> set[str]:
     "addresses of a family, they span more than one /24 (IPv4) or /48 (IPv6). Each shortfall "
     "is a zone-level WARNING: too-few-nameservers, too-few-ipv4, too-few-ipv6, "
     "one-ipv4-prefix, one-ipv6-prefix.",
+    tags=(
+        Tag("TOO_FEW_NAMESERVERS", Severity.WARNING),
+        Tag("TOO_FEW_IPV4", Severity.WARNING),
+        Tag("TOO_FEW_IPV6", Severity.WARNING),
+        Tag("ONE_IPV4_PREFIX", Severity.WARNING),
+        Tag("ONE_IPV6_PREFIX", Severity.WARNING),
+    ),
+    reasons=REASONS["DIV01"],
 )
 def judge_diversity(evidence: Evidence) -> Iterator[Finding]:
     servers = [ns for ns in evidence.delegation.nameservers if ns.addresses]
     if not servers:
         return  # DELEG01/DELEG02 already say there is nothing to probe
     if len(servers) < MIN_NAMESERVERS:
-        yield Finding("DIV01", Severity.WARNING, "TOO_FEW_NAMESERVERS",
-                      f"{len(servers)} name server with an address; RFC 2182 asks for 2",
-                      reason="too-few-nameservers", args={"count": len(servers)})
+        yield judge_diversity.finding(
+            "TOO_FEW_NAMESERVERS",
+            f"{len(servers)} name server with an address; RFC 2182 asks for 2",
+            reason="too-few-nameservers", args={"count": len(servers)})
     families = [(4, "IPv4", IPV4_PREFIX)]
     if evidence.settings.ipv6:
         families.append((6, "IPv6", IPV6_PREFIX))
@@ -50,13 +59,15 @@ def judge_diversity(evidence: Evidence) -> Iterator[Finding]:
         addresses = {a for ns in servers for a in ns.addresses
                      if ipaddress.ip_address(a).version == version}
         if len(names) < MIN_PER_FAMILY:
-            yield Finding("DIV01", Severity.WARNING, f"TOO_FEW_{family.upper()}",
-                          f"{len(names)} name server(s) with an {family} address; at least "
-                          f"{MIN_PER_FAMILY} are needed", reason=f"too-few-ipv{version}",
-                          args={"count": len(names), "nameservers": names})
+            yield judge_diversity.finding(
+                f"TOO_FEW_{family.upper()}",
+                f"{len(names)} name server(s) with an {family} address; at least "
+                f"{MIN_PER_FAMILY} are needed", reason=f"too-few-ipv{version}",
+                args={"count": len(names), "nameservers": names})
         prefixes = _prefixes(addresses, length)
         if len(addresses) >= 2 and len(prefixes) < 2:
-            yield Finding("DIV01", Severity.WARNING, f"ONE_{family.upper()}_PREFIX",
-                          f"all {len(addresses)} {family} addresses are in {prefixes.pop()}: "
-                          "one routing failure takes them all", reason=f"one-ipv{version}-prefix",
-                          args={"count": len(addresses)})
+            yield judge_diversity.finding(
+                f"ONE_{family.upper()}_PREFIX",
+                f"all {len(addresses)} {family} addresses are in {prefixes.pop()}: "
+                "one routing failure takes them all", reason=f"one-ipv{version}-prefix",
+                args={"count": len(addresses)})

@@ -27,7 +27,7 @@ from dns.rdtypes.ANY.DS import DS
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from probes.checks.evidence import Evidence, name_of
-from probes.checks.registry import register
+from probes.checks.registry import Tag, register
 from probes.model import Finding, Observation, Severity
 from probes.observe_extra.labels import DNSKEY_DO, SOA_DO, by_label, parent_ds
 
@@ -162,6 +162,16 @@ def _signs_dnskey(reply: dns.message.Message, zone: str, key: DNSKEY) -> bool:
     "no-signature-by-ds-key. A signed zone without DS: NOTICE no-ds (insecure island); DS "
     "with only digest types other than SHA-1/256/384: NOTICE unsupported-digest; no answer "
     "from the parent for a signed zone: NOTICE no-parent-answer.",
+    tags=(
+        Tag("PARENT_DS_UNKNOWN", Severity.NOTICE),
+        Tag("SIGNED_WITHOUT_DS", Severity.NOTICE),
+        Tag("DS_DIGEST_UNSUPPORTED", Severity.NOTICE),
+        Tag("DS_WITHOUT_DNSKEY", Severity.CRITICAL),
+        Tag("DS_MISMATCH", Severity.ERROR, {"every-server": Severity.CRITICAL},
+            "no server serves a matching key"),
+        Tag("DS_KEY_NOT_SIGNING", Severity.ERROR),
+    ),
+    reasons=REASONS["DNSSEC01"],
 )
 def judge_ds(evidence: Evidence) -> Iterator[Finding]:
     ds_set = ds_records(evidence)
@@ -169,22 +179,25 @@ def judge_ds(evidence: Evidence) -> Iterator[Finding]:
     has_keys = any(keys.values())
     if ds_set is None:
         if has_keys:
-            yield Finding("DNSSEC01", Severity.NOTICE, "PARENT_DS_UNKNOWN",
-                          "the parent did not answer the DS query; the chain was not checked",
-                          reason="no-parent-answer")
+            yield judge_ds.finding(
+                "PARENT_DS_UNKNOWN",
+                "the parent did not answer the DS query; the chain was not checked",
+                reason="no-parent-answer")
         return
     if not ds_set:
         if has_keys:
-            yield Finding("DNSSEC01", Severity.NOTICE, "SIGNED_WITHOUT_DS",
-                          "the zone serves DNSKEYs but the parent has no DS: validating "
-                          "resolvers treat it as unsigned", reason="no-ds")
+            yield judge_ds.finding(
+                "SIGNED_WITHOUT_DS",
+                "the zone serves DNSKEYs but the parent has no DS: validating "
+                "resolvers treat it as unsigned", reason="no-ds")
         return
     usable = [ds for ds in ds_set if ds.digest_type in SUPPORTED_DIGESTS]
     if not usable:
-        yield Finding("DNSSEC01", Severity.NOTICE, "DS_DIGEST_UNSUPPORTED",
-                      "no DS record uses a digest type ccmon can recompute",
-                      reason="unsupported-digest",
-                      args={"digest_types": sorted({ds.digest_type for ds in ds_set})})
+        yield judge_ds.finding(
+            "DS_DIGEST_UNSUPPORTED",
+            "no DS record uses a digest type ccmon can recompute",
+            reason="unsupported-digest",
+            args={"digest_types": sorted({ds.digest_type for ds in ds_set})})
         return
     yield from _judge_ds_per_address(evidence, usable, keys)
 
@@ -195,10 +208,11 @@ def _judge_ds_per_address(evidence: Evidence, ds_set: Sequence[DS],
     tags = sorted({ds.key_tag for ds in ds_set})
     if not any(keys.values()):
         if keys:  # some server answered, none serves a key
-            yield Finding("DNSSEC01", Severity.CRITICAL, "DS_WITHOUT_DNSKEY",
-                          f"the parent has DS for key tag(s) {tags} but no server serves a "
-                          "DNSKEY: validating resolvers cannot resolve the zone",
-                          reason="no-dnskey", args={"ds_key_tags": tags})
+            yield judge_ds.finding(
+                "DS_WITHOUT_DNSKEY",
+                f"the parent has DS for key tag(s) {tags} but no server serves a "
+                "DNSKEY: validating resolvers cannot resolve the zone",
+                reason="no-dnskey", args={"ds_key_tags": tags})
         return
     mismatched: list[tuple[str, str]] = []
     unsigned: list[tuple[str, str]] = []
@@ -215,21 +229,24 @@ def _judge_ds_per_address(evidence: Evidence, ds_set: Sequence[DS],
             unsigned.append(key)
     with_keys = [k for k in evidence.targets() if keys.get(k)]
     if mismatched and len(mismatched) == len(with_keys):
-        yield Finding("DNSSEC01", Severity.CRITICAL, "DS_MISMATCH",
-                      f"no DNSKEY served by any server matches the parent's DS (key tag(s) "
-                      f"{tags}): the zone is bogus for validating resolvers",
-                      reason="ds-mismatch", args={"ds_key_tags": tags})
+        yield judge_ds.finding(
+            "DS_MISMATCH",
+            f"no DNSKEY served by any server matches the parent's DS (key tag(s) "
+            f"{tags}): the zone is bogus for validating resolvers",
+            grade="every-server", reason="ds-mismatch", args={"ds_key_tags": tags})
     else:
         for nameserver, address in mismatched:
-            yield Finding("DNSSEC01", Severity.ERROR, "DS_MISMATCH",
-                          f"{nameserver} {address} serves no DNSKEY matching the parent's DS "
-                          f"(key tag(s) {tags})", nameserver=nameserver, address=address,
-                          reason="ds-mismatch", args={"ds_key_tags": tags})
+            yield judge_ds.finding(
+                "DS_MISMATCH",
+                f"{nameserver} {address} serves no DNSKEY matching the parent's DS "
+                f"(key tag(s) {tags})", nameserver=nameserver, address=address,
+                reason="ds-mismatch", args={"ds_key_tags": tags})
     for nameserver, address in unsigned:
-        yield Finding("DNSSEC01", Severity.ERROR, "DS_KEY_NOT_SIGNING",
-                      f"{nameserver} {address}: the key the DS points to does not sign the "
-                      "DNSKEY RRset", nameserver=nameserver, address=address,
-                      reason="no-signature-by-ds-key", args={"ds_key_tags": tags})
+        yield judge_ds.finding(
+            "DS_KEY_NOT_SIGNING",
+            f"{nameserver} {address}: the key the DS points to does not sign the "
+            "DNSKEY RRset", nameserver=nameserver, address=address,
+            reason="no-signature-by-ds-key", args={"ds_key_tags": tags})
 
 
 # --- DNSSEC02 -------------------------------------------------------------------------------
@@ -319,6 +336,11 @@ _STATUS_WORDS = {
     "zone's DNSKEY set (the union of what its servers serve). Otherwise ERROR per address and "
     "RRset, reason expired, not-yet-valid, bad-signature, unknown-key, unsupported-algorithm, "
     "no-signature, or no-dnskey (the address serves no DNSKEY RRset).",
+    tags=(
+        Tag("RRSIG_INVALID", Severity.ERROR),
+        Tag("DNSKEY_MISSING", Severity.ERROR),
+    ),
+    reasons=REASONS["DNSSEC02"],
 )
 def judge_signatures(evidence: Evidence) -> Iterator[Finding]:
     if not is_signed(evidence):
@@ -333,10 +355,11 @@ def judge_signatures(evidence: Evidence) -> Iterator[Finding]:
             if verdict.status == "expired" and verdict.latest_expiry is not None:
                 detail += f" (last one at {_utc(verdict.latest_expiry)})"
             tag = "DNSKEY_MISSING" if verdict.status == "no-dnskey" else "RRSIG_INVALID"
-            yield Finding("DNSSEC02", Severity.ERROR, tag,
-                          f"{nameserver} {address} {verdict.rdtype}: {detail}",
-                          nameserver=nameserver, address=address, reason=verdict.status,
-                          args={"rrset": verdict.rdtype})
+            yield judge_signatures.finding(
+                tag,
+                f"{nameserver} {address} {verdict.rdtype}: {detail}",
+                nameserver=nameserver, address=address, reason=verdict.status,
+                args={"rrset": verdict.rdtype})
 
 
 # --- DNSSEC03 -------------------------------------------------------------------------------
@@ -381,6 +404,13 @@ def expiries(evidence: Evidence) -> dict[tuple[str, str], Expiry]:
     "RRSIG, measured from the time of the query: already past is CRITICAL expired, less than "
     "1 day CRITICAL expiring, less than 2.5 days WARNING expiring. An RRSIG valid for more "
     "than 180 days (expiration - inception) is WARNING long-validity (replayable for long).",
+    tags=(
+        Tag("SIGNATURES_EXPIRED", Severity.CRITICAL),
+        Tag("SIGNATURES_EXPIRING", Severity.WARNING, {"within-a-day": Severity.CRITICAL},
+            "less than 1 day left"),
+        Tag("SIGNATURE_VALIDITY_TOO_LONG", Severity.WARNING),
+    ),
+    reasons=REASONS["DNSSEC03"],
 )
 def judge_expiry(evidence: Evidence) -> Iterator[Finding]:
     found = expiries(evidence)
@@ -392,39 +422,43 @@ def judge_expiry(evidence: Evidence) -> Iterator[Finding]:
         args = {"expires_at": expiry.expires_at, "remaining_seconds": round(expiry.remaining)}
         when = _utc(expiry.expires_at)
         if expiry.remaining < 0:
-            yield Finding("DNSSEC03", Severity.CRITICAL, "SIGNATURES_EXPIRED",
-                          f"{nameserver} {address} serves signatures that expired at {when}",
-                          nameserver=nameserver, address=address, reason="expired", args=args)
+            yield judge_expiry.finding(
+                "SIGNATURES_EXPIRED",
+                f"{nameserver} {address} serves signatures that expired at {when}",
+                nameserver=nameserver, address=address, reason="expired", args=args)
         elif expiry.remaining < EXPIRY_WARNING:
-            severity = Severity.CRITICAL if expiry.remaining < EXPIRY_CRITICAL else Severity.WARNING
-            yield Finding("DNSSEC03", severity, "SIGNATURES_EXPIRING",
-                          f"{nameserver} {address} serves signatures that expire at {when}, "
-                          f"in {expiry.remaining / 3600:.1f} h", nameserver=nameserver,
-                          address=address, reason="expiring", args=args)
+            soon = expiry.remaining < EXPIRY_CRITICAL
+            yield judge_expiry.finding(
+                "SIGNATURES_EXPIRING",
+                f"{nameserver} {address} serves signatures that expire at {when}, "
+                f"in {expiry.remaining / 3600:.1f} h", nameserver=nameserver,
+                address=address, reason="expiring", args=args,
+                grade="within-a-day" if soon else "")
         if expiry.longest_validity > MAX_VALIDITY:
             days = expiry.longest_validity / DAY
-            yield Finding("DNSSEC03", Severity.WARNING, "SIGNATURE_VALIDITY_TOO_LONG",
-                          f"{nameserver} {address} serves a signature valid for {days:.0f} "
-                          "days (more than 180)", nameserver=nameserver, address=address,
-                          reason="long-validity", args={"validity_days": round(days, 1)})
+            yield judge_expiry.finding(
+                "SIGNATURE_VALIDITY_TOO_LONG",
+                f"{nameserver} {address} serves a signature valid for {days:.0f} "
+                "days (more than 180)", nameserver=nameserver, address=address,
+                reason="long-validity", args={"validity_days": round(days, 1)})
 
 
 # --- DNSSEC04 -------------------------------------------------------------------------------
 
-def key_problems(key: DNSKEY) -> list[tuple[Severity, str, str]]:
-    """(severity, reason, words) for one key's algorithm and size."""
+def key_problems(key: DNSKEY) -> list[tuple[str, str]]:
+    """(reason, words) for one key's algorithm and size."""
     problems = []
     algorithm = int(key.algorithm)
     name = dns.dnssec.algorithm_to_text(algorithm)
     if algorithm in DEPRECATED_ALGORITHMS:
-        problems.append((Severity.ERROR, "deprecated-algorithm",
+        problems.append(("deprecated-algorithm",
                          f"algorithm {algorithm} ({name}) must not be used (RFC 8624)"))
     elif algorithm in SHA1_ALGORITHMS:
-        problems.append((Severity.WARNING, "sha1-algorithm",
+        problems.append(("sha1-algorithm",
                          f"algorithm {algorithm} ({name}) relies on SHA-1 (RFC 8624: not "
                          "recommended)"))
     if algorithm in RSA_ALGORITHMS and (bits := rsa_bits(key)) < MIN_RSA_BITS:
-        problems.append((Severity.WARNING, "rsa-key-too-short",
+        problems.append(("rsa-key-too-short",
                          f"RSA modulus of {bits} bits, below {MIN_RSA_BITS}"))
     return problems
 
@@ -436,18 +470,27 @@ def key_problems(key: DNSKEY) -> list[tuple[Severity, str, str]]:
     "DSA-NSEC3-SHA1, GOST) are ERROR deprecated-algorithm; 5 and 7 (RSA/SHA-1) WARNING "
     "sha1-algorithm; an RSA modulus under 2048 bits WARNING rsa-key-too-short. A DS set of "
     "SHA-1 digests only is WARNING sha1-ds-digest.",
+    tags=(
+        Tag("WEAK_KEY", Severity.WARNING, {"deprecated-algorithm": Severity.ERROR},
+            "RFC 8624 MUST NOT"),
+        Tag("WEAK_DS_DIGEST", Severity.WARNING),
+    ),
+    reasons=REASONS["DNSSEC04"],
 )
 def judge_algorithms(evidence: Evidence) -> Iterator[Finding]:
     for key in sorted(zone_keys(evidence), key=dns.dnssec.key_id):
         tag = dns.dnssec.key_id(key)
-        for severity, reason, words in key_problems(key):
-            yield Finding("DNSSEC04", severity, "WEAK_KEY", f"DNSKEY {tag}: {words}",
-                          reason=reason, args={"key_tag": tag, "algorithm": int(key.algorithm)})
+        for reason, words in key_problems(key):
+            grade = reason if reason == "deprecated-algorithm" else ""
+            yield judge_algorithms.finding(
+                "WEAK_KEY", f"DNSKEY {tag}: {words}", grade=grade, reason=reason,
+                args={"key_tag": tag, "algorithm": int(key.algorithm)})
     ds_set = ds_records(evidence)
     if ds_set and all(ds.digest_type == 1 for ds in ds_set):
-        yield Finding("DNSSEC04", Severity.WARNING, "WEAK_DS_DIGEST",
-                      "every DS record at the parent uses SHA-1 digests (RFC 8624: use "
-                      "SHA-256)", reason="sha1-ds-digest")
+        yield judge_algorithms.finding(
+            "WEAK_DS_DIGEST",
+            "every DS record at the parent uses SHA-1 digests (RFC 8624: use "
+            "SHA-256)", reason="sha1-ds-digest")
 
 
 def dnssec_state(evidence: Evidence) -> str:

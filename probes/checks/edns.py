@@ -20,7 +20,7 @@ import dns.flags
 import dns.rcode
 
 from probes.checks.evidence import Evidence, is_authoritative
-from probes.checks.registry import register
+from probes.checks.registry import Tag, register
 from probes.model import FailureKind, Finding, Observation, Severity, Transport
 from probes.observe_extra.labels import (
     SOA_DO,
@@ -57,7 +57,7 @@ _FAILURE_WORDS = {
     FailureKind.OVERSIZED: "oversized",
     FailureKind.TRUNCATED: "truncated",
 }
-_RCODE_WORDS = {
+_RCODE_WORDS: dict[int, str] = {
     dns.rcode.NOERROR: "noerror",
     dns.rcode.FORMERR: "formerr",
     dns.rcode.SERVFAIL: "servfail",
@@ -83,10 +83,9 @@ _OUTCOME_WORDS = {
     "noerror": "answered NOERROR instead of BADVERS",
     "oversized": "sent a UDP reply larger than our EDNS buffer without TC",
 }
-# Severity per test: EDNS0 and DO failures break today's resolvers (no fallback since DNS
-# flag day 2019; validators need DO), the others break future extensions.
-_SEVERITY = {"plain": Severity.WARNING, "edns0": Severity.ERROR, "edns1": Severity.WARNING,
-             "option": Severity.WARNING, "do": Severity.ERROR}
+# EDNS0 and DO failures break today's resolvers (no fallback since DNS flag day 2019;
+# validators need DO): ERROR; the other tests break future extensions: WARNING.
+_BREAKS_RESOLVERS = frozenset({"edns0", "do"})
 _TAGS = {"plain": "PLAIN_QUERY_FAILED", "edns0": "EDNS0_FAILED", "edns1": "EDNS_VERSION_FAILED",
          "option": "EDNS_OPTION_FAILED", "do": "EDNS_DO_FAILED"}
 
@@ -193,6 +192,10 @@ def _unmeasured_timeouts(results: dict[str, str]) -> dict[str, str]:
     "answer after its UDP retries is no-answer in the report's data and unmeasured (a lossy "
     "path is not a broken server), unless every query with EDNS timed out while the one "
     "without EDNS was answered (timeout: the server drops EDNS).",
+    tags=tuple(Tag(tag, Severity.WARNING, {"breaks-resolvers": Severity.ERROR},
+                   "the EDNS0 or DO test failed, other than no-do")
+               for tag in _TAGS.values()),
+    reasons=REASONS["EDNS01"],
 )
 def judge_edns(evidence: Evidence) -> Iterator[Finding]:
     for (nameserver, address), results in edns_outcomes(evidence).items():
@@ -201,13 +204,13 @@ def judge_edns(evidence: Evidence) -> Iterator[Finding]:
             if result not in ("ok", NO_ANSWER):
                 failed.setdefault(result, []).append(test)
         for result, tests in failed.items():
-            severity = max(Severity.WARNING if result == "no-do" else _SEVERITY[t] for t in tests)
+            breaks = result != "no-do" and any(t in _BREAKS_RESOLVERS for t in tests)
             words = _OUTCOME_WORDS.get(result, result)
             what = "; ".join(_TEST_WORDS[t] for t in tests)
-            yield Finding("EDNS01", severity, _TAGS[tests[0]],
-                          f"{nameserver} {address} {what}: {words}",
-                          nameserver=nameserver, address=address, reason=result,
-                          args={"tests": tests})
+            yield judge_edns.finding(_TAGS[tests[0]], f"{nameserver} {address} {what}: {words}",
+                                     grade="breaks-resolvers" if breaks else "",
+                                     nameserver=nameserver, address=address, reason=result,
+                                     args={"tests": tests})
 
 
 # --- NSID01 ---------------------------------------------------------------------------------
@@ -247,6 +250,8 @@ def nsids(evidence: Evidence) -> dict[tuple[str, str], str]:
     "option (the EDNS0 test of EDNS01) is NOTICE, the reason being the outcome: "
     "unreachable, malformed, oversized, truncated, or the rcode (formerr, servfail, nxdomain, "
     "notimp, refused, badvers, other-rcode). No answer at all (timeout) is unmeasured.",
+    tags=(Tag("NSID_QUERY_FAILED", Severity.NOTICE),),
+    reasons=REASONS["NSID01"],
 )
 def judge_nsid(evidence: Evidence) -> Iterator[Finding]:
     observed = _observations(evidence)
@@ -261,6 +266,7 @@ def judge_nsid(evidence: Evidence) -> Iterator[Finding]:
         if outcome("edns0", observed["edns0"].get(key)) != "ok":
             continue  # EDNS itself fails there: EDNS01 says it, not the NSID option
         nameserver, address = key
-        yield Finding("NSID01", Severity.NOTICE, "NSID_QUERY_FAILED",
-                      f"{nameserver} {address} query with the NSID option: {result}",
-                      nameserver=nameserver, address=address, reason=result)
+        yield judge_nsid.finding(
+            "NSID_QUERY_FAILED",
+            f"{nameserver} {address} query with the NSID option: {result}",
+            nameserver=nameserver, address=address, reason=result)

@@ -137,7 +137,7 @@ def apex_soa(reply: dns.message.Message, zone: str) -> dns.rdtypes.ANY.SOA.SOA |
     name = name_of(zone)
     for rrset in reply.answer:
         if rrset.rdtype == dns.rdatatype.SOA and rrset.name == name and len(rrset):
-            return rrset[0]  # type: ignore[no-any-return]
+            return rrset[0]
     return None
 
 

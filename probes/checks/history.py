@@ -7,9 +7,9 @@ saw. The monitor keeps that history (``monitor/store.py``) and, after each sweep
 The judges stay pure: plain values in, findings out, no clock (``now`` is the sweep's
 start, the same instant the store records the sweep under).
 
-The checks join the one registry (:data:`probes.checks.registry.CHECKS`) with stable IDs,
-so docs, metric labels and alert rules know them; their evidence judge there yields
-nothing, so ``ccmon check`` (one sweep, no history) never reports them.
+The checks are in the one registry (:data:`probes.checks.CHECKS`, kind history) with
+stable IDs, so docs, metric labels and alert rules know them; a sweep's judge() skips
+them, so ``ccmon check`` (one sweep, no history) never reports them.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import dns.serial
 
-from probes.checks.evidence import Evidence
-from probes.checks.registry import register
+from probes.checks.registry import Check, Kind, Tag, catalogue, register, relevel
 from probes.model import Finding, Severity, Transport, ZoneReport
 from probes.serial import highest_serial
 from probes.settings import ProbeSettings
@@ -90,34 +89,21 @@ class History:
 
 HistoryJudge = Callable[[ZoneReport, History, ProbeSettings], Iterable[Finding]]
 
-HISTORY_CHECKS: dict[str, HistoryJudge] = {}
-
 
 def register_history(
-    check_id: str, title: str, rule: str
-) -> Callable[[HistoryJudge], HistoryJudge]:
-    """Decorator: a history judge under a stable ID in the one check registry."""
-
-    def add(judge: HistoryJudge) -> HistoryJudge:
-        register(check_id, title, rule)(_no_evidence_verdict)
-        HISTORY_CHECKS[check_id] = judge
-        return judge
-
-    return add
-
-
-def _no_evidence_verdict(evidence: Evidence) -> Iterator[Finding]:
-    """History checks have nothing to say about one sweep's evidence alone."""
-    return iter(())
+    check_id: str, title: str, rule: str, *, tags: Iterable[Tag], reasons: Iterable[str] = ()
+) -> Callable[[HistoryJudge], Check]:
+    """Decorator: declare a history check (kind history) around its judge."""
+    return register(check_id, title, rule, tags=tags, reasons=reasons, kind=Kind.HISTORY)
 
 
 def judge_history(report: ZoneReport, history: History, settings: ProbeSettings) -> list[Finding]:
     """Every enabled history check over the zone's history, in registry order."""
     findings: list[Finding] = []
-    for check_id, judge in HISTORY_CHECKS.items():
+    for check_id, check in HISTORY_CHECKS.items():
         if check_id not in settings.disabled_checks:
-            findings.extend(judge(report, history, settings))
-    return findings
+            findings.extend(check.run(report, history, settings))
+    return relevel(findings, settings.severity_overrides)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -175,6 +161,11 @@ def _newer(a: int, b: int) -> bool:
     "on (an alert rule with `checks: [SOA03]`, `min_severity: WARNING`; the default rules "
     "mail ERROR and worse); the NOTICE is a record and, said once, passes no hold-down. "
     "Run by `ccmon run` only: `ccmon check` has no history.",
+    tags=(
+        Tag("SERIAL_NOT_PROPAGATED", Severity.WARNING),
+        Tag("SLOW_PROPAGATION", Severity.NOTICE),
+    ),
+    reasons=REASONS["SOA03"],
 )
 def judge_propagation(
     report: ZoneReport, history: History, settings: ProbeSettings
@@ -196,8 +187,8 @@ def judge_propagation(
         if age <= threshold:
             continue
         at_least = "at least " if oldest.baseline else ""
-        yield Finding(
-            "SOA03", Severity.WARNING, "SERIAL_NOT_PROPAGATED",
+        yield judge_propagation.finding(
+            "SERIAL_NOT_PROPAGATED",
             f"{nameserver} {address} still serves serial {serial}: serial {oldest.serial} "
             f"was first seen {at_least}{duration_text(age)} ago (threshold "
             f"{duration_text(threshold)}), the highest now is {top}",
@@ -222,8 +213,8 @@ def _slow_completion(report: ZoneReport, history: History, threshold: float) -> 
     worst = max(delays.values(), default=None)
     last = sorted(key for key, d in delays.items() if d == worst) if worst else []
     named = ", ".join(f"{ns} {address}" for ns, address in last)
-    yield Finding(
-        "SOA03", Severity.NOTICE, "SLOW_PROPAGATION",
+    yield judge_propagation.finding(
+        "SLOW_PROPAGATION",
         f"serial {newest.serial} took {duration_text(took)} to reach every server "
         f"(threshold {duration_text(threshold)})" + (f"; last: {named}" if named else ""),
         reason="slow-propagation",
@@ -252,6 +243,9 @@ def normal_ns_set(names: Iterable[str]) -> tuple[str, ...]:
     "for a while), a day or older a WARNING. A sweep that cannot see one of the two sets "
     "keeps the age running. DELEG03 reports the same difference per server without the "
     "age. Run by `ccmon run` only: `ccmon check` has no history.",
+    tags=(Tag("DELEGATION_DRIFT", Severity.NOTICE, {"a-day-old": Severity.WARNING},
+            "the difference is a day old or older"),),
+    reasons=REASONS["DELEG05"],
 )
 def judge_drift(report: ZoneReport, history: History, settings: ProbeSettings) -> Iterator[Finding]:
     parent, child = normal_ns_set(report.parent_ns), normal_ns_set(report.child_ns)
@@ -265,13 +259,16 @@ def judge_drift(report: ZoneReport, history: History, settings: ProbeSettings) -
     age = max(0.0, report.started_at - since)
     only_parent = sorted(set(parent) - set(child))
     only_child = sorted(set(child) - set(parent))
-    severity = Severity.WARNING if age >= DRIFT_WARNING_AGE else Severity.NOTICE
-    yield Finding(
-        "DELEG05", severity, "DELEGATION_DRIFT",
+    yield judge_drift.finding(
+        "DELEGATION_DRIFT",
         f"the parent's NS set differs from the zone's for {duration_text(age)}: "
         f"only at the parent {', '.join(only_parent) or '-'}; "
         f"only at the child {', '.join(only_child) or '-'}",
-        reason="drift",
+        grade="a-day-old" if age >= DRIFT_WARNING_AGE else "", reason="drift",
         args={"only_parent": only_parent, "only_child": only_child, "since": since,
               "seconds": age},
     )  # fmt: skip
+
+
+#: The history checks in report order: an explicit list, not import order.
+HISTORY_CHECKS: dict[str, Check] = catalogue(judge_propagation, judge_drift)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.checks.evidence import Evidence, has_reply, lame_reason
-from probes.checks.registry import register
+from probes.checks.evidence import LAME_REASONS, Evidence, has_reply, lame_reason
+from probes.checks.registry import Tag, register
 from probes.model import FailureKind, Finding, Observation, Severity, Transport
 
 _LAME_WORDS = {
@@ -54,12 +54,14 @@ def verdicts(evidence: Evidence) -> Iterator[tuple[str, str, str, str]]:
     "Each listed (NS, address) answers SOA for the zone with rcode NOERROR, AA=1 and owner = "
     "zone. Otherwise it is lame with a reason: refused, servfail, not-authoritative, referral, "
     "nxdomain, wrong-owner, malformed, other-rcode. No reply is unreachable (REACH01), not lame.",
+    tags=(Tag("LAME_DELEGATION", Severity.ERROR),),
+    reasons=LAME_REASONS,
 )
 def judge_lame(evidence: Evidence) -> Iterator[Finding]:
     for nameserver, address, verdict, reason in verdicts(evidence):
         if verdict == "lame":
-            yield Finding(
-                "LAME01", Severity.ERROR, "LAME_DELEGATION",
+            yield judge_lame.finding(
+                "LAME_DELEGATION",
                 f"{nameserver} {address} is lame: {_LAME_WORDS[reason]}",
                 nameserver=nameserver, address=address, reason=reason,
             )
@@ -72,14 +74,17 @@ def judge_lame(evidence: Evidence) -> Iterator[Finding]:
     "The reason is the failure kind: timeout, unreachable (port unreachable / RST), "
     "network-error, mismatch (only replies with a wrong ID or question), oversized. When no "
     "address of the zone responds, AVAIL01 reports it once instead.",
+    tags=(Tag("NO_RESPONSE", Severity.ERROR),),
+    reasons=("timeout", "unreachable", "network-error", "mismatch", "oversized", "truncated",
+             "not-probed"),
 )
 def judge_reach(evidence: Evidence) -> Iterator[Finding]:
     found = [v for v in verdicts(evidence) if v[2] == "unreachable"]
     if len(found) == len(evidence.targets()) and not evidence.unmeasured_servers():
         return  # the whole zone is silent: AVAIL01's ZONE_UNREACHABLE says it once
     for nameserver, address, _verdict, reason in found:
-        yield Finding(
-            "REACH01", Severity.ERROR, "NO_RESPONSE",
+        yield judge_reach.finding(
+            "NO_RESPONSE",
             f"{nameserver} {address} did not respond ({reason})",
             nameserver=nameserver, address=address, reason=reason,
         )

@@ -6,17 +6,17 @@ from collections.abc import Iterator
 
 from probes.checks.evidence import Evidence, has_reply, is_authoritative
 from probes.checks.lame import server_verdict
-from probes.checks.registry import register
+from probes.checks.registry import Check, Tag, register
 from probes.model import Finding, Severity, Transport
 
 
 def _slow(
-    evidence: Evidence, transport: Transport, threshold: float, check: str
+    evidence: Evidence, transport: Transport, threshold: float, check: Check
 ) -> Iterator[Finding]:
     for (nameserver, address), obs in evidence.soa(transport).items():
         if obs.rtt is not None and has_reply(obs) and obs.rtt > threshold:
-            yield Finding(
-                check, Severity.WARNING, "SLOW_RESPONSE",
+            yield check.finding(
+                "SLOW_RESPONSE",
                 f"{nameserver} {address} answered over {transport.upper()} in "
                 f"{obs.rtt * 1000:.0f} ms (threshold {threshold * 1000:.0f} ms)",
                 nameserver=nameserver, address=address, reason="slow",
@@ -29,9 +29,11 @@ def _slow(
     "UDP answers in time",
     "The UDP round trip of the SOA query is at most the threshold (default 500 ms, the ICANN "
     "SLA figure). A slower answer counts as unanswered for availability (AVAIL01).",
+    tags=(Tag("SLOW_RESPONSE", Severity.WARNING),),
+    reasons=("slow",),
 )
 def judge_udp_rtt(evidence: Evidence) -> Iterator[Finding]:
-    yield from _slow(evidence, Transport.UDP, evidence.settings.rtt_udp_threshold, "RTT01")
+    yield from _slow(evidence, Transport.UDP, evidence.settings.rtt_udp_threshold, judge_udp_rtt)
 
 
 @register(
@@ -39,9 +41,11 @@ def judge_udp_rtt(evidence: Evidence) -> Iterator[Finding]:
     "TCP answers in time",
     "The TCP round trip of the SOA query, handshake included, is at most the threshold "
     "(default 1500 ms).",
+    tags=(Tag("SLOW_RESPONSE", Severity.WARNING),),
+    reasons=("slow",),
 )
 def judge_tcp_rtt(evidence: Evidence) -> Iterator[Finding]:
-    yield from _slow(evidence, Transport.TCP, evidence.settings.rtt_tcp_threshold, "RTT02")
+    yield from _slow(evidence, Transport.TCP, evidence.settings.rtt_tcp_threshold, judge_tcp_rtt)
 
 
 @register(
@@ -50,6 +54,12 @@ def judge_tcp_rtt(evidence: Evidence) -> Iterator[Finding]:
     "Every address that answers the SOA query authoritatively over UDP also answers it over "
     "TCP (RFC 7766), authoritatively. Addresses silent or lame over UDP are REACH01's and "
     "LAME01's.",
+    tags=(
+        Tag("NO_TCP", Severity.ERROR),
+        Tag("TCP_NOT_AUTHORITATIVE", Severity.ERROR),
+    ),
+    reasons=("timeout", "unreachable", "network-error", "mismatch", "malformed", "oversized",
+             "truncated", "not-authoritative"),
 )
 def judge_tcp(evidence: Evidence) -> Iterator[Finding]:
     udp = evidence.soa(Transport.UDP)
@@ -60,14 +70,14 @@ def judge_tcp(evidence: Evidence) -> Iterator[Finding]:
             continue  # silent or lame over UDP already has its own finding (REACH01, LAME01)
         if not has_reply(tcp_obs):
             reason = str(tcp_obs.failure or "timeout")
-            yield Finding(
-                "TCP01", Severity.ERROR, "NO_TCP",
+            yield judge_tcp.finding(
+                "NO_TCP",
                 f"{nameserver} {address} does not answer over TCP ({reason})",
                 nameserver=nameserver, address=address, reason=reason,
             )
         elif not is_authoritative(tcp_obs, evidence.zone):
-            yield Finding(
-                "TCP01", Severity.ERROR, "TCP_NOT_AUTHORITATIVE",
+            yield judge_tcp.finding(
+                "TCP_NOT_AUTHORITATIVE",
                 f"{nameserver} {address} answers over TCP without authority for the zone",
                 nameserver=nameserver, address=address, reason="not-authoritative",
             )

@@ -32,7 +32,7 @@ from probes.checks.evidence import (
     lame_reason,
     rrset_addresses,
 )
-from probes.checks.registry import register
+from probes.checks.registry import Check, Kind, Tag, catalogue, register, relevel
 from probes.checks.security import recursion_offered
 from probes.model import FailureKind, Finding, Observation, Severity, Transport
 from probes.observe_extra.labels import DNSKEY_DO, RECURSION, SOA_DO, by_label
@@ -115,30 +115,21 @@ class PrecheckEvidence:
 
 
 PreJudge = Callable[[PrecheckEvidence], Iterable[Finding]]
-PRECHECKS: dict[str, PreJudge] = {}
 
 
-def register_precheck(check_id: str, title: str, rule: str) -> Callable[[PreJudge], PreJudge]:
-    """Decorator: a precheck judge under a stable ID in the one check registry."""
-
-    def add(judge: PreJudge) -> PreJudge:
-        register(check_id, title, rule)(_no_sweep_verdict)
-        PRECHECKS[check_id] = judge
-        return judge
-
-    return add
-
-
-def _no_sweep_verdict(evidence: Evidence) -> Iterator[Finding]:
-    """A sweep of a live delegation is not a proposal: nothing to say."""
-    return iter(())
+def register_precheck(
+    check_id: str, title: str, rule: str, *, tags: Iterable[Tag], reasons: Iterable[str] = ()
+) -> Callable[[PreJudge], Check]:
+    """Decorator: declare a precheck (kind precheck) around its judge."""
+    return register(check_id, title, rule, tags=tags, reasons=reasons, kind=Kind.PRECHECK)
 
 
 def judge_precheck(pre: PrecheckEvidence) -> list[Finding]:
     """Every enabled precheck, in registry order."""
-    disabled = pre.evidence.settings.disabled_checks
-    return [f for check_id, judge in PRECHECKS.items() if check_id not in disabled
-            for f in judge(pre)]
+    settings = pre.evidence.settings
+    found = [f for check_id, check in PRECHECKS.items()
+             if check_id not in settings.disabled_checks for f in check.run(pre)]
+    return relevel(found, settings.severity_overrides)
 
 
 def blocking(findings: Iterable[Finding]) -> list[Finding]:
@@ -153,23 +144,32 @@ def blocking(findings: Iterable[Finding]) -> list[Finding]:
     "The proposal lists at least 2 NS names (else ERROR too-few) and at most 13 (else ERROR "
     "too-many: 13 is what a referral can carry); 2 or more names that all have the one same "
     "address are ERROR one-address (IANA: the hosts must not resolve to the same address).",
+    tags=(
+        Tag("TOO_FEW_NAMESERVERS", Severity.ERROR),
+        Tag("TOO_MANY_NAMESERVERS", Severity.ERROR),
+        Tag("ONE_ADDRESS", Severity.ERROR),
+    ),
+    reasons=REASONS["PRE01"],
 )
 def judge_count(pre: PrecheckEvidence) -> Iterator[Finding]:
     count = len(pre.proposal.nameservers)
     if count < MIN_NAMESERVERS:
-        yield Finding("PRE01", Severity.ERROR, "TOO_FEW_NAMESERVERS",
-                      f"{count} name server proposed; at least {MIN_NAMESERVERS} are required",
-                      reason="too-few", args={"count": count})
+        yield judge_count.finding(
+            "TOO_FEW_NAMESERVERS",
+            f"{count} name server proposed; at least {MIN_NAMESERVERS} are required",
+            reason="too-few", args={"count": count})
     elif count > MAX_NAMESERVERS:
-        yield Finding("PRE01", Severity.ERROR, "TOO_MANY_NAMESERVERS",
-                      f"{count} name servers proposed; at most {MAX_NAMESERVERS} are accepted",
-                      reason="too-many", args={"count": count})
+        yield judge_count.finding(
+            "TOO_MANY_NAMESERVERS",
+            f"{count} name servers proposed; at most {MAX_NAMESERVERS} are accepted",
+            reason="too-many", args={"count": count})
     addresses = {a for ns in pre.evidence.delegation.nameservers for a in ns.addresses}
     if count >= MIN_NAMESERVERS and len(addresses) == 1:
         address = next(iter(addresses))
-        yield Finding("PRE01", Severity.ERROR, "ONE_ADDRESS",
-                      f"all {count} name servers have the one address {address}",
-                      address=address, reason="one-address")
+        yield judge_count.finding(
+            "ONE_ADDRESS",
+            f"all {count} name servers have the one address {address}",
+            address=address, reason="one-address")
 
 
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -196,14 +196,17 @@ def hostname_problem(name: str) -> str | None:
     "A-labels included), at least two labels, a top-level label that is not all-numeric "
     "(RFC 3696 2). Otherwise ERROR invalid-hostname. Names that are not DNS at all are refused "
     "before any query (exit 3).",
+    tags=(Tag("INVALID_HOSTNAME", Severity.ERROR),),
+    reasons=REASONS["PRE02"],
 )
 def judge_hostnames(pre: PrecheckEvidence) -> Iterator[Finding]:
     for name in pre.proposal.names:
         problem = hostname_problem(name)
         if problem:
-            yield Finding("PRE02", Severity.ERROR, "INVALID_HOSTNAME",
-                          f"{name} is not a valid host name: {problem}", nameserver=name,
-                          reason="invalid-hostname")
+            yield judge_hostnames.finding(
+                "INVALID_HOSTNAME",
+                f"{name} is not a valid host name: {problem}", nameserver=name,
+                reason="invalid-hostname")
 
 
 # --- PRE03 / PRE04: every address answers, from the address asked ------------------------------
@@ -227,6 +230,11 @@ _ANSWER_WORDS = {
     "servfail, not-authoritative, referral, nxdomain, wrong-owner, malformed, other-rcode. An "
     "address this host cannot reach for reasons of its own (no IPv6, a local error) is not "
     "measured, and named as such, never as failing.",
+    tags=(
+        Tag("NO_REPLY", Severity.ERROR),
+        Tag("NOT_AUTHORITATIVE", Severity.ERROR),
+    ),
+    reasons=REASONS["PRE03"],
 )
 def judge_answers(pre: PrecheckEvidence) -> Iterator[Finding]:
     zone = pre.zone
@@ -241,17 +249,19 @@ def judge_answers(pre: PrecheckEvidence) -> Iterator[Finding]:
             if obs.reply is None and obs.failure not in (FailureKind.MALFORMED,):
                 if transport is Transport.UDP and _answers_elsewhere(pre, key):
                     continue  # PRE04 names the source the replies came from
-                yield Finding("PRE03", Severity.ERROR, "NO_REPLY",
-                              f"{where}: no reply ({obs.failure}{_detail(obs)})",
-                              nameserver=nameserver, address=address, reason="no-reply",
-                              args={"transport": str(transport), "failure": str(obs.failure)})
+                yield judge_answers.finding(
+                    "NO_REPLY",
+                    f"{where}: no reply ({obs.failure}{_detail(obs)})",
+                    nameserver=nameserver, address=address, reason="no-reply",
+                    args={"transport": str(transport), "failure": str(obs.failure)})
                 continue
             reason = lame_reason(obs, zone)
             if reason:
-                yield Finding("PRE03", Severity.ERROR, "NOT_AUTHORITATIVE",
-                              f"{where} {_ANSWER_WORDS[reason]}", nameserver=nameserver,
-                              address=address, reason=reason,
-                              args={"transport": str(transport)})
+                yield judge_answers.finding(
+                    "NOT_AUTHORITATIVE",
+                    f"{where} {_ANSWER_WORDS[reason]}", nameserver=nameserver,
+                    address=address, reason=reason,
+                    args={"transport": str(transport)})
 
 
 def _detail(obs: Observation) -> str:
@@ -270,17 +280,20 @@ def _answers_elsewhere(pre: PrecheckEvidence, key: tuple[str, str]) -> bool:
     "each address gets its reply from that same address; a reply from another address is "
     "ERROR different-source (resolvers drop it, as a connected socket does: the address then "
     "seems silent over UDP, so PRE03 leaves it to this check).",
+    tags=(Tag("DIFFERENT_SOURCE", Severity.ERROR),),
+    reasons=REASONS["PRE04"],
 )
 def judge_source(pre: PrecheckEvidence) -> Iterator[Finding]:
     for key in pre.measured_targets():
         seen = pre.sources.get(key)
         if seen is not None and seen.source is not None and seen.source != key[1]:
             nameserver, address = key
-            yield Finding("PRE04", Severity.ERROR, "DIFFERENT_SOURCE",
-                          f"{nameserver} {address}: the reply came from {seen.source} "
-                          f"port {seen.port}, not from the address queried",
-                          nameserver=nameserver, address=address, reason="different-source",
-                          args={"source": seen.source, "port": seen.port})
+            yield judge_source.finding(
+                "DIFFERENT_SOURCE",
+                f"{nameserver} {address}: the reply came from {seen.source} "
+                f"port {seen.port}, not from the address queried",
+                nameserver=nameserver, address=address, reason="different-source",
+                args={"source": seen.source, "port": seen.port})
 
 
 # --- PRE05 / PRE06 / PRE07: the zone agrees with the proposal ----------------------------------
@@ -296,6 +309,8 @@ def _authoritative(obs: Observation | None) -> bool:
     "Each address that answers the zone's NS query authoritatively serves exactly the "
     "proposed NS names; otherwise ERROR ns-set-differs with the names only in the zone and "
     "only in the proposal.",
+    tags=(Tag("NS_SET_DIFFERS", Severity.ERROR),),
+    reasons=REASONS["PRE05"],
 )
 def judge_ns_set(pre: PrecheckEvidence) -> Iterator[Finding]:
     proposed = set(pre.proposal.names)
@@ -310,11 +325,12 @@ def judge_ns_set(pre: PrecheckEvidence) -> Iterator[Finding]:
             words = "; ".join(part for part in (
                 f"only in the zone: {', '.join(extra)}" if extra else "",
                 f"only in the proposal: {', '.join(missing)}" if missing else "") if part)
-            yield Finding("PRE05", Severity.ERROR, "NS_SET_DIFFERS",
-                          f"{obs.nameserver} {obs.address} serves another NS set ({words})",
-                          nameserver=obs.nameserver, address=obs.address,
-                          reason="ns-set-differs", args={"only_zone": extra,
-                                                         "only_proposal": missing})
+            yield judge_ns_set.finding(
+                "NS_SET_DIFFERS",
+                f"{obs.nameserver} {obs.address} serves another NS set ({words})",
+                nameserver=obs.nameserver, address=obs.address,
+                reason="ns-set-differs", args={"only_zone": extra,
+                                               "only_proposal": missing})
 
 
 @register_precheck(
@@ -323,6 +339,11 @@ def judge_ns_set(pre: PrecheckEvidence) -> Iterator[Finding]:
     "The authoritative SOA answers (UDP) of all addresses carry the same serial (else ERROR "
     "serial-differs for each address behind the newest serial, RFC 1982) and the same MNAME, "
     "RNAME and timers (else ERROR soa-differs for each address that differs from most).",
+    tags=(
+        Tag("SERIAL_DIFFERS", Severity.ERROR),
+        Tag("SOA_DIFFERS", Severity.ERROR),
+    ),
+    reasons=REASONS["PRE06"],
 )
 def judge_soa(pre: PrecheckEvidence) -> Iterator[Finding]:
     soas = {}
@@ -337,15 +358,17 @@ def judge_soa(pre: PrecheckEvidence) -> Iterator[Finding]:
     usual = fields.most_common(1)[0][0] if fields else None
     for (nameserver, address), soa in soas.items():
         if int(soa.serial) != newest:
-            yield Finding("PRE06", Severity.ERROR, "SERIAL_DIFFERS",
-                          f"{nameserver} {address} serves serial {soa.serial}, others "
-                          f"{newest}", nameserver=nameserver, address=address,
-                          reason="serial-differs", args={"serial": int(soa.serial),
-                                                         "newest": newest})
+            yield judge_soa.finding(
+                "SERIAL_DIFFERS",
+                f"{nameserver} {address} serves serial {soa.serial}, others "
+                f"{newest}", nameserver=nameserver, address=address,
+                reason="serial-differs", args={"serial": int(soa.serial),
+                                               "newest": newest})
         if len(fields) > 1 and _soa_fields(soa) != usual:
-            yield Finding("PRE06", Severity.ERROR, "SOA_DIFFERS",
-                          f"{nameserver} {address} serves other SOA fields than most servers",
-                          nameserver=nameserver, address=address, reason="soa-differs")
+            yield judge_soa.finding(
+                "SOA_DIFFERS",
+                f"{nameserver} {address} serves other SOA fields than most servers",
+                nameserver=nameserver, address=address, reason="soa-differs")
 
 
 def _soa_fields(soa: dns.rdtypes.ANY.SOA.SOA) -> tuple[object, ...]:
@@ -372,23 +395,31 @@ def authoritative_addresses(pre: PrecheckEvidence, name: str) -> dict[str, set[s
     "one but not the other is ERROR glue-differs. A name inside the zone without glue is "
     "ERROR missing-glue (the parent could not refer to it); a name elsewhere that does not "
     "resolve is ERROR unresolvable.",
+    tags=(
+        Tag("MISSING_GLUE", Severity.ERROR),
+        Tag("UNRESOLVABLE", Severity.ERROR),
+        Tag("GLUE_DIFFERS", Severity.ERROR),
+    ),
+    reasons=REASONS["PRE07"],
 )
 def judge_glue(pre: PrecheckEvidence) -> Iterator[Finding]:
     for server in pre.proposal.nameservers:
         name = server.name
         if pre.proposal.in_zone(name):
             if not server.glue:
-                yield Finding("PRE07", Severity.ERROR, "MISSING_GLUE",
-                              f"{name} lies inside {pre.zone} but has no glue address",
-                              nameserver=name, reason="missing-glue")
+                yield judge_glue.finding(
+                    "MISSING_GLUE",
+                    f"{name} lies inside {pre.zone} but has no glue address",
+                    nameserver=name, reason="missing-glue")
                 continue
             views = authoritative_addresses(pre, name)
         else:
             if name not in pre.resolved:
                 error = pre.resolution_errors.get(name, "no A/AAAA record")
-                yield Finding("PRE07", Severity.ERROR, "UNRESOLVABLE",
-                              f"{name} does not resolve ({error})", nameserver=name,
-                              reason="unresolvable")
+                yield judge_glue.finding(
+                    "UNRESOLVABLE",
+                    f"{name} does not resolve ({error})", nameserver=name,
+                    reason="unresolvable")
                 continue
             if not server.glue:
                 continue
@@ -408,12 +439,13 @@ def _glue_differences(pre: PrecheckEvidence, name: str, glue: set[str],
                 continue
             reported.add(address)
             where = "in the glue only" if address in glue else "in the zone only"
-            yield Finding("PRE07", Severity.ERROR, "GLUE_DIFFERS",
-                          f"{name} {address} is {where} (glue {sorted(glue)}, "
-                          f"{source} serves {sorted(served)})", nameserver=name,
-                          address=address, reason="glue-differs",
-                          args={"glue": sorted(glue), "served": sorted(served),
-                                "seen_at": source})
+            yield judge_glue.finding(
+                "GLUE_DIFFERS",
+                f"{name} {address} is {where} (glue {sorted(glue)}, "
+                f"{source} serves {sorted(served)})", nameserver=name,
+                address=address, reason="glue-differs",
+                args={"glue": sorted(glue), "served": sorted(served),
+                      "seen_at": source})
 
 
 # --- PRE08: the referral fits 512 octets ------------------------------------------------------
@@ -427,25 +459,32 @@ def _glue_differences(pre: PrecheckEvidence, name: str, glue: set[str],
     "otherwise ERROR referral-too-large, naming the first record that does not fit. The "
     "referral with every proposed glue record over 512 octets is WARNING glue-truncated, "
     "naming the first glue record a resolver asking without EDNS would not get.",
+    tags=(
+        Tag("REFERRAL_TOO_LARGE", Severity.ERROR),
+        Tag("GLUE_TRUNCATED", Severity.WARNING),
+    ),
+    reasons=REASONS["PRE08"],
 )
 def judge_referral(pre: PrecheckEvidence) -> Iterator[Finding]:
     minimal, full = pre.referral_minimal, pre.referral_full
     if minimal is not None and not minimal.fits and minimal.overflow is not None:
         record = minimal.overflow
-        yield Finding("PRE08", Severity.ERROR, "REFERRAL_TOO_LARGE",
-                      f"the referral with the NS set and minimal glue is {minimal.size} octets "
-                      f"(limit {LIMIT}); it passes the limit at {record.text}",
-                      nameserver=record.nameserver, address=record.address,
-                      reason="referral-too-large",
-                      args={"size": minimal.size, "limit": LIMIT, "record": record.text})
+        yield judge_referral.finding(
+            "REFERRAL_TOO_LARGE",
+            f"the referral with the NS set and minimal glue is {minimal.size} octets "
+            f"(limit {LIMIT}); it passes the limit at {record.text}",
+            nameserver=record.nameserver, address=record.address,
+            reason="referral-too-large",
+            args={"size": minimal.size, "limit": LIMIT, "record": record.text})
     elif full is not None and not full.fits and full.overflow is not None:
         record = full.overflow
-        yield Finding("PRE08", Severity.WARNING, "GLUE_TRUNCATED",
-                      f"the referral with all glue is {full.size} octets; without EDNS it "
-                      f"stops before {record.text} (fits: {full.size_before_overflow} octets)",
-                      nameserver=record.nameserver, address=record.address,
-                      reason="glue-truncated",
-                      args={"size": full.size, "limit": LIMIT, "record": record.text})
+        yield judge_referral.finding(
+            "GLUE_TRUNCATED",
+            f"the referral with all glue is {full.size} octets; without EDNS it "
+            f"stops before {record.text} (fits: {full.size_before_overflow} octets)",
+            nameserver=record.nameserver, address=record.address,
+            reason="glue-truncated",
+            args={"size": full.size, "limit": LIMIT, "record": record.text})
 
 
 # --- PRE09: no recursion ------------------------------------------------------------------------
@@ -455,16 +494,19 @@ def judge_referral(pre: PrecheckEvidence) -> Iterator[Finding]:
     "No open recursion",
     "Each address, asked '. SOA' with RD=1, gives no recursive answer (RA=1, AA=0, NOERROR "
     "with an answer); otherwise ERROR open-resolver.",
+    tags=(Tag("OPEN_RECURSION", Severity.ERROR),),
+    reasons=REASONS["PRE09"],
 )
 def judge_recursion(pre: PrecheckEvidence) -> Iterator[Finding]:
     observed = by_label(pre.evidence, RECURSION)
     for key in pre.measured_targets():
         if recursion_offered(observed.get(key)):
             nameserver, address = key
-            yield Finding("PRE09", Severity.ERROR, "OPEN_RECURSION",
-                          f"{nameserver} {address} answers recursive queries for names outside "
-                          "the zone (open resolver)", nameserver=nameserver, address=address,
-                          reason="open-resolver")
+            yield judge_recursion.finding(
+                "OPEN_RECURSION",
+                f"{nameserver} {address} answers recursive queries for names outside "
+                "the zone (open resolver)", nameserver=nameserver, address=address,
+                reason="open-resolver")
 
 
 # --- PRE10 / PRE11: where the addresses are ----------------------------------------------------
@@ -509,15 +551,18 @@ def proposed_addresses(pre: PrecheckEvidence) -> list[tuple[str, str]]:
     "link-local, multicast, documentation, shared, unspecified, reserved, special-purpose). "
     "--allow-private accepts private and loopback addresses (labs, tests); the verdict line "
     "then says so, since IANA would not.",
+    tags=(Tag("PROHIBITED_ADDRESS", Severity.ERROR),),
+    reasons=REASONS["PRE10"],
 )
 def judge_ranges(pre: PrecheckEvidence) -> Iterator[Finding]:
     for name, address in proposed_addresses(pre):
         kind = address_range(address)
         if kind is None or (pre.allow_private and kind in ALLOWED_BY_FLAG):
             continue
-        yield Finding("PRE10", Severity.ERROR, "PROHIBITED_ADDRESS",
-                      f"{name} {address} is in a {kind} range: not reachable from the "
-                      "Internet", nameserver=name, address=address, reason=kind)
+        yield judge_ranges.finding(
+            "PROHIBITED_ADDRESS",
+            f"{name} {address} is in a {kind} range: not reachable from the "
+            "Internet", nameserver=name, address=address, reason=kind)
 
 
 def origin_as(address: str, table: Mapping[str, int]) -> int | None:
@@ -539,6 +584,12 @@ def origin_as(address: str, table: Mapping[str, int]) -> int | None:
     "one-ipv4-prefix); likewise IPv6 and /48 (ERROR one-ipv6-prefix). With an ASN table "
     "(--asn-table: 'PREFIX ASN' lines, read locally, never fetched) the addresses it knows "
     "are not all announced by one origin AS (else ERROR one-asn; IANA's own test reads BGP).",
+    tags=(
+        Tag("ONE_IPV4_PREFIX", Severity.ERROR),
+        Tag("ONE_IPV6_PREFIX", Severity.ERROR),
+        Tag("ONE_ASN", Severity.ERROR),
+    ),
+    reasons=REASONS["PRE11"],
 )
 def judge_networks(pre: PrecheckEvidence) -> Iterator[Finding]:
     addresses = sorted({a for _n, a in proposed_addresses(pre)})
@@ -547,18 +598,20 @@ def judge_networks(pre: PrecheckEvidence) -> Iterator[Finding]:
         prefixes = {ipaddress.ip_network(f"{a}/{length}", strict=False) for a in family}
         if len(family) >= 2 and len(prefixes) == 1:
             prefix = str(next(iter(prefixes)))
-            yield Finding("PRE11", Severity.ERROR, f"ONE_IPV{version}_PREFIX",
-                          f"all {len(family)} IPv{version} addresses are in {prefix}: one "
-                          "routing failure takes them all", reason=f"one-ipv{version}-prefix",
-                          args={"prefix": prefix, "addresses": family})
+            yield judge_networks.finding(
+                f"ONE_IPV{version}_PREFIX",
+                f"all {len(family)} IPv{version} addresses are in {prefix}: one "
+                "routing failure takes them all", reason=f"one-ipv{version}-prefix",
+                args={"prefix": prefix, "addresses": family})
     if pre.asn_table and len(addresses) >= 2:
         origins = {a: origin_as(a, pre.asn_table) for a in addresses}
         known = {asn for asn in origins.values() if asn is not None}
         if len(known) == 1 and None not in origins.values():
             asn = known.pop()
-            yield Finding("PRE11", Severity.ERROR, "ONE_ASN",
-                          f"all {len(addresses)} addresses are announced by AS{asn}",
-                          reason="one-asn", args={"asn": asn})
+            yield judge_networks.finding(
+                "ONE_ASN",
+                f"all {len(addresses)} addresses are announced by AS{asn}",
+                reason="one-asn", args={"asn": asn})
 
 
 # --- PRE12 / PRE13: DNSSEC with the proposed DS set ------------------------------------------
@@ -581,6 +634,13 @@ def _tags(ds_set: Iterable[DS]) -> str:
     "algorithm that must not be used for DNSSEC signing (RFC 8624: 1, 3, 6, 12; 0, 2, 4, 9, "
     "11 and 252-255 are not signing algorithms) is ERROR algorithm-not-allowed; a SHA-1 "
     "digest (type 1) is WARNING sha1-digest (RFC 8624: must not be generated).",
+    tags=(
+        Tag("DS_ALGORITHM_NOT_ALLOWED", Severity.ERROR),
+        Tag("DS_SHA1_DIGEST", Severity.WARNING),
+        Tag("DS_MATCHES_NO_DNSKEY", Severity.ERROR),
+        Tag("DNSKEY_MISSING", Severity.ERROR),
+    ),
+    reasons=REASONS["PRE12"],
 )
 def judge_ds(pre: PrecheckEvidence) -> Iterator[Finding]:
     if not pre.proposal.ds:
@@ -592,13 +652,15 @@ def judge_ds(pre: PrecheckEvidence) -> Iterator[Finding]:
         args = {"key_tag": ds.key_tag, "algorithm": ds.algorithm,
                 "digest_type": ds.digest_type}
         if ds.algorithm in NOT_ALLOWED_ALGORITHMS:
-            yield Finding("PRE12", Severity.ERROR, "DS_ALGORITHM_NOT_ALLOWED",
-                          f"{label}: algorithm {ds.algorithm} is not allowed for DNSSEC "
-                          "signing", reason="algorithm-not-allowed", args=args)
+            yield judge_ds.finding(
+                "DS_ALGORITHM_NOT_ALLOWED",
+                f"{label}: algorithm {ds.algorithm} is not allowed for DNSSEC "
+                "signing", reason="algorithm-not-allowed", args=args)
         if ds.digest_type == 1:
-            yield Finding("PRE12", Severity.WARNING, "DS_SHA1_DIGEST",
-                          f"{label}: SHA-1 digests must not be generated (RFC 8624); use "
-                          "SHA-256", reason="sha1-digest", args=args)
+            yield judge_ds.finding(
+                "DS_SHA1_DIGEST",
+                f"{label}: SHA-1 digests must not be generated (RFC 8624); use "
+                "SHA-256", reason="sha1-digest", args=args)
         matching = {key: [k for k in served if _zone_key_matches(zone, ds, k)]
                     for key, served in keys.items()}
         if not any(matching.values()):
@@ -606,17 +668,19 @@ def judge_ds(pre: PrecheckEvidence) -> Iterator[Finding]:
             now = ("" if pre.current_ds is None else
                    f"; replacing the parent's DS set ({_tags(pre.current_ds)}) with it breaks "
                    "the chain of trust")
-            yield Finding("PRE12", Severity.ERROR, "DS_MATCHES_NO_DNSKEY",
-                          f"{label} matches no DNSKEY the servers serve (they serve key "
-                          f"tag(s) {served_tags or 'none'}){now}", reason="no-matching-dnskey",
-                          args={**args, "served_key_tags": served_tags})
+            yield judge_ds.finding(
+                "DS_MATCHES_NO_DNSKEY",
+                f"{label} matches no DNSKEY the servers serve (they serve key "
+                f"tag(s) {served_tags or 'none'}){now}", reason="no-matching-dnskey",
+                args={**args, "served_key_tags": served_tags})
             continue
         for (nameserver, address), found in matching.items():
             if not found:
-                yield Finding("PRE12", Severity.ERROR, "DNSKEY_MISSING",
-                              f"{nameserver} {address} serves no DNSKEY matching {label}",
-                              nameserver=nameserver, address=address, reason="dnskey-missing",
-                              args=args)
+                yield judge_ds.finding(
+                    "DNSKEY_MISSING",
+                    f"{nameserver} {address} serves no DNSKEY matching {label}",
+                    nameserver=nameserver, address=address, reason="dnskey-missing",
+                    args=args)
 
 
 #: RFC 8624 "MUST NOT" for signing, and numbers that are no signing algorithm at all.
@@ -636,6 +700,8 @@ def _zone_key_matches(zone: str, ds: DS, key: DNSKEY) -> bool:
     "the DNSKEY set, at the time of the query. Otherwise ERROR breaks-chain for that address: "
     "once the proposed DS set replaces the current one (named when the parent was asked), "
     "validating resolvers would find the zone bogus there.",
+    tags=(Tag("CHAIN_BROKEN", Severity.ERROR),),
+    reasons=REASONS["PRE13"],
 )
 def judge_chain(pre: PrecheckEvidence) -> Iterator[Finding]:
     ds_set = pre.proposal.ds
@@ -657,13 +723,14 @@ def judge_chain(pre: PrecheckEvidence) -> Iterator[Finding]:
         problem = _chain_problem(zone, dnskey_obs.get(key), soa_obs.get(key), anchors, served)
         if problem:
             nameserver, address = key
-            yield Finding("PRE13", Severity.ERROR, "CHAIN_BROKEN",
-                          f"{nameserver} {address}: {problem}; with {change}, validating "
-                          "resolvers would find the zone bogus", nameserver=nameserver,
-                          address=address, reason="breaks-chain",
-                          args={"proposed_key_tags": [d.key_tag for d in ds_set],
-                                "current_key_tags": None if pre.current_ds is None
-                                else [d.key_tag for d in pre.current_ds]})
+            yield judge_chain.finding(
+                "CHAIN_BROKEN",
+                f"{nameserver} {address}: {problem}; with {change}, validating "
+                "resolvers would find the zone bogus", nameserver=nameserver,
+                address=address, reason="breaks-chain",
+                args={"proposed_key_tags": [d.key_tag for d in ds_set],
+                      "current_key_tags": None if pre.current_ds is None
+                      else [d.key_tag for d in pre.current_ds]})
 
 
 def _chain_problem(zone: str, dnskey_obs: Observation | None, soa_obs: Observation | None,
@@ -687,3 +754,11 @@ def _chain_problem(zone: str, dnskey_obs: Observation | None, soa_obs: Observati
     if status != "valid":
         return f"the SOA does not validate with the DNSKEY set ({status})"
     return None
+
+
+#: The prechecks in report order: an explicit list, not import order.
+PRECHECKS: dict[str, Check] = catalogue(
+    judge_count, judge_hostnames, judge_answers, judge_source, judge_ns_set, judge_soa,
+    judge_glue, judge_referral, judge_recursion, judge_ranges, judge_networks, judge_ds,
+    judge_chain,
+)

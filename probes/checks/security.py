@@ -11,7 +11,7 @@ import dns.rcode
 import dns.rdatatype
 
 from probes.checks.evidence import Evidence, name_of
-from probes.checks.registry import register
+from probes.checks.registry import Tag, register
 from probes.model import FailureKind, Finding, Observation, Severity
 from probes.observe_extra.labels import AXFR, RECURSION, RECURSION_QNAME, by_label
 
@@ -61,14 +61,17 @@ def recursion_offered(obs: Observation | None) -> bool | None:
     "the answer, or a closed connection). A reply that starts a transfer (NOERROR with the "
     "zone's SOA) is WARNING open: ccmon never needs a transfer, so nobody else should get one "
     "unless the registry publishes its zone on purpose (then disable SEC01).",
+    tags=(Tag("OPEN_AXFR", Severity.WARNING),),
+    reasons=REASONS["SEC01"],
 )
 def judge_axfr(evidence: Evidence) -> Iterator[Finding]:
     observed = by_label(evidence, AXFR)
     for nameserver, address in evidence.targets():
         if axfr_granted(observed.get((nameserver, address)), evidence.zone):
-            yield Finding("SEC01", Severity.WARNING, "OPEN_AXFR",
-                          f"{nameserver} {address} grants a zone transfer (AXFR) to anyone",
-                          nameserver=nameserver, address=address, reason="open")
+            yield judge_axfr.finding(
+                "OPEN_AXFR",
+                f"{nameserver} {address} grants a zone transfer (AXFR) to anyone",
+                nameserver=nameserver, address=address, reason="open")
 
 
 @register(
@@ -77,12 +80,15 @@ def judge_axfr(evidence: Evidence) -> Iterator[Finding]:
     f"Each address, asked '{RECURSION_QNAME} SOA' (outside the zone) with RD=1, gives no "
     "recursive answer. RA=1 with a non-authoritative NOERROR answer is ERROR open-resolver "
     "(an open resolver on a ccTLD server serves amplification attacks and cache poisoning).",
+    tags=(Tag("OPEN_RECURSION", Severity.ERROR),),
+    reasons=REASONS["SEC02"],
 )
 def judge_recursion(evidence: Evidence) -> Iterator[Finding]:
     observed = by_label(evidence, RECURSION)
     for nameserver, address in evidence.targets():
         if recursion_offered(observed.get((nameserver, address))):
-            yield Finding("SEC02", Severity.ERROR, "OPEN_RECURSION",
-                          f"{nameserver} {address} answers recursive queries for names outside "
-                          "the zone (open resolver)",
-                          nameserver=nameserver, address=address, reason="open-resolver")
+            yield judge_recursion.finding(
+                "OPEN_RECURSION",
+                f"{nameserver} {address} answers recursive queries for names outside "
+                "the zone (open resolver)",
+                nameserver=nameserver, address=address, reason="open-resolver")

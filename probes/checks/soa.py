@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 import dns.rdtypes.ANY.SOA
 
 from probes.checks.evidence import Evidence, apex_soa, is_authoritative
-from probes.checks.registry import register
+from probes.checks.registry import Tag, register
 from probes.model import Finding, Observation, Severity, Transport
 from probes.serial import highest_serial, serial_lag
 
@@ -50,6 +50,8 @@ def lags(found: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
     "All authoritative answers carry the same SOA serial. Otherwise each server whose serial "
     "lags the highest serial seen (RFC 1982 arithmetic) by more than the configured tolerance "
     "(default 0) is named with its lag.",
+    tags=(Tag("SERIAL_BEHIND", Severity.WARNING),),
+    reasons=("behind",),
 )
 def judge_serials(evidence: Evidence) -> Iterator[Finding]:
     found = serials(evidence)
@@ -60,8 +62,8 @@ def judge_serials(evidence: Evidence) -> Iterator[Finding]:
     for (nameserver, address), serial in sorted(found.items()):
         lag = serial_lag(serial, top)
         if lag > tolerance:
-            yield Finding(
-                "SOA01", Severity.WARNING, "SERIAL_BEHIND",
+            yield judge_serials.finding(
+                "SERIAL_BEHIND",
                 f"{nameserver} {address} serves serial {serial}, {lag} behind {top}",
                 nameserver=nameserver, address=address, reason="behind",
                 args={"serial": serial, "highest": top, "lag": lag},
@@ -80,6 +82,8 @@ def _fields(soa: dns.rdtypes.ANY.SOA.SOA) -> tuple[str, ...]:
     "SOA fields agree",
     "MNAME, RNAME, REFRESH, RETRY, EXPIRE and MINIMUM are equal on every authoritative server. "
     "Servers that differ from the most common set are named with the fields that differ.",
+    tags=(Tag("SOA_FIELDS_DIFFER", Severity.WARNING),),
+    reasons=("differs",),
 )
 def judge_fields(evidence: Evidence) -> Iterator[Finding]:
     per_server = {key: _fields(soa) for key, soa in served_soas(evidence).items()}
@@ -94,8 +98,8 @@ def judge_fields(evidence: Evidence) -> Iterator[Finding]:
             for name, mine, theirs in zip(SOA_FIELDS, fields, common, strict=True)
             if mine != theirs
         ]
-        yield Finding(
-            "SOA02", Severity.WARNING, "SOA_FIELDS_DIFFER",
+        yield judge_fields.finding(
+            "SOA_FIELDS_DIFFER",
             f"{nameserver} {address} SOA differs: " + ", ".join(differing),
             nameserver=nameserver, address=address, reason="differs",
         )

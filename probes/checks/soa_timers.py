@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from probes.checks.evidence import Evidence
-from probes.checks.registry import register
+from probes.checks.registry import Tag, register
 from probes.checks.soa import served_soas
 from probes.model import Finding, Severity
 
@@ -13,8 +13,10 @@ MIN_REFRESH = 14400
 MIN_RETRY = 3600
 MIN_EXPIRE = 604800
 MINIMUM_RANGE = (300, 86400)
-#: Timer advice (RIPE-203, RFC 1912) is NOTICE, Zonemaster's level: advice, not a fault.
-ADVICE = Severity.NOTICE
+#: Timer advice (RIPE-203, RFC 1912) is NOTICE by default, Zonemaster's level: advice, not
+#: a fault (`checks.severity` can re-level it).
+TIMER_TAG = Tag("SOA_TIMER_OUT_OF_RANGE", Severity.NOTICE)
+ADVICE = TIMER_TAG.severity
 
 REASONS: dict[str, tuple[str, ...]] = {
     "SOA04": ("refresh-low", "retry-low", "retry-not-below-refresh", "expire-low",
@@ -25,7 +27,7 @@ Timers = tuple[int, int, int, int]  # refresh, retry, expire, minimum
 
 
 def timer_problems(timers: Timers) -> list[tuple[Severity, str, str]]:
-    """(severity, reason, words) for every rule a set of SOA timers breaks."""
+    """(default severity, reason, words) for every rule a set of SOA timers breaks."""
     refresh, retry, expire, minimum = timers
     problems = []
     if refresh < MIN_REFRESH:
@@ -40,9 +42,9 @@ def timer_problems(timers: Timers) -> list[tuple[Severity, str, str]]:
         problems.append((ADVICE, "expire-low", f"EXPIRE {expire} below {MIN_EXPIRE}"))
     low, high = MINIMUM_RANGE
     if minimum < low:
-        problems.append((Severity.NOTICE, "minimum-low", f"MINIMUM {minimum} below {low}"))
+        problems.append((ADVICE, "minimum-low", f"MINIMUM {minimum} below {low}"))
     elif minimum > high:
-        problems.append((Severity.NOTICE, "minimum-high", f"MINIMUM {minimum} above {high}"))
+        problems.append((ADVICE, "minimum-high", f"MINIMUM {minimum} above {high}"))
     return problems
 
 
@@ -61,6 +63,8 @@ def served_timers(evidence: Evidence) -> dict[tuple[str, str], Timers]:
     "minimum-low, minimum-high). One zone-level finding per broken rule when every "
     "authoritative server serves the same timers, else per address (SOA02 names the "
     "disagreement).",
+    tags=(TIMER_TAG,),
+    reasons=REASONS["SOA04"],
 )
 def judge_timers(evidence: Evidence) -> Iterator[Finding]:
     served = served_timers(evidence)
@@ -68,12 +72,12 @@ def judge_timers(evidence: Evidence) -> Iterator[Finding]:
         return
     everywhere = set(served.values())
     if len(everywhere) == 1:
-        for severity, reason, words in timer_problems(everywhere.pop()):
-            yield Finding("SOA04", severity, "SOA_TIMER_OUT_OF_RANGE", f"SOA {words}",
-                          reason=reason)
+        for _default, reason, words in timer_problems(everywhere.pop()):
+            yield judge_timers.finding(TIMER_TAG.name, f"SOA {words}", reason=reason)
         return
     for (nameserver, address), timers in sorted(served.items()):
-        for severity, reason, words in timer_problems(timers):
-            yield Finding("SOA04", severity, "SOA_TIMER_OUT_OF_RANGE",
-                          f"{nameserver} {address} SOA {words}", nameserver=nameserver,
-                          address=address, reason=reason)
+        for _default, reason, words in timer_problems(timers):
+            yield judge_timers.finding(
+                TIMER_TAG.name,
+                f"{nameserver} {address} SOA {words}", nameserver=nameserver,
+                address=address, reason=reason)

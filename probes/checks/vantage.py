@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from probes.checks.evidence import Evidence
-from probes.checks.registry import register
+from probes.checks.registry import Tag, register
 from probes.model import FamilyHealth, Finding, Severity, VantageState
 
 REASONS: dict[str, tuple[str, ...]] = {"VANTAGE01": ("absent", "offline")}
@@ -43,6 +43,13 @@ def _answer_words(health: FamilyHealth) -> str:
     "zone's addresses of a family that is not online are unmeasured: no other check judges "
     "them, and NOTICE absent or offline says how many were left out. When nothing could be "
     "measured the zone is UNKNOWN (`ccmon check` exits 3) and this is its only finding.",
+    tags=(
+        Tag("FAMILY_ABSENT", Severity.NOTICE),
+        Tag("FAMILY_OFFLINE", Severity.NOTICE),
+        Tag("VANTAGE_OFFLINE", Severity.NOTICE),
+    ),
+    reasons=REASONS["VANTAGE01"],
+    relevel=False,
 )
 def judge_vantage(evidence: Evidence) -> Iterator[Finding]:
     addresses = dict.fromkeys(a for ns in evidence.delegation.nameservers for a in ns.addresses)
@@ -66,8 +73,8 @@ def _family_finding(health: FamilyHealth, count: int) -> Finding:
     else:
         tag = "FAMILY_OFFLINE"
         words = f"{name} offline at this vantage point ({_answer_words(health)})"
-    return Finding(
-        "VANTAGE01", Severity.NOTICE, tag,
+    return judge_vantage.finding(
+        tag,
         f"{words}: {_addresses(count, health.family)} not measured",
         reason=str(health.state),
         args={"family": health.family, "unmeasured": count, "answering": health.answering,
@@ -84,8 +91,8 @@ def _nothing_measured(evidence: Evidence, count: int) -> Finding:
         what = f"{count} address{'' if count == 1 else 'es'} not measured"
     else:
         what = "the parent could not be asked for the delegation"
-    return Finding(
-        "VANTAGE01", Severity.NOTICE, "VANTAGE_OFFLINE",
+    return judge_vantage.finding(
+        "VANTAGE_OFFLINE",
         f"vantage point offline, nothing measured: {why}; {what}",
         reason="absent" if health and health.state is VantageState.ABSENT else "offline",
         args={"family": health.family if health else "", "unmeasured": count,

@@ -1,5 +1,5 @@
 """The further queries, per address: DNSSEC material, AXFR and recursion attempts, EDNS
-variants and NSID, plus the parent's DS set. Importing this module registers the probe.
+variants and NSID, plus the parent's DS set: the further probe of probes.observe.EXTRA_PROBES.
 
 Per responding address at most 8 queries (DNSKEY, SOA+DO, AXFR, recursion, three EDNS
 variants, NSID), fewer when the checks that read them are disabled; an address that
@@ -19,7 +19,6 @@ import dns.message
 from probes.checks.evidence import responded
 from probes.engine import QueryEngine
 from probes.model import Delegation, FailureKind, Observation, Question, Transport
-from probes.observe import EXTRA_PROBES
 from probes.observe_extra import labels
 from probes.transport import make_query
 
@@ -60,7 +59,7 @@ def build_query(label: str, zone: str, edns_buffer: int) -> tuple[str, str, Tran
         return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
                                                       edns_version=1)
     if label == labels.SOA_OPTION:
-        option = dns.edns.GenericOption(labels.UNKNOWN_OPTION_CODE, b"")
+        option = dns.edns.GenericOption(dns.edns.OptionType.make(labels.UNKNOWN_OPTION_CODE), b"")
         return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
                                                       options=[option])
     if label == labels.SOA_DO:
@@ -120,7 +119,7 @@ async def _parent_ds(delegation: Delegation, engine: QueryEngine) -> list[Observ
 async def further_queries(
     delegation: Delegation, core: list[Observation], engine: QueryEngine
 ) -> list[Observation]:
-    """The registered probe: every further query of the enabled checks, concurrently."""
+    """The further probe: every further query of the enabled checks, concurrently."""
     zone = delegation.zone
     disabled = engine.settings.disabled_checks
     responding = _responding(core, zone)
@@ -175,6 +174,3 @@ def _edns0_copies(core: list[Observation], zone: str) -> list[Observation]:
 async def _nothing() -> list[Observation]:
     return []
 
-
-if further_queries not in EXTRA_PROBES:
-    EXTRA_PROBES.append(further_queries)

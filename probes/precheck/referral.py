@@ -59,7 +59,9 @@ def long_qname(zone: str, octets: int = QNAME_OCTETS) -> dns.name.Name:
     """A name under `zone` exactly `octets` long on the wire (as close as labels allow)."""
     origin = dns.name.from_text(zone)
     labels: list[bytes] = []
-    room = octets - len(origin.to_wire())
+    wire = origin.to_wire()
+    assert wire is not None  # without a file, to_wire() returns the bytes
+    room = octets - len(wire)
     while room >= 2:  # a label costs its length + 1
         size = min(63, room - 1)
         labels.append(b"x" * size)

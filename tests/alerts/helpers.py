@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -149,16 +147,8 @@ class Sink:
                           timeout=5.0, **fields)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
-
 
 __all__ = [
     "LAB_SCENARIO", "LAME", "T0", "Clock", "Sink", "avail", "behind", "lame", "make_config",
-    "need", "parse", "replace", "report", "slow", "wait_for",
+    "need", "parse", "replace", "report", "slow",
 ]

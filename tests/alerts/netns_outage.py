@@ -31,6 +31,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.support import wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 OBSERVER, MONITOR = "10.53.0.1", "10.53.0.2"
 SMTP_PORT, WEB_PORT = 2525, 9153
@@ -150,16 +152,6 @@ def open_problems(db: Path) -> list[list[Any]]:
     return [list(r) for r in rows]
 
 
-def wait(condition: Any, timeout: float, what: str, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, ValueError, sqlite3.Error):
-            value = condition()
-            if value:
-                return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
 
 def main(workdir: Path, outage: float) -> dict[str, Any]:
     from tests.alerts.helpers import Sink
@@ -200,9 +192,9 @@ def main(workdir: Path, outage: float) -> dict[str, Any]:
         procs.append(ccmon)
         db = workdir / "ccmon.sqlite"
         # 1. a world with open problems: fr's lame server opens after 3 sweeps, and mails
-        wait(lambda: any(r[1] == "LAME01" for r in open_problems(db)), 90, "LAME01 to open")
-        wait(lambda: len(sink.received) >= 1, 30, "the LAME01 mail")
-        wait(lambda: metric("ccmon_vantage_up", 'family="ipv4"') == 1, 30, "vantage up")
+        wait_for(lambda: any(r[1] == "LAME01" for r in open_problems(db)), 90, "LAME01 to open")
+        wait_for(lambda: len(sink.received) >= 1, 30, "the LAME01 mail")
+        wait_for(lambda: metric("ccmon_vantage_up", 'family="ipv4"') == 1, 30, "vantage up")
         time.sleep(2 * INTERVAL)  # let anything else that was going to open open
         before = open_problems(db)
         mails_before = len(sink.received)
@@ -221,10 +213,10 @@ def main(workdir: Path, outage: float) -> dict[str, Any]:
         up_at = time.time()
         log("lo up again")
         # 3. back: the back mail, then quiet for three more intervals
-        wait(lambda: len(sink.received) >= mails_before + 2, 90, "the vantage mails")
-        after_metric = wait(lambda: metric("ccmon_vantage_up", 'family="ipv4"') == 1, 30,
+        wait_for(lambda: len(sink.received) >= mails_before + 2, 90, "the vantage mails")
+        after_metric = wait_for(lambda: metric("ccmon_vantage_up", 'family="ipv4"') == 1, 30,
                             "vantage up again")
-        wait(lambda: metric("ccmon_zone_available", 'dns_zone="de"') is not None, 30,
+        wait_for(lambda: metric("ccmon_zone_available", 'dns_zone="de"') is not None, 30,
              "de measured again")
         time.sleep(3 * INTERVAL)
         after = open_problems(db)

@@ -22,7 +22,8 @@ import yaml
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from lab import Lab
-from tests.alerts.helpers import LAME, Sink, free_port, need, wait_for
+from tests.alerts.helpers import LAME, Sink, free_port, need
+from tests.support import wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 pytestmark = pytest.mark.integration
@@ -157,9 +158,9 @@ def test_prometheus_alertmanager_email(tmp_path: Path, processes: Processes, sin
     metrics_port, metrics_server = metrics_endpoint()
     try:
         prometheus = start_stack(tmp_path, processes, sink, f"127.0.0.1:{metrics_port}")
-        assert wait_for(lambda: "CcmonNameserverLame" in firing(prometheus), timeout=60,
-                        step=0.5), processes.logs()
-        assert wait_for(lambda: len(sink.received) >= 1, timeout=90, step=0.5), processes.logs()
+        wait_for(lambda: "CcmonNameserverLame" in firing(prometheus), 60,
+                 "CcmonNameserverLame firing", 0.5, processes.logs)
+        wait_for(lambda: len(sink.received) >= 1, 90, "Alertmanager's mail", 0.5, processes.logs)
         mail_from, rcpt, message = sink.received[0]
         assert mail_from == "ccmon-alerts@example.net"
         assert rcpt == ["dns-noc@example.net"]
@@ -197,8 +198,8 @@ alerts:
         processes.start([sys.executable, "-m", "monitor", "run", "-c", str(config)],
                         tmp_path / "ccmon.log")
         prometheus = start_stack(tmp_path, processes, sink, f"127.0.0.1:{web_port}")
-        assert wait_for(lambda: "CcmonNameserverLame" in firing(prometheus), timeout=60,
-                        step=0.5), processes.logs()
+        wait_for(lambda: "CcmonNameserverLame" in firing(prometheus), 60,
+                 "CcmonNameserverLame firing", 0.5, processes.logs)
         # A lame server is also down by the vantage vote (CcmonNameserverDownMajority), which
         # may be grouped and mailed first: the lame alert's own mail is the one to read.
         subject = "[ccmon] FIRING:1 CcmonNameserverLame fr"
@@ -206,8 +207,8 @@ alerts:
         def lame_mails() -> list[EmailMessage]:
             return [m for m in alertmanager_mails(sink) if m["Subject"] == subject]
 
-        assert wait_for(lame_mails, timeout=90, step=0.5), (
-            [m["Subject"] for m in alertmanager_mails(sink)], processes.logs())
+        wait_for(lame_mails, 90, f"the mail {subject!r}", 0.5,
+                 lambda: f"{[m['Subject'] for m in alertmanager_mails(sink)]}\n{processes.logs()}")
         message = lame_mails()[0]
         text = message.get_body(("plain", "html")).get_content()
         assert "ns3.nic.fr." in text and LAME in text and "refused" in text

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from tests.alerts.helpers import Sink, free_port, wait_for
+from tests.alerts.helpers import Sink, free_port
 from tests.alerts.test_alertmanager_e2e import (  # noqa: F401  (processes: a fixture)
     Processes,
     alertmanager_mails,
@@ -18,6 +18,7 @@ from tests.alerts.test_alertmanager_e2e import (  # noqa: F401  (processes: a fi
     processes,
     start_stack,
 )
+from tests.support import wait_for
 
 
 def am_alerts(prometheus: str) -> dict[str, str]:
@@ -53,16 +54,15 @@ def test_a_down_vantage_point_mutes_its_zone_alerts(
     server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     try:
         prometheus = start_stack(tmp_path, processes, sink, f"127.0.0.1:{port}")
-        assert wait_for(lambda: am_alerts(prometheus).get("CcmonVantageDown") == "active",
-                        timeout=60, step=0.5), processes.logs()
+        wait_for(lambda: am_alerts(prometheus).get("CcmonVantageDown") == "active", 60,
+                 "CcmonVantageDown active in Alertmanager", 0.5, processes.logs)
         # the vantage alert is active in Alertmanager: now the zone's server turns lame
         lame.labels("fr", "ns2.nic.fr.", "192.0.2.2", "refused").set(1)
-        assert wait_for(lambda: "CcmonNameserverLame" in firing(prometheus), timeout=60,
-                        step=0.5), processes.logs()
-        assert wait_for(
-            lambda: am_alerts(prometheus).get("CcmonNameserverLame") == "suppressed",
-            timeout=30, step=0.5), processes.logs()
-        assert wait_for(lambda: alertmanager_mails(sink), timeout=90, step=0.5)
+        wait_for(lambda: "CcmonNameserverLame" in firing(prometheus), 60,
+                 "CcmonNameserverLame firing", 0.5, processes.logs)
+        wait_for(lambda: am_alerts(prometheus).get("CcmonNameserverLame") == "suppressed", 30,
+                 "CcmonNameserverLame suppressed", 0.5, processes.logs)
+        wait_for(lambda: alertmanager_mails(sink), 90, "Alertmanager's mail", 0.5)
         time.sleep(5)  # group_wait and group_interval are 1 s: a lame mail would be here
         subjects = [str(m["Subject"]) for m in alertmanager_mails(sink)]
         assert subjects == ["[ccmon] FIRING:1 CcmonVantageDown "], subjects

@@ -2,7 +2,7 @@
 
 A real `ccmon run` (a child process) watches the alert lab's zone fr with one server made
 lame, so a problem opens on the first sweep and its mail goes to a real aiosmtpd. The
-store lives on a 600 KiB tmpfs mounted inside a private mount namespace the child gets
+store lives on an 8 MiB tmpfs mounted inside a private mount namespace the child gets
 from `unshare -m` (the host's mounts are untouched; the test reaches the tmpfs through
 /proc/PID/root). The SMTP sink fills that disk at the moment it accepts the mail, so the
 "sent" mark is the first write that fails: the exact situation that mailed one alert 901
@@ -39,12 +39,17 @@ import pytest
 
 from lab import Lab
 from tests.alerts.helpers import IN_CI, LAME, Sink, free_port, need
-from tests.monitor.stack_helpers import REPO, Proc, wait_for
+from tests.monitor.stack_helpers import REPO
+from tests.support import Proc, wait_for
 
 pytestmark = pytest.mark.integration
 
 WINDOW = float(os.environ.get("CCMON_FULL_DISK_WINDOW", "20"))  # seconds the disk stays full
-DISK = "600k"
+# The tmpfs: filled to ENOSPC by the sink, so its size only sets how much space "returns".
+# It must hold SQLite's WAL, which grows to ~4 MB (1,000 pages) before its checkpoint wraps
+# it: with 600 KB the WAL alone took the whole disk again after the return (577 KB measured,
+# 0 free), and the recovery mail came or not depending on when the checkpoint ran.
+DISK = "8m"
 SUBJECT = f"[ccmon] fr: LAME01 ERROR ns3.nic.fr {LAME} refused"
 RESOLVED = f"[ccmon] fr: RESOLVED LAME01 ERROR ns3.nic.fr {LAME} refused"
 CAUSE = "store not writable: database or disk is full"
@@ -70,7 +75,7 @@ def fill(path: Path) -> int:
     written = 0
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        for _ in range(4096):  # bounded: 4096 x 4 KiB = 16 MiB, far beyond the 600 KiB disk
+        for _ in range(4096):  # bounded: 4096 x 4 KiB = 16 MiB, twice the 8 MiB disk
             try:
                 written += os.write(fd, b"\0" * 4096)
             except OSError as exc:
@@ -171,7 +176,8 @@ def test_full_disk_no_storm_visible_and_recovers(
         db = mount / "ccmon.sqlite"  # as the child sees it
 
         def stored_since(t: float) -> int:
-            return int(query(pid, db, "SELECT count(*) FROM sweeps WHERE started_at > ?", t)[0][0])
+            # runs (of alike sweeps) holding a sweep started after t
+            return int(query(pid, db, "SELECT count(*) FROM sweep_runs WHERE last_at > ?", t)[0][0])
 
         sink.disk = disk
         wait_for(lambda: sink.filled_at, 30, "the first mail (which fills the disk)")
@@ -232,7 +238,7 @@ def test_full_disk_no_storm_visible_and_recovers(
         assert sample(metrics, "ccmon_store_persisting") == 1
         assert sample(metrics, 'ccmon_alert_outbox_messages{state="unrecorded"}') == 0
         lab.clear_fault(LAME)  # the problem closes: the recovery mail must come, once
-        wait_for(lambda: len(sink.received) >= 2, 20, "the recovery mail")
+        wait_for(lambda: len(sink.received) >= 2, 20, "the recovery mail", context=proc.tail)
         time.sleep(3.0)  # three more sweeps and a retry period: nothing else may come
         subjects = [m["Subject"] for m in sink.messages()]
         assert subjects == [SUBJECT, RESOLVED]

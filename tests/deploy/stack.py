@@ -8,45 +8,26 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
-from tests.support import free_port
+from tests.support import Proc, free_port, wait_for
 
 LOOPBACK = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 
 
 class StackError(RuntimeError):
     pass
 
-
-def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.2) -> T:
-    """Poll ``check`` until it returns something truthy, at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            value = check()
-            if value:
-                return value
-        except (OSError, StackError, ValueError) as exc:
-            last_error = exc
-        if time.monotonic() >= deadline:
-            raise StackError(f"timed out after {timeout:.0f} s waiting for {what}"
-                             + (f" (last error: {last_error})" if last_error else ""))
-        time.sleep(every)
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -56,43 +37,6 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
 
-
-class Process:
-    """One child process with its log file; stopped by PID, bounded."""
-
-    def __init__(self, name: str, argv: Sequence[str], workdir: Path,
-                 env: Mapping[str, str] | None = None) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.log_path = workdir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.popen = subprocess.Popen(
-            self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=workdir, env={**os.environ, **(env or {})},
-        )
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def log_tail(self, lines: int = 30) -> str:
-        self._log.flush()
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-    def check_alive(self) -> None:
-        if not self.alive():
-            raise StackError(f"{self.name} exited with {self.popen.returncode}:\n"
-                             f"{self.log_tail()}")
-
-    def stop(self, timeout: float = 8.0) -> None:
-        if self.alive():
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-        self._log.close()
 
 
 class PromAPI:
@@ -176,17 +120,17 @@ class Prometheus(PromAPI):
             }]
         self.config_path = self.workdir / "prometheus.yml"
         self.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        self.process: Process | None = None
+        self.process: Proc | None = None
 
     def start(self, timeout: float = 30.0) -> Prometheus:
-        self.process = Process("prometheus", [
+        self.process = Proc([
             shutil.which("prometheus") or "prometheus",
             f"--config.file={self.config_path}",
             f"--storage.tsdb.path={self.workdir / 'data'}",
             f"--web.listen-address={LOOPBACK}:{self.port}",
             "--storage.tsdb.retention.time=1d",
             "--log.level=warn",
-        ], self.workdir)
+        ], self.workdir, "prometheus")
 
         def ready() -> bool:
             self.process.check_alive()
@@ -213,14 +157,14 @@ class VictoriaMetrics(PromAPI):
         self.port = free_port()
         super().__init__(f"http://{LOOPBACK}:{self.port}")
         self.latency_offset = latency_offset
-        self.process: Process | None = None
+        self.process: Proc | None = None
 
     @property
     def write_url(self) -> str:
         return f"{self.base}/api/v1/write"
 
     def start(self, timeout: float = 30.0) -> VictoriaMetrics:
-        self.process = Process("victoria-metrics", [
+        self.process = Proc([
             shutil.which("victoria-metrics") or "victoria-metrics",
             f"-storageDataPath={self.workdir / 'data'}",
             f"-httpListenAddr={LOOPBACK}:{self.port}",
@@ -228,7 +172,7 @@ class VictoriaMetrics(PromAPI):
             "-search.disableCache",
             "-retentionPeriod=1d",
             "-loggerLevel=WARN",
-        ], self.workdir)
+        ], self.workdir, "victoria-metrics")
 
         def ready() -> bool:
             self.process.check_alive()
@@ -273,14 +217,14 @@ class Ccmon:
         self.config_path.write_text(
             config_text_for(self.listen, self.workdir / "ccmon.sqlite"), encoding="utf-8")
         self.shard = shard
-        self.process: Process | None = None
+        self.process: Proc | None = None
 
     def start(self) -> Ccmon:
         argv = [sys.executable, "-m", "monitor", "run", "--config", str(self.config_path)]
         if self.shard:
             argv += ["--shard", self.shard]
-        self.process = Process(f"ccmon-{self.name}", argv, self.workdir,
-                               env={"PYTHONPATH": str(REPO)})
+        self.process = Proc(argv, self.workdir, f"ccmon-{self.name}",
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
         return self
 
     @property

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.stack import LOOPBACK, free_port
+from tests.deploy.stack import LOOPBACK
 from tests.deploy.world import World
+from tests.support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"

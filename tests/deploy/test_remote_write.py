@@ -27,8 +27,8 @@ from tests.deploy.dashboards import (
     queries,
     substitute,
 )
-from tests.deploy.stack import wait_for
 from tests.deploy.world import World, require_binaries
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -31,10 +31,9 @@ import pytest
 
 from lab import Lab, LabError, parse_scenario
 from monitor.status import BUCKETS
-from tests.deploy.stack import Ccmon, Prometheus, ScrapeTarget, ccmon_config, wait_for
+from tests.deploy.stack import Ccmon, Prometheus, ScrapeTarget, ccmon_config
 from tests.deploy.world import fast_rules, require_binaries
-from tests.monitor.stack_helpers import missing
-from tests.support import free_port
+from tests.support import free_port, missing, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -36,6 +36,7 @@ from tests.deploy.stack import (
     ccmon_config,
     wait_for,
 )
+from tests.support import WaitTimeout
 
 #: Lab zones whose third server fails from everywhere, and how (scenario "demo").
 DOWN_EVERYWHERE = {("py", "ns3.nic.py.", "127.53.19.3"), ("bo", "ns3.nic.bo.", "127.53.18.3"),
@@ -75,7 +76,7 @@ class World:
         for proc in [i.process for i in self.instances.values()] + [
                 self.prometheus.process, self.vm.process if self.vm else None]:
             if proc is not None:
-                parts.append(f"--- {proc.name}\n{proc.log_tail(15)}")
+                parts.append(f"--- {proc.name}\n{proc.tail(15)}")
         return "\n".join(parts)
 
 
@@ -173,7 +174,7 @@ def running_world(keep: bool = False) -> Iterator[World]:
                 "a propagation time in Prometheus")
             # enough samples for rate() and the time-range panels
             wait_for(lambda: time.time() - started > 20, 25, "20 s of samples")
-        except StackError as exc:
+        except (StackError, WaitTimeout) as exc:
             raise StackError(f"{exc}\n{world.logs()}") from None
         yield world
     finally:

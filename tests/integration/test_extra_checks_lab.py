@@ -166,7 +166,7 @@ def test_open_resolver_is_named_by_address(extras):
     from probes.engine import QueryEngine
     from probes.model import Delegation, NameServer, Source
     from probes.observe import observe
-    from probes.observe_extra import queries  # registers the further queries
+    from probes.observe_extra import queries  # the further queries
     from probes.settings import ProbeSettings
 
     lab, _zones = extras

@@ -25,7 +25,7 @@ from lab import Lab, LabError, parse_scenario
 from monitor.config import parse_config
 from monitor.service import Service
 from probes.model import Finding, Severity, ZoneReport
-from tests.monitor.stack_helpers import free_port
+from tests.support import free_port
 
 pytestmark = pytest.mark.integration
 

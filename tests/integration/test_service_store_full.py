@@ -4,11 +4,16 @@ The store is capped at its current size (``PRAGMA max_page_count`` on the servic
 connection: SQLite's "database or disk is full", no root needed; the real full disk on a
 tmpfs is tests/alerts/test_full_disk.py). Sweeps go on and are served, marked as not
 stored; /healthz names the cause; one log line, no traceback; lifting the cap is enough.
+
+Alike sweeps only extend one row of the compact sweep history (issue 17), which a capped
+file may keep holding; so the fake zone here finds something new every sweep, and each
+sweep needs a new run row and finding set: the cap is reached within a few sweeps.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -20,11 +25,23 @@ import pytest
 
 from monitor.config import Config, ScheduleConfig, StoreConfig, WebConfig
 from monitor.service import Service
+from probes.model import Finding, Severity, ZoneReport
 from tests.monitor import ccmon_fixtures as fx
 
 pytestmark = pytest.mark.integration
 
 CAUSE = "store not writable: database or disk is full"
+
+
+class ChangingProber(fx.FakeProber):
+    """The fixtures' reports plus a finding that differs in every sweep."""
+
+    async def sweep(self, zone: str) -> ZoneReport:
+        report = await super().sweep(zone)
+        n = len(self.calls)
+        extra = Finding("SOA02", Severity.WARNING, "SERIAL_BEHIND", f"behind in sweep {n}",
+                        nameserver=f"ns{n}.example.", address="127.0.0.9", reason="behind")
+        return dataclasses.replace(report, findings=(*report.findings, extra))
 
 
 def get(url: str) -> tuple[int, str]:
@@ -56,7 +73,7 @@ async def test_full_store_sweeps_still_served_cause_named_recovers(
     cfg = Config(zones=("mx", "ke"), schedule=ScheduleConfig(interval=0.2, jitter=0.0),
                  store=StoreConfig(path=str(tmp_path / "ccmon.sqlite"), retention=3600),
                  web=WebConfig(listen="127.0.0.1:0"))  # fmt: skip
-    service = Service(cfg, lambda settings: fx.FakeProber())
+    service = Service(cfg, lambda settings: ChangingProber())
     task = asyncio.create_task(service.serve())
     caplog.set_level(logging.INFO)
     try:
@@ -99,7 +116,7 @@ async def test_full_store_sweeps_still_served_cause_named_recovers(
         assert sample(metrics, "ccmon_store_persisting") == 1
         assert sample(metrics, "ccmon_store_write_errors_total") >= errors
         assert any("writable again" in r.getMessage() for r in caplog.records)
-        assert service.store.sweeps("mx", since=t_free)  # the next sweep is stored
+        assert service.store.sweep_starts("mx", since=t_free)  # the next sweep is stored
     finally:
         service.stop()
         assert await asyncio.wait_for(task, 5) == 0

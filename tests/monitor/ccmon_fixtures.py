@@ -270,3 +270,14 @@ class FakeProber:
         r = makers[zone](started)
         return ZoneReport(**{**{f: getattr(r, f) for f in r.__dataclass_fields__},
                              "duration": time.time() - started})  # fmt: skip
+
+
+def pinned_report(started_at: float = T0, zone: str = "tz") -> ZoneReport:
+    """tz: the parent carries a DS nobody pinned, for 90 s already (DELEG06, issue 14)."""
+    finding = Finding(
+        "DELEG06", Severity.ERROR, "DS_NOT_PINNED",
+        "the parent has DS 1 13 2 AB, which is not pinned; differing from the pins for 90 s",
+        reason="unexpected-ds", args={"since": started_at - 90, "seconds": 90.0},
+    )  # fmt: skip
+    return report(zone, [*ok(f"ns1.{zone}.", "127.53.6.1"), *ok(f"ns2.{zone}.", "127.53.6.2")],
+                  [finding], started_at=started_at)

@@ -9,22 +9,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import pytest
-
-from tests.support import free_port
+from tests.support import Proc, free_port, missing, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -32,60 +26,26 @@ CHROMIUM_FLAGS = [
 ]  # fmt: skip
 
 
-def missing(what: str) -> None:
-    """Skip for a missing component, except under CI=true, where it fails."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but {what}")
-    pytest.skip(what)
 
+def demo_lab(workdir: Path) -> Any:
+    """The lab's demo world on a free port, started (skip/fail as `missing` when it cannot)."""
+    try:
+        import lab
+    except ImportError:
+        missing("the lab package is not available")
+    try:
+        world = lab.Lab(lab.load_scenario("demo"), port=free_port(), workdir=workdir)
+        world.start()
+    except lab.LabError as exc:
+        missing(f"the lab does not start here: {exc}")
+    return world
 
-def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.2) -> T:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while True:
-        try:
-            value = check()
-            if value:
-                return value
-        except (OSError, ValueError, KeyError, IndexError) as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} ({last})")
-        time.sleep(every)
 
 
 def http_get(url: str, timeout: float = 5.0) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return resp.read().decode()
 
-
-class Proc:
-    """A child process with its log file; stop() terminates, then kills, by PID."""
-
-    def __init__(self, argv: list[str], workdir: Path, name: str, **kw: Any) -> None:
-        self.log_path = workdir / f"{name}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(argv, cwd=kw.pop("cwd", workdir), stdout=self._log,
-                                      stderr=subprocess.STDOUT, **kw)  # fmt: skip
-
-    def signal(self, sig: int) -> None:
-        if self.popen.poll() is None:
-            os.kill(self.popen.pid, sig)
-
-    def stop(self, timeout: float = 5.0) -> int | None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-        self._log.close()
-        return self.popen.returncode
-
-    def tail(self, n: int = 40) -> str:
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(lines[-n:])
 
 
 def start_ccmon(config_path: Path, workdir: Path, name: str = "ccmon") -> Proc:

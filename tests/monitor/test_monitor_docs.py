@@ -28,8 +28,8 @@ def documented() -> dict[str, tuple[str, frozenset[str]]]:
 
 
 def served() -> dict[str, tuple[str, frozenset[str]]]:
-    state = MonitorState(Snapshot(zones=("mx", "ke", "ec", "xn--fiqs8s")))
-    for r in [*fx.all_reports(), fx.unknown_report()]:
+    state = MonitorState(Snapshot(zones=("mx", "ke", "ec", "xn--fiqs8s", "tz")))
+    for r in [*fx.all_reports(), fx.unknown_report(), fx.pinned_report()]:
         state.publish(
             r, ZoneTotals().add_report(r), ZoneHistory(serial_first_seen=fx.T0 - 60, propagation=30)
         )

@@ -29,9 +29,9 @@ from tests.monitor.stack_helpers import (
     Proc,
     Prometheus,
     chromium,
+    demo_lab,
     free_port,
     http_get,
-    missing,
     start_ccmon,
     wait_for,
 )
@@ -56,16 +56,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    try:
-        import lab
-    except ImportError:
-        missing("the lab package is not available")
-    try:
-        world = lab.Lab(lab.load_scenario("demo"), port=free_port(),
-                        workdir=tmp_path_factory.mktemp("lab"))  # fmt: skip
-        world.start()
-    except lab.LabError as exc:
-        missing(f"the lab does not start here: {exc}")
+    world = demo_lab(tmp_path_factory.mktemp("lab"))
     try:
         yield world
     finally:

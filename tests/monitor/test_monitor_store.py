@@ -37,10 +37,11 @@ def test_history_and_availability(tmp_path: Path) -> None:
     assert history.sweeps == 3 and history.availability == 1.0
     history = store.save_sweep(fx.idn_report(fx.T0), ZoneTotals())
     assert history.availability == 0.0
-    rows = store.sweeps("mx")
-    assert [r.started_at for r in rows] == [fx.T0 + 120, fx.T0 + 60, fx.T0]
-    assert rows[0].findings[0][:2] == ("LAME01", "ERROR")
-    assert rows[0].available and rows[0].nameservers == 3
+    assert store.sweep_starts("mx") == [fx.T0 + 120, fx.T0 + 60, fx.T0]
+    (run,) = store.runs("mx")  # three alike sweeps: one run, not three copies
+    assert (run.first_at, run.last_at, run.sweeps) == (fx.T0, fx.T0 + 120, 3)
+    assert run.findings[0][:2] == ("LAME01", "ERROR")
+    assert run.available and run.nameservers == 3
 
 
 def test_serial_propagation(tmp_path: Path) -> None:
@@ -71,7 +72,7 @@ def test_prune(tmp_path: Path) -> None:
     store.save_sweep(fx.ec_report(fx.T0), ZoneTotals())
     removed = store.prune(now=fx.T0 + 7300)
     assert removed >= 3  # two old sweeps and ec's stale latest report
-    assert [r.started_at for r in store.sweeps("mx")] == [fx.T0 + 7200]
+    assert store.sweep_starts("mx") == [fx.T0 + 7200]
     assert set(store.latest_reports()) == {"mx"}
     assert store.table_counts()["zone_serials"] == 1  # the current serial is kept
     assert Store(":memory:", retention=0).prune() == 0

@@ -26,8 +26,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.demo import demo_config_text
-from tests.monitor.stack_helpers import REPO, Proc, http_get, missing, wait_for
-from tests.support import free_port
+from monitor.weblimits import OVER_CAP_BATCH
+from tests.monitor.stack_helpers import REPO, demo_lab, http_get
+from tests.support import Proc, free_port, missing, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,16 +43,7 @@ MAX_SCRAPE = 1.0  # s
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    try:
-        import lab
-    except ImportError:
-        missing("the lab package is not available")
-    try:
-        world = lab.Lab(lab.load_scenario("demo"), port=free_port(),
-                        workdir=tmp_path_factory.mktemp("lab"))  # fmt: skip
-        world.start()
-    except lab.LabError as exc:
-        missing(f"the lab does not start here: {exc}")
+    world = demo_lab(tmp_path_factory.mktemp("lab"))
     try:
         yield world
     finally:
@@ -196,9 +188,11 @@ def test_idle_connections_do_not_starve_the_prober(world: object, tmp_path: Path
         # count only has to show scrapes inside every wave: at least 2 per wave of HOLD s.
         assert len(scrape_times) >= WAVES * 2
         assert max(scrape_times) < MAX_SCRAPE, scrape_times
-        # the web side held at most its cap (+ the listener, + the one accepted before the
-        # oldest closes); the rest of the 1,024 stayed with the prober
-        assert 0 < most_web <= WEB_CAP + 2, most_web
+        # the web side held at most its cap, + the listener, + the evicted connections whose
+        # descriptors asyncio has not freed yet (at most OVER_CAP_BATCH accepts per loop
+        # iteration at the cap, each freed within three iterations); the rest of the 1,024
+        # stayed with the prober
+        assert 0 < most_web <= WEB_CAP + 1 + 3 * OVER_CAP_BATCH, most_web
         assert most_fds < LIMIT // 4, (fds_before, most_fds)
         assert log_growth < 100_000, ccmon.tail()
     finally:

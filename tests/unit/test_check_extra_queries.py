@@ -47,7 +47,7 @@ class RecordingEngine:
                            reply=answer(qname, "SOA"))
 
 
-def test_the_probe_is_registered_once():
+def test_the_probe_is_listed_once():
     import probes.observe_extra.queries as module
 
     assert EXTRA_PROBES.count(module.further_queries) == 1

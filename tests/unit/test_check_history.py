@@ -264,8 +264,9 @@ def test_store_measures_propagation_and_feeds_the_checks(tmp_path: Path):
     assert soa03(store.latest_reports()["nl"].findings) == [notice]
     again, _ = store.record_sweep(report((11, 11, 11), T0 + 300), ZoneTotals(), amend)
     assert soa03(again.findings) == []
-    rows = store.sweeps("nl")
-    assert rows[1].findings[0][:3] == ("SOA03", "NOTICE", "SLOW_PROPAGATION")
+    runs = store.runs("nl")  # newest first: the sweep without SOA03, the one with it
+    assert runs[1].findings[0][:3] == ("SOA03", "NOTICE", "SLOW_PROPAGATION")
+    assert runs[0].sweeps == 1 and runs[0].last_at == T0 + 300
 
 
 def test_store_completes_a_serial_overtaken_by_a_newer_one(tmp_path: Path):
@@ -316,7 +317,7 @@ def test_schema_1_store_is_migrated(tmp_path: Path):
     db.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
     db.close()
     store = Store(str(path), retention=3600)
-    assert store.schema_version == len(MIGRATIONS) == 3
+    assert store.schema_version == len(MIGRATIONS) == 5
     store.save_sweep(report((1, 1, 1), T0), ZoneTotals())
     assert store.table_counts()["server_serials"] == 3
     assert store.integrity_check() == "ok"

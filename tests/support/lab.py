@@ -1,4 +1,4 @@
-"""Shared by every test that needs the lab: start it with real servers, or skip / fail.
+"""The lab for tests: start it with real servers, or skip / fail.
 
 A missing component skips, except under CI=true, where it fails. The demo world wants port
 53; if another lab holds it (a shared development machine), start_lab waits a little, then
