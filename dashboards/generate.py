@@ -53,13 +53,19 @@ def passes_by_vote(passing_per_vantage: str, by: str) -> str:
 
 # --- expressions shared by the dashboards ------------------------------------------------
 
+def answered(s: str) -> str:
+    """Per measured (address, transport): 1 if a usable reply came back, else 0. The RTT
+    series is present exactly then (ccmon_nameserver_answered was dropped: CHANGELOG.md)."""
+    return f"(ccmon_nameserver_response_time_seconds{s} * 0 + 1 or ccmon_nameserver_up{s} * 0)"
+
+
 def server_state(transport: str = "udp", ns_filter: bool = True) -> str:
     """2 = answers authoritatively in time, 1 = answers but lame or slow, 0 = no answer."""
     s = sel(f'transport="{transport}"', server=True, ns_filter=ns_filter)
     return (
         passes_by_vote(f"ccmon_nameserver_up{s}", SERVER)
         + " + "
-        + passes_by_vote(f"ccmon_nameserver_answered{s}", SERVER)
+        + passes_by_vote(answered(s), SERVER)
     )
 
 
@@ -87,7 +93,7 @@ def servers_lame(by: str = "", ns_filter: bool = True) -> str:
 
 def servers_unreachable(by: str = "") -> str:
     s = sel(server=True)
-    silent_here = f"1 - max by ({SERVER}, vantage) (ccmon_nameserver_answered{s})"
+    silent_here = f"1 - max by ({SERVER}, vantage) ({answered(s)})"
     return f"sum {f'by ({by}) ' if by else ''}({fails_by_vote(silent_here, SERVER)})"
 
 
@@ -596,8 +602,8 @@ def zone_detail() -> dict[str, Any]:
         lay, serial[1], "Behind the newest serial",
         "For each server still behind, seconds since the oldest serial it lacks was first "
         "seen on any server: how long it has been missing an update (no line while every "
-        "server is current); the bars are the serial lag in RFC 1982 steps (0 for servers "
-        "that have the newest serial).",
+        "server is current); the bars are the serial lag in RFC 1982 steps (no bar for "
+        "servers that have the newest serial).",
         [target(f"ccmon_nameserver_soa_serial_behind_seconds{sel(server=True)}",
                 legend=legend),
          target(f"ccmon_nameserver_soa_serial_lag{sel(server=True)}", ref="B",
@@ -688,16 +694,17 @@ def zone_further_checks(lay: Layout, legend: str) -> list[dict[str, Any]]:
     s = sel(server=True)
     panels.append(merged_table(
         lay, row[1], "EDNS and open services per server",
-        "Per address: EDNS01 tests passed out of 5 (plain, edns0, edns1, option, do; the "
-        "lowest over vantage points; the failing test and why are in the EDNS01 finding), "
+        "Per address: EDNS01 compliant, 1 if it passed every test sent (plain, edns0, "
+        "edns1, option, do; the lowest over vantage points; the failing tests are "
+        "ccmon_nameserver_edns_failed_test_info, why in the EDNS01 finding), "
         "open AXFR (SEC01) and open recursion (SEC02), 1 = open.",
-        [(f"min by ({SERVER}) (sum by ({SERVER}, vantage) (ccmon_nameserver_edns_compliant{s}))",
-          column("A", "EDNS tests passed", steps=thresholds((None, "red"), (5, "green")))),
+        [(f"min by ({SERVER}) (ccmon_nameserver_edns_compliant{s})",
+          column("A", "EDNS compliant", steps=thresholds((None, "red"), (1, "green")))),
          (f"max by ({SERVER}) (ccmon_nameserver_axfr_open{s})",
           column("B", "AXFR open", steps=GREEN_RED)),
          (f"max by ({SERVER}) (ccmon_nameserver_recursion_open{s})",
           column("C", "Recursion open", steps=GREEN_RED))],
-        sort_by="EDNS tests passed", desc=False))
+        sort_by="EDNS compliant", desc=False))
     panels.append(label_table(
         lay, row[2], "Server identity (NSID)",
         "The NSID (RFC 5001) each address returned: which anycast instance or server "

@@ -20,9 +20,13 @@ vantage point's own state (``ccmon_vantage_*``) is an instance-level series per 
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from prometheus_client import ProcessCollector, generate_latest
 from prometheus_client.core import (
@@ -52,6 +56,8 @@ from monitor.status import (
 from probes.checks import edns
 from probes.checks.pinned import pinned_age
 from probes.model import FailureKind, Severity, VantageState, ZoneReport
+
+log = logging.getLogger(__name__)
 
 PREFIX = "ccmon_"
 
@@ -103,13 +109,9 @@ METRICS: tuple[MetricSpec, ...] = (
         "offline or absent here, or a local error)",
     ),
     MetricSpec(
-        "ccmon_nameserver_measured", "gauge", SERVER_T,
-        "1 if the address was measured over the transport, 0 if not (our family offline or "
+        "ccmon_nameserver_measured", "gauge", SERVER,
+        "1 if the address was measured (over UDP or TCP), 0 if not (our family offline or "
         "absent, a local error): its other series are then absent" + _LAST,
-    ),
-    MetricSpec(
-        "ccmon_nameserver_answered", "gauge", SERVER_T,
-        "1 if the SOA query got a usable DNS reply (any rcode), 0 if not" + _LAST,
     ),
     MetricSpec(
         "ccmon_nameserver_up", "gauge", SERVER_T,
@@ -118,7 +120,8 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "ccmon_nameserver_response_time_seconds", "gauge", SERVER_T,
-        "Round-trip time of the SOA query; absent when nothing came back" + _LAST,
+        "Round-trip time of the SOA query; present exactly when a usable reply came back "
+        "(any rcode)" + _LAST,
     ),
     MetricSpec(
         "ccmon_nameserver_udp_loss_ratio", "gauge", SERVER,
@@ -135,7 +138,8 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec(
         "ccmon_nameserver_soa_serial_lag", "gauge", SERVER,
-        "How far the server's serial is behind the zone's highest, RFC 1982 arithmetic" + _LAST,
+        "How far the server's serial is behind the zone's highest, RFC 1982 arithmetic; "
+        "only for servers behind" + _LAST,
     ),
     MetricSpec(
         "ccmon_nameserver_soa_serial_behind_seconds", "gauge", SERVER,
@@ -164,9 +168,14 @@ METRICS: tuple[MetricSpec, ...] = (
         "resolver, SEC02), 0 if not; absent without a reply" + _FURTHER,
     ),
     MetricSpec(
-        "ccmon_nameserver_edns_compliant", "gauge", (*SERVER, "test"),
-        "1 if the address passed the EDNS01 test (plain, edns0, edns1, option, do), 0 if "
-        "not; the outcome is in the findings" + _FURTHER,
+        "ccmon_nameserver_edns_compliant", "gauge", SERVER,
+        "1 if the address passed every EDNS01 test sent (plain, edns0, edns1, option, do), "
+        "0 if it failed any" + _FURTHER,
+    ),
+    MetricSpec(
+        "ccmon_nameserver_edns_failed_test_info", "gauge", (*SERVER, "test"),
+        "Always 1, one series per EDNS01 test the address failed; absent for tests passed "
+        "or not sent (why it failed is in the findings)" + _FURTHER,
     ),
     MetricSpec(
         "ccmon_nameserver_nsid_info", "gauge", (*SERVER, "nsid"),
@@ -390,10 +399,10 @@ def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
     views = server_views(measured_part(report))
     for view in views:
         _server_gauges(out, zone, view, report, history)
-    for status in report.servers:
-        if not status.measured:
-            labels = [zone, status.nameserver, status.address, str(status.transport)]
-            out.add("ccmon_nameserver_measured", labels, 0)
+    unmeasured = {(s.nameserver, s.address) for s in report.servers if not s.measured}
+    unmeasured -= {(v.nameserver, v.address) for v in views}  # measured over one transport
+    for nameserver, address in sorted(unmeasured):
+        out.add("ccmon_nameserver_measured", [zone, nameserver, address], 0)
     out.add("ccmon_zone_measured", [zone], 0 if report.unknown else 1)
     if not report.unknown:
         up, total = nameservers_up(views)
@@ -429,12 +438,11 @@ def _server_gauges(
     out: _Rows, zone: str, view: ServerView, report: ZoneReport, history: ZoneHistory
 ) -> None:
     key = [zone, view.nameserver, view.address]
+    out.add("ccmon_nameserver_measured", key, 1)
     for status in view.statuses:
         labels = [*key, str(status.transport)]
-        out.add("ccmon_nameserver_measured", labels, 1)
-        out.add("ccmon_nameserver_answered", labels, 1 if status.answered else 0)
         out.add("ccmon_nameserver_up", labels, 1 if status.within_threshold else 0)
-        if status.rtt is not None:
+        if status.answered and status.rtt is not None:  # absent: no usable reply
             out.add("ccmon_nameserver_response_time_seconds", labels, status.rtt)
     if view.udp is not None and view.udp.udp_loss is not None:
         out.add("ccmon_nameserver_udp_loss_ratio", key, view.udp.udp_loss)
@@ -442,7 +450,7 @@ def _server_gauges(
     out.add("ccmon_nameserver_lame", [*key, view.lame_reason if lame else "none"], int(lame))
     if view.serial is not None:
         out.add("ccmon_nameserver_soa_serial", key, view.serial)
-    if view.lag is not None:
+    if view.lag:  # servers behind only: 0 for every current server would cost a series each
         out.add("ccmon_nameserver_soa_serial_lag", key, view.lag)
         since = history.behind_since(view.serial) if view.lag and view.serial is not None \
             else None
@@ -464,10 +472,12 @@ def _further_gauges(out: _Rows, key: list[str], view: ServerView) -> None:
                        ("ccmon_nameserver_recursion_open", facts.recursion_open)):
         if flag is not None:
             out.add(name, key, int(flag))
-    for test in edns.TESTS:  # the closed set only: outcome words stay in the findings
-        result = facts.edns.get(test, "")
-        if result:
-            out.add("ccmon_nameserver_edns_compliant", [*key, test], int(result == "ok"))
+    sent = [test for test in edns.TESTS if facts.edns.get(test)]  # the closed set only
+    failed = [test for test in sent if facts.edns[test] != "ok"]  # outcome words: findings
+    if sent:
+        out.add("ccmon_nameserver_edns_compliant", key, int(not failed))
+    for test in failed:
+        out.add("ccmon_nameserver_edns_failed_test_info", [*key, test], 1)
     if facts.nsid:
         out.add("ccmon_nameserver_nsid_info", [*key, facts.nsid[:edns.MAX_NSID_LENGTH]], 1)
 
@@ -558,17 +568,32 @@ class _ZoneEntry:
     report: ZoneReport | None
     history: ZoneHistory
     totals: ZoneTotals
-    rows: list[Row]
-    text: dict[str, str]  # family -> its lines for this zone, text format 0.0.4
+    zone: str
+    # Only the text is kept, not the rows: ~20 Row objects and label tuples per address
+    # would be most of the process's objects, and every full garbage collection walks
+    # them while holding the GIL (385 ms at 309 zones, a scrape's whole p99 budget gone).
+    text: dict[str, bytes]  # family -> its lines for this zone, text format 0.0.4
+
+    def rows(self) -> list[Row]:
+        """The zone's rows, rebuilt (for the client library's encoders: OpenMetrics)."""
+        return zone_rows(self.zone, self.report, self.history, self.totals)
 
 
-def _headers() -> dict[str, str]:
+def _headers() -> dict[str, bytes]:
     out = {}
     for spec in METRICS:
         doc = spec.help.replace("\\", r"\\").replace("\n", r"\n")
         kind = spec.type
-        out[spec.name] = f"# HELP {spec.name} {doc}\n# TYPE {spec.name} {kind}\n"
+        out[spec.name] = f"# HELP {spec.name} {doc}\n# TYPE {spec.name} {kind}\n".encode()
     return out
+
+
+def _texts(rows: list[Row]) -> dict[str, bytes]:
+    """The rows' lines joined per family, as bytes."""
+    lines: dict[str, list[str]] = {}
+    for row in rows:
+        lines.setdefault(row.family, []).append(_line(row))
+    return {family: "".join(each).encode() for family, each in lines.items()}
 
 
 _HEADERS = _headers()
@@ -590,11 +615,12 @@ class CcmonCollector:
         # without a time from the caller: the snapshot's start, right after the config load
         self._config_loaded_at = config_loaded_at
         self._cache: dict[str, _ZoneEntry] = {}
-        self._vantage: tuple[Mapping[str, ZoneReport] | None, list[Row], dict[str, str]] = (
+        self._vantage: tuple[Mapping[str, ZoneReport] | None, list[Row], dict[str, bytes]] = (
             None, [], {},
         )  # fmt: skip
         self._lock = threading.Lock()
         self.web_auth_failures = 0  # counted by monitor.webconfig.Guard (the web thread)
+        self.on_change: Callable[[], None] | None = None  # called after warm()
 
     def count_web_auth_failure(self) -> None:
         self.web_auth_failures += 1
@@ -607,16 +633,13 @@ class CcmonCollector:
         for spec in METRICS:
             yield _new_family(spec)
 
-    def _vantage_entry(self, snap: Snapshot) -> tuple[list[Row], dict[str, str]]:
+    def _vantage_entry(self, snap: Snapshot) -> tuple[list[Row], dict[str, bytes]]:
         """The vantage rows, rebuilt when the reports were swapped."""
         with self._lock:
             reports, rows, text = self._vantage
             if reports is not snap.reports:
                 rows = vantage_rows(snap.reports.values())
-                lines: dict[str, list[str]] = {}
-                for row in rows:
-                    lines.setdefault(row.family, []).append(_line(row))
-                text = {family: "".join(each) for family, each in lines.items()}
+                text = _texts(rows)
                 self._vantage = (snap.reports, rows, text)
             return rows, text
 
@@ -630,27 +653,38 @@ class CcmonCollector:
                 report = snap.reports.get(zone)
                 history = snap.history.get(zone) or _NO_HISTORY
                 totals = snap.totals.get(zone) or _NO_TOTALS
-                entry = self._cache.get(zone)
-                if entry is None or not (
-                    entry.report is report and entry.history is history
-                    and entry.totals is totals
-                ):  # fmt: skip
-                    rows = zone_rows(zone, report, history, totals)
-                    text: dict[str, list[str]] = {}
-                    for row in rows:
-                        text.setdefault(row.family, []).append(_line(row))
-                    joined = {family: "".join(lines) for family, lines in text.items()}
-                    entry = _ZoneEntry(report, history, totals, rows, joined)
-                    self._cache[zone] = entry
-                entries.append(entry)
-            for gone in set(self._cache) - set(zones):
-                del self._cache[gone]
+                entries.append(self._entry(zone, report, history, totals))
+            if len(self._cache) > len(zones):
+                for gone in set(self._cache) - set(zones):
+                    del self._cache[gone]
         return entries
 
-    def warm(self) -> None:
-        """Render the zones whose data changed now (the service calls this after a sweep,
-        so the rendering cost lands on the sweeping side, not on the next scrape)."""
-        self._entries()
+    def _entry(
+        self, zone: str, report: ZoneReport | None, history: ZoneHistory, totals: ZoneTotals
+    ) -> _ZoneEntry:
+        """The zone's cached entry, rebuilt if one of its objects was swapped (lock held)."""
+        entry = self._cache.get(zone)
+        if entry is None or not (
+            entry.report is report and entry.history is history and entry.totals is totals
+        ):
+            text = _texts(zone_rows(zone, report, history, totals))
+            entry = _ZoneEntry(report, history, totals, zone, text)
+            self._cache[zone] = entry
+        return entry
+
+    def warm(self, zone: str | None = None) -> None:
+        """Render what changed now (the service calls this after a zone's sweep, so the
+        rendering cost lands on the sweeping side, not on the next scrape): that zone only
+        when named, else every zone. Then tell the listener (the Exporter's renderer)."""
+        if zone is None:
+            self._entries()
+        else:
+            snap = self._state.snapshot
+            with self._lock:
+                self._entry(zone, snap.reports.get(zone), snap.history.get(zone) or _NO_HISTORY,
+                            snap.totals.get(zone) or _NO_TOTALS)  # fmt: skip
+        if self.on_change is not None:
+            self.on_change()
 
     def collect(self) -> Iterator[Metric]:
         families = {spec.name: _new_family(spec) for spec in METRICS}
@@ -666,52 +700,187 @@ class CcmonCollector:
         for row in self._vantage_entry(snap)[0]:
             families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
         for entry in self._entries(snap):
-            for row in entry.rows:
+            for row in entry.rows():
                 families[row.family].samples.append(Sample(row.sample, dict(row.labels), row.value))
         yield from families.values()
 
     def text(self) -> str:
         """The ccmon families in text format 0.0.4, as generate_latest() would write them."""
-        snap = self._state.snapshot
+        return b"".join(self.chunks()).decode()
+
+    def chunks(self, snap: Snapshot | None = None, *, skip: tuple[str, ...] = ()) -> list[bytes]:
+        """The exposition of `snap` (default: the current snapshot), one bytes chunk per
+        family in METRICS order, leaving out the families named in `skip`."""
+        if snap is None:
+            snap = self._state.snapshot
         entries = self._entries(snap)
         vantage = self._vantage_entry(snap)[1]
-        own: dict[str, list[str]] = {}
-        for row in self_rows(snap) + self._config_rows(snap):
-            own.setdefault(row.family, []).append(_line(row))
-        parts = []
+        own = _texts(self_rows(snap) + self._config_rows(snap))
+        out = []
         for spec in METRICS:
-            parts.append(_HEADERS[spec.name])
-            if spec.name == "ccmon_build_info":
-                parts.append(f'ccmon_build_info{{version="{_escape(self._version)}"}} 1.0\n')
-            parts.extend(own.get(spec.name, ()))
-            if spec.name == "ccmon_web_auth_failures_total":
-                parts.append(f"{spec.name} {floatToGoString(self.web_auth_failures)}\n")
-            parts.append(vantage.get(spec.name, ""))
-            parts.extend(e.text.get(spec.name, "") for e in entries)
-        return "".join(parts)
+            name = spec.name
+            if name in skip:
+                continue
+            parts = [_HEADERS[name]]
+            if name == "ccmon_build_info":
+                parts.append(f'ccmon_build_info{{version="{_escape(self._version)}"}} 1.0\n'
+                             .encode())  # fmt: skip
+            parts.append(own.get(name, b""))
+            if name == "ccmon_web_auth_failures_total":
+                parts.append(self.auth_failures_line())
+            parts.append(vantage.get(name, b""))
+            parts.extend(e.text.get(name, b"") for e in entries)
+            out.append(b"".join(parts))
+        return out
+
+    def auth_failures_line(self) -> bytes:
+        """The sample of ccmon_web_auth_failures_total (counted at request time)."""
+        value = floatToGoString(self.web_auth_failures)
+        return f"ccmon_web_auth_failures_total {value}\n".encode()
 
 
 _NO_HISTORY = ZoneHistory()
 _NO_TOTALS = ZoneTotals()
 
 
+# --- the served exposition: rendered once per change, served from bytes ----------------
+
+#: Families rendered per request (they change between sweeps): the rest comes from the cache.
+_PER_REQUEST = ("ccmon_web_auth_failures_total",)
+#: A render waits at least this long after the previous one, and at least RENDER_SPACING
+#: times the previous render's duration, so rendering takes at most ~1/RENDER_SPACING of a
+#: core however often zones finish their sweeps.
+RENDER_MIN_GAP = 0.1
+RENDER_SPACING = 10.0
+#: The renderer thread ends after this long without a change (a new change starts it again).
+RENDER_IDLE_EXIT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One render of the exposition: its chunks (one per family), and the same bytes as an
+    open gzip stream (sync-flushed, not finished) with the compressor that continues it.
+    The plain form is joined per request: scrapers ask for gzip, so the steady memory is
+    the chunks and the much smaller gzip stream, not a second plain copy."""
+
+    snapshot: Snapshot
+    chunks: tuple[bytes, ...]
+    zipped: bytes
+    compressor: Any  # zlib.Compress: copy() it, compress the tail, flush()
+    seconds: float  # how long the render took
+
+    def plain(self, tail: bytes) -> bytes:
+        return b"".join((*self.chunks, tail))
+
+    def gzip(self, tail: bytes) -> bytes:
+        """A complete gzip member of plain + tail; compresses only the tail."""
+        compressor = self.compressor.copy()
+        return self.zipped + compressor.compress(tail) + compressor.flush()
+
+
+def render(
+    chunks: list[bytes], snapshot: Snapshot, level: int = 1, started: float | None = None
+) -> Rendered:
+    """Gzip the chunks once (zlib releases the GIL while it deflates a chunk); `started`:
+    when the work began (the chunks' assembly), for Rendered.seconds."""
+    started = time.perf_counter() if started is None else started
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip header and trailer
+    zipped = [compressor.compress(chunk) for chunk in chunks]
+    zipped.append(compressor.flush(zlib.Z_SYNC_FLUSH))
+    return Rendered(snapshot, tuple(chunks), b"".join(zipped), compressor,
+                    time.perf_counter() - started)  # fmt: skip
+
+
 class Exporter:
-    """What /metrics serves: the ccmon collector plus the process collector."""
+    """What /metrics serves: the ccmon collector plus the process collector.
+
+    :meth:`serve` is the fast path of the classic text format: the ccmon families are
+    rendered (plain and gzip) by a background thread after each change the collector is told
+    of (``warm``) and served from those bytes; only the process metrics and the web-auth
+    counter are rendered per request and appended (to the gzip stream, too, as one member).
+    A scrape during a render gets the previous render: at most one render behind.
+    """
 
     def __init__(
         self, state: MonitorState, build_version: str | None = None,
         config_loaded_at: float | None = None,
     ) -> None:  # fmt: skip
+        self.state = state
         self.collector = CcmonCollector(state, build_version, config_loaded_at)
         self.process = CollectorRegistry()
         ProcessCollector(registry=self.process)
         self.registry = CollectorRegistry()
         self.registry.register(self.collector)
         ProcessCollector(registry=self.registry)
+        self._rendered: Rendered | None = None
+        self._wake = threading.Condition()
+        self._wanted = False
+        self._thread: threading.Thread | None = None
+        self._render_lock = threading.Lock()  # one render at a time
+        self.renders = 0
+        self.collector.on_change = self.changed
 
     def text(self) -> bytes:
-        """Fast path for the classic text format: cached per zone, same bytes as the client."""
+        """The classic text format of the current snapshot, rendered now (no cache)."""
         return self.collector.text().encode() + generate_latest(self.process)
+
+    def _tail(self) -> bytes:
+        families = _HEADERS["ccmon_web_auth_failures_total"]
+        return families + self.collector.auth_failures_line() + generate_latest(self.process)
+
+    def serve(self, zipped: bool) -> bytes:
+        """The exposition from the latest render (gzip or plain), plus the per-request tail.
+        Without any render yet it renders now; a stale render asks for a new one."""
+        rendered = self._rendered
+        if rendered is None:
+            rendered = self.render_now()
+        elif rendered.snapshot is not self.state.snapshot:
+            self.changed()
+        tail = self._tail()
+        return rendered.gzip(tail) if zipped else rendered.plain(tail)
+
+    def render_now(self) -> Rendered:
+        with self._render_lock:
+            snap = self.state.snapshot
+            rendered = self._rendered
+            if rendered is None or rendered.snapshot is not snap:
+                started = time.perf_counter()
+                chunks = self.collector.chunks(snap, skip=_PER_REQUEST)
+                rendered = render(chunks, snap, started=started)
+                self._rendered = rendered
+                self.renders += 1
+            return rendered
+
+    def changed(self) -> None:
+        """Ask the renderer thread for a render (coalesced; never blocks the caller)."""
+        with self._wake:
+            self._wanted = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ccmon-metrics-render",
+                                                daemon=True)  # fmt: skip
+                self._thread.start()
+            else:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        not_before = 0.0
+        while True:
+            with self._wake:
+                if not self._wanted:
+                    self._wake.wait(RENDER_IDLE_EXIT)
+                if not self._wanted:
+                    self._thread = None
+                    return
+            time.sleep(max(0.0, not_before - time.monotonic()))  # coalesce a burst of sweeps
+            with self._wake:
+                self._wanted = False
+            try:
+                rendered = self.render_now()
+            except Exception:  # a broken render must not end the thread: scrapes still work
+                log.exception("rendering /metrics failed")
+                rendered = None
+            spacing = RENDER_SPACING * (rendered.seconds if rendered else 1.0)
+            not_before = time.monotonic() + max(RENDER_MIN_GAP, spacing)
 
 
 def make_registry(state: MonitorState, build_version: str | None = None) -> CollectorRegistry:

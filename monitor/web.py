@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 from monitor.config import WebConfig
 from monitor.listen import parse_listen
@@ -38,7 +38,7 @@ from monitor.metrics import Exporter
 from monitor.pages.cache import PageCache
 from monitor.pages.common import DAY, expiry_text
 from monitor.pages.overview import render_status_page
-from monitor.pages.serve import page_response, respond, static_file
+from monitor.pages.serve import accepts_gzip, page_response, respond, static_file
 from monitor.pages.zone import StoreReader, render_zone_page
 from monitor.sla.embed import zone_plots_html
 from monitor.status import (
@@ -109,17 +109,41 @@ def make_app(
 
 
 async def metrics(request: web.Request) -> web.Response:
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    accept = request.headers.get("Accept", "")
     exporter = request.app[EXPORTER_KEY]
-    if encoder is generate_latest:  # the classic text format: the cached fast path
-        body, content_type = exporter.text(), CONTENT_TYPE_PLAIN_0_0_4
-    else:  # OpenMetrics and text 1.0.0 through prometheus_client's own encoders
+    zipped = accepts_gzip(request.headers.get("Accept-Encoding", ""))
+    headers = {"Vary": "Accept, Accept-Encoding"}
+    if accepts_classic_text(accept):  # the fast path: bytes rendered once per change
+        body = exporter.serve(zipped)
+        headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
+    else:  # OpenMetrics or text 1.0.0 only: prometheus_client's own encoders, per request
+        encoder, headers["Content-Type"] = choose_encoder(accept)
         body = encoder(exporter.registry)
-    headers = {"Content-Type": content_type}
-    if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 4096:
-        body = gzip.compress(body, compresslevel=1)
+        if zipped:
+            body = gzip.compress(body, compresslevel=1)
+    if zipped:
         headers["Content-Encoding"] = "gzip"
     return web.Response(body=body, headers=headers)
+
+
+def accepts_classic_text(accept: str) -> bool:
+    """Whether the client takes the classic text format 0.0.4: no Accept, */*, text/*, or
+    text/plain without a version >= 1. Prometheus lists it after OpenMetrics (q=0.5) and
+    parses either; serving it from the cached bytes is what keeps a scrape cheap."""
+    if not accept.strip():
+        return True
+    for item in accept.split(","):
+        kind, *params = (part.strip() for part in item.split(";"))
+        values = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in params)}
+        try:
+            if float(values.get("q", "1")) <= 0:
+                continue
+        except ValueError:
+            continue
+        major = values.get("version", "0.0.4").split(".")[0]
+        if kind.lower() in ("*/*", "text/*") or (kind.lower() == "text/plain" and major == "0"):
+            return True
+    return False
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -56,7 +56,7 @@ def test_docs_equal_definitions() -> None:
 def test_naming_rules() -> None:
     allowed = {"dns_zone", "nameserver", "address", "transport", "check", "severity", "reason"}
     # Labels of one metric each: a closed set (test, state) or an info metric's payload (nsid).
-    own = {"ccmon_build_info": {"version"}, "ccmon_nameserver_edns_compliant": {"test"},
+    own = {"ccmon_build_info": {"version"}, "ccmon_nameserver_edns_failed_test_info": {"test"},
            "ccmon_zone_dnssec_status": {"state"}, "ccmon_nameserver_nsid_info": {"nsid"},
            "ccmon_alert_outbox_messages": {"state"},
            # the vantage point's own series, per address family (issue 10)
@@ -68,6 +68,7 @@ def test_naming_rules() -> None:
         assert re.fullmatch(r"ccmon_[a-z0-9_]+", m.name)
         assert m.name.endswith("_total") == (m.type == "counter"), m.name
         assert set(m.labels) <= allowed | own.get(m.name, set()), m.name
-        assert m.name.endswith("_info") == ("nsid" in m.labels or m.name == "ccmon_build_info")
+        assert m.name.endswith("_info") == (
+            "nsid" in m.labels or "test" in m.labels or m.name == "ccmon_build_info")
         if m.name.endswith("_timestamp_seconds"):
             assert "Unix time" in m.help, m.name

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import time
+import zlib
 from dataclasses import replace
 
 import pytest
@@ -33,7 +36,9 @@ def test_server_values() -> None:
     ns3 = {"dns_zone": "mx", "nameserver": "ns3.mx.", "address": "127.53.1.3"}
     assert get("ccmon_nameserver_lame", {**ns3, "reason": "refused"}) == 1
     assert get("ccmon_nameserver_lame", {**ns3, "reason": "servfail"}) is None  # one series
-    assert get("ccmon_nameserver_answered", {**ns3, "transport": "udp"}) == 1
+    # answered (lame): the RTT is there; ccmon_nameserver_answered was dropped (issue 16)
+    assert get("ccmon_nameserver_response_time_seconds", {**ns3, "transport": "udp"}) == 0.003
+    assert get("ccmon_nameserver_answered", {**ns3, "transport": "udp"}) is None
     assert get("ccmon_nameserver_up", {**ns3, "transport": "udp"}) == 0
     ns1 = {"dns_zone": "mx", "nameserver": "ns1.mx.", "address": "127.53.1.1"}
     assert get("ccmon_nameserver_lame", {**ns1, "reason": "none"}) == 0
@@ -45,12 +50,17 @@ def test_server_values() -> None:
     assert get("ccmon_nameserver_soa_serial", ns3) is None  # lame: no serial to show
     ke2 = {"dns_zone": "ke", "nameserver": "ns2.ke.", "address": "127.53.2.2"}
     assert get("ccmon_nameserver_soa_serial_lag", ke2) == 5
+    ke1 = {"dns_zone": "ke", "nameserver": "ns1.ke.", "address": "127.53.2.1"}
+    assert get("ccmon_nameserver_soa_serial", ke1) is not None
+    assert get("ccmon_nameserver_soa_serial_lag", ke1) is None  # current: no lag series
     ec2 = {"dns_zone": "ec", "nameserver": "ns2.ec.", "address": "127.53.3.2", "transport": "udp"}
     assert get("ccmon_nameserver_response_time_seconds", ec2) == 0.7
     assert get("ccmon_nameserver_up", ec2) == 0
     down = {"dns_zone": "xn--fiqs8s", "nameserver": "ns2.xn--fiqs8s.", "address": "127.53.4.2"}
-    assert get("ccmon_nameserver_answered", {**down, "transport": "udp"}) == 0
+    # not answered: up 0 and no RTT, while the address was measured
+    assert get("ccmon_nameserver_up", {**down, "transport": "udp"}) == 0
     assert get("ccmon_nameserver_response_time_seconds", {**down, "transport": "udp"}) is None
+    assert get("ccmon_nameserver_measured", down) == 1
 
 
 def test_zone_values() -> None:
@@ -173,9 +183,12 @@ def test_further_check_values() -> None:
     assert get("ccmon_nameserver_axfr_open", ns2) == 1
     assert get("ccmon_nameserver_recursion_open", ns2) == 1
     assert get("ccmon_nameserver_recursion_open", lame) is None
-    for test in ("plain", "edns0", "edns1", "option"):
-        assert get("ccmon_nameserver_edns_compliant", {**ns2, "test": test}) == 1
-    assert get("ccmon_nameserver_edns_compliant", {**ns2, "test": "do"}) == 0
+    assert get("ccmon_nameserver_edns_compliant", ns2) == 0  # failed "do"
+    assert get("ccmon_nameserver_edns_failed_test_info", {**ns2, "test": "do"}) == 1
+    for test in ("plain", "edns0", "edns1", "option"):  # passed: no series
+        assert get("ccmon_nameserver_edns_failed_test_info", {**ns2, "test": test}) is None
+    assert get("ccmon_nameserver_edns_compliant", v4) == 1
+    assert get("ccmon_nameserver_edns_compliant", lame) is None  # no test sent
     assert get("ccmon_nameserver_nsid_info", {**v4, "nsid": "mx1-ams"}) == 1
     assert get("ccmon_nameserver_nsid_info", {**ns2, "nsid": ""}) is None  # none returned
     ke = {"dns_zone": "ke", "nameserver": "ns1.ke.", "address": "127.53.2.1"}
@@ -250,15 +263,15 @@ def test_an_unknown_zone_has_no_availability_series_only_the_flag() -> None:
         assert get(name, ug) is None, name
     assert get("ccmon_zone_dnssec_status", {**ug, "state": "unknown"}) is None
     ns1 = {**ug, "nameserver": "ns1.ug.", "address": "127.53.5.1"}
-    assert get("ccmon_nameserver_measured", {**ns1, "transport": "udp"}) == 0
+    assert get("ccmon_nameserver_measured", ns1) == 0
     assert get("ccmon_nameserver_up", {**ns1, "transport": "udp"}) is None
-    assert get("ccmon_nameserver_answered", {**ns1, "transport": "udp"}) is None
+    assert get("ccmon_nameserver_response_time_seconds", {**ns1, "transport": "udp"}) is None
     assert get("ccmon_nameserver_lame", {**ns1, "reason": "none"}) is None
     assert get("ccmon_zone_severity", ug) == 2  # the VANTAGE01 notice, not CRITICAL
     assert get("ccmon_probe_failures_total", {**ug, "reason": "local-error"}) == 4
     # a measured zone keeps its series and says it was measured
     assert get("ccmon_zone_measured", {"dns_zone": "mx"}) == 1
-    mx1 = {"dns_zone": "mx", "nameserver": "ns1.mx.", "address": "127.53.1.1", "transport": "udp"}
+    mx1 = {"dns_zone": "mx", "nameserver": "ns1.mx.", "address": "127.53.1.1"}
     assert get("ccmon_nameserver_measured", mx1) == 1
     assert get("ccmon_zone_available", {"dns_zone": "mx"}) == 1
 
@@ -354,3 +367,56 @@ def test_config_load_metrics_say_success_and_when() -> None:
     }  # fmt: skip
     assert fast == {"ccmon_config_last_reload_successful": 1,
                     "ccmon_config_last_reload_success_timestamp_seconds": fx.T0 - 5}  # fmt: skip
+
+
+# --- the served exposition: rendered once per change, plain and gzip the same bytes -------
+
+
+def without_process(body: bytes) -> bytes:
+    """The exposition without the process_* family lines (CPU, fds change per request)."""
+    return b"".join(line for line in body.splitlines(keepends=True)
+                    if not line.removeprefix(b"# HELP ").removeprefix(b"# TYPE ")
+                    .startswith(b"process_"))  # fmt: skip
+
+
+def test_served_gzip_and_identity_are_the_same_exposition() -> None:
+    state = populated_state()
+    exporter = Exporter(state, build_version="1.2.3")
+    plain, zipped = exporter.serve(False), exporter.serve(True)
+    assert zipped[:2] == b"\x1f\x8b" and plain[:2] != b"\x1f\x8b"
+    # one member (any gzip reader gets it all), the same exposition
+    assert without_process(gzip.decompress(zipped)) == without_process(plain)
+    member = zlib.decompressobj(31)  # stops after one gzip member, as curl's zlib does
+    assert without_process(member.decompress(zipped)) == without_process(plain)
+    assert member.eof and member.unused_data == b""
+    assert len(zipped) < len(plain) / 3
+    # the cached part equals what prometheus_client renders; the tail follows it
+    client = CollectorRegistry()
+    client.register(exporter.collector)
+    families = {f.name: f for f in text_string_to_metric_families(plain.decode())}
+    expected = {f.name: f for f in text_string_to_metric_families(generate_latest(client).decode())}
+    assert {n: f.samples for n, f in families.items() if n in expected} == {
+        n: f.samples for n, f in expected.items()
+    }
+    assert "process_cpu_seconds" in families
+
+
+def test_served_bytes_follow_a_change_and_the_per_request_counter() -> None:
+    state = populated_state()
+    exporter = Exporter(state, build_version="1.2.3")
+    exporter.serve(False)
+    assert exporter.renders == 1
+    exporter.serve(True)
+    assert exporter.renders == 1  # no change: the same render, gzip too
+    exporter.collector.count_web_auth_failure()
+    assert b"ccmon_web_auth_failures_total 1.0" in gzip.decompress(exporter.serve(True))
+    assert exporter.renders == 1  # the counter is rendered per request, not cached
+    state.publish(fx.mx_report(fx.T0 + 60), ZoneTotals(sweeps=9), ZoneHistory())
+    exporter.collector.warm("mx")  # as the service does after a sweep: the renderer renders
+    deadline = time.monotonic() + 5
+    while b'ccmon_sweeps_total{dns_zone="mx"} 9.0' not in exporter.serve(False):
+        assert time.monotonic() < deadline, "no render within 5 s of the change"
+        time.sleep(0.01)
+    assert exporter.renders == 2, exporter.renders
+    assert without_process(gzip.decompress(exporter.serve(True))) == without_process(
+        exporter.serve(False))

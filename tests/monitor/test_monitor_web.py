@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import time
 from collections.abc import AsyncIterator
@@ -11,7 +12,14 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
-from monitor.web import WebServer, expiry_text, make_app, parse_listen, render_status_page
+from monitor.web import (
+    WebServer,
+    accepts_classic_text,
+    expiry_text,
+    make_app,
+    parse_listen,
+    render_status_page,
+)
 from tests.monitor import ccmon_fixtures as fx
 
 ZONES = ("mx", "ke", "ec", "xn--fiqs8s", "fr")
@@ -241,3 +249,33 @@ def test_webserver_reports_bind_error() -> None:
             second.start()
     finally:
         first.stop()
+
+
+async def test_metrics_gzip_equals_identity_from_the_cached_path(client: TestClient) -> None:
+    """What Prometheus sends (OpenMetrics first, the text format at q=0.5, gzip) gets the
+    cached text format; gzip and identity carry the same exposition."""
+    prometheus = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                  "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")  # fmt: skip
+    zipped = await client.get("/metrics", headers={"Accept": prometheus,
+                                                   "Accept-Encoding": "gzip"},
+                              auto_decompress=False)  # fmt: skip
+    assert zipped.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    wire = await zipped.read()
+    plain = await client.get("/metrics", headers={"Accept": prometheus,
+                                                  "Accept-Encoding": "identity"})  # fmt: skip
+    assert "Content-Encoding" not in plain.headers
+    body = await plain.read()
+    cut = body.index(b"# HELP process_")  # process metrics change between two requests
+    assert gzip.decompress(wire)[:cut] == body[:cut] and len(wire) < len(body) / 3
+    assert b'ccmon_nameserver_lame{address="127.53.1.3",dns_zone="mx"' in body
+
+
+@pytest.mark.parametrize(("accept", "classic"), [
+    ("", True), ("*/*", True), ("text/plain", True), ("text/plain;version=0.0.4", True),
+    ("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5", True),
+    ("application/openmetrics-text", False), ("text/plain;version=1.0.0", False),
+    ("application/openmetrics-text,text/plain;q=0", False), ("application/json", False),
+])  # fmt: skip
+def test_classic_text_negotiation(accept: str, classic: bool) -> None:
+    assert accepts_classic_text(accept) is classic
