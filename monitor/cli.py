@@ -140,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="web listen address (127.0.0.1:9153)")
     runtime_options.add_logging_flags(demo)
 
-    from monitor.sla.command import add_parser as add_report_parser  # ccmon report (issue 15)
+    from monitor.sla.command import add_parser as add_report_parser  # ccmon report
 
     add_report_parser(commands)
 

@@ -7,7 +7,7 @@ Values are as of the zone's last sweep, not measured at scrape time; the HELP te
 Counters and the RTT histogram are cumulative across sweeps and restarts (the store keeps
 them), so ``rate()`` and ``histogram_quantile()`` work as Prometheus users expect.
 
-What was not measured is not exposed as good or bad (issue 10): a server row of a sweep
+What was not measured is not exposed as good or bad: a server row of a sweep
 that could not measure it has no reachability, RTT, lameness or serial series (only
 ``ccmon_nameserver_measured 0``), and a zone with nothing measured (UNKNOWN: our vantage
 point was offline) has no availability series for that sweep (``ccmon_zone_measured 0``),
@@ -262,7 +262,7 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
 )  # fmt: skip
 
-# --- self-metrics of the store and the alert outbox (issue 17) ------------------------
+# --- self-metrics of the store and the alert outbox ------------------------
 # Not per zone: rendered from Snapshot.store and Snapshot.outbox (see self_rows).
 
 SELF_METRICS: tuple[MetricSpec, ...] = (
@@ -293,7 +293,7 @@ SELF_METRICS: tuple[MetricSpec, ...] = (
     ),
 )  # fmt: skip
 
-# --- the config file (issue 13): named as Prometheus names its own --------------------
+# --- the config file: named as Prometheus names its own --------------------
 # ccmon reads its config once, at start, and does not start without a valid one, so the
 # last load is always a success; a reload would set these again.
 
@@ -388,7 +388,7 @@ def zone_rows(
 
 
 def measured_part(report: ZoneReport) -> ZoneReport:
-    """The report with its unmeasured server rows left out (issue 10)."""
+    """The report with its unmeasured server rows left out."""
     if all(s.measured for s in report.servers):
         return report
     return replace(report, servers=tuple(s for s in report.servers if s.measured))
@@ -461,7 +461,7 @@ def _server_gauges(
 
 
 def _further_gauges(out: _Rows, key: list[str], view: ServerView) -> None:
-    """The facts of the further queries (issue 7), kept on the address's UDP row."""
+    """The facts of the further queries, kept on the address's UDP row."""
     facts = view.udp
     if facts is None:
         return

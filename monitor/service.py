@@ -68,7 +68,7 @@ def _default_prober(settings: ProbeSettings) -> AbstractAsyncContextManager[Any]
     return Prober(settings)
 
 
-#: Garbage-collector thresholds while ccmon runs (issue 16). With the defaults (700, 10, 10)
+#: Garbage-collector thresholds while ccmon runs. With the defaults (700, 10, 10)
 #: a sweep round of 309 zones promoted its short-lived objects into the oldest generation
 #: and caused ~24 full collections per 100 s, each holding the GIL 340-660 ms over ~500k
 #: objects: /metrics p99 300-400 ms. A larger young generation lets sweep objects die

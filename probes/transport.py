@@ -164,7 +164,7 @@ class _ReplyMatcher:
 
 # A reply larger than this is parsed for the sweep that asked and never cached; its
 # observation keeps only what the judges read (see `_slim`). Real SOA/NS/DNSKEY answers are
-# a few KB; a 58 KB answer that changes every time (issue 17) filled 1.3 GB in 77 s.
+# a few KB; a 58 KB answer that changes every time filled 1.3 GB in 77 s.
 LARGE_REPLY_BYTES = 16384
 
 # What one cached reply costs, key and value (tracemalloc here, dnspython 2): a parsed
