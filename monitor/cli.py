@@ -284,7 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
-    """`ccmon healthcheck`: 0 when the running monitor answers healthy, else 1."""
+    """`ccmon healthcheck`, the container's HEALTHCHECK: 0 when the monitor is healthy, else 1."""
     from monitor import healthcheck
 
     try:

@@ -228,11 +228,11 @@ class SmtpSession:
                 client.close()
 
     def __enter__(self) -> SmtpSession:
-        """The session itself; the connection is already open."""
+        """The session itself; the connection opens with the first send()."""
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """Close the connection."""
+        """Close the connection, if one was opened."""
         self.close()
 
 

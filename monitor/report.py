@@ -80,7 +80,8 @@ def vantage_reason(reports: Sequence[ZoneReport]) -> str:
 
 
 def server_verdict_text(status: ServerStatus, report: ZoneReport) -> str:
-    """One address's state in words: ok, slow, stale (-lag), lame, no reply, not measured."""
+    """One address's state in words: ok, slow, stale (-lag), lame, no reply, not measured,
+    not authoritative."""
     if not status.measured:
         return "not measured"
     if status.lame_reason:

@@ -57,6 +57,7 @@ ALERTS_CLOSE_TIMEOUT = 1.5  # a send in progress may finish; SIGTERM must exit w
 
 class ZoneProber(Protocol):
     """What the service needs of a prober: one sweep of one zone."""
+
     async def sweep(self, zone: str) -> ZoneReport:
         """Sweep one zone and return its report."""
 

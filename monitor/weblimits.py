@@ -301,7 +301,7 @@ class ConnectionLimiter:
             conn.last_active = self.loop.time()
 
     async def close(self) -> None:
-        """Stop accepting and close the connections that never started a request."""
+        """Stop accepting and close the connections not yet handed to aiohttp (TLS handshake)."""
         for handle in self.paused.values():
             handle.cancel()
         for listener in self.listeners:
