@@ -69,6 +69,7 @@ FAMILY_NAMES = {"ipv4": "IPv4", "ipv6": "IPv6"}
 
 
 def problem_key(zone: str, finding: Finding) -> ProblemKey:
+    """The identity a finding's problem is tracked under across sweeps."""
     return (zone, finding.check, finding.nameserver, finding.address, finding.reason)
 
 
@@ -79,6 +80,7 @@ def label(check: str, severity: int, nameserver: str, address: str, reason: str)
 
 
 def utc(timestamp: float) -> str:
+    """An epoch time as "YYYY-MM-DD HH:MM:SS UTC", for mail text."""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -111,14 +113,17 @@ class Event:
 
     @property
     def label(self) -> str:
+        """The problem in subject-line words: "LAME01 ERROR ns2.nic.fr 192.0.2.2 refused"."""
         return label(self.check, self.severity, self.nameserver, self.address, self.reason)
 
     @property
     def key_in_zone(self) -> tuple[str, str, str, str]:
+        """The problem's key without the zone, for telling a zone's events apart."""
         return (self.check, self.nameserver, self.address, self.reason)
 
     @classmethod
     def of(cls, kind: str, at: float, problem: ProblemState, previous: int | None = None) -> Event:
+        """An event of this kind (OPENED, CHANGED, RESOLVED) at `at`, from the problem's state."""
         return cls(
             kind,
             at,
@@ -134,10 +139,12 @@ class Event:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as a plain value, for the stored digest."""
         return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
+        """The inverse of to_dict()."""
         return cls(**data)
 
 
@@ -145,10 +152,12 @@ class Event:
 
 
 def family_of(address: str) -> str:
+    """"ipv6" when the address holds a colon, else "ipv4"."""
     return "ipv6" if ":" in address else "ipv4"
 
 
 def family_name(family: str) -> str:
+    """The family as mail text shows it (FAMILY_NAMES); unknown families as given."""
     return FAMILY_NAMES.get(family, family)
 
 
@@ -390,6 +399,7 @@ def compose_vantage(
 
 @dataclass(frozen=True, slots=True)
 class Composed:
+    """One e-mail's subject line and plain-text body."""
     subject: str
     body: str
 
@@ -746,6 +756,7 @@ class Alerter:
         self.close()
 
     def close(self) -> None:
+        """Stop at once and close the alert tables; errors while closing are ignored."""
         self._closing = True
         with contextlib.suppress(Exception):
             self.db.close()
@@ -764,4 +775,5 @@ class Alerter:
         return [p for p in self.db.problems(VANTAGE_ZONE).values() if p.state == "open"]
 
     def outbox_counts(self) -> dict[str, int]:
+        """The outbox's message count per status."""
         return self.db.counts()

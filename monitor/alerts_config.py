@@ -72,6 +72,7 @@ class AlertRule:
     min_severity: Severity
 
     def matches(self, check: str, severity: Severity) -> bool:
+        """The rule covers this check (all checks when none are listed) at this severity."""
         return (self.checks is None or check in self.checks) and severity >= self.min_severity
 
 
@@ -87,6 +88,7 @@ class PasswordError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SmtpConfig:
+    """How to reach the SMTP server: host, port, TLS mode, login, sender, timeout in seconds."""
     host: str = "localhost"
     port: int = 25
     starttls: bool = False  # upgrade a plain connection with STARTTLS (port 587)
@@ -120,6 +122,7 @@ class SmtpConfig:
 
 @dataclass(frozen=True, slots=True)
 class RetryConfig:
+    """How failed deliveries are retried: backoff bounds and when to give up, in seconds."""
     initial: float = 30.0  # first retry after this long; doubles each time
     max: float = 1800.0  # at most this long between two tries
     give_up_after: float = 3 * 86400.0  # a message still undelivered after this is dropped
@@ -178,6 +181,7 @@ def _local(day: date, minutes: int, tz: tzinfo) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class AlertsConfig:
+    """The `alerts:` section: rules, hold-down counts, recipients, rate limit, SMTP, maintenance."""
     enabled: bool = True
     rules: tuple[AlertRule, ...] = DEFAULT_RULES
     open_after: int = 3  # failing sweeps in a row before a problem opens
@@ -220,6 +224,7 @@ class AlertsConfig:
         return self.vantage_recipients or self.recipients
 
     def all_recipients(self) -> tuple[str, ...]:
+        """Every configured recipient once, in first-mention order."""
         seen: dict[str, None] = dict.fromkeys((*self.recipients, *self.vantage_recipients))
         for addresses in self.zone_recipients.values():
             for address in addresses:

@@ -232,6 +232,7 @@ async def check_zones_within(config: Config, deadline: float | None) -> list[Zon
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """`ccmon check`: sweep the zones once and print a plugin report; exit status per Nagios."""
     config = _load_for_check(args)
     if args.timeout is not None and not (0 < args.timeout < 86400):
         print("ccmon: -t/--timeout: must be between 0 and 86400 seconds", file=sys.stderr)
@@ -269,6 +270,7 @@ def _service_config(args: argparse.Namespace) -> Config:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """`ccmon run`: the long-running monitor (of one shard, when --shard is given)."""
     runtime_options.configure_logging(args)
     config = _service_config(args)
     if args.shard:
@@ -282,6 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """`ccmon healthcheck`, the container's HEALTHCHECK: 0 when the monitor is healthy, else 1."""
     from monitor import healthcheck
 
     try:
@@ -294,6 +297,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """`ccmon demo`: the monitor watching the lab's demo world on loopback."""
     runtime_options.configure_logging(args)
     from monitor import demo
 
@@ -301,6 +305,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_test_email(args: argparse.Namespace) -> int:
+    """`ccmon test-email`: send one test message through the configured SMTP server."""
     config = load_config(args.config)
     from monitor import mailer
 
@@ -308,12 +313,14 @@ def cmd_test_email(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """`ccmon report`: the SLA report over the stored history."""
     from monitor.sla import command
 
     return command.run(args)
 
 
 def cmd_precheck(args: argparse.Namespace) -> int:
+    """`ccmon precheck`: judge a proposed delegation before it is made."""
     from monitor.precheck import cmd_precheck as run_precheck
 
     return run_precheck(args)
@@ -332,6 +339,7 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `ccmon` entry point; a bad config or flag is one line and exit status 3."""
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

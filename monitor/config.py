@@ -42,6 +42,7 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ScheduleConfig:
+    """The `schedule:` section: sweep interval and start jitter, in seconds."""
     interval: float = 60.0  # seconds between two sweeps of one zone
     jitter: float = 60.0  # random start offset, spread over [0, jitter) (RSSAC047 style)
     allow_fast_interval: bool = False  # a lab only: intervals under MIN_INTERVAL
@@ -49,6 +50,7 @@ class ScheduleConfig:
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
+    """The `store:` section: the SQLite file and how long history and rollups are kept."""
     path: str = "ccmon.sqlite"
     retention: float = 35 * 86400.0  # seconds of history kept (a month and a few days)
     rollup_retention: float = 400 * 86400.0  # seconds the daily SLA rollups are kept
@@ -56,6 +58,7 @@ class StoreConfig:
 
 @dataclass(frozen=True, slots=True)
 class WebConfig:
+    """The `web:` section: listen address, web-config file, external URL, connection limits."""
     listen: str = DEFAULT_LISTEN
     web_config_file: str | None = None  # exporter-toolkit web-config (TLS, basic auth)
     external_url: str = ""  # how people reach the status page (links in e-mails)
@@ -68,6 +71,7 @@ class WebConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    """The whole config.yaml, every section with its defaults; `source` names the file."""
     zones: tuple[str, ...]
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)

@@ -42,7 +42,9 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per event (log.format: json)."""
     def format(self, record: logging.LogRecord) -> str:
+        """The record's fields, context included, as one JSON line."""
         return json.dumps(_fields(record), ensure_ascii=False, default=str)
 
 
@@ -58,7 +60,9 @@ def _logfmt_value(value: Any) -> str:
 
 
 class LogfmtFormatter(logging.Formatter):
+    """One logfmt line per event: key=value pairs (log.format: logfmt)."""
     def format(self, record: logging.LogRecord) -> str:
+        """The record's fields, context included, as key=value pairs."""
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in _fields(record).items())
 
 
@@ -69,6 +73,7 @@ class TextFormatter(logging.Formatter):
         super().__init__(TEXT_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
+        """The classic line; a traceback indented under it, the context fields appended."""
         line = super().format(record).replace("\n", "\n    ")  # tracebacks stay one event
         context = [
             f"{name}={_logfmt_value(getattr(record, name))}"

@@ -59,6 +59,7 @@ class MessageError(Exception):
 
     @property
     def reason(self) -> str:
+        """"permanent" or "temporary": the reason label of a refused message."""
         return "permanent" if self.permanent else "temporary"
 
 
@@ -105,6 +106,7 @@ class SmtpSession:
 
     @property
     def where(self) -> str:
+        """"host:port" of the SMTP server, for messages."""
         return f"{self.config.host}:{self.config.port}"
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -114,6 +116,7 @@ class SmtpSession:
         return context
 
     def open(self) -> None:
+        """Connect, EHLO, STARTTLS and log in as configured; ServerError when a step fails."""
         cfg = self.config
         try:
             if cfg.ssl:
@@ -214,6 +217,7 @@ class SmtpSession:
             self.close()
 
     def close(self) -> None:
+        """Say QUIT and close; a connection that fails to quit is closed anyway."""
         client, self._client = self._client, None
         if client is None:
             return
@@ -224,9 +228,11 @@ class SmtpSession:
                 client.close()
 
     def __enter__(self) -> SmtpSession:
+        """The session itself; the connection opens with the first send()."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Close the connection, if one was opened."""
         self.close()
 
 
@@ -246,6 +252,7 @@ def _os_words(exc: BaseException) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
+    """One message to send: the caller's handle, the envelope recipients and the raw bytes."""
     key: int  # the caller's handle (outbox row id)
     recipients: tuple[str, ...]
     raw: bytes
@@ -253,6 +260,7 @@ class Outgoing:
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    """What became of one Outgoing message, by its key."""
     key: int
     outcome: str  # "sent" | "retry" | "failed"
     detail: str = ""  # the server's words, or the refused recipients of a sent message

@@ -71,6 +71,7 @@ SERVER_T = (*SERVER, "transport")
 
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
+    """One metric family as exposed and documented in docs/metrics.md."""
     name: str  # as exposed (counters with _total, histograms without _bucket)
     type: str  # gauge | counter | histogram
     labels: tuple[str, ...]
@@ -336,6 +337,7 @@ METRICS_BY_NAME = {spec.name: spec for spec in METRICS}
 
 
 def version() -> str:
+    """The installed ccmon version, for ccmon_build_info; "0+unknown" when not installed."""
     try:
         return importlib.metadata.version("ccmon")
     except importlib.metadata.PackageNotFoundError:
@@ -356,6 +358,7 @@ Labels = tuple[tuple[str, str], ...]  # sorted by label name, as the exposition 
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """One sample of one family, with its labels."""
     family: str  # MetricSpec.name
     sample: str  # sample name (``_bucket``, ``_count``, ``_sum`` for the histogram)
     labels: Labels
@@ -623,6 +626,7 @@ class CcmonCollector:
         self.on_change: Callable[[], None] | None = None  # called after warm()
 
     def count_web_auth_failure(self) -> None:
+        """Count one refused web login (ccmon_web_auth_failures_total)."""
         self.web_auth_failures += 1
 
     def _config_rows(self, snap: Snapshot) -> list[Row]:
@@ -630,6 +634,7 @@ class CcmonCollector:
         return config_rows(snap.started_at if loaded is None else loaded)
 
     def describe(self) -> Iterator[Metric]:
+        """The families, empty, so the registry knows their names without a render."""
         for spec in METRICS:
             yield _new_family(spec)
 
@@ -687,6 +692,7 @@ class CcmonCollector:
             self.on_change()
 
     def collect(self) -> Iterator[Metric]:
+        """Every family with the current snapshot's samples, for prometheus_client registries."""
         families = {spec.name: _new_family(spec) for spec in METRICS}
         build = families["ccmon_build_info"]
         assert isinstance(build, GaugeMetricFamily)
@@ -770,6 +776,7 @@ class Rendered:
     seconds: float  # how long the render took
 
     def plain(self, tail: bytes) -> bytes:
+        """The uncompressed exposition: the cached chunks and this request's tail."""
         return b"".join((*self.chunks, tail))
 
     def gzip(self, tail: bytes) -> bytes:
@@ -840,6 +847,7 @@ class Exporter:
         return rendered.gzip(tail) if zipped else rendered.plain(tail)
 
     def render_now(self) -> Rendered:
+        """The render of the current snapshot, rendering it now unless already cached."""
         with self._render_lock:
             snap = self.state.snapshot
             rendered = self._rendered

@@ -129,11 +129,13 @@ class ProblemState:
 
     @property
     def key(self) -> ProblemKey:
+        """The problem's identity: (zone, check, nameserver, address, reason)."""
         return (self.zone, self.check, self.nameserver, self.address, self.reason)
 
 
 @dataclass(slots=True)
 class ZoneState:
+    """Per zone: when the last report and the last mail went out, and the digest not yet mailed."""
     zone: str
     last_report_at: float | None = None
     last_mail_at: float | None = None
@@ -142,6 +144,7 @@ class ZoneState:
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
+    """One row of the alert outbox: a rendered message and its delivery state."""
     id: int
     zone: str
     message_id: str
@@ -232,11 +235,13 @@ class AlertDB:
             raise OutboxWriteError(str(exc)) from exc
 
     def close(self) -> None:
+        """Close the database connection."""
         self._db.close()
 
     # --- problems ---------------------------------------------------------------------
 
     def problems(self, zone: str | None = None) -> dict[ProblemKey, ProblemState]:
+        """The stored problems by key, of one zone or (zone None) of all zones."""
         query = f"SELECT {_PROBLEM_COLUMNS} FROM alert_problems"
         rows = (
             self._db.execute(query + " WHERE zone = ?", (zone,))
@@ -250,6 +255,7 @@ class AlertDB:
         return out
 
     def save_problem(self, problem: ProblemState) -> None:
+        """Insert or replace one problem's row."""
         values = (
             problem.zone, problem.check, problem.nameserver, problem.address, problem.reason,
             problem.state, problem.severity, problem.tag, problem.message, problem.failing,
@@ -263,6 +269,7 @@ class AlertDB:
         )
 
     def delete_problem(self, key: ProblemKey) -> None:
+        """Forget one problem."""
         self._db.execute(
             "DELETE FROM alert_problems WHERE zone = ? AND check_id = ? AND nameserver = ? "
             "AND address = ? AND reason = ?",
@@ -283,6 +290,7 @@ class AlertDB:
     # --- zones ------------------------------------------------------------------------
 
     def zone_state(self, zone: str) -> ZoneState:
+        """The zone's stored mail state; a fresh ZoneState when none is stored."""
         row = self._db.execute(
             "SELECT last_report_at, last_mail_at, digest FROM alert_zones WHERE zone = ?",
             (zone,),
@@ -292,6 +300,7 @@ class AlertDB:
         return ZoneState(zone, row[0], row[1], json.loads(row[2]))
 
     def save_zone_state(self, state: ZoneState) -> None:
+        """Insert or replace the zone's mail state."""
         self._db.execute(
             "INSERT OR REPLACE INTO alert_zones (zone, last_report_at, last_mail_at, digest) "
             "VALUES (?, ?, ?, ?)",
@@ -299,6 +308,7 @@ class AlertDB:
         )
 
     def zones_with_digest(self) -> list[ZoneState]:
+        """The zones with digest entries waiting to be mailed, by zone name."""
         rows = self._db.execute(
             "SELECT zone, last_report_at, last_mail_at, digest FROM alert_zones "
             "WHERE digest != '[]' ORDER BY zone"
@@ -316,6 +326,7 @@ class AlertDB:
         raw: bytes,
         created_at: float,
     ) -> int:
+        """Queue a rendered message as pending, due at once; returns its row id."""
         cursor = self._db.execute(
             "INSERT INTO alert_outbox (zone, message_id, subject, recipients, raw, created_at, "
             "status, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
@@ -342,11 +353,13 @@ class AlertDB:
         return self._messages("WHERE status = 'pending' ORDER BY id LIMIT ?", (limit,))
 
     def messages(self, status: str | None = None) -> list[OutboxMessage]:
+        """The messages with this status ("pending", "sent", "failed"), or all; oldest first."""
         if status is None:
             return self._messages("ORDER BY id", ())
         return self._messages("WHERE status = ? ORDER BY id", (status,))
 
     def next_due(self) -> float | None:
+        """When the earliest pending message is due (epoch seconds); None when none is pending."""
         row = self._db.execute(
             "SELECT min(next_attempt_at) FROM alert_outbox WHERE status = 'pending'"
         ).fetchone()
@@ -362,6 +375,7 @@ class AlertDB:
         )
 
     def mark_sent(self, message_id: int, now: float, note: str = "") -> None:
+        """Record that the SMTP server accepted the message, with an optional note."""
         self._db.execute(
             "UPDATE alert_outbox SET status = 'sent', sent_at = ?, sending_at = NULL, "
             "last_error = ? WHERE id = ?",
@@ -369,6 +383,7 @@ class AlertDB:
         )
 
     def mark_retry(self, message_id: int, next_attempt_at: float, error: str) -> None:
+        """Keep the message pending until next_attempt_at, with the error that delayed it."""
         self._db.execute(
             "UPDATE alert_outbox SET next_attempt_at = ?, sending_at = NULL, last_error = ? "
             "WHERE id = ?",
@@ -376,6 +391,7 @@ class AlertDB:
         )
 
     def mark_failed(self, message_id: int, error: str) -> None:
+        """Give the message up for good, with the error that ended it."""
         self._db.execute(
             "UPDATE alert_outbox SET status = 'failed', sending_at = NULL, last_error = ? "
             "WHERE id = ?",
@@ -392,6 +408,7 @@ class AlertDB:
         return cursor.rowcount
 
     def counts(self) -> dict[str, int]:
+        """The number of messages per status; pending, sent and failed are always present."""
         out = {"pending": 0, "sent": 0, "failed": 0}
         for status, count in self._db.execute(
             "SELECT status, count(*) FROM alert_outbox GROUP BY status"
@@ -458,6 +475,7 @@ class Courier:
         return float(max(retry.initial, wait))
 
     def paused(self, now: float | None = None) -> bool:
+        """Paused at `now` (default: the clock) because the store could not record an outcome."""
         return (self.clock() if now is None else now) < self.paused_until
 
     def next_wake(self, due: float) -> float:
@@ -608,6 +626,7 @@ class Courier:
         self.paused_until = 0.0
 
     def status(self) -> OutboxStatus:
+        """The outbox as /metrics shows it; outcomes not yet recorded count as unrecorded."""
         counts = self.db.counts()
         counts["pending"] = max(0, counts["pending"] - len(self.unrecorded))
         counts["unrecorded"] = len(self.unrecorded)
@@ -618,6 +637,7 @@ class Courier:
         )
 
     def publish(self) -> None:
+        """Hand the current status to on_status; a failing read keeps the last figures."""
         if self.on_status is None:
             return
         try:

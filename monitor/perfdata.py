@@ -39,6 +39,7 @@ def _item(label: str, value: float, uom: str = "", warn: str = "", crit: str = "
 
 
 def zone_perfdata(report: ZoneReport, settings: ProbeSettings) -> list[str]:
+    """The zone's Nagios perfdata items: servers up, distinct serials, max RTT per transport."""
     views = server_views(report)
     up, total = nameservers_up(views)
     prefix = report.zone.replace(".", "_")

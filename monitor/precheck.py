@@ -24,6 +24,7 @@ from probes.settings import ProbeSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `ccmon precheck` arguments to its subparser."""
     parser.add_argument("zone", nargs="?", help="the zone (default: the file's `zone:`)")
     parser.add_argument("--ns", action="append", default=[], metavar="NAME[=ADDR,...]",
                         help="a proposed name server and its glue (repeatable)")
@@ -49,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> ProbeSettings:
+    """Probe settings from the flags; ProposalError for a bad value."""
     values: dict[str, object] = {}
     for flag, key in (("--port", "port"), ("--udp-timeout", "udp_timeout"),
                       ("--tcp-timeout", "tcp_timeout")):
@@ -95,11 +97,13 @@ def load_asn_table(path: str) -> dict[str, int]:
 
 
 def proposal_from(args: argparse.Namespace) -> Proposal:
+    """The proposal from the flags and the --file proposal, if any."""
     file = load_file(args.file) if args.file else None
     return build(args.zone, args.ns, args.ds, file)
 
 
 def cmd_precheck(args: argparse.Namespace) -> int:
+    """`ccmon precheck`: probe and judge a proposed delegation; exit status per Nagios."""
     try:
         proposal = proposal_from(args)
         settings = settings_from(args)

@@ -33,6 +33,7 @@ VERDICT_PREFIX = "would pass IANA's technical checks:"
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """The precheck's answer: does the change pass, what blocks it, what was not measured."""
     passes: bool | None  # None: nothing blocking, but some addresses were not measured
     blocking: tuple[Finding, ...]
     unmeasured: tuple[tuple[str, str], ...]
@@ -40,6 +41,7 @@ class Verdict:
 
     @property
     def word(self) -> str:
+        """"yes", "no" or "unknown" (nothing blocking, but not everything measured)."""
         return {True: "yes", False: "no", None: "unknown"}[self.passes]
 
     def line(self) -> str:
@@ -55,6 +57,7 @@ class Verdict:
         return f"{VERDICT_PREFIX} yes (0 blocking)"
 
     def notes(self) -> list[str]:
+        """A note line when --allow-private let private or loopback addresses pass; else none."""
         if not self.allowed_private:
             return []
         return [f"note: --allow-private accepted {len(self.allowed_private)} private or "

@@ -28,6 +28,7 @@ _CANNOT_JUDGE_TAGS = {"PARENT_NO_RESPONSE"}
 
 
 def zone_exit_status(report: ZoneReport) -> int:
+    """The Nagios exit status of one zone: UNKNOWN when nothing could be judged from here."""
     # Nothing measured (our vantage point is offline): UNKNOWN, never the zone's fault.
     if report.unknown or any(f.tag in _CANNOT_JUDGE_TAGS for f in report.findings):
         return EXIT_UNKNOWN
@@ -79,6 +80,8 @@ def vantage_reason(reports: Sequence[ZoneReport]) -> str:
 
 
 def server_verdict_text(status: ServerStatus, report: ZoneReport) -> str:
+    """One address's state in words: ok, slow, stale (-lag), lame, no reply, not measured,
+    not authoritative."""
     if not status.measured:
         return "not measured"
     if status.lame_reason:
@@ -100,6 +103,7 @@ def server_verdict_text(status: ServerStatus, report: ZoneReport) -> str:
 
 
 def render_text(reports: Sequence[ZoneReport], settings: ProbeSettings | None = None) -> str:
+    """The plugin's text: the summary line, then a block per zone."""
     lines = [summary_line(reports, settings), ""]
     for report in reports:
         lines.extend(_zone_block(report))

@@ -34,6 +34,7 @@ ENV = {
 
 
 def add_logging_flags(parser: argparse.ArgumentParser) -> None:
+    """Add --log-level and --log-format to a command's parser."""
     parser.add_argument("--log-level", choices=logs.LEVELS, help="least severe level logged "
                         f"(default info; env {ENV['log_level']})")
     parser.add_argument("--log-format", choices=logs.FORMATS, help="one event per line as "
@@ -61,6 +62,7 @@ def _pick(args: argparse.Namespace, name: str, environ: Mapping[str, str]) -> st
 
 
 def config_path(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> str:
+    """The config file: --config, else CCMON_CONFIG, else DEFAULT_CONFIG."""
     return _pick(args, "config", environ) or DEFAULT_CONFIG
 
 
@@ -83,6 +85,7 @@ def apply_service_overrides(
 
 
 def configure_logging(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> None:
+    """Set up logging from the flags or the environment; ConfigError for a bad value."""
     level = _pick(args, "log_level", environ) or "info"
     fmt = _pick(args, "log_format", environ) or "text"
     try:

@@ -56,7 +56,10 @@ ALERTS_CLOSE_TIMEOUT = 1.5  # a send in progress may finish; SIGTERM must exit w
 
 
 class ZoneProber(Protocol):
-    async def sweep(self, zone: str) -> ZoneReport: ...
+    """What the service needs of a prober: one sweep of one zone."""
+
+    async def sweep(self, zone: str) -> ZoneReport:
+        """Sweep one zone and return its report."""
 
 
 ProberFactory = Callable[[ProbeSettings], AbstractAsyncContextManager[Any]]
@@ -104,6 +107,7 @@ class Service:
     # --- the sweep path ------------------------------------------------------------------
 
     async def sweep_zone(self, zone: str) -> None:
+        """Sweep one zone, then store, publish, warm /metrics, alert; a failure counts an error."""
         assert self.prober is not None and self.store is not None and self.state is not None
         try:
             report = await self.prober.sweep(zone)
@@ -160,9 +164,11 @@ class Service:
         self.state.publish_totals(zone, totals)
 
     def skipped(self, zone: str) -> None:
+        """Count a sweep that was skipped (the previous one still running)."""
         self._bump(zone, skipped=1)
 
     async def prune(self) -> None:
+        """Delete history past the retention; a failed write waits for the next prune."""
         assert self.store is not None
         try:
             removed = self.store.prune()
@@ -268,6 +274,7 @@ class Service:
                 log.warning("prober did not close cleanly: %r", exc)
 
     def stop(self) -> None:
+        """Ask the service to stop."""
         self.stopping.set()
 
 

@@ -77,6 +77,7 @@ def normalise_zone(text: str) -> str | None:
 
 
 def is_ipv6(address: str) -> bool:
+    """The address is IPv6; text that does not parse counts as IPv6 when it holds a colon."""
     try:
         return ipaddress.ip_address(address).version == 6
     except ValueError:
@@ -106,9 +107,11 @@ class Histogram:
 
     @property
     def count(self) -> int:
+        """The number of observations in all buckets."""
         return sum(self.counts)
 
     def observe(self, values: Iterable[float]) -> Histogram:
+        """A new histogram with these values (seconds) added; None, NaN and negatives skipped."""
         counts = list(self.counts)
         total = self.total
         for value in values:
@@ -129,10 +132,12 @@ class Histogram:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, with the bucket bounds so a changed layout is noticed."""
         return {"buckets": list(BUCKETS), "counts": list(self.counts), "sum": self.total}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Histogram:
+        """The inverse of to_dict(); empty when the stored buckets differ from BUCKETS."""
         if tuple(data.get("buckets", ())) != BUCKETS:
             return cls()  # bucket layout changed between versions: start afresh
         return cls(tuple(int(n) for n in data["counts"]), float(data["sum"]))
@@ -150,6 +155,7 @@ class ZoneTotals:
     rtt: Mapping[str, Histogram] = field(default_factory=dict)  # transport -> histogram
 
     def add_report(self, report: ZoneReport) -> ZoneTotals:
+        """New totals with one more sweep: its queries, failures by reason and RTTs by transport."""
         failures = dict(self.failures)
         for reason, n in report.query_failures.items():
             failures[str(reason)] = failures.get(str(reason), 0) + int(n)
@@ -165,6 +171,7 @@ class ZoneTotals:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, as the store keeps them."""
         return {
             "sweeps": self.sweeps,
             "skipped": self.skipped,
@@ -176,6 +183,7 @@ class ZoneTotals:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ZoneTotals:
+        """The inverse of to_dict(); missing keys count as zero."""
         return cls(
             sweeps=int(data.get("sweeps", 0)),
             skipped=int(data.get("skipped", 0)),
@@ -209,6 +217,7 @@ class ZoneHistory:
 
     @property
     def availability(self) -> float | None:
+        """Share of the sweeps in the window that found the zone available; None without sweeps."""
         return self.available_sweeps / self.sweeps if self.sweeps else None
 
 
@@ -222,6 +231,7 @@ class StoreStatus:
 
     @property
     def persisting(self) -> bool:
+        """The latest write reached the store file."""
         return not self.error
 
 
@@ -249,6 +259,7 @@ class Snapshot:
 
     @property
     def last_completed(self) -> float | None:
+        """When the latest sweep of any zone ended (epoch seconds); None before the first."""
         ends = [r.started_at + r.duration for r in self.reports.values()]
         return max(ends, default=None)
 
@@ -276,6 +287,7 @@ class MonitorState:
         self.snapshot = snapshot
 
     def publish(self, report: ZoneReport, totals: ZoneTotals, history: ZoneHistory) -> None:
+        """Swap in a snapshot with this zone's new report, totals and history."""
         snap = self.snapshot
         self.snapshot = replace(
             snap,
@@ -285,13 +297,16 @@ class MonitorState:
         )
 
     def publish_totals(self, zone: str, totals: ZoneTotals) -> None:
+        """Swap in a snapshot with this zone's totals (a skipped or failed sweep)."""
         snap = self.snapshot
         self.snapshot = replace(snap, totals={**snap.totals, zone: totals})
 
     def publish_store(self, status: StoreStatus) -> None:
+        """Swap in a snapshot with the store's write status."""
         self.snapshot = replace(self.snapshot, store=status)
 
     def publish_outbox(self, status: OutboxStatus) -> None:
+        """Swap in a snapshot with the outbox's status."""
         self.snapshot = replace(self.snapshot, outbox=status)
 
 
@@ -313,14 +328,17 @@ class ServerView:
 
     @property
     def ipv6(self) -> bool:
+        """The address is an IPv6 address."""
         return is_ipv6(self.address)
 
     @property
     def rtt(self) -> float | None:
+        """The UDP SOA round trip in seconds; None when UDP was not probed or had no answer."""
         return self.udp.rtt if self.udp is not None else None
 
     @property
     def statuses(self) -> tuple[ServerStatus, ...]:
+        """The UDP and TCP rows that exist, UDP first."""
         return tuple(s for s in (self.udp, self.tcp) if s is not None)
 
     @property
@@ -339,22 +357,27 @@ class ServerView:
 
     @property
     def rrsig_expires_at(self) -> float | None:
+        """When this address's signatures expire (epoch seconds); None when unknown or unsigned."""
         return self.udp.rrsig_expires_at if self.udp is not None else None
 
     @property
     def dnssec_valid(self) -> bool | None:
+        """Whether its DNSSEC signatures validated; None when not checked."""
         return self.udp.dnssec_valid if self.udp is not None else None
 
     @property
     def nsid(self) -> str:
+        """The NSID the address returned; "" when none."""
         return self.udp.nsid if self.udp is not None else ""
 
     @property
     def axfr_open(self) -> bool:
+        """The address granted a zone transfer to us."""
         return bool(self.udp is not None and self.udp.axfr_open)
 
     @property
     def recursion_open(self) -> bool:
+        """The address answered a recursive query for a name outside the zone."""
         return bool(self.udp is not None and self.udp.recursion_open)
 
     @property
@@ -399,6 +422,7 @@ def _address_key(address: str) -> tuple[int, str]:
 
 
 def server_views(report: ZoneReport) -> tuple[ServerView, ...]:
+    """One view per (name server, address) with its serial, RFC 1982 lag and state, sorted."""
     grouped: dict[tuple[str, str], dict[Transport, ServerStatus]] = {}
     for status in report.servers:
         grouped.setdefault((status.nameserver, status.address), {})[status.transport] = status
@@ -470,6 +494,7 @@ class ZoneSummary:
         return 0.0 if self.dnssec == "unsigned" else None
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values for /api/v1/zones; durations in seconds."""
         return {
             "zone": self.zone,
             "name": self.name,
@@ -529,6 +554,7 @@ def zone_available(report: ZoneReport, views: Iterable[ServerView]) -> bool | No
 
 
 def summarise(report: ZoneReport, history: ZoneHistory | None = None) -> ZoneSummary:
+    """The registry-table row of one zone, from its report and (optional) stored history."""
     views = server_views(report)
     up, total = nameservers_up(views)
     udp_rtts = list(report.rtts.get("udp", ()))

@@ -205,6 +205,7 @@ class StoreHealth:
         self._episode_logged = False  # the current run of failures was logged
 
     def failed(self, cause: str) -> None:
+        """Record a failed write: publish it, and log it at most once per log_every seconds."""
         now = self.clock()
         old = self.status
         since = old.failing_since if old.failing_since is not None else now
@@ -228,6 +229,7 @@ class StoreHealth:
         self._publish()
 
     def succeeded(self) -> None:
+        """Record a successful write; ends a run of failures and logs how long it lasted."""
         old = self.status
         if not old.error:
             return
@@ -331,6 +333,7 @@ class Store:
         self.health.succeeded()
 
     def close(self) -> None:
+        """Checkpoint the WAL into the main file (best effort) and close the connection."""
         try:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:  # pragma: no cover - best effort
@@ -338,10 +341,12 @@ class Store:
         self._db.close()
 
     def integrity_check(self) -> str:
+        """SQLite's integrity_check result: "ok", or the problems it found."""
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
 
     @property
     def schema_version(self) -> int:
+        """The schema version stored in the file (PRAGMA user_version)."""
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     # --- writes ----------------------------------------------------------------------
@@ -514,6 +519,7 @@ class Store:
         )
 
     def save_totals(self, zone: str, totals: ZoneTotals) -> None:
+        """Store the zone's totals in a transaction of their own."""
         with self._transaction():
             self._write_totals(zone, totals)
 
@@ -545,6 +551,7 @@ class Store:
     # --- reads -----------------------------------------------------------------------
 
     def latest_reports(self) -> dict[str, ZoneReport]:
+        """The latest stored report per zone; unreadable ones are logged and dropped."""
         reports = {}
         for zone, text in self._db.execute("SELECT zone, report FROM latest ORDER BY zone"):
             try:
@@ -554,6 +561,7 @@ class Store:
         return reports
 
     def totals(self) -> dict[str, ZoneTotals]:
+        """The stored totals per zone; unreadable ones are logged and reset."""
         out = {}
         for zone, text in self._db.execute("SELECT zone, data FROM totals"):
             try:
@@ -563,6 +571,7 @@ class Store:
         return out
 
     def zone_history(self, zone: str, top: int | None, now: float | None = None) -> ZoneHistory:
+        """The zone's history over the retention window to `now`; `top`: its highest serial."""
         now = time.time() if now is None else now
         since = now - self.retention if self.retention > 0 else float("-inf")
         count, available, oldest = window_counts(self._db, zone, since)
@@ -623,6 +632,7 @@ class Store:
         return History(serials, servers, drift)
 
     def histories(self, reports: Mapping[str, ZoneReport]) -> dict[str, ZoneHistory]:
+        """The history of each zone of these reports, keyed by zone."""
         out = {}
         for zone, report in reports.items():
             serials = [v.serial for v in server_views(report) if v.serial is not None]
@@ -639,6 +649,7 @@ class Store:
         return [s for run in self.runs(zone, since) for s in reversed(run.starts)]
 
     def table_counts(self) -> dict[str, Any]:
+        """Row counts per table, for diagnostics."""
         names = [
             r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
         ]

@@ -280,12 +280,14 @@ class WebServer:
 
     @property
     def url(self) -> str:
+        """The URL the server answers at (first bound address), for logs and tests."""
         scheme = "https" if self.ssl_context else "http"
         host, port = self.addresses[0][:2] if self.addresses else (self.host, self.port)
         host = host or "127.0.0.1"
         return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/"
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start serving in its thread; raises what failed, or TimeoutError after `timeout` s."""
         self._thread = threading.Thread(target=self._serve, name="ccmon-web", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -338,6 +340,7 @@ class WebServer:
             loop.close()
 
     def stop(self, timeout: float = 3.0) -> None:
+        """Stop the event loop and wait up to `timeout` s for the thread; warn if it lingers."""
         if self._loop is not None and self._thread is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)

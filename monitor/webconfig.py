@@ -129,6 +129,7 @@ class CertificateFiles:
         return (a.st_mtime_ns, a.st_size, a.st_ino, b.st_mtime_ns, b.st_size, b.st_ino)
 
     def refresh(self) -> None:
+        """Reload the pair when the files changed, at most once a second; a bad pair is refused."""
         now = time.monotonic()
         if now - self._checked < 1.0:
             return
@@ -165,6 +166,7 @@ class WebSecurity:
 
     @property
     def scheme(self) -> str:
+        """"https" with a TLS context, else "http"."""
         return "https" if self.ssl_context is not None else "http"
 
 
@@ -375,6 +377,7 @@ class FailedLogins:
         return left if count >= FAILURES_ALLOWED else None
 
     def fail(self, address: str) -> None:
+        """Count a failed login from this address; logs a summary at most once a minute."""
         now = self.clock()
         start, count = self._table.pop(address, (now, 0))
         if now - start >= FAILURE_WINDOW:
@@ -428,6 +431,7 @@ class Guard:
         self._dummy = bcrypt.hashpw(os.urandom(16), bcrypt.gensalt(rounds)) if first else b""
 
     async def check(self, header: str | None) -> bool:
+        """The basic-auth header names a configured user and the right password."""
         creds = _credentials(header)
         if creds is None:
             return False
@@ -485,6 +489,7 @@ class Guard:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """aiohttp middleware: refuse unauthenticated requests, add the configured headers."""
         refused = await self._authenticate(request)
         if refused is not None:
             self._headers(refused.headers)

@@ -56,6 +56,7 @@ WEB_SHARE = 4  # the web side gets at most 1/WEB_SHARE of the descriptor limit
 
 
 def descriptor_limit() -> int:
+    """The soft descriptor limit of this process; 2**20 when unlimited."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
@@ -68,6 +69,7 @@ def connection_cap(configured: int, limit: int | None = None) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """The web server's connection limits: cap and timeouts in seconds."""
     max_connections: int = 64
     read_header_timeout: float = 10.0
     idle_timeout: float = 120.0
@@ -185,6 +187,7 @@ class ConnectionLimiter:
     # --- accepting -----------------------------------------------------------------------
 
     def serve(self, listeners: list[socket.socket]) -> None:
+        """Start accepting on these listening sockets."""
         self.listeners = listeners
         for listener in listeners:
             self.loop.add_reader(listener.fileno(), self._accept, listener)
@@ -263,6 +266,7 @@ class ConnectionLimiter:
             self.forget(conn)
 
     def forget(self, conn: _Conn) -> None:
+        """Drop a connection from the books and cancel its deadline; a second call does nothing."""
         if conn.done:
             return
         conn.done = True
@@ -277,6 +281,7 @@ class ConnectionLimiter:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """aiohttp middleware: marks the connection busy until the response is written."""
         conn = self.by_transport.get(request.transport) if request.transport else None
         if conn is None:
             return await handler(request)
@@ -296,6 +301,7 @@ class ConnectionLimiter:
             conn.last_active = self.loop.time()
 
     async def close(self) -> None:
+        """Stop accepting and close the connections not yet handed to aiohttp (TLS handshake)."""
         for handle in self.paused.values():
             handle.cancel()
         for listener in self.listeners:
@@ -339,6 +345,7 @@ class QuietServerLog(logging.LoggerAdapter):
     """aiohttp's server logger: a malformed request is the client's problem, at DEBUG."""
 
     def exception(self, msg: object, *args: object, exc_info: Any = True, **kw: Any) -> None:
+        """A client's malformed request or dropped connection at DEBUG; anything else as ERROR."""
         exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
         if isinstance(exc, HttpProcessingError | ConnectionError):
             self.logger.debug(f"{msg}: %r", *args, exc)
@@ -346,6 +353,7 @@ class QuietServerLog(logging.LoggerAdapter):
             self.logger.error(msg, *args, exc_info=exc_info, **kw)
 
     def debug(self, msg: object, *args: object, exc_info: Any = None, **kw: Any) -> None:
+        """A DEBUG line; an exception given as exc_info is shown as one line, not a traceback."""
         if isinstance(exc_info, BaseException):  # the reason in one line, no traceback
             self.logger.debug(f"{msg}: %r", *args, exc_info, **kw)
         else:

@@ -64,6 +64,7 @@ class AddressResolver:
             return addresses, ""
 
     async def close(self) -> None:
+        """Close the aiodns channel; call once, when the prober is done."""
         await self._resolver.close()
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class ZoneExpectation:
+    """What config.yaml pins for one zone's delegation (NS set, glue, DS); empty = not pinned."""
     zone: str  # absolute, lower case: "fr."
     ns: tuple[str, ...] = ()  # absolute NS names, sorted; () = NS set not pinned
     glue: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, addresses) where pinned
@@ -25,6 +26,7 @@ class ZoneExpectation:
 
 def expectation_for(expectations: tuple[ZoneExpectation, ...],
                     zone: str) -> ZoneExpectation | None:
+    """The pinned expectation for a zone, or None when nothing is pinned for it."""
     return next((e for e in expectations if e.zone == zone), None)
 
 

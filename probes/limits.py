@@ -25,6 +25,7 @@ UNLIMITED_TARGET = 1 << 20  # what "unlimited" hard means for the soft limit (Li
 
 @dataclass(frozen=True, slots=True)
 class DescriptorBudget:
+    """The descriptor limits as this process found and set them, for the start-up log line."""
     soft_before: int
     soft: int  # the soft limit now
     hard: int
@@ -32,6 +33,7 @@ class DescriptorBudget:
     in_flight: int  # queries that may be in flight at once
 
     def describe(self) -> str:
+        """One log line: soft limit (raised or not), descriptors open, queries in flight."""
         raised = (f"raised from {self.soft_before} to {self.soft}" if self.soft > self.soft_before
                   else f"{self.soft} (hard {self.hard})")
         return (f"descriptors: soft limit {raised}, {self.open_now} open, at most "
@@ -39,6 +41,7 @@ class DescriptorBudget:
 
 
 def open_descriptors() -> int:
+    """Descriptors this process has open now; 3 where /proc/self/fd cannot be read (not Linux)."""
     try:
         return len(os.listdir("/proc/self/fd"))
     except OSError:

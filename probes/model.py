@@ -15,6 +15,7 @@ import dns.message
 
 
 class Transport(enum.StrEnum):
+    """The transport of one query; its value is the `transport` label."""
     UDP = "udp"
     TCP = "tcp"
 
@@ -75,6 +76,7 @@ class FamilyHealth:
 
 @dataclass(frozen=True, slots=True)
 class Question:
+    """What we ask: an absolute, lower-case name and a record type."""
     name: str  # absolute, lower case, trailing dot
     rdtype: str  # "SOA", "NS", "A", ...
 
@@ -138,6 +140,7 @@ class Finding:
     args: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values: severity by name, args as a plain dict."""
         data = asdict(self)
         data["severity"] = self.severity.name
         data["args"] = dict(self.args)
@@ -145,6 +148,7 @@ class Finding:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """The inverse of to_dict()."""
         return cls(**{**data, "severity": Severity[data["severity"]], "args": data["args"]})
 
 
@@ -177,6 +181,7 @@ class ServerStatus:
     udp_loss: float | None = None  # share of UDP tries to this address without an answer
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values: transport as its string, EDNS as a plain dict."""
         data = asdict(self)
         data["transport"] = str(self.transport)
         data["edns"] = dict(self.edns)
@@ -184,6 +189,7 @@ class ServerStatus:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServerStatus:
+        """The inverse of to_dict(); fields missing in older stored reports take defaults."""
         return cls(**{**data, "transport": Transport(data["transport"])})  # new fields default
 
 
@@ -212,9 +218,11 @@ class ZoneReport:
 
     @property
     def severity(self) -> Severity:
+        """The worst severity among the findings; OK when there are none."""
         return max((f.severity for f in self.findings), default=Severity.OK)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready values, as the store keeps it."""
         return {
             "zone": self.zone,
             "started_at": self.started_at,
@@ -235,6 +243,7 @@ class ZoneReport:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ZoneReport:
+        """The inverse of to_dict(); keys missing from older stored reports take their defaults."""
         return cls(
             zone=data["zone"],
             started_at=data["started_at"],

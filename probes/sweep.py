@@ -51,6 +51,7 @@ class Prober:
         self._further: dict[str, tuple[float, list[Observation]]] = {}
 
     async def __aenter__(self) -> Prober:
+        """Open the shared query engine, vantage checker and address resolver."""
         self.engine = QueryEngine(self.settings)
         self.vantage = Vantage(self.engine, self.settings)
         self._resolver = AddressResolver(self.settings)
@@ -60,6 +61,7 @@ class Prober:
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Close the resolver and the engine's sockets."""
         if self._resolver is not None:
             await self._resolver.close()
         if self.engine is not None:

@@ -107,6 +107,7 @@ class WireQuery:
 
     @classmethod
     def from_message(cls, message: dns.message.Message) -> WireQuery:
+        """The query's bytes, its question section (lower case) and the UDP size it advertises."""
         wire = message.to_wire()
         end = 12
         while wire[end]:  # our own question's name is never compressed
@@ -193,17 +194,24 @@ class ParseCache:
         self._entries: OrderedDict[bytes, tuple[dns.message.Message, int]] = OrderedDict()
 
     def __len__(self) -> int:
+        """The number of replies held."""
         return len(self._entries)
 
     def resize(self, budget: int) -> None:
+        """Set a new byte budget (negative means 0) and drop the oldest entries beyond it."""
         self.budget = max(0, budget)
         self._shrink()
 
     def clear(self) -> None:
+        """Drop every entry; the hit and miss counters keep counting."""
         self._entries.clear()
         self.used = 0
 
     def parse(self, wire_without_id: bytes) -> dns.message.Message:
+        """The parsed reply to these bytes (ID zeroed), parsed once while cached.
+
+        Replies over LARGE_REPLY_BYTES or the whole budget are parsed but not kept.
+        """
         entry = self._entries.get(wire_without_id)
         if entry is not None:
             self.hits += 1
@@ -251,6 +259,7 @@ def _slim(reply: dns.message.Message) -> dns.message.Message:
 
 
 def large_reply_detail(size: int) -> str:
+    """The detail text for a reply cut to its useful sections because it was too large."""
     return (f"{size}-byte reply over the {LARGE_REPLY_BYTES}-byte body limit: kept header, "
             "question, answer, authority and glue; the rest dropped")
 
@@ -311,9 +320,14 @@ class UdpSockets:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
+        """The number of idle sockets kept, all addresses together."""
         return self._count
 
     def take(self, loop: asyncio.AbstractEventLoop, key: tuple[str, int]) -> _UdpChannel | None:
+        """An idle, unbroken socket to this (address, port), or None: the caller opens a new one.
+
+        Sockets registered with another event loop are all closed first.
+        """
         if loop is not self._loop:  # sockets registered with another (ended) loop
             self.close()
             self._loop = loop
@@ -327,6 +341,7 @@ class UdpSockets:
         return None
 
     def give(self, channel: _UdpChannel) -> None:
+        """Keep a socket for the next query to its address; close it if broken or over a bound."""
         idle = self._idle.setdefault(channel.key, [])
         if (channel.broken or channel.loop is not self._loop or len(idle) >= self.per_address
                 or self._count >= self.limit):
@@ -336,6 +351,7 @@ class UdpSockets:
         self._count += 1
 
     def close(self) -> None:
+        """Close every idle socket."""
         for idle in self._idle.values():
             for channel in idle:
                 channel.close()

@@ -62,6 +62,7 @@ def verdict(
 
 
 def control_result(obs: Observation) -> ControlResult:
+    """What one control query says about this vantage point: answered, or failed here locally."""
     return ControlResult(obs.address, responded(obs), obs.failure is FailureKind.LOCAL_ERROR,
                          obs.detail if obs.failure is FailureKind.LOCAL_ERROR else "")
 
@@ -190,6 +191,7 @@ def first_silent(observations: Iterable[Observation], default: float) -> float:
 
 
 def answering_families(observations: Iterable[Observation]) -> set[str]:
+    """The address families ("ipv4", "ipv6") with at least one answering observation."""
     return {family_of(o.address) for o in observations if responded(o)}
 
 

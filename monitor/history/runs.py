@@ -93,6 +93,7 @@ class SweepRun:
 
     @property
     def ended_at(self) -> float:
+        """When the run's newest sweep ended (epoch seconds)."""
         return self.last_at + self.last_duration
 
 
@@ -104,6 +105,7 @@ def _offset_ms(first_at: float, at: float) -> int:
 
 
 def varint(n: int) -> bytes:
+    """`n` (not negative) as a LEB128 unsigned varint: 7 bits a byte, low bits first."""
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)

@@ -50,10 +50,12 @@ class Page:
 
     @property
     def last_modified(self) -> str:
+        """The render's wall time as an HTTP date, for Last-Modified."""
         return formatdate(self.wall_time, usegmt=True)
 
 
 def build_page(snapshot: Snapshot, text: str, rendered_at: float, seconds: float) -> Page:
+    """A Page of this text: UTF-8 body, its gzip form and a strong ETag from its digest."""
     body = text.encode("utf-8")
     digest = hashlib.blake2b(body, digest_size=12).hexdigest()
     return Page(snapshot, rendered_at, time.time(), body, gzip.compress(body, compresslevel=6),
@@ -81,6 +83,7 @@ class PageCache:
         self._refresher: asyncio.Task[None] | None = None
 
     async def get(self) -> Page:
+        """The page to serve: the cached one while fresh, else a new render shared by waiters."""
         snapshot = self.source()
         self.last_request = self.clock()
         if self.refresh_ahead and (self._refresher is None or self._refresher.done()):

@@ -36,15 +36,18 @@ MARK_WORDS = (
 
 @cache
 def template(name: str) -> Template:
+    """The named file of monitor/templates as a string.Template."""
     path = resources.files("monitor").joinpath(f"templates/{name}")
     return Template(path.read_text(encoding="utf-8"))
 
 
 def e(value: Any) -> str:
+    """The value as HTML-escaped text, quotes included."""
     return html.escape(str(value), quote=True)
 
 
 def ms(seconds: float | None) -> str:
+    """Seconds as milliseconds with 2, 1 or 0 decimals by size; "–" for None."""
     if seconds is None:
         return "–"
     value = seconds * 1000
@@ -54,10 +57,12 @@ def ms(seconds: float | None) -> str:
 
 
 def utc(ts: float) -> str:
+    """An epoch time as "YYYY-MM-DD HH:MM:SSZ"."""
     return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts))
 
 
 def ago(ts: float, now: float) -> str:
+    """How long before `now` `ts` was, in s, min or h; never negative."""
     delta = max(0.0, now - ts)
     if delta < 120:
         return f"{delta:.0f} s ago"
@@ -67,6 +72,7 @@ def ago(ts: float, now: float) -> str:
 
 
 def display_ns(name: str) -> str:
+    """A name server name in Unicode (IDNA decoded), with one trailing dot."""
     return unicode_zone(name.rstrip(".")) + "."
 
 
@@ -109,5 +115,6 @@ def flags(view: ServerView) -> list[tuple[str, str]]:
 
 
 def badge(severity_name: str) -> str:
+    """A severity badge: a span with the class b-<severity>."""
     sev = severity_name.lower()
     return f'<span class="badge b-{e(sev)}">{e(sev)}</span>'

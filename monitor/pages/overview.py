@@ -261,6 +261,7 @@ def _counts(views: dict[str, tuple[ServerView, ...]]) -> str:
 
 
 def render_status_page(snap: Snapshot, now: float | None = None) -> str:
+    """The status page HTML for this snapshot, as of `now` (default: the clock)."""
     now = time.time() if now is None else now
     healthy, detail = snap.health(now)
     refresh = max(15, int(snap.interval))

@@ -69,12 +69,14 @@ def respond(request: web.Request, body: bytes, gzipped: bytes, etag: str, conten
 
 
 def page_response(request: web.Request, page: Page) -> web.Response:
+    """The cached page as a response, gzip and 304 as the request allows."""
     return respond(request, page.body, page.gzipped, page.etag, "text/html",
                    last_modified=page.last_modified)
 
 
 @dataclass(frozen=True, slots=True)
 class Asset:
+    """A static file in both encodings, with its ETag and content type."""
     body: bytes
     gzipped: bytes
     etag: str
@@ -83,6 +85,7 @@ class Asset:
 
 @cache
 def asset(name: str) -> Asset | None:
+    """The static file of this name, or None when it is not one of STATIC_FILES."""
     if name not in STATIC_FILES:
         return None
     body = resources.files("monitor").joinpath(f"static/{name}").read_bytes()
@@ -92,6 +95,7 @@ def asset(name: str) -> Asset | None:
 
 
 async def static_file(request: web.Request) -> web.Response:
+    """aiohttp handler for /static/{name}: 404 for unknown names, cached 5 minutes."""
     found = asset(request.match_info["name"])
     if found is None:
         raise web.HTTPNotFound()

@@ -59,6 +59,7 @@ class StoreReader:
         return ZoneRecord(sweeps, self.store.check_history(zone))
 
     async def read(self, zone: str, since: float) -> ZoneRecord:
+        """The zone's stored history since `since`, read on the store's loop; may time out."""
         done: concurrent.futures.Future[ZoneRecord] = concurrent.futures.Future()
 
         def run() -> None:

@@ -20,6 +20,7 @@ DEFAULT_CONFIG = "config.yaml"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add the `ccmon report` subcommand and its options."""
     report = commands.add_parser(
         "report", help="SLA figures per zone and server from the store (HTML, CSV, JSON)"
     )
@@ -53,6 +54,7 @@ def _instant(text: str, flag: str) -> tuple[float, bool]:
 
 
 def parse_period(args: argparse.Namespace, now: float | None = None) -> Period:
+    """The report period from --month or --from/--to (UTC); ReportError for a bad one."""
     now = time.time() if now is None else now
     if args.month and (args.start or args.end):
         raise ReportError("--month and --from/--to exclude each other")
@@ -115,6 +117,7 @@ def _write(text: str, out: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`ccmon report`: compute the SLA figures and write them; exit status 0, or EXIT_INPUT."""
     try:
         config = _config(args)
         period = parse_period(args)

@@ -137,4 +137,5 @@ ANCHOR = {
 
 
 def anchor(key: str) -> str:
+    """The HTML anchor of a figure's definition."""
     return "def-" + ANCHOR.get(key, key)

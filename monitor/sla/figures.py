@@ -35,16 +35,19 @@ class ReportError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Period:
+    """A report period in epoch seconds, start inclusive, end exclusive, with its label."""
     start: float  # unix seconds, inclusive
     end: float  # unix seconds, exclusive
     label: str
 
     @property
     def minutes(self) -> float:
+        """The period's length in minutes."""
         return (self.end - self.start) / 60.0
 
     @property
     def day_aligned(self) -> bool:
+        """The period starts and ends at UTC midnight, so daily rollups cover it exactly."""
         return self.start % DAY == 0 and self.end % DAY == 0
 
 
@@ -73,6 +76,7 @@ def open_store(path: str) -> sqlite3.Connection:
 
 @dataclass(frozen=True, slots=True)
 class Series:
+    """One stored series: a (zone, name server, address) and its id in the store."""
     id: int
     zone: str
     nameserver: str
@@ -193,6 +197,7 @@ def histogram_quantile(q: float, counts: Sequence[int]) -> float | None:
 
 
 def nearest_rank(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by the nearest-rank method; None for no values."""
     ordered = sorted(values)
     if not ordered:
         return None
@@ -250,6 +255,7 @@ def _is_v6(address: str) -> bool:
 
 @dataclass(slots=True)
 class ZoneFigures:
+    """One zone's SLA figures and its servers', with the store series ids behind them."""
     zone: str
     figures: dict[str, Any]
     servers: list[dict[str, Any]] = field(default_factory=list)
@@ -264,6 +270,7 @@ def _minutes(sweeps: float, interval: float) -> float:
 
 def server_figures(s: Series, row: Mapping[str, Any], interval: float, period: Period,
                    reasons: Mapping[str, int]) -> dict[str, Any]:  # fmt: skip
+    """One address's SLA figures over the period (minutes, percent, seconds) from its rollup row."""
     sweeps, unmeasured = int(row["sweeps"]), int(row["unmeasured"])
     measured = sweeps - unmeasured
     down = int(row["unanswered"]) + int(row["lame"])
@@ -302,6 +309,7 @@ def server_figures(s: Series, row: Mapping[str, Any], interval: float, period: P
 def zone_figures(zone: str, row: Mapping[str, Any], interval: float, period: Period,
                  servers: list[dict[str, Any]], propagation: list[float],
                  pending: int) -> dict[str, Any]:  # fmt: skip
+    """The zone's SLA figures over the period from its rollup row and its servers' figures."""
     sweeps, unmeasured = int(row["sweeps"]), int(row["unmeasured"])
     measured = sweeps - unmeasured
     downtime = _minutes(int(row["unanswered"]), interval)
@@ -352,6 +360,7 @@ def zone_figures(zone: str, row: Mapping[str, Any], interval: float, period: Per
 
 @dataclass(slots=True)
 class SlaReport:
+    """The whole SLA report: the period, each zone's figures, the store and rollup used."""
     period: Period
     zones: list[ZoneFigures]
     store: str

@@ -39,6 +39,7 @@ def _period(period: Period) -> dict[str, Any]:
 
 
 def to_document(report: SlaReport) -> dict[str, Any]:
+    """The report as the JSON document's plain values (SCHEMA versioned)."""
     return {
         "schema": SCHEMA,
         "period": _period(report.period),
@@ -51,6 +52,7 @@ def to_document(report: SlaReport) -> dict[str, Any]:
 
 
 def render_json(report: SlaReport) -> str:
+    """The JSON document as indented text."""
     return json.dumps(to_document(report), indent=2, ensure_ascii=False) + "\n"
 
 
@@ -79,6 +81,7 @@ def csv_rows(report: SlaReport) -> tuple[list[str], list[dict[str, Any]]]:
 
 
 def render_csv(report: SlaReport) -> str:
+    """The report as CSV: a header, then one row per zone and per address."""
     columns, rows = csv_rows(report)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -261,6 +264,7 @@ def plot_bin(period: Period, hourly: bool) -> int:
 
 
 def zone_plots(db: sqlite3.Connection, report: SlaReport, z: ZoneFigures) -> str:
+    """The zone's plots as inline SVG: availability calendar, state strip, RTTs over time."""
     period = report.period
     hourly = use_hourly(db, period)
     step = 3600 if hourly else 86400
@@ -318,6 +322,7 @@ def zone_plots(db: sqlite3.Connection, report: SlaReport, z: ZoneFigures) -> str
 
 
 def render_html(report: SlaReport, db: sqlite3.Connection) -> str:
+    """The report as one self-contained HTML page (plots from the store's rollups)."""
     period = report.period
     parts = [
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",

@@ -48,6 +48,7 @@ class Svg:
 
     def add(self, tag: str, text: str | None = None, title: str | None = None,
             **attrs: Any) -> None:  # fmt: skip
+        """Append an element; `title` becomes a tooltip, `text` its escaped content."""
         inner = (f"<title>{escape(title)}</title>" if title else "") + escape(text or "")
         if inner:
             self.parts.append(f"<{tag}{_attrs(attrs)}>{inner}</{tag}>")
@@ -56,10 +57,12 @@ class Svg:
 
     def text(self, x: float, y: float, words: str, size: int = 11, anchor: str = "start",
              fill: str = MUTED) -> None:  # fmt: skip
+        """Append a text label at (x, y)."""
         self.add("text", words, x=f"{x:.1f}", y=f"{y:.1f}", font_size=size,
                  text_anchor=anchor, fill=fill, font_family="sans-serif")  # fmt: skip
 
     def __str__(self) -> str:
+        """The SVG document, to be inlined in HTML."""
         return (
             f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" role="img" '
             f'width="{self.width}" height="{self.height}" '
@@ -78,6 +81,7 @@ def _luminance(colour: str) -> float:
 
 
 def contrast(a: str, b: str) -> float:
+    """The WCAG 2 contrast ratio of two "#rrggbb" colours (1 to 21)."""
     la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
     return (la + 0.05) / (lb + 0.05)
 
@@ -235,6 +239,7 @@ def _polyline(svg: Svg, points: list[str], colour: str, dash: str) -> None:
 
 def bar_plot(points: Mapping[int, float], start: float, end: float, step: int, unit: str,
              label: str, colour: str = "#0072B2") -> Svg:  # fmt: skip
+    """A bar plot of values per time bin (epoch seconds), with axes and tooltips."""
     top = 20
     svg = Svg(PLOT_L + PLOT_W + 20, top + PLOT_H + 40, label)
     ymax = _nice(max([*points.values(), 1.0]) * 1.1)

@@ -55,6 +55,7 @@ def servers_up(evidence: Evidence) -> list[str]:
     reasons=("down", "degraded"),
 )
 def judge_availability(evidence: Evidence) -> Iterator[Finding]:
+    """AVAIL01: whether enough measured servers are up; unmeasured servers count as neither."""
     targets = evidence.targets()
     results = list(verdicts(evidence))
     unknown = evidence.unmeasured_servers()

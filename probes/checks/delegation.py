@@ -29,6 +29,7 @@ MIN_NAMESERVERS = 2  # RFC 2182
     reasons=("parent-unreachable", "none", "too-few"),
 )
 def judge_parent(evidence: Evidence) -> Iterator[Finding]:
+    """DELEG01: the parent answers and lists at least MIN_NAMESERVERS name servers."""
     delegation = evidence.delegation
     count = len(delegation.parent_ns)
     if count == 0:
@@ -57,6 +58,7 @@ def judge_parent(evidence: Evidence) -> Iterator[Finding]:
     reasons=("no-address",),
 )
 def judge_addresses(evidence: Evidence) -> Iterator[Finding]:
+    """DELEG02: every NS name has an address, from glue or from the resolver."""
     errors = evidence.delegation.resolution_errors
     for ns in evidence.delegation.nameservers:
         if not ns.addresses:
@@ -81,6 +83,7 @@ def _normal(name: str) -> str:
     reasons=("differs",),
 )
 def judge_ns_sets(evidence: Evidence) -> Iterator[Finding]:
+    """DELEG03: the NS set each child server serves equals the parent's, one finding per set."""
     parent = {_normal(n) for n in evidence.delegation.parent_ns}
     if not parent:
         return
@@ -116,6 +119,7 @@ def judge_ns_sets(evidence: Evidence) -> Iterator[Finding]:
     reasons=("glue-wrong", "glue-missing"),
 )
 def judge_glue(evidence: Evidence) -> Iterator[Finding]:
+    """DELEG04: the parent's glue matches the addresses the zone itself serves for each name."""
     served: dict[str, set[str]] = {}
     answered: set[tuple[str, str]] = set()
     for rdtype in ("A", "AAAA"):
@@ -165,6 +169,7 @@ def _authoritative_reply(reply: dns.message.Message) -> bool:
     reasons=("too-many-nameservers", "too-many-addresses"),
 )
 def judge_caps(evidence: Evidence) -> Iterator[Finding]:
+    """DELEG07: name servers or addresses left unprobed by probe.max_nameservers/max_addresses."""
     capped = evidence.delegation.capped
     settings = evidence.settings
     if "nameservers" in capped:

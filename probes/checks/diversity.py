@@ -55,6 +55,7 @@ def _prefixes(addresses: set[str], length: int) -> set[str]:
     reasons=REASONS["DIV01"],
 )
 def judge_diversity(evidence: Evidence) -> Iterator[Finding]:
+    """DIV01: enough name servers, per address family, in more than one network prefix."""
     servers = [ns for ns in evidence.delegation.nameservers if ns.addresses]
     if not servers:
         return  # DELEG01/DELEG02 already say there is nothing to probe

@@ -174,6 +174,7 @@ def _signs_dnskey(reply: dns.message.Message, zone: str, key: DNSKEY) -> bool:
     reasons=REASONS["DNSSEC01"],
 )
 def judge_ds(evidence: Evidence) -> Iterator[Finding]:
+    """DNSSEC01: the parent's DS set matches a DNSKEY the zone's servers serve."""
     ds_set = ds_records(evidence)
     keys = served_keys(evidence)
     has_keys = any(keys.values())
@@ -289,6 +290,7 @@ def _one_signature(rrset: dns.rrset.RRset, sig: RRSIG, keys: dns.rrset.RRset,
 
 @dataclass(frozen=True, slots=True)
 class RRsetVerdict:
+    """The RRSIG verdict on one signed RRset (SOA or DNSKEY) from one address."""
     rdtype: str  # "SOA" or "DNSKEY"
     status: str  # "valid" or a DNSSEC02 reason
     latest_expiry: float | None  # the last expiration among its RRSIGs, if any
@@ -343,6 +345,7 @@ _STATUS_WORDS = {
     reasons=REASONS["DNSSEC02"],
 )
 def judge_signatures(evidence: Evidence) -> Iterator[Finding]:
+    """DNSSEC02: per address, the SOA and DNSKEY RRsets carry valid signatures."""
     if not is_signed(evidence):
         return
     verdicts = signature_verdicts(evidence)
@@ -366,6 +369,7 @@ def judge_signatures(evidence: Evidence) -> Iterator[Finding]:
 
 @dataclass(frozen=True, slots=True)
 class Expiry:
+    """When one address's signatures run out, and the longest validity period it uses."""
     expires_at: float  # when the first of the address's signed RRsets loses its last RRSIG
     remaining: float  # seconds from the query to then (negative: already expired)
     longest_validity: float  # the longest expiration - inception among its RRSIGs
@@ -413,6 +417,7 @@ def expiries(evidence: Evidence) -> dict[tuple[str, str], Expiry]:
     reasons=REASONS["DNSSEC03"],
 )
 def judge_expiry(evidence: Evidence) -> Iterator[Finding]:
+    """DNSSEC03: signatures expired or expiring within EXPIRY_WARNING, or valid too long."""
     found = expiries(evidence)
     for key in evidence.targets():
         expiry = found.get(key)
@@ -478,6 +483,7 @@ def key_problems(key: DNSKEY) -> list[tuple[str, str]]:
     reasons=REASONS["DNSSEC04"],
 )
 def judge_algorithms(evidence: Evidence) -> Iterator[Finding]:
+    """DNSSEC04: weak or deprecated DNSKEY algorithms and SHA-1-only DS digests."""
     for key in sorted(zone_keys(evidence), key=dns.dnssec.key_id):
         tag = dns.dnssec.key_id(key)
         for reason, words in key_problems(key):

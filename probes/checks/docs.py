@@ -116,6 +116,7 @@ def render() -> str:
 
 
 def main() -> int:
+    """Write docs/checks.md from the registry (`python -m probes.checks.docs`); exit status 0."""
     DOC.write_text(render(), encoding="utf-8")
     print(f"wrote {DOC} ({len(CHECKS)} checks)", file=sys.stderr)
     return 0

@@ -198,6 +198,7 @@ def _unmeasured_timeouts(results: dict[str, str]) -> dict[str, str]:
     reasons=REASONS["EDNS01"],
 )
 def judge_edns(evidence: Evidence) -> Iterator[Finding]:
+    """EDNS01: per address, one finding per failed outcome, naming the EDNS tests that led to it."""
     for (nameserver, address), results in edns_outcomes(evidence).items():
         failed: dict[str, list[str]] = {}  # outcome -> tests, in test order
         for test, result in results.items():
@@ -254,6 +255,7 @@ def nsids(evidence: Evidence) -> dict[tuple[str, str], str]:
     reasons=REASONS["NSID01"],
 )
 def judge_nsid(evidence: Evidence) -> Iterator[Finding]:
+    """NSID01: the query with the NSID option fails where plain EDNS works."""
     observed = _observations(evidence)
     for key, obs in by_label(evidence, SOA_NSID).items():
         if key not in evidence.targets() or not _judged(evidence, key, observed):

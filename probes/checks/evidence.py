@@ -199,6 +199,7 @@ def responded(obs: Observation | None) -> bool:
 
 
 def serial_of(obs: Observation, zone: str) -> int | None:
+    """The serial of the zone's apex SOA in this reply, None without a reply or SOA."""
     if obs.reply is None:
         return None
     soa = apex_soa(obs.reply, zone)

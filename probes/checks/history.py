@@ -170,6 +170,7 @@ def _newer(a: int, b: int) -> bool:
 def judge_propagation(
     report: ZoneReport, history: History, settings: ProbeSettings
 ) -> Iterator[Finding]:
+    """SOA03: servers still behind a newer serial for longer than the propagation threshold."""
     now = report.started_at
     threshold = settings.propagation_threshold
     served = served_serials(report)
@@ -248,6 +249,7 @@ def normal_ns_set(names: Iterable[str]) -> tuple[str, ...]:
     reasons=REASONS["DELEG05"],
 )
 def judge_drift(report: ZoneReport, history: History, settings: ProbeSettings) -> Iterator[Finding]:
+    """DELEG05: the parent's and the zone's NS sets differ, with how long they have (history)."""
     parent, child = normal_ns_set(report.parent_ns), normal_ns_set(report.child_ns)
     if not parent or not child or parent == child:
         return

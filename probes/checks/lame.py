@@ -58,6 +58,7 @@ def verdicts(evidence: Evidence) -> Iterator[tuple[str, str, str, str]]:
     reasons=LAME_REASONS,
 )
 def judge_lame(evidence: Evidence) -> Iterator[Finding]:
+    """LAME01: servers that answer but without authority for the zone."""
     for nameserver, address, verdict, reason in verdicts(evidence):
         if verdict == "lame":
             yield judge_lame.finding(
@@ -79,6 +80,7 @@ def judge_lame(evidence: Evidence) -> Iterator[Finding]:
              "not-probed"),
 )
 def judge_reach(evidence: Evidence) -> Iterator[Finding]:
+    """REACH01: addresses that did not respond; silent when the whole zone is (AVAIL01 says it)."""
     found = [v for v in verdicts(evidence) if v[2] == "unreachable"]
     if len(found) == len(evidence.targets()) and not evidence.unmeasured_servers():
         return  # the whole zone is silent: AVAIL01's ZONE_UNREACHABLE says it once

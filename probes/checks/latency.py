@@ -33,6 +33,7 @@ def _slow(
     reasons=("slow",),
 )
 def judge_udp_rtt(evidence: Evidence) -> Iterator[Finding]:
+    """RTT01: UDP SOA round trips over the rtt_udp_threshold."""
     yield from _slow(evidence, Transport.UDP, evidence.settings.rtt_udp_threshold, judge_udp_rtt)
 
 
@@ -45,6 +46,7 @@ def judge_udp_rtt(evidence: Evidence) -> Iterator[Finding]:
     reasons=("slow",),
 )
 def judge_tcp_rtt(evidence: Evidence) -> Iterator[Finding]:
+    """RTT02: TCP SOA round trips over the rtt_tcp_threshold."""
     yield from _slow(evidence, Transport.TCP, evidence.settings.rtt_tcp_threshold, judge_tcp_rtt)
 
 
@@ -62,6 +64,7 @@ def judge_tcp_rtt(evidence: Evidence) -> Iterator[Finding]:
              "truncated", "not-authoritative"),
 )
 def judge_tcp(evidence: Evidence) -> Iterator[Finding]:
+    """TCP01: servers fine over UDP that fail or lack authority over TCP."""
     udp = evidence.soa(Transport.UDP)
     for key, tcp_obs in evidence.soa(Transport.TCP).items():
         nameserver, address = key

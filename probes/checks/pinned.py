@@ -59,6 +59,7 @@ def ds_key(text: str) -> bytes:
     reasons=REASONS["DELEG06"],
 )
 def judge_pinned(evidence: Evidence) -> Iterator[Finding]:
+    """DELEG06: the parent's NS set, glue and DS against what config.yaml pins for the zone."""
     expected = expectation_for(evidence.settings.expectations, evidence.zone)
     if expected is None:
         return

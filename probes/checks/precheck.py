@@ -108,9 +108,11 @@ class PrecheckEvidence:
 
     @property
     def zone(self) -> str:
+        """The proposed zone, absolute and lower case."""
         return self.proposal.zone
 
     def measured_targets(self) -> list[tuple[str, str]]:
+        """The proposed (name, address) pairs probed from here, the unmeasured left out."""
         return [k for k in self.evidence.targets() if k not in self.unmeasured]
 
 
@@ -133,6 +135,7 @@ def judge_precheck(pre: PrecheckEvidence) -> list[Finding]:
 
 
 def blocking(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings that would make IANA refuse the change (BLOCKING and above)."""
     return [f for f in findings if f.severity >= BLOCKING]
 
 
@@ -152,6 +155,7 @@ def blocking(findings: Iterable[Finding]) -> list[Finding]:
     reasons=REASONS["PRE01"],
 )
 def judge_count(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE01: the number of proposed name servers, and not all on one address."""
     count = len(pre.proposal.nameservers)
     if count < MIN_NAMESERVERS:
         yield judge_count.finding(
@@ -200,6 +204,7 @@ def hostname_problem(name: str) -> str | None:
     reasons=REASONS["PRE02"],
 )
 def judge_hostnames(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE02: every proposed NS name is a valid host name."""
     for name in pre.proposal.names:
         problem = hostname_problem(name)
         if problem:
@@ -237,6 +242,7 @@ _ANSWER_WORDS = {
     reasons=REASONS["PRE03"],
 )
 def judge_answers(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE03: every measured address answers authoritatively over UDP and TCP."""
     zone = pre.zone
     for transport in (Transport.UDP, Transport.TCP):
         observed = pre.evidence.soa(transport)
@@ -284,6 +290,7 @@ def _answers_elsewhere(pre: PrecheckEvidence, key: tuple[str, str]) -> bool:
     reasons=REASONS["PRE04"],
 )
 def judge_source(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE04: replies come from the address that was queried."""
     for key in pre.measured_targets():
         seen = pre.sources.get(key)
         if seen is not None and seen.source is not None and seen.source != key[1]:
@@ -313,6 +320,7 @@ def _authoritative(obs: Observation | None) -> bool:
     reasons=REASONS["PRE05"],
 )
 def judge_ns_set(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE05: each server's apex NS set equals the proposed one."""
     proposed = set(pre.proposal.names)
     for obs in pre.evidence.select("NS", Transport.UDP):
         key = (obs.nameserver, obs.address)
@@ -346,6 +354,7 @@ def judge_ns_set(pre: PrecheckEvidence) -> Iterator[Finding]:
     reasons=REASONS["PRE06"],
 )
 def judge_soa(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE06: all servers serve the same serial and the same other SOA fields."""
     soas = {}
     for key, obs in pre.evidence.soa(Transport.UDP).items():
         if key in pre.unmeasured or obs.reply is None or lame_reason(obs, pre.zone):
@@ -403,6 +412,7 @@ def authoritative_addresses(pre: PrecheckEvidence, name: str) -> dict[str, set[s
     reasons=REASONS["PRE07"],
 )
 def judge_glue(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE07: in-zone names have glue, and the glue matches what the names resolve to."""
     for server in pre.proposal.nameservers:
         name = server.name
         if pre.proposal.in_zone(name):
@@ -466,6 +476,7 @@ def _glue_differences(pre: PrecheckEvidence, name: str, glue: set[str],
     reasons=REASONS["PRE08"],
 )
 def judge_referral(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE08: the referral fits the size limit, with all glue if possible."""
     minimal, full = pre.referral_minimal, pre.referral_full
     if minimal is not None and not minimal.fits and minimal.overflow is not None:
         record = minimal.overflow
@@ -498,6 +509,7 @@ def judge_referral(pre: PrecheckEvidence) -> Iterator[Finding]:
     reasons=REASONS["PRE09"],
 )
 def judge_recursion(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE09: no proposed server is an open resolver."""
     observed = by_label(pre.evidence, RECURSION)
     for key in pre.measured_targets():
         if recursion_offered(observed.get(key)):
@@ -555,6 +567,7 @@ def proposed_addresses(pre: PrecheckEvidence) -> list[tuple[str, str]]:
     reasons=REASONS["PRE10"],
 )
 def judge_ranges(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE10: no proposed address lies in a private or reserved range (unless allowed)."""
     for name, address in proposed_addresses(pre):
         kind = address_range(address)
         if kind is None or (pre.allow_private and kind in ALLOWED_BY_FLAG):
@@ -592,6 +605,7 @@ def origin_as(address: str, table: Mapping[str, int]) -> int | None:
     reasons=REASONS["PRE11"],
 )
 def judge_networks(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE11: the addresses span more than one prefix per family and more than one AS."""
     addresses = sorted({a for _n, a in proposed_addresses(pre)})
     for version, length in ((4, IPV4_PREFIX), (6, IPV6_PREFIX)):
         family = [a for a in addresses if ipaddress.ip_address(a).version == version]
@@ -617,6 +631,7 @@ def judge_networks(pre: PrecheckEvidence) -> Iterator[Finding]:
 # --- PRE12 / PRE13: DNSSEC with the proposed DS set ------------------------------------------
 
 def served_keys(pre: PrecheckEvidence) -> dict[tuple[str, str], list[DNSKEY]]:
+    """The DNSKEYs each measured address serves; unmeasured addresses left out."""
     keys = dnssec.served_keys(pre.evidence)
     return {k: v for k, v in keys.items() if k not in pre.unmeasured}
 
@@ -643,6 +658,7 @@ def _tags(ds_set: Iterable[DS]) -> str:
     reasons=REASONS["PRE12"],
 )
 def judge_ds(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE12: the proposed DS records use allowed algorithms and match a served DNSKEY."""
     if not pre.proposal.ds:
         return
     zone = pre.zone
@@ -704,6 +720,7 @@ def _zone_key_matches(zone: str, ds: DS, key: DNSKEY) -> bool:
     reasons=REASONS["PRE13"],
 )
 def judge_chain(pre: PrecheckEvidence) -> Iterator[Finding]:
+    """PRE13: the chain of trust validates through the proposed DS set on every server."""
     ds_set = pre.proposal.ds
     if not ds_set:
         return

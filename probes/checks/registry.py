@@ -76,6 +76,7 @@ class Check:
     relevel: bool = True
 
     def __call__(self, *args: Any) -> Iterable[Finding]:
+        """Run the judge with the arguments of the check's kind."""
         return self.run(*args)
 
     @property

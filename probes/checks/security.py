@@ -65,6 +65,7 @@ def recursion_offered(obs: Observation | None) -> bool | None:
     reasons=REASONS["SEC01"],
 )
 def judge_axfr(evidence: Evidence) -> Iterator[Finding]:
+    """SEC01: servers that grant a zone transfer (AXFR) to anyone."""
     observed = by_label(evidence, AXFR)
     for nameserver, address in evidence.targets():
         if axfr_granted(observed.get((nameserver, address)), evidence.zone):
@@ -84,6 +85,7 @@ def judge_axfr(evidence: Evidence) -> Iterator[Finding]:
     reasons=REASONS["SEC02"],
 )
 def judge_recursion(evidence: Evidence) -> Iterator[Finding]:
+    """SEC02: servers that answer recursive queries for names outside the zone."""
     observed = by_label(evidence, RECURSION)
     for nameserver, address in evidence.targets():
         if recursion_offered(observed.get((nameserver, address))):

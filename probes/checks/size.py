@@ -38,6 +38,7 @@ def large_reply_size(detail: str) -> int:
     reasons=("oversized-reply",),
 )
 def judge_sizes(evidence: Evidence) -> Iterator[Finding]:
+    """SIZE01: per address, replies over LARGE_REPLY_BYTES, cut to their useful sections."""
     large: dict[tuple[str, str], list[tuple[int, str]]] = {}
     for obs in evidence.observations:
         if obs.reply is None:

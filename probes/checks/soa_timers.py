@@ -49,6 +49,7 @@ def timer_problems(timers: Timers) -> list[tuple[Severity, str, str]]:
 
 
 def served_timers(evidence: Evidence) -> dict[tuple[str, str], Timers]:
+    """Per address, the served SOA (refresh, retry, expire, minimum), in seconds."""
     return {
         key: (int(soa.refresh), int(soa.retry), int(soa.expire), int(soa.minimum))
         for key, soa in served_soas(evidence).items()
@@ -67,6 +68,7 @@ def served_timers(evidence: Evidence) -> dict[tuple[str, str], Timers]:
     reasons=REASONS["SOA04"],
 )
 def judge_timers(evidence: Evidence) -> Iterator[Finding]:
+    """SOA04: SOA timers outside the recommended ranges; one finding when all servers agree."""
     served = served_timers(evidence)
     if not served:
         return

@@ -52,6 +52,7 @@ def _answer_words(health: FamilyHealth) -> str:
     relevel=False,
 )
 def judge_vantage(evidence: Evidence) -> Iterator[Finding]:
+    """VANTAGE01: addresses left unmeasured because this host cannot reach their family."""
     addresses = dict.fromkeys(a for ns in evidence.delegation.nameservers for a in ns.addresses)
     unmeasured = [a for a in addresses if a in evidence.unmeasured]
     if evidence.nothing_measured:

@@ -53,6 +53,7 @@ class PrecheckRun:
 async def probe_proposal(proposal: Proposal, settings: ProbeSettings, *,
                          allow_private: bool = False, asn_table: dict[str, int] | None = None,
                          qname_octets: int = QNAME_OCTETS) -> PrecheckRun:
+    """Probe a proposed delegation's servers and collect what the prechecks judge."""
     started = time.monotonic()
     tally = QueryTally()
     current_tally.set(tally)

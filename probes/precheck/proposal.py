@@ -46,15 +46,18 @@ class ProposedServer:
 
 @dataclass(frozen=True, slots=True)
 class Proposal:
+    """A proposed delegation as parsed from the input: zone, name servers with glue, DS set."""
     zone: str  # absolute, lower case: "fr."
     nameservers: tuple[ProposedServer, ...]
     ds: tuple[dns.rdtypes.ANY.DS.DS, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The proposed NS names, in input order."""
         return tuple(s.name for s in self.nameservers)
 
     def glue_of(self, name: str) -> tuple[str, ...]:
+        """The proposed glue of a name; () when none was given."""
         return next((s.glue for s in self.nameservers if s.name == name), ())
 
     def in_zone(self, name: str) -> bool:
@@ -63,6 +66,7 @@ class Proposal:
 
 
 def parse_zone(text: str) -> str:
+    """The zone as an absolute, normalised name; ProposalError when it is not a valid name."""
     try:
         return absolute(normalise_zone(text))
     except InvalidZoneName as exc:
@@ -84,6 +88,7 @@ def parse_ns_name(text: str, where: str) -> str:
 
 
 def parse_ip(text: str, where: str) -> str:
+    """The address in canonical form ([] allowed); ProposalError naming `where` otherwise."""
     try:
         return str(ipaddress.ip_address(text.strip().strip("[]")))
     except ValueError:

@@ -37,6 +37,7 @@ class Record:
 
     @property
     def text(self) -> str:
+        """The record as a reader names it: "NS name" or "A/AAAA glue name address"."""
         if not self.address:
             return f"NS {self.nameserver}"
         kind = "AAAA" if ipaddress.ip_address(self.address).version == 6 else "A"
@@ -45,6 +46,7 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class ReferralSize:
+    """How big the referral for the proposal is, and the record that first passes LIMIT."""
     size: int  # octets of the whole referral
     overflow: Record | None  # the first record whose addition passed LIMIT (None: fits)
     records: tuple[Record, ...]  # what the referral holds, in order
@@ -52,6 +54,7 @@ class ReferralSize:
 
     @property
     def fits(self) -> bool:
+        """The whole referral fits in LIMIT octets."""
         return self.size <= LIMIT
 
 
