@@ -106,7 +106,7 @@ def main() -> int:
     with scale_lab([slow_zone], port=args.port) as lab:
         print(f"scale world up ({lab.mode}, port {lab.port}); slow server {TARGET} holds each "
               f"query {args.delay_ms:.0f} ms; {args.in_flight} other queries in flight; "
-              f"event loop {loop_name()}")
+              f"event loop {loop_name(prefer_uvloop=True)}")
 
         async def run() -> tuple[dict[int, float], dict[int, float], int, float]:
             stop = asyncio.Event()
@@ -118,7 +118,7 @@ def main() -> int:
             stop.set()
             return ours, naive, await load, elapsed
 
-        ours, naive, load_sent, elapsed = run_loop(run())
+        ours, naive, load_sent, elapsed = run_loop(run(), prefer_uvloop=True)
         records = lab.timings(TARGET)
         held = {r["id"]: (r.get("kernel_held_ns") or r["held_ns"]) / 1e9 for r in records
                 if r["transport"] == "udp"}

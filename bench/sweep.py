@@ -78,7 +78,7 @@ def main() -> int:
         addresses = {s.address for z in zones for s in servers[z]}
         print(f"scale world {args.world}: {len(zones)} TLDs, {len(addresses)} server "
               f"addresses, mode {lab.mode}, port {lab.port}, up in "
-              f"{time.monotonic() - up0:.1f} s; event loop {loop_name()}")
+              f"{time.monotonic() - up0:.1f} s; event loop {loop_name(prefer_uvloop=True)}")
 
         async def run() -> None:
             cache = ({} if args.parse_cache_mib is None
@@ -92,7 +92,7 @@ def main() -> int:
                           f"{queries / wall:,.0f} q/s; CPU {cpu:.2f} s = "
                           f"{cpu / queries * 1e6:.0f} µs/query; failures {failures or 'none'}")
 
-        run_loop(run())
+        run_loop(run(), prefer_uvloop=True)
         print(f"parse cache: {len(PARSE_CACHE)} replies, {PARSE_CACHE.used / 2**20:.1f} MiB "
               f"estimated of {PARSE_CACHE.budget / 2**20:.0f} MiB; {PARSE_CACHE.hits} hits, "
               f"{PARSE_CACHE.misses} misses in all")

@@ -298,4 +298,4 @@ def run(config: Config, prober_factory: ProberFactory | None = None) -> int:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-    return run_loop(_main(config, prober_factory))
+    return run_loop(_main(config, prober_factory), prefer_uvloop=True)
