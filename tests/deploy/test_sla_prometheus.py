@@ -29,11 +29,11 @@ from pathlib import Path
 
 import pytest
 
-from lab import Lab, LabError, parse_scenario
+from lab import Lab, parse_scenario
 from monitor.status import BUCKETS
 from tests.deploy.stack import Ccmon, Prometheus, ScrapeTarget, ccmon_config
 from tests.deploy.world import fast_rules, require_binaries
-from tests.support import free_port, missing, wait_for
+from tests.support import free_port, lab_started, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -70,10 +70,7 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> dict:
     require_binaries("prometheus")
     workdir = tmp_path_factory.mktemp("sla-prom")
     lab = Lab(parse_scenario(SCENARIO), port=free_port(), workdir=workdir)
-    try:
-        lab.start()
-    except LabError as exc:
-        missing(f"the lab does not start here: {exc}")
+    lab_started(lab)
     ccmon = prometheus = None
     try:
         def config(listen: str, store: Path) -> str:

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from lab import Lab, LabError, parse_scenario
+from lab import Lab, parse_scenario
 from monitor.config import parse_config
 from monitor.service import Service
 from probes.model import Finding, Severity, ZoneReport
-from tests.support import free_port
+from tests.support import free_port, lab_started
 
 pytestmark = pytest.mark.integration
 
@@ -66,10 +66,7 @@ SCENARIO = {
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = Lab(parse_scenario(SCENARIO), port=free_port(), workdir=tmp_path_factory.mktemp("lab"))
-    try:
-        lab.start()
-    except LabError as exc:
-        pytest.skip(f"the lab does not start here: {exc}")
+    lab_started(lab)
     try:
         yield lab
     finally:

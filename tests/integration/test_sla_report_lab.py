@@ -33,14 +33,14 @@ from pathlib import Path
 
 import pytest
 
-from lab import Lab, LabError, parse_scenario
+from lab import Lab, parse_scenario
 from monitor.config import parse_config
 from monitor.service import Service
 from probes.model import ZoneReport
 from probes.sweep import Prober
 from tests.monitor.sla_fixtures import build_store
 from tests.monitor.stack_helpers import CHROMIUM_FLAGS, missing
-from tests.support import free_port
+from tests.support import free_port, lab_started
 
 pytestmark = pytest.mark.integration
 
@@ -75,10 +75,7 @@ SCENARIO = {
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     port = int(os.environ.get("CCMON_LAB_PORT") or free_port())
     lab = Lab(parse_scenario(SCENARIO), port=port, workdir=tmp_path_factory.mktemp("lab"))
-    try:
-        lab.start()
-    except LabError as exc:
-        missing(f"the lab does not start here: {exc}")
+    lab_started(lab)
     try:
         yield lab
     finally:

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.support import Proc, free_port, missing, wait_for
+from tests.support import Proc, free_port, lab_started, missing, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,12 +33,7 @@ def demo_lab(workdir: Path) -> Any:
         import lab
     except ImportError:
         missing("the lab package is not available")
-    try:
-        world = lab.Lab(lab.load_scenario("demo"), port=free_port(), workdir=workdir)
-        world.start()
-    except lab.LabError as exc:
-        missing(f"the lab does not start here: {exc}")
-    return world
+    return lab_started(lab.Lab(lab.load_scenario("demo"), port=free_port(), workdir=workdir))
 
 
 
