@@ -31,6 +31,7 @@ import dns.rdatatype
 
 from probes.model import FailureKind
 from probes.settings import DEFAULT_PARSE_CACHE_BYTES
+from probes.wire import parse_reply
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python has no constant
 _TIMESPEC = struct.Struct("qq")
@@ -218,7 +219,7 @@ class ParseCache:
             self._entries.move_to_end(wire_without_id)
             return entry[0]
         self.misses += 1
-        reply = dns.message.from_wire(wire_without_id, ignore_trailing=True)
+        reply = parse_reply(wire_without_id)
         cost = entry_cost(wire_without_id)
         if len(wire_without_id) <= LARGE_REPLY_BYTES and cost <= self.budget:
             self._entries[wire_without_id] = (reply, cost)
