@@ -3,13 +3,13 @@
 dnspython's `dns.message.from_wire` costs ~300 us for a 164-byte SOA reply here (most of a
 cold sweep): it builds every owner name anew and hashes each record through its wire form
 while adding it. The core queries (SOA, NS, A, AAAA, with EDNS and no DNSSEC) only ever get
-header, question, SOA, NS, A, AAAA and an empty OPT back. This reader reads exactly that
+header, question, SOA, NS, A, AAAA and an OPT back. This reader reads exactly that
 subset and builds the very objects dnspython would (a `dns.message.Message` of
 `dns.rrset.RRset`s of dnspython's own rdata classes, names shared through a bounded cache),
 so every reader of a reply, judge or not, sees no difference.
 
 Anything outside the subset - another opcode, more than one question, another class or
-type, an OPT with options, a TSIG, a name or pointer it does not like, a count that runs
+type, a TSIG, a name or pointer it does not like, a count that runs
 past the end - is not read here at all: `read_reply` returns None and the caller hands the
 bytes to dnspython, which parses them or raises. So this reader never accepts what
 dnspython refuses, and tests/unit/test_wire.py compares both on every reply it can make.
@@ -216,21 +216,29 @@ class _Reader:
         if end > self.size:
             raise OutsideSubset("record data runs past the end")
         if rdtype == _OPT:
-            self.edns(section, owner_digest, rdclass, ttl, rdlen)
+            self.edns(section, owner_digest, rdclass, ttl, start, rdlen)
             return
         if rdclass != _IN:
             raise OutsideSubset("class other than IN")
         rdata = _read_rdata(wire, rdtype, start, end)
         self.add(section, owner, owner_digest, rdtype, rdata, 0 if ttl > 0x7FFFFFFF else ttl)
 
-    def edns(self, section: int, owner_digest: bytes, payload: int, ttl: int,
+    def edns(self, section: int, owner_digest: bytes, payload: int, ttl: int, start: int,
              rdlen: int) -> None:
         # dnspython refuses an OPT outside the additional section, a second one, or one not
-        # owned by the root (BadEDNS); options are left to it as well.
-        if section != _ADDITIONAL or self.opt is not None or owner_digest != b"\0" or rdlen:
-            raise OutsideSubset("OPT that dnspython reads or refuses")
-        self.opt = dns.rrset.from_rdata(dns.name.root, ttl, dns.rdtypes.ANY.OPT.OPT(
-            payload, _OPT, ()))
+        # owned by the root (BadEDNS): left to it. Options (NSID, cookies, the EDNS tests'
+        # echoes) are read by dnspython's own OPT reader, alone.
+        if section != _ADDITIONAL or self.opt is not None or owner_digest != b"\0":
+            raise OutsideSubset("OPT that dnspython refuses")
+        if rdlen:
+            try:
+                rdata = dns.rdata.from_wire(dns.rdataclass.RdataClass.make(payload), _OPT,
+                                            self.wire, start, rdlen)
+            except Exception as exc:  # its options do not parse: dnspython refuses the lot
+                raise OutsideSubset("OPT options that do not parse") from exc
+        else:
+            rdata = dns.rdtypes.ANY.OPT.OPT(payload, _OPT, ())
+        self.opt = dns.rrset.from_rdata(dns.name.root, ttl, rdata)
 
     def add(self, section: int, owner: dns.name.Name, owner_digest: bytes, rdtype: int,
             rdata: dns.rdata.Rdata, ttl: int) -> None:

@@ -175,8 +175,9 @@ LEFT_TO_DNSPYTHON = {
                  False),
     "a TXT record": (header(counts=(1, 1, 0, 0)) + QUESTION + rr(b"\xc0\x0c", 16, b"\x01x"),
                      False),
-    "OPT with an option": (header(counts=(1, 0, 0, 1)) + QUESTION
-                           + rr(b"\x00", 41, b"\x00\x03\x00\x02ab", 1232), False),
+    "OPT option running past its data": (header(counts=(1, 0, 0, 1)) + QUESTION
+                                         + rr(b"\x00", 41, b"\x00\x03\x00\x05ab", 1232),
+                                         True),
 }
 
 
@@ -228,9 +229,10 @@ def test_the_matcher_still_sorts_hostile_bytes() -> None:
     assert (matcher.mismatches, matcher.malformed) == (1, 1)
 
 
-def test_edns_options_come_from_dnspython() -> None:
+def test_edns_options_are_read_by_dnspythons_opt_reader() -> None:
     reply = soa_reply()
-    reply.use_edns(0, 0, 1232, options=[dns.edns.GenericOption(dns.edns.NSID, b"ns1")])
-    wire = reply.to_wire()
-    assert read_reply(wire) is None
-    assert parse_reply(wire).options[0].otype == dns.edns.NSID
+    reply.use_edns(0, dns.flags.DO, 1232, options=[
+        dns.edns.GenericOption(dns.edns.NSID, b"ns1"), dns.edns.GenericOption(65001, b"")])
+    ours = check(reply.to_wire())
+    assert ours is not None and ours.options[0].otype == dns.edns.NSID
+    assert ours.ednsflags & dns.flags.DO
