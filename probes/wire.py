@@ -162,6 +162,24 @@ def read_name(wire: bytes, pos: int, end: int) -> tuple[dns.name.Name, bytes, in
     return name, digest, (pos if after < 0 else after)
 
 
+# OPT records by (payload size, TTL, data): a server sends the same one in every reply, so
+# its RRset is made once and shared, as parsed replies are (never modified).
+_opts: dict[tuple[int, int, bytes], dns.rrset.RRset] = {}
+_OPTS_KEPT = 4096
+
+
+def _opt_rrset(payload: int, ttl: int, wire: bytes, start: int, rdlen: int) -> dns.rrset.RRset:
+    if rdlen:
+        try:
+            rdata = dns.rdata.from_wire(dns.rdataclass.RdataClass.make(payload), _OPT, wire,
+                                        start, rdlen)
+        except Exception as exc:  # its options do not parse: dnspython refuses the lot
+            raise OutsideSubset("OPT options that do not parse") from exc
+    else:
+        rdata = dns.rdtypes.ANY.OPT.OPT(payload, _OPT, ())
+    return dns.rrset.from_rdata(dns.name.root, ttl, rdata)
+
+
 class _Reader:
     """One message's bytes, read front to back into a dnspython message."""
 
@@ -230,15 +248,14 @@ class _Reader:
         # echoes) are read by dnspython's own OPT reader, alone.
         if section != _ADDITIONAL or self.opt is not None or owner_digest != b"\0":
             raise OutsideSubset("OPT that dnspython refuses")
-        if rdlen:
-            try:
-                rdata = dns.rdata.from_wire(dns.rdataclass.RdataClass.make(payload), _OPT,
-                                            self.wire, start, rdlen)
-            except Exception as exc:  # its options do not parse: dnspython refuses the lot
-                raise OutsideSubset("OPT options that do not parse") from exc
-        else:
-            rdata = dns.rdtypes.ANY.OPT.OPT(payload, _OPT, ())
-        self.opt = dns.rrset.from_rdata(dns.name.root, ttl, rdata)
+        key = (payload, ttl, self.wire[start : start + rdlen])
+        opt = _opts.get(key)
+        if opt is None:
+            opt = _opt_rrset(payload, ttl, self.wire, start, rdlen)
+            if len(_opts) >= _OPTS_KEPT:
+                _opts.clear()
+            _opts[key] = opt
+        self.opt = opt
 
     def add(self, section: int, owner: dns.name.Name, owner_digest: bytes, rdtype: int,
             rdata: dns.rdata.Rdata, ttl: int) -> None:
