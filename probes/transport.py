@@ -526,33 +526,22 @@ class _TcpConversation:
         except OSError as exc:  # refused by our own host before the SYN left
             self._finish(_failed(self.sent_at, exc, self.matcher, before_packet=True))
             return
-        # Where the handshake is over by now (loopback, a near server) the query goes out at
-        # once: no writability event, two fewer epoll changes. Elsewhere the send says
-        # EAGAIN (still connecting) and we wait to be writable as before.
-        if not self._send():
-            self.loop.add_writer(self.fd, self._on_writable)
+        self.loop.add_writer(self.fd, self._on_writable)
 
     def _on_writable(self) -> None:
         error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if error:
-            self._finish(_failed(self.sent_at, OSError(error, os.strerror(error)), self.matcher))
-        elif self._send():
-            self.loop.remove_writer(self.fd)
-
-    def _send(self) -> bool:
-        """Send what is left; True once all is sent (or the exchange ended in an error),
-        and then the reader is registered."""
         try:
+            if error:
+                raise OSError(error, os.strerror(error))
             self.unsent = self.unsent[self.sock.send(self.unsent):]
         except (BlockingIOError, InterruptedError):
-            return False
+            return
         except OSError as exc:
             self._finish(_failed(self.sent_at, exc, self.matcher))
-            return True
-        if self.unsent:
-            return False
-        self.loop.add_reader(self.fd, self._on_readable)
-        return True
+            return
+        if not self.unsent:
+            self.loop.remove_writer(self.fd)
+            self.loop.add_reader(self.fd, self._on_readable)
 
     def _on_readable(self) -> None:
         while not self.done.done():
