@@ -25,7 +25,6 @@ from probes.transport import (
     RawResult,
     UdpSockets,
     WireQuery,
-    make_query,
     tcp_exchange,
     udp_exchange,
 )
@@ -183,9 +182,8 @@ class QueryEngine:
             # bounded: names come from delegations (the whole root needs ~15,000)
             if len(self._templates) > 50_000:
                 self._templates.clear()
-            message = make_query(question.name, question.rdtype,
-                                 edns_buffer=self.settings.edns_buffer)
-            template = self._templates[key] = WireQuery.from_message(message)
+            template = self._templates[key] = WireQuery.standard(
+                question.name, question.rdtype, self.settings.edns_buffer)
         return template
 
     @staticmethod
