@@ -40,7 +40,9 @@ _SOA_NUMBERS = struct.Struct("!IIIII")
 
 _MAX_HOPS = 16  # compression pointers followed per name, as dnspython allows
 _MAX_NAME = 255  # octets of a name in wire form, RFC 1035 section 2.3.4
-_NAMES_KEPT = 65_536  # the name cache is dropped whole beyond this many names
+# The name cache is dropped whole beyond this many names (~350 bytes each, so ~6 MB at
+# most whatever servers send); the whole root zone's replies name ~10,000.
+_NAMES_KEPT = 16_384
 
 _IN = dns.rdataclass.IN
 _NONE = dns.rdatatype.NONE
@@ -166,6 +168,7 @@ def read_name(wire: bytes, pos: int, end: int) -> tuple[dns.name.Name, bytes, in
 # its RRset is made once and shared, as parsed replies are (never modified).
 _opts: dict[tuple[int, int, bytes], dns.rrset.RRset] = {}
 _OPTS_KEPT = 4096
+_OPT_KEPT_BYTES = 64  # an NSID or a cookie; so the cache stays under ~2 MB whatever comes
 
 
 def _opt_rrset(payload: int, ttl: int, wire: bytes, start: int, rdlen: int) -> dns.rrset.RRset:
@@ -248,6 +251,9 @@ class _Reader:
         # echoes) are read by dnspython's own OPT reader, alone.
         if section != _ADDITIONAL or self.opt is not None or owner_digest != b"\0":
             raise OutsideSubset("OPT that dnspython refuses")
+        if rdlen > _OPT_KEPT_BYTES:  # large options (padding, hostile bytes): never kept
+            self.opt = _opt_rrset(payload, ttl, self.wire, start, rdlen)
+            return
         key = (payload, ttl, self.wire[start : start + rdlen])
         opt = _opts.get(key)
         if opt is None:

@@ -236,3 +236,22 @@ def test_edns_options_are_read_by_dnspythons_opt_reader() -> None:
     ours = check(reply.to_wire())
     assert ours is not None and ours.options[0].otype == dns.edns.NSID
     assert ours.ednsflags & dns.flags.DO
+
+
+def test_the_caches_stay_bounded_whatever_names_and_options_come() -> None:
+    import probes.wire as wire
+
+    for i in range(wire._NAMES_KEPT + 10):
+        owner = b"\x08" + f"{i:08d}".encode() + b"\x00"
+        assert read_reply(header(counts=(1, 1, 0, 0)) + QUESTION
+                          + rr(owner, 1, b"\x01\x02\x03\x04")) is not None
+    assert len(wire._names) <= wire._NAMES_KEPT
+    for i in range(wire._OPTS_KEPT + 10):
+        option = struct.pack("!HH", 3, 4) + struct.pack("!I", i)
+        assert read_reply(header(counts=(1, 0, 0, 1)) + QUESTION
+                          + rr(b"\x00", 41, option, 1232)) is not None
+    assert len(wire._opts) <= wire._OPTS_KEPT
+    before = len(wire._opts)
+    padded = struct.pack("!HH", 12, 400) + bytes(400)  # EDNS padding: read, never kept
+    assert read_reply(header(counts=(1, 0, 0, 1)) + QUESTION + rr(b"\x00", 41, padded, 1232))
+    assert len(wire._opts) == before
