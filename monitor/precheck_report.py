@@ -23,10 +23,9 @@ from probes.checks.precheck import (
     proposed_addresses,
 )
 from probes.model import Finding, Transport, ZoneReport
-from probes.observe_extra.facts import with_address_facts
 from probes.precheck.probe import PrecheckRun
 from probes.settings import ProbeSettings
-from probes.sweep import server_statuses
+from probes.summarise import server_statuses, with_address_facts
 
 VERDICT_PREFIX = "would pass IANA's technical checks:"
 

@@ -20,8 +20,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from probes.addresses import family_of
 from probes.checks.evidence import responded
-from probes.checks.vantage import family_of
 from probes.engine import QueryEngine
 from probes.model import FailureKind, FamilyHealth, Observation, Transport, VantageState
 from probes.settings import ProbeSettings

@@ -21,7 +21,8 @@ from typing import Any
 
 from monitor.history.schema import ALL_COLUMNS, COUNTS, TCP_BUCKETS, UDP_BUCKETS
 from monitor.history.writer import DAY, HOUR
-from monitor.status import BUCKETS
+from monitor.snapshot import BUCKETS
+from probes.addresses import is_ipv6
 
 #: ICANN Spec 10 service levels.
 ZONE_AVAILABILITY_SLR = 100.0  # percent of the month
@@ -243,13 +244,6 @@ def _prefix(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
 
 
-def _is_v6(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).version == 6
-    except ValueError:
-        return ":" in address
-
-
 # --- figures -------------------------------------------------------------------------
 
 
@@ -279,7 +273,7 @@ def server_figures(s: Series, row: Mapping[str, Any], interval: float, period: P
     out: dict[str, Any] = {
         "nameserver": s.nameserver,
         "address": s.address,
-        "ip_version": 6 if _is_v6(s.address) else 4,
+        "ip_version": 6 if is_ipv6(s.address) else 4,
         "sweeps": sweeps,
         "measured_minutes": _minutes(measured, interval),
         "unmeasured_minutes": _minutes(unmeasured, interval),

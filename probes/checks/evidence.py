@@ -17,6 +17,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 
+from probes.addresses import family_of
 from probes.model import Delegation, FailureKind, FamilyHealth, Observation, Transport
 from probes.settings import ProbeSettings
 
@@ -63,7 +64,7 @@ class Evidence:
     def unmeasured_families(self) -> list[str]:
         """Families ("ipv4", "ipv6") not online here that left some address unmeasured."""
         down = {f for f, h in self.vantage.items() if h.state != "online"}
-        found = {("ipv6" if ":" in a else "ipv4") for a in self.unmeasured}
+        found = {family_of(a) for a in self.unmeasured}
         return sorted(found & down)
 
 

@@ -19,10 +19,10 @@ import dns.rdatatype
 
 from probes.checks.dnssec import ds_records
 from probes.checks.evidence import Evidence
-from probes.checks.history import duration_text
 from probes.checks.registry import Tag, register
 from probes.expectations import expectation_for
 from probes.model import Finding, Severity, ZoneReport
+from probes.text import duration_text
 
 REASONS: dict[str, tuple[str, ...]] = {
     "DELEG06": ("ns-differs", "glue-differs", "unexpected-ds", "missing-ds", "no-ds"),

@@ -14,13 +14,13 @@ from dns.rdtypes.ANY.DS import DS
 from probes.checks import judge
 from probes.checks.dnssec import (
     DAY,
-    dnssec_state,
     expiries,
     rsa_bits,
     signature_status,
 )
-from probes.model import FailureKind, Severity
+from probes.model import DnssecState, FailureKind, Severity
 from probes.observe_extra import labels
+from probes.summarise import dnssec_state as summarised_state
 from tests.unit.builders import evidence, healthy
 from tests.unit.builders_extra import (
     NOW,
@@ -57,6 +57,11 @@ def findings(ev, check):
 
 def dnssec_findings(ev):
     return [f for f in judge(ev) if f.check.startswith("DNSSEC")]
+
+
+def dnssec_state(ev) -> DnssecState:
+    """The zone's state as the summarise stage takes it from the judged findings."""
+    return summarised_state(ev, judge(ev))
 
 
 def test_healthy_signed_zone_is_clean_and_secure():
@@ -127,7 +132,7 @@ def test_silent_parent_leaves_the_chain_unchecked():
     ev = evidence([*ev.observations, parent(None)], SERVERS)
     assert findings(ev, "DNSSEC01") == [
         (Severity.NOTICE, "PARENT_DS_UNKNOWN", "no-parent-answer", "")]
-    assert dnssec_state(ev) == ""
+    assert dnssec_state(ev) == "unknown"
 
 
 def test_second_parent_answer_is_used_when_the_first_timed_out():

@@ -18,10 +18,9 @@ from probes.model import (
 )
 from probes.observe import EXTRA_PROBES
 from probes.observe_extra import labels
-from probes.observe_extra.facts import with_address_facts
 from probes.observe_extra.queries import build_query, further_queries, wanted_queries
 from probes.settings import ProbeSettings
-from probes.sweep import server_statuses
+from probes.summarise import server_statuses, with_address_facts
 from tests.unit.builders import delegation, evidence, healthy, obs
 from tests.unit.builders_extra import NOW, answer, extra, signed_server, soa_rrset
 
@@ -192,5 +191,5 @@ def test_report_round_trip_and_old_documents_still_load():
                        if k not in ("rrsig_expires_at", "dnssec_valid", "nsid", "edns",
                                     "axfr_open", "recursion_open")}]
     loaded = ZoneReport.from_dict(old)
-    assert loaded.dnssec == "" and loaded.servers[0].nsid == ""
+    assert loaded.dnssec == "unknown" and loaded.servers[0].nsid == ""
     assert loaded.servers[0].rrsig_expires_at is None and loaded.servers[0].edns == {}

@@ -13,7 +13,7 @@ from monitor.status import ZoneHistory, ZoneTotals, server_views
 from probes.checks import judge
 from probes.model import ZoneReport
 from probes.serial import highest_serial
-from probes.sweep import server_statuses
+from probes.summarise import server_statuses
 from tests.unit.builders import ZONE, evidence, healthy
 
 CASES = [

@@ -1,0 +1,34 @@
+"""Server addresses: their family and their reading order. The one place that tells IPv4 from
+IPv6 (the vantage, the checks, the metrics, the mails and the SLA report all ask here)."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+
+
+class Family(enum.StrEnum):
+    """An address family; its value is the `family` label and the vantage's key."""
+
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+
+
+def family_of(address: str) -> Family:
+    """IPV6 for an IPv6 address, IPV4 otherwise. Text that does not parse counts as IPv6
+    when it holds a colon (an IPv6 address with a zone index, say), as IPv4 otherwise."""
+    return Family.IPV6 if ":" in address else Family.IPV4
+
+
+def is_ipv6(address: str) -> bool:
+    """The address is an IPv6 address (the same rule as family_of)."""
+    return ":" in address
+
+
+def address_key(address: str) -> tuple[int, str]:
+    """A sort key: IPv4 before IPv6, numerically within each; unparseable text last."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return 9, address
+    return ip.version, ip.exploded
