@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 from probes.addresses import address_key, is_ipv6
 from probes.checks import CHECKS, dnssec, edns, security
 from probes.checks.availability import spec10_available, tally_servers
-from probes.checks.evidence import Evidence, serial_of
 from probes.checks.lame import server_verdict
+from probes.evidence import Evidence, serial_of
+from probes.labels import AXFR, DNSKEY_DO, RECURSION, by_label
 from probes.model import (
     AddressSummary,
     DnssecState,
@@ -30,7 +31,6 @@ from probes.model import (
     Severity,
     Transport,
 )
-from probes.observe_extra.labels import AXFR, DNSKEY_DO, RECURSION, by_label
 from probes.serial import highest_serial, serial_lag
 
 if TYPE_CHECKING:

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from probes.checks import Evidence, judge
-from probes.checks.evidence import apex_ns_names, sweep_readings
 from probes.delegation import AddressResolver, discover
 from probes.engine import QueryEngine, QueryTally, current_tally
+from probes.evidence import apex_ns_names, sweep_readings
 from probes.model import (
     Delegation,
     DnssecState,
@@ -23,7 +23,7 @@ from probes.model import (
 )
 from probes.names import absolute, normalise_zone
 from probes.observe import observe_core, observe_further
-from probes.observe_extra.queries import _parent_ds
+from probes.observe_further import parent_ds_queries
 from probes.settings import ProbeSettings
 from probes.summarise import summarise
 from probes.vantage import (
@@ -154,7 +154,7 @@ class Prober:
         if any(e.zone == absolute(zone) and e.ds for e in self.settings.expectations):
             # DELEG06 compares the parent's DS set with the pinned one every sweep
             kept = [o for o in kept if o.nameserver != "parent"]
-            kept += await _parent_ds(delegation, self.engine)
+            kept += await parent_ds_queries(delegation, self.engine)
         return kept
 
 
@@ -183,7 +183,9 @@ def child_ns(observations: list[Observation], zone: str) -> set[str]:
     """The union of the apex NS sets the zone's servers returned."""
     names: set[str] = set()
     for obs in observations:
-        if obs.question.rdtype == "NS" and obs.question.name == zone and obs.reply is not None:
+        question = obs.question
+        if question.rdtype == "NS" and not question.variant and question.name == zone \
+                and obs.reply is not None:
             names |= apex_ns_names(obs.reply, zone)
     return names
 
@@ -192,5 +194,5 @@ def _rtts(observations: list[Observation], transport: Transport) -> list[float]:
     return [
         o.rtt for o in observations
         if o.transport is transport and o.rtt is not None and o.reply is not None
-        and o.question.rdtype == "SOA"
+        and o.question.rdtype == "SOA" and not o.question.variant
     ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from probes.checks.evidence import Evidence
 from probes.checks.lame import verdicts
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence
 from probes.model import Finding, Severity, Transport
 
 MIN_SERVERS_UP = 2  # Spec 10 / RSM DNS.AVAIL.MINNS

@@ -6,8 +6,8 @@ import functools
 import ipaddress
 from collections.abc import Iterator
 
-from probes.checks.evidence import Evidence
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence
 from probes.model import Finding, Severity
 
 MIN_NAMESERVERS = 2  # RFC 2182

@@ -25,10 +25,10 @@ from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.DS import DS
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
-from probes.checks.evidence import Evidence, name_of
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence, name_of
+from probes.labels import DNSKEY_DO, SOA_DO, by_label, parent_ds
 from probes.model import Finding, Observation, Severity
-from probes.observe_extra.labels import DNSKEY_DO, SOA_DO, by_label, parent_ds
 from probes.text import utc_text
 
 DAY = 86400.0

@@ -18,8 +18,8 @@ import dns.rdataclass
 import dns.rdatatype
 
 from probes.checks.dnssec import ds_records
-from probes.checks.evidence import Evidence
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence
 from probes.expectations import expectation_for
 from probes.model import Finding, Severity, ZoneReport
 from probes.text import duration_text

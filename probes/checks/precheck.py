@@ -25,17 +25,17 @@ from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.DS import DS
 
 from probes.checks import dnssec
-from probes.checks.evidence import (
+from probes.checks.registry import Check, Kind, Tag, catalogue, register, relevel
+from probes.checks.security import recursion_offered
+from probes.evidence import (
     Evidence,
     apex_ns_names,
     apex_soa,
     lame_reason,
     rrset_addresses,
 )
-from probes.checks.registry import Check, Kind, Tag, catalogue, register, relevel
-from probes.checks.security import recursion_offered
+from probes.labels import DNSKEY_DO, RECURSION, SOA_DO, by_label
 from probes.model import FailureKind, Finding, Observation, Severity, Transport
-from probes.observe_extra.labels import DNSKEY_DO, RECURSION, SOA_DO, by_label
 from probes.precheck.proposal import Proposal
 from probes.precheck.referral import LIMIT, QNAME_OCTETS, ReferralSize
 from probes.serial import highest_serial

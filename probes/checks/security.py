@@ -10,10 +10,10 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from probes.checks.evidence import Evidence, name_of
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence, name_of
+from probes.labels import AXFR, RECURSION, RECURSION_QNAME, by_label
 from probes.model import FailureKind, Finding, Observation, Severity
-from probes.observe_extra.labels import AXFR, RECURSION, RECURSION_QNAME, by_label
 
 REASONS: dict[str, tuple[str, ...]] = {
     "SEC01": ("open",),

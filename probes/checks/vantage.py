@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from probes.addresses import family_of
-from probes.checks.evidence import Evidence
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence
 from probes.model import FamilyHealth, Finding, Severity, VantageState
 
 REASONS: dict[str, tuple[str, ...]] = {"VANTAGE01": ("absent", "offline")}

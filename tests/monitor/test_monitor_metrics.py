@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.metrics import CcmonCollector, Exporter, make_registry
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
-from probes.checks.evidence import LAME_REASONS
+from probes.evidence import LAME_REASONS
 from tests.monitor import ccmon_fixtures as fx
 
 

@@ -11,6 +11,7 @@ import pytest
 from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.DS import DS
 
+from probes import labels
 from probes.checks import judge
 from probes.checks.dnssec import (
     DAY,
@@ -19,7 +20,6 @@ from probes.checks.dnssec import (
     signature_status,
 )
 from probes.model import DnssecState, FailureKind, Severity
-from probes.observe_extra import labels
 from probes.summarise import dnssec_state as summarised_state
 from tests.unit.builders import evidence, healthy
 from tests.unit.builders_extra import (

@@ -1,4 +1,7 @@
-"""The input of every judge, and small pure readings of observations shared by them."""
+"""The input of every judge, and small pure readings of observations shared by them.
+
+Part of the model, not of a stage: observe reads replies with these (is it authoritative,
+did it respond) as the judges do, and neither stage imports the other."""
 
 from __future__ import annotations
 
@@ -37,9 +40,18 @@ class Evidence:
     nothing_measured: bool = False
 
     def select(self, rdtype: str, transport: Transport | None = None) -> Iterator[Observation]:
-        """Observations of one query type (and transport), in probe order."""
+        """Observations of one core query type (and transport), in probe order; the further
+        queries' variants of the same type are not among them (see `variant`)."""
         for obs in self.observations:
-            if obs.question.rdtype == rdtype and (transport is None or obs.transport == transport):
+            question = obs.question
+            if question.rdtype == rdtype and not question.variant and (
+                    transport is None or obs.transport == transport):
+                yield obs
+
+    def variant(self, label: str) -> Iterator[Observation]:
+        """Observations of one further query (probes.labels), in probe order."""
+        for obs in self.observations:
+            if obs.question.variant == label:
                 yield obs
 
     def soa(self, transport: Transport) -> dict[tuple[str, str], Observation]:
