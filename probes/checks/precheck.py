@@ -26,7 +26,7 @@ from dns.rdtypes.ANY.DS import DS
 
 from probes.checks import dnssec
 from probes.checks.registry import Check, Kind, Tag, catalogue, register, relevel
-from probes.checks.security import recursion_offered
+from probes.checks.security import open_resolver_findings
 from probes.evidence import (
     Evidence,
     apex_ns_names,
@@ -34,7 +34,7 @@ from probes.evidence import (
     lame_reason,
     rrset_addresses,
 )
-from probes.labels import DNSKEY_DO, RECURSION, SOA_DO, by_label
+from probes.labels import DNSKEY_DO, SOA_DO, by_label
 from probes.model import FailureKind, Finding, Observation, Severity, Transport
 from probes.precheck.proposal import Proposal
 from probes.precheck.referral import LIMIT, QNAME_OCTETS, ReferralSize
@@ -510,15 +510,7 @@ def judge_referral(pre: PrecheckEvidence) -> Iterator[Finding]:
 )
 def judge_recursion(pre: PrecheckEvidence) -> Iterator[Finding]:
     """PRE09: no proposed server is an open resolver."""
-    observed = by_label(pre.evidence, RECURSION)
-    for key in pre.measured_targets():
-        if recursion_offered(observed.get(key)):
-            nameserver, address = key
-            yield judge_recursion.finding(
-                "OPEN_RECURSION",
-                f"{nameserver} {address} answers recursive queries for names outside "
-                "the zone (open resolver)", nameserver=nameserver, address=address,
-                reason="open-resolver")
+    return open_resolver_findings(judge_recursion, pre.evidence, pre.measured_targets())
 
 
 # --- PRE10 / PRE11: where the addresses are ----------------------------------------------------
