@@ -15,7 +15,7 @@ def duration_text(seconds: float) -> str:
     """"3 d 4 h", "5 h 12 min", "12 min 30 s", "45 s", "4.5 s": two units at most, exact
     to a tenth of a second below ten seconds; negative durations read as 0."""
     seconds = max(0.0, seconds)
-    if seconds < 10:
+    if round(seconds, 1) < 10:  # 9.96 s is "10 s", not "10.0 s"
         return f"{seconds:.1f} s"
     whole = round(seconds)
     days, rest = divmod(whole, DAY)
