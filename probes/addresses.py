@@ -35,3 +35,17 @@ def address_key(address: str) -> tuple[int, int, str]:
     except ValueError:
         return 9, 0, address
     return ip.version, int(ip), ""
+
+
+#: The network a routing failure takes down at once, per family (DIV01, PRE11, SLA report).
+PREFIX_LENGTH = {Family.IPV4: 24, Family.IPV6: 48}
+
+
+@functools.lru_cache(maxsize=65536)  # the same addresses come back every sweep
+def network_prefix(address: str) -> str:
+    """"192.0.2.0/24", "2001:db8::/48": the address's /24 or /48; unparseable text as is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/{PREFIX_LENGTH[family_of(address)]}", strict=False))

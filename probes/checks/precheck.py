@@ -24,6 +24,7 @@ import dns.rdtypes.ANY.SOA
 from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.DS import DS
 
+from probes.addresses import Family, family_of, is_ipv6, network_prefix
 from probes.checks import dnssec
 from probes.checks.registry import Check, Kind, Tag, catalogue, register, relevel
 from probes.checks.security import open_resolver_findings
@@ -42,7 +43,6 @@ from probes.serial import highest_serial
 
 MIN_NAMESERVERS = 2
 MAX_NAMESERVERS = 13
-IPV4_PREFIX, IPV6_PREFIX = 24, 48
 BLOCKING = Severity.ERROR  # this severity and above: IANA would refuse the change
 
 #: The bounded reason vocabulary of each check (metric label values, JSON `reason`).
@@ -442,8 +442,7 @@ def _glue_differences(pre: PrecheckEvidence, name: str, glue: set[str],
     reported: set[str] = set()
     for source, served in views.items():
         if not pre.evidence.settings.ipv6:  # v6 records cannot be compared with unprobed v6
-            served = {a for a in served if ipaddress.ip_address(a).version == 4} | {
-                a for a in glue if ipaddress.ip_address(a).version == 6}
+            served = {a for a in served if not is_ipv6(a)} | {a for a in glue if is_ipv6(a)}
         for address in sorted(glue ^ served):
             if address in reported:
                 continue
@@ -599,9 +598,9 @@ def origin_as(address: str, table: Mapping[str, int]) -> int | None:
 def judge_networks(pre: PrecheckEvidence) -> Iterator[Finding]:
     """PRE11: the addresses span more than one prefix per family and more than one AS."""
     addresses = sorted({a for _n, a in proposed_addresses(pre)})
-    for version, length in ((4, IPV4_PREFIX), (6, IPV6_PREFIX)):
-        family = [a for a in addresses if ipaddress.ip_address(a).version == version]
-        prefixes = {ipaddress.ip_network(f"{a}/{length}", strict=False) for a in family}
+    for kind, version in ((Family.IPV4, 4), (Family.IPV6, 6)):
+        family = [a for a in addresses if family_of(a) is kind]
+        prefixes = {network_prefix(a) for a in family}
         if len(family) >= 2 and len(prefixes) == 1:
             prefix = str(next(iter(prefixes)))
             yield judge_networks.finding(
