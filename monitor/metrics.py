@@ -42,7 +42,7 @@ from prometheus_client.utils import floatToGoString
 from monitor.mailer import FAILURE_REASONS
 from monitor.outbox import OUTBOX_STATES
 from monitor.snapshot import Histogram, MonitorState, Snapshot, ZoneHistory, ZoneTotals
-from probes.addresses import family_of
+from probes.addresses import Family, family_of
 from probes.checks import edns
 from probes.checks.pinned import pinned_age
 from probes.model import (
@@ -61,7 +61,7 @@ PREFIX = "ccmon_"
 
 ZONE = ("dns_zone",)
 FAMILY = ("family",)
-FAMILIES: tuple[str, ...] = ("ipv4", "ipv6")
+FAMILIES: tuple[str, ...] = tuple(str(f) for f in Family)
 VANTAGE_STATES: tuple[str, ...] = tuple(str(s) for s in VantageState)
 SERVER = ("dns_zone", "nameserver", "address")
 SERVER_T = (*SERVER, "transport")

@@ -20,13 +20,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from probes.addresses import family_of
+from probes.addresses import Family, family_of
 from probes.engine import QueryEngine
 from probes.evidence import responded
 from probes.model import FailureKind, FamilyHealth, Observation, Transport, VantageState
 from probes.settings import ProbeSettings
 
-FAMILIES = ("ipv4", "ipv6")
+FAMILIES: tuple[str, ...] = tuple(str(f) for f in Family)
 CONTROL = "vantage"  # Observation.nameserver of the control queries
 
 
