@@ -27,28 +27,34 @@ DNSSEC_CHECKS = frozenset({"DNSSEC01", "DNSSEC02", "DNSSEC03", "DNSSEC04"})
 MAX_PARENT_TRIES = 2  # parent servers asked for the DS set, one after the other
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class FurtherQuery:
+    """One further query per address, and the checks that read its answer: it is sent
+    while one of them is enabled."""
+
+    label: str  # probes.labels; build_query says what goes on the wire
+    readers: frozenset[str]
+
+
+#: The further queries of a responding address, in the order they are sent: an explicit
+#: list (an address that did not respond gets only the query without EDNS).
+FURTHER_QUERIES: tuple[FurtherQuery, ...] = (
+    FurtherQuery(labels.SOA_PLAIN, frozenset({"EDNS01"})),
+    FurtherQuery(labels.DNSKEY_DO, DNSSEC_CHECKS),
+    FurtherQuery(labels.SOA_DO, DNSSEC_CHECKS | {"EDNS01"}),
+    FurtherQuery(labels.SOA_EDNS1, frozenset({"EDNS01"})),
+    FurtherQuery(labels.SOA_OPTION, frozenset({"EDNS01"})),
+    FurtherQuery(labels.SOA_NSID, frozenset({"NSID01"})),
+    FurtherQuery(labels.AXFR, frozenset({"SEC01"})),
+    FurtherQuery(labels.RECURSION, frozenset({"SEC02"})),
+)
+
+
 def wanted_queries(disabled: Iterable[str], *, responding: bool) -> list[str]:
     """The labels of the further queries for one address, given the disabled checks."""
     off = set(disabled)
-    dnssec = not off >= DNSSEC_CHECKS
-    wanted: list[str] = []
-    if "EDNS01" not in off:
-        wanted.append(labels.SOA_PLAIN)
-    if not responding:
-        return wanted
-    if dnssec:
-        wanted.append(labels.DNSKEY_DO)
-    if dnssec or "EDNS01" not in off:
-        wanted.append(labels.SOA_DO)
-    if "EDNS01" not in off:
-        wanted += [labels.SOA_EDNS1, labels.SOA_OPTION]
-    if "NSID01" not in off:
-        wanted.append(labels.SOA_NSID)
-    if "SEC01" not in off:
-        wanted.append(labels.AXFR)
-    if "SEC02" not in off:
-        wanted.append(labels.RECURSION)
-    return wanted
+    wanted = [q.label for q in FURTHER_QUERIES if q.readers - off]
+    return wanted if responding else [label for label in wanted if label == labels.SOA_PLAIN]
 
 
 @functools.lru_cache(maxsize=65536)
