@@ -398,8 +398,7 @@ def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
     out.add("ccmon_zone_measured", [zone], 0 if report.unknown else 1)
     if not report.unknown:
         up, total = report.nameservers_up
-        serials = {v.serial for v in report.addresses if v.serial is not None}
-        out.add("ccmon_zone_soa_serials", [zone], len(serials))
+        out.add("ccmon_zone_soa_serials", [zone], report.distinct_serials)
         out.add("ccmon_zone_nameservers", [zone], total)
         if report.available is not None:
             out.add("ccmon_zone_nameservers_up", [zone], up)

@@ -43,9 +43,8 @@ def zone_perfdata(report: ZoneReport, settings: ProbeSettings) -> list[str]:
     up, total = report.nameservers_up
     prefix = report.zone.replace(".", "_")
     items = [_item(f"{prefix}_ns_up", up, crit=f"{MIN_SERVERS_UP}:", low=0, high=total)]
-    serials = {v.serial for v in report.addresses if v.serial is not None}
-    if serials:
-        items.append(_item(f"{prefix}_serials", len(serials), warn="1", low=1))
+    if report.distinct_serials:
+        items.append(_item(f"{prefix}_serials", report.distinct_serials, warn="1", low=1))
     thresholds = {Transport.UDP: settings.rtt_udp_threshold,
                   Transport.TCP: settings.rtt_tcp_threshold}
     for transport, threshold in thresholds.items():

@@ -139,7 +139,6 @@ def summarise(report: ZoneReport, history: ZoneHistory | None = None) -> ZoneSum
     if not udp_rtts:
         udp_rtts = [v.udp.rtt for v in views if v.udp is not None and v.udp.rtt is not None]
     tcp_rows = [v.tcp for v in views if v.tcp is not None]
-    serials = {v.serial for v in views if v.serial is not None}
     history = history or ZoneHistory()
     verdicts = [v.dnssec_valid for v in views if v.dnssec_valid is not None]
     expiries = [v.rrsig_expires_at for v in views if v.rrsig_expires_at is not None]
@@ -157,7 +156,7 @@ def summarise(report: ZoneReport, history: ZoneHistory | None = None) -> ZoneSum
         ipv6_nameservers=len({v.nameserver for v in views if v.ipv6}),
         tcp_answering=sum(s.authoritative for s in tcp_rows),
         tcp_probed=len(tcp_rows),
-        serials=len(serials),
+        serials=report.distinct_serials,
         highest_serial=report.serial,
         rtt_median=percentile(udp_rtts, 50),
         rtt_p95=percentile(udp_rtts, 95),

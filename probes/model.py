@@ -339,6 +339,7 @@ class ZoneReport:
     addresses: tuple[AddressSummary, ...] = field(init=False, default=())
     nameservers_up: tuple[int, int] = field(init=False, default=(0, 0))  # (up, with a measure)
     serial: int | None = field(init=False, default=None)  # the highest (RFC 1982) served
+    distinct_serials: int = field(init=False, default=0)  # different serials served
     # ICANN Spec 10 over what was measured; None when it hangs on unmeasured name servers
     available: bool | None = field(init=False, default=None)
 
@@ -347,11 +348,8 @@ class ZoneReport:
         from probes.summarise import summarise_addresses  # the stage needs the model first
 
         object.__setattr__(self, "dnssec", DnssecState.of(str(self.dnssec)))
-        addresses, up, available, serial = summarise_addresses(self)
-        object.__setattr__(self, "addresses", addresses)
-        object.__setattr__(self, "nameservers_up", up)
-        object.__setattr__(self, "available", available)
-        object.__setattr__(self, "serial", serial)
+        for name, value in summarise_addresses(self)._asdict().items():
+            object.__setattr__(self, name, value)
 
     @property
     def severity(self) -> Severity:
@@ -379,6 +377,7 @@ class ZoneReport:
             "addresses": [a.to_dict() for a in self.addresses],
             "nameservers_up": list(self.nameservers_up),
             "serial": self.serial,
+            "distinct_serials": self.distinct_serials,
             "available": self.available,
         }
 

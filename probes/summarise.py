@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from probes.addresses import address_key, is_ipv6
 from probes.checks import CHECKS, dnssec, edns, security
@@ -138,12 +138,18 @@ def dnssec_state(evidence: Evidence, findings: Iterable[Finding]) -> DnssecState
 # --- per address and per zone (run by ZoneReport itself) -----------------------------
 
 
-def summarise_addresses(
-    report: ZoneReport,
-) -> tuple[tuple[AddressSummary, ...], tuple[int, int], bool | None, int | None]:
-    """The report's addresses (sorted by name server, then address), its (name servers up,
-    name servers measured), ICANN Spec 10 availability over what was measured, and the
-    highest serial served (RFC 1982)."""
+class ReportFacts(NamedTuple):
+    """What a report's rows come to: ZoneReport's fields of the same names."""
+
+    addresses: tuple[AddressSummary, ...]  # sorted by name server, then address
+    nameservers_up: tuple[int, int]  # (up on every measured address, with one measured)
+    available: bool | None  # ICANN Spec 10 over what was measured; None: no verdict
+    serial: int | None  # the highest served (RFC 1982)
+    distinct_serials: int  # how many different serials the authoritative answers carry
+
+
+def summarise_addresses(report: ZoneReport) -> ReportFacts:
+    """The per-address and per-zone facts of the report's rows."""
     grouped: dict[tuple[str, str], dict[Transport, ServerStatus]] = {}
     for status in report.servers:
         grouped.setdefault((status.nameserver, status.address), {})[status.transport] = status
@@ -163,7 +169,7 @@ def summarise_addresses(
     up, measured, unmeasured = tally_servers(
         (a.nameserver, a.up if a.measured else None) for a in addresses)
     available = None if report.unknown else spec10_available(up, unmeasured)
-    return addresses, (up, measured), available, top
+    return ReportFacts(addresses, (up, measured), available, top, len(set(serials.values())))
 
 
 def _serial_of(udp: ServerStatus | None, tcp: ServerStatus | None) -> int | None:

@@ -92,9 +92,10 @@ def test_summary_survives_the_stores_json_and_old_documents_get_one() -> None:
     assert data["addresses"][0] == {"nameserver": "ns1.fr.", "address": "192.0.2.1",
                                     "state": "stale", "lame_reason": "", "serial": 7, "lag": 2}
     assert (data["available"], data["nameservers_up"], data["serial"]) == (True, [2, 2], 9)
+    assert data["distinct_serials"] == report.distinct_serials == 2
     assert ZoneReport.from_dict(data) == report
-    old = {k: v for k, v in data.items()
-           if k not in ("addresses", "available", "nameservers_up", "serial")}
+    old = {k: v for k, v in data.items() if k not in (
+        "addresses", "available", "nameservers_up", "serial", "distinct_serials")}
     assert ZoneReport.from_dict({**old, "dnssec": ""}).dnssec is DnssecState.UNKNOWN
     assert ZoneReport.from_dict(old).addresses == report.addresses
 
