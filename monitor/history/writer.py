@@ -31,16 +31,10 @@ def _bucket(rtt: float) -> int:
     return bisect.bisect_left(BUCKETS, rtt)  # first bound >= rtt, len(BUCKETS) = +Inf
 
 
-def _measured(status: ServerStatus | None, report: ZoneReport) -> bool:
-    if status is None or report.unknown:
-        return False
-    return bool(getattr(status, "measured", True)) and status.address not in report.unmeasured
-
-
 def address_state(view: AddressSummary, report: ZoneReport) -> str:
     """The address' state in this sweep, by ICANN's test on the UDP row (TCP if no UDP)."""
     primary = view.udp if view.udp is not None else view.tcp
-    if primary is None or not view.measured or not _measured(primary, report):
+    if primary is None or not view.measured or report.unknown:
         return UNMEASURED  # as the summary says it (any of its rows unmeasured)
     if primary.answered and (primary.lame_reason or not primary.authoritative):
         return LAME
@@ -52,11 +46,9 @@ def address_state(view: AddressSummary, report: ZoneReport) -> str:
     return UNANSWERED
 
 
-def _transport_counts(row: dict[str, Any], status: ServerStatus | None, report: ZoneReport,
-                      prefix: str) -> None:  # fmt: skip
-    if not _measured(status, report):
+def _transport_counts(row: dict[str, Any], status: ServerStatus | None, prefix: str) -> None:
+    if status is None:  # not probed over this transport (the address is measured)
         return
-    assert status is not None
     name = "udp" if prefix == "u" else "tcp"
     row[f"{name}_tries"] = 1
     if not status.answered:
@@ -74,8 +66,8 @@ def address_row(view: AddressSummary, report: ZoneReport) -> tuple[dict[str, Any
         row["slow"] = 1
     if state == UNMEASURED:
         return row, ""
-    _transport_counts(row, view.udp, report, "u")
-    _transport_counts(row, view.tcp, report, "t")
+    _transport_counts(row, view.udp, "u")
+    _transport_counts(row, view.tcp, "t")
     if view.lag:
         row["lagging"] = 1
         row["lag_max"] = int(view.lag)
