@@ -12,8 +12,9 @@ MINUTE, HOUR, DAY = 60, 3600, 86400
 
 
 def duration_text(seconds: float) -> str:
-    """"3 d 4 h", "5 h 12 min", "12 min 30 s", "45 s", "4.5 s": two units at most, exact
-    to a tenth of a second below ten seconds; negative durations read as 0."""
+    """"3 d 4 h", "5 h 12 min", "12 min 30 s", "45 s", "4.5 s", "1 h": two units at most
+    (a second unit of 0 left out), a tenth of a second below ten seconds; negative
+    durations read as 0."""
     seconds = max(0.0, seconds)
     if round(seconds, 1) < 10:  # 9.96 s is "10 s", not "10.0 s"
         return f"{seconds:.1f} s"
@@ -21,12 +22,10 @@ def duration_text(seconds: float) -> str:
     days, rest = divmod(whole, DAY)
     hours, rest = divmod(rest, HOUR)
     minutes, secs = divmod(rest, MINUTE)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s"
+    for big, unit, small, small_unit in ((days, "d", hours, "h"), (hours, "h", minutes, "min"),
+                                         (minutes, "min", secs, "s")):
+        if big:
+            return f"{big} {unit} {small} {small_unit}" if small else f"{big} {unit}"
     return f"{secs} s"
 
 

@@ -29,8 +29,9 @@ def test_addresses_sort_v4_first_and_numerically() -> None:
 
 @pytest.mark.parametrize(("seconds", "text"), [
     (-3, "0.0 s"), (0, "0.0 s"), (4.54, "4.5 s"), (9.94, "9.9 s"), (9.96, "10 s"), (59, "59 s"),
-    (60, "1 min 0 s"), (750, "12 min 30 s"), (3599, "59 min 59 s"), (3600, "1 h 0 min"),
-    (86399, "23 h 59 min"), (86400, "1 d 0 h"), (3 * 86400 + 4 * 3600 + 59, "3 d 4 h"),
+    (60, "1 min"), (61, "1 min 1 s"), (750, "12 min 30 s"), (3599, "59 min 59 s"),
+    (3600, "1 h"), (3660, "1 h 1 min"), (86399, "23 h 59 min"), (86400, "1 d"),
+    (3 * 86400 + 4 * 3600 + 59, "3 d 4 h"),
 ])
 def test_duration_text(seconds: float, text: str) -> None:
     assert duration_text(seconds) == text
