@@ -14,12 +14,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.web import (
     WebServer,
-    accepts_classic_text,
     expiry_text,
     make_app,
     parse_listen,
     render_status_page,
 )
+from monitor.web.routes import accepts_classic_text
 from tests.monitor import ccmon_fixtures as fx
 
 ZONES = ("mx", "ke", "ec", "xn--fiqs8s", "fr")

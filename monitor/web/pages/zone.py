@@ -13,7 +13,10 @@ import concurrent.futures
 import time
 from dataclasses import dataclass
 
-from monitor.pages.common import (
+from monitor.status import ServerView, Snapshot, open_findings, server_views, summarise
+from monitor.status import unicode_zone as u_name
+from monitor.store import Store, SweepRun
+from monitor.web.pages.common import (
     DAY,
     STATE_WORDS,
     ago,
@@ -26,9 +29,6 @@ from monitor.pages.common import (
     template,
     utc,
 )
-from monitor.status import ServerView, Snapshot, open_findings, server_views, summarise
-from monitor.status import unicode_zone as u_name
-from monitor.store import Store, SweepRun
 from probes.checks.history import History
 from probes.model import Finding
 

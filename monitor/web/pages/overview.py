@@ -10,7 +10,18 @@ from __future__ import annotations
 
 import time
 
-from monitor.pages.common import (
+from monitor.status import (
+    DNSSEC_RANK,
+    STATES,
+    ServerView,
+    Snapshot,
+    ZoneSummary,
+    open_findings,
+    server_views,
+    summarise,
+    unicode_zone,
+)
+from monitor.web.pages.common import (
     MARK_WORDS,
     STATE_WORDS,
     ago,
@@ -22,17 +33,6 @@ from monitor.pages.common import (
     ms,
     template,
     utc,
-)
-from monitor.status import (
-    DNSSEC_RANK,
-    STATES,
-    ServerView,
-    Snapshot,
-    ZoneSummary,
-    open_findings,
-    server_views,
-    summarise,
-    unicode_zone,
 )
 
 #: (header, explanation) of the comparison columns, in order.

@@ -36,8 +36,8 @@ MARK_WORDS = (
 
 @cache
 def template(name: str) -> Template:
-    """The named file of monitor/templates as a string.Template."""
-    path = resources.files("monitor").joinpath(f"templates/{name}")
+    """The named file of monitor/web/templates as a string.Template."""
+    path = resources.files("monitor.web").joinpath(f"templates/{name}")
     return Template(path.read_text(encoding="utf-8"))
 
 
