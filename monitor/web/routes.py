@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 from aiohttp import web
+from markupsafe import Markup
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 from monitor.metrics import Exporter
@@ -50,6 +51,7 @@ log = logging.getLogger("monitor.web")
 
 STATE_KEY = web.AppKey("state", MonitorState)
 PLOTS_TIMEOUT = 5.0  # s: a zone page never waits longer for its plots
+PLOTS_FAILED = Markup('<p class="note">The history could not be plotted just now.</p>')
 EXPORTER_KEY = web.AppKey("exporter", Exporter)
 PAGE_CACHE_KEY = web.AppKey("page_cache", PageCache)
 STORE_READER_KEY = web.AppKey("store_reader", StoreReader)
@@ -214,14 +216,14 @@ async def zone_page(request: web.Request) -> web.Response:
         except (TimeoutError, sqlite3.Error) as exc:  # the page still shows the servers
             log.warning("zone page of %s: reading the store failed: %r", zone, exc)
             note = "The stored history could not be read just now; reload to try again."
-    plots = ""
+    plots = None
     if reader is not None:
         try:  # the SLA report's plots: read-only SQLite in a worker thread, bounded
-            plots = await asyncio.wait_for(
-                asyncio.to_thread(zone_plots_html, reader.store.path, zone), PLOTS_TIMEOUT)
+            plots = Markup(await asyncio.wait_for(  # the SLA renderer's escaped HTML
+                asyncio.to_thread(zone_plots_html, reader.store.path, zone), PLOTS_TIMEOUT))
         except (TimeoutError, sqlite3.Error, OSError) as exc:
             log.warning("zone page of %s: plotting the history failed: %r", zone, exc)
-            plots = '<p class="note">The history could not be plotted just now.</p>'
+            plots = PLOTS_FAILED
     text = render_zone_page(snap, zone, record, now, no_history=note, plots=plots)
     body = text.encode("utf-8")
     etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
