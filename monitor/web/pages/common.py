@@ -9,6 +9,7 @@ template's own arrives as :class:`markupsafe.Markup` (the SLA plots), explicitly
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
@@ -17,6 +18,7 @@ from monitor.status import ServerView, unicode_zone
 DAY = 86400.0
 EXPIRY_WARNING = 2.5 * DAY  # DNSSEC03: warning below 2.5 days
 EXPIRY_CRITICAL = 1.0 * DAY  # critical below 1 day
+DISPLAY_NAMES = 32_768  # decoded names remembered: more than the root zone has addresses
 
 STATE_WORDS = {
     "ok": "answers authoritatively, in time, current serial",
@@ -80,8 +82,10 @@ def ago(ts: float, now: float) -> str:
     return f"{delta / 3600:.1f} h ago"
 
 
+@lru_cache(maxsize=DISPLAY_NAMES)
 def display_ns(name: str) -> str:
-    """A name server name in Unicode (IDNA decoded), with one trailing dot."""
+    """A name server name in Unicode (IDNA decoded), with one trailing dot (remembered:
+    the overview shows every server's name each render, and decoding is the costly part)."""
     return unicode_zone(name.rstrip(".")) + "."
 
 

@@ -11,7 +11,7 @@ The markup is templates/status.html; this module hands it plain text per row and
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from monitor.status import (
     DNSSEC_RANK,
@@ -58,8 +58,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 DEFAULT_SORT = len(COLUMNS) - 1  # the server sends the table worst first
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
+class Cell(NamedTuple):
     """One (name server, address) in the grid, as the text its cell shows."""
 
     state: str
@@ -74,8 +73,7 @@ class Cell:
     marks: tuple[str, ...]  # the further checks' marks (MARK_WORDS)
 
 
-@dataclass(frozen=True, slots=True)
-class GridRow:
+class GridRow(NamedTuple):
     """A zone's row in the grid; ``cells`` is None while it waits for its first sweep."""
 
     zone: str
@@ -87,8 +85,7 @@ class GridRow:
     expiry: tuple[str, str] | None = None  # (words, level) of the earliest expiry
 
 
-@dataclass(frozen=True, slots=True)
-class FindingRow:
+class FindingRow(NamedTuple):
     """An open finding of a zone, as the findings table shows it."""
 
     zone: str
@@ -100,8 +97,7 @@ class FindingRow:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class ComparisonRow:
+class ComparisonRow(NamedTuple):
     """A zone in the registry comparison: its summary, each column's sort value, and the
     figures that need formatting."""
 

@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from markupsafe import Markup
 
@@ -84,8 +85,7 @@ class StoreReader:
 # --- the page --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ServerRow:
+class ServerRow(NamedTuple):
     """One (name server, address) in the servers table, as text."""
 
     nameserver: str
@@ -106,8 +106,7 @@ class ServerRow:
     edns: str  # without problems: "all ok", or "–" when not tested
 
 
-@dataclass(frozen=True, slots=True)
-class SummaryLine:
+class SummaryLine(NamedTuple):
     """The line under the zone's name."""
 
     summary: ZoneSummary
@@ -118,8 +117,7 @@ class SummaryLine:
     expiry: tuple[str, str] | None
 
 
-@dataclass(frozen=True, slots=True)
-class FindingRow:
+class FindingRow(NamedTuple):
     """An open finding and since when it is open."""
 
     severity: str
@@ -130,8 +128,7 @@ class FindingRow:
     since: str
 
 
-@dataclass(frozen=True, slots=True)
-class PeriodRow:
+class PeriodRow(NamedTuple):
     """Consecutive stored sweeps with the same outcome."""
 
     since: str
