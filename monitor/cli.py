@@ -20,9 +20,9 @@ from monitor.config import (
     Config,
     ConfigError,
     check_store_folder,
+    listen_address,
     load_config,
     parse_address,
-    parse_listen,
     parse_zone_name,
     with_overrides,
 )
@@ -82,7 +82,7 @@ def _timeout(text: str) -> float:
 
 def _listen(text: str) -> str:
     try:
-        return parse_listen(text)
+        return listen_address(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 
-from monitor.alerts_config import PasswordError, SmtpConfig
+from monitor.config.alerts import PasswordError, SmtpConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from monitor.config import Config

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from monitor import mailer
-from monitor.alerts_config import RetryConfig, SmtpConfig
+from monitor.config.alerts import RetryConfig, SmtpConfig
 from monitor.status import OutboxStatus
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from monitor.alerts import Alerter
 from monitor.config import Config
+from monitor.config.webconfig import WebConfigError, load_web_config
 from monitor.metrics import Exporter
 from monitor.outbox import OutboxError, OutboxWriteError
 from monitor.pages.zone import StoreReader
@@ -38,7 +39,6 @@ from monitor.scheduler import SweepScheduler
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.store import Store, StoreError, StoreWriteError
 from monitor.web import WebServer, make_app
-from monitor.webconfig import WebConfigError, load_web_config
 from probes.checks.history import History, judge_history
 from probes.loop import run as run_loop
 from probes.model import ZoneReport

@@ -32,8 +32,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
-from monitor.config import WebConfig
-from monitor.listen import parse_listen
+from monitor.config import WebConfig, parse_listen
+from monitor.config.webconfig import WebSecurity
 from monitor.metrics import Exporter
 from monitor.pages.cache import PageCache
 from monitor.pages.common import DAY, expiry_text
@@ -49,7 +49,7 @@ from monitor.status import (
     summarise,
     unicode_zone,
 )
-from monitor.webconfig import Guard, WebSecurity
+from monitor.webauth import Guard
 from monitor.weblimits import (
     ConnectionLimiter,
     Limits,
@@ -265,7 +265,7 @@ class WebServer:
         before_handshake: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
-        self.host, self.port = parse_listen(listen)
+        self.host, self.port = parse_listen(listen, any_port=True)
         self.ssl_context = ssl_context
         self.before_handshake = before_handshake
         limits = limits or Limits()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.alerts import Alerter
-from monitor.alerts_config import AlertRule
+from monitor.config.alerts import AlertRule
 from probes.model import Severity
 from tests.alerts.helpers import T0, Clock, avail, behind, lame, make_config, parse, report, slow
 

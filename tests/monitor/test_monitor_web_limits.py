@@ -21,9 +21,10 @@ from collections.abc import Iterator
 import bcrypt
 import pytest
 
+from monitor.config.webconfig import WebSecurity
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.web import WebServer, make_app
-from monitor.webconfig import FAILURES_ALLOWED, WebSecurity
+from monitor.webauth import FAILURES_ALLOWED
 from monitor.weblimits import Limits, connection_cap
 from tests.monitor import ccmon_fixtures as fx
 

@@ -17,13 +17,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as clock_time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from probes.model import Severity
+import yaml
 
-if TYPE_CHECKING:  # pragma: no cover
-    from monitor.config import _Section
+from monitor.config.reader import (
+    ConfigError,
+    Section,
+    boolean,
+    check_ids,
+    int_at_least,
+    optional_text,
+    parse_duration,
+    port,
+    positive_duration,
+    severity,
+)
+from monitor.errors import InputError
+from probes.model import Severity
 
 ALL_CHECKS = "all"
 
@@ -82,7 +94,7 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
 )
 
 
-class PasswordError(Exception):
+class PasswordError(InputError):
     """The configured SMTP password source cannot be read."""
 
 
@@ -235,40 +247,6 @@ class AlertsConfig:
 # --- validation -----------------------------------------------------------------------
 
 
-def _int_at_least(low: int) -> Any:
-    def checked(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"must be a whole number of at least {low}, got {value!r}")
-        return value
-
-    return checked
-
-
-def _severity(value: Any) -> Severity:
-    names = ", ".join(s.name for s in Severity)
-    if not isinstance(value, str) or value.upper() not in Severity.__members__:
-        raise ValueError(f"unknown severity {value!r} (one of {names})")
-    return Severity[value.upper()]
-
-
-def _check_ids(known: frozenset[str]) -> Any:
-    def convert(value: Any) -> frozenset[str] | None:
-        if value == ALL_CHECKS or value is None:
-            return None
-        values = value if isinstance(value, list) else [value]
-        if not values:
-            raise ValueError(f"give a list of check IDs or {ALL_CHECKS!r}")
-        ids = frozenset(str(v).upper() for v in values)
-        unknown = sorted(ids - known) if known else []
-        if unknown:
-            raise ValueError(
-                f"unknown check ID {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
-        return ids
-
-    return convert
-
-
 def email_list(value: Any) -> tuple[str, ...]:
     """One address or a list of addresses (``user@host``)."""
     if value is None:
@@ -290,15 +268,15 @@ def _email(value: Any) -> str:
     return addresses[0]
 
 
-def _known_checks() -> frozenset[str]:
-    from probes.checks import CHECKS
-
-    return frozenset(CHECKS)
+_min_severity = severity(tuple(s.name for s in Severity))
 
 
-def _rules(section: _Section) -> tuple[AlertRule, ...]:
-    from monitor.config import ConfigError, _Section
+def _rule_checks(value: Any) -> frozenset[str] | None:
+    """A rule's `checks:`: a list of the registry's check IDs, or `all` (None)."""
+    return check_ids(value, all_keyword=ALL_CHECKS)
 
+
+def _rules(section: Section) -> tuple[AlertRule, ...]:
     if "rules" not in section.items:
         return DEFAULT_RULES
     node = section.items["rules"][1]
@@ -307,10 +285,9 @@ def _rules(section: _Section) -> tuple[AlertRule, ...]:
         if section.raw("rules") in (None, []):
             return ()
         raise section.error(node, f"{section.path}.rules: give a list of rules")
-    known = _known_checks()
     rules: list[AlertRule] = []
     for index, (_value, element_node) in enumerate(elements):
-        rule = _Section(element_node, f"{section.path}.rules[{index}]", section.source)
+        rule = Section(element_node, f"{section.path}.rules[{index}]", section.source)
         rule.reject_unknown(RULE_KEYS)
         if "min_severity" not in rule.items:
             raise ConfigError(
@@ -319,14 +296,14 @@ def _rules(section: _Section) -> tuple[AlertRule, ...]:
             )
         rules.append(
             AlertRule(
-                checks=rule.get("checks", _check_ids(known), None),
-                min_severity=rule.get("min_severity", _severity, Severity.ERROR),
+                checks=rule.get("checks", _rule_checks, None),
+                min_severity=rule.get("min_severity", _min_severity, Severity.ERROR),
             )
         )
     return tuple(rules)
 
 
-def _zone_recipients(section: _Section) -> dict[str, tuple[str, ...]]:
+def _zone_recipients(section: Section) -> dict[str, tuple[str, ...]]:
     from probes.names import InvalidZoneName, normalise_zone
 
     zones = section.section("zone_recipients")
@@ -340,17 +317,15 @@ def _zone_recipients(section: _Section) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _scalar_text(section: _Section, key: str) -> tuple[str, Any]:
+def _scalar_text(section: Section, key: str) -> tuple[str, Any]:
     """The value of `key` as written (so 02:00 is not YAML 1.1's number 120), with its node."""
-    import yaml
-
     node = section.items[key][1]
     if not isinstance(node, yaml.ScalarNode) or not str(node.value).strip():
         raise section.error(node, f"{section.path}.{key}: give a single value")
     return str(node.value).strip(), node
 
 
-def _minutes(section: _Section, key: str) -> int:
+def _minutes(section: Section, key: str) -> int:
     """ "HH:MM" (00:00 to 24:00) as minutes after midnight."""
     text, node = _scalar_text(section, key)
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
@@ -361,7 +336,7 @@ def _minutes(section: _Section, key: str) -> int:
     return minutes
 
 
-def _instant(section: _Section, key: str, tz: tzinfo) -> float:
+def _instant(section: Section, key: str, tz: tzinfo) -> float:
     """An ISO 8601 date and time; without an offset it is read in `tz`."""
     text, node = _scalar_text(section, key)
     try:
@@ -403,9 +378,7 @@ def _window_zones(value: Any) -> frozenset[str] | None:
         raise ValueError(str(exc)) from None
 
 
-def _maintenance(section: _Section) -> tuple[MaintenanceWindow, ...]:
-    from monitor.config import _Section
-
+def _maintenance(section: Section) -> tuple[MaintenanceWindow, ...]:
     if "maintenance" not in section.items or section.raw("maintenance") in (None, []):
         return ()
     node = section.items["maintenance"][1]
@@ -414,12 +387,12 @@ def _maintenance(section: _Section) -> tuple[MaintenanceWindow, ...]:
         raise section.error(node, f"{section.path}.maintenance: give a list of windows")
     windows = []
     for index, (_value, element_node) in enumerate(elements):
-        entry = _Section(element_node, f"{section.path}.maintenance[{index}]", section.source)
+        entry = Section(element_node, f"{section.path}.maintenance[{index}]", section.source)
         windows.append(_window(entry, element_node))
     return tuple(windows)
 
 
-def _window(entry: _Section, node: Any) -> MaintenanceWindow:
+def _window(entry: Section, node: Any) -> MaintenanceWindow:
     entry.reject_unknown(MAINTENANCE_KEYS)
     if "zones" not in entry.items:
         raise entry.error(node, f"{entry.path}.zones: missing (a list of zones, or all)")
@@ -464,53 +437,20 @@ def _window(entry: _Section, node: Any) -> MaintenanceWindow:
     )
 
 
-def _duration(value: Any) -> float:
-    from monitor.config import parse_duration
-
-    return parse_duration(value)
-
-
-def _positive_duration(value: Any) -> float:
-    seconds = _duration(value)
-    if seconds <= 0:
-        raise ValueError(f"must be greater than 0, got {value!r}")
-    return seconds
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {value!r}")
-    return value
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"must be a non-empty string, got {value!r}")
-    return value.strip()
-
-
-def _port(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise ValueError(f"must be a port number from 1 to 65535, got {value!r}")
-    return value
-
-
-def _smtp_config(smtp: _Section, d_smtp: SmtpConfig) -> SmtpConfig:
+def _smtp_config(smtp: Section, d_smtp: SmtpConfig) -> SmtpConfig:
     """``alerts.smtp``: the relay, TLS mode, credentials source; exclusive keys refused."""
     smtp.reject_unknown(SMTP_KEYS)
     smtp_config = SmtpConfig(
-        host=smtp.get("host", _text, None) or d_smtp.host,
-        port=smtp.get("port", _port, d_smtp.port),
-        starttls=smtp.get("starttls", _boolean, d_smtp.starttls),
-        ssl=smtp.get("ssl", _boolean, d_smtp.ssl),
-        username=smtp.get("username", _text, None),
-        password_file=smtp.get("password_file", _text, None),
-        password_env=smtp.get("password_env", _text, None),
+        host=smtp.get("host", optional_text, None) or d_smtp.host,
+        port=smtp.get("port", port, d_smtp.port),
+        starttls=smtp.get("starttls", boolean, d_smtp.starttls),
+        ssl=smtp.get("ssl", boolean, d_smtp.ssl),
+        username=smtp.get("username", optional_text, None),
+        password_file=smtp.get("password_file", optional_text, None),
+        password_env=smtp.get("password_env", optional_text, None),
         sender=smtp.get("from", _email, d_smtp.sender),
-        timeout=smtp.get("timeout", _positive_duration, d_smtp.timeout),
-        ca_file=smtp.get("ca_file", _text, None),
+        timeout=smtp.get("timeout", positive_duration, d_smtp.timeout),
+        ca_file=smtp.get("ca_file", optional_text, None),
     )
     if smtp_config.ssl and smtp_config.starttls:
         key_node = smtp.items["ssl"][0]
@@ -527,7 +467,7 @@ def _smtp_config(smtp: _Section, d_smtp: SmtpConfig) -> SmtpConfig:
     return smtp_config
 
 
-def parse_alerts(section: _Section) -> AlertsConfig:
+def parse_alerts(section: Section) -> AlertsConfig:
     """Read the ``alerts:`` section; ConfigError naming the key and line on bad input."""
     defaults = AlertsConfig()
     section.reject_unknown(KNOWN_KEYS)
@@ -536,19 +476,19 @@ def parse_alerts(section: _Section) -> AlertsConfig:
     retry.reject_unknown(RETRY_KEYS)
     d_retry = defaults.retry
     retry_config = RetryConfig(
-        initial=retry.get("initial", _positive_duration, d_retry.initial),
-        max=retry.get("max", _positive_duration, d_retry.max),
-        give_up_after=retry.get("give_up_after", _positive_duration, d_retry.give_up_after),
+        initial=retry.get("initial", positive_duration, d_retry.initial),
+        max=retry.get("max", positive_duration, d_retry.max),
+        give_up_after=retry.get("give_up_after", positive_duration, d_retry.give_up_after),
     )
     return AlertsConfig(
-        enabled=section.get("enabled", _boolean, defaults.enabled),
+        enabled=section.get("enabled", boolean, defaults.enabled),
         rules=_rules(section),
-        open_after=section.get("open_after", _int_at_least(1), defaults.open_after),
-        close_after=section.get("close_after", _int_at_least(1), defaults.close_after),
+        open_after=section.get("open_after", int_at_least(1), defaults.open_after),
+        close_after=section.get("close_after", int_at_least(1), defaults.close_after),
         recipients=section.get("recipients", email_list, ()),
         zone_recipients=_zone_recipients(section),
         vantage_recipients=section.get("vantage_recipients", email_list, ()),
-        rate_limit=section.get("rate_limit", _duration, defaults.rate_limit),
+        rate_limit=section.get("rate_limit", parse_duration, defaults.rate_limit),
         retry=retry_config,
         smtp=smtp_config,
         maintenance=_maintenance(section),
