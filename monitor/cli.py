@@ -26,7 +26,15 @@ from monitor.config import (
     parse_zone_name,
     with_overrides,
 )
-from monitor.report import EXIT_UNKNOWN, exit_status, render_text, to_json_document
+from monitor.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    MonitorError,
+)
+from monitor.report import exit_status, render_text, to_json_document
 from probes.limits import fit_descriptors
 from probes.loop import run as run_loop
 from probes.model import ZoneReport
@@ -41,7 +49,7 @@ class _PluginArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(EXIT_UNKNOWN, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
 
 
 def _version() -> str:
@@ -203,8 +211,10 @@ async def check_zones(config: Config) -> list[ZoneReport]:
                                            for zone in config.zones)))
 
 
-class DeadlineReached(Exception):
+class DeadlineReached(MonitorError):
     """`--timeout` passed before every zone was swept."""
+
+    exit_code = EXIT_UNKNOWN
 
     def __init__(self, after: float, pending: list[str]):
         super().__init__(f"deadline reached after {after:.2f} s")
@@ -236,14 +246,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _load_for_check(args)
     if args.timeout is not None and not (0 < args.timeout < 86400):
         print("ccmon: -t/--timeout: must be between 0 and 86400 seconds", file=sys.stderr)
-        return EXIT_UNKNOWN
+        return EXIT_CONFIG
     config = replace(config, probe=fit_descriptors(config.probe)[0])
     try:
         reports = run_loop(check_zones_within(config, args.timeout))
     except DeadlineReached as exc:
         names = ", ".join(display_name(z) for z in exc.pending)
         print(f"CCMON UNKNOWN - {exc}; still pending: {len(exc.pending)} zone(s): {names}")
-        return EXIT_UNKNOWN
+        return exc.exit_code
     except Exception:  # a bug must still give the plugin's UNKNOWN, with the traceback
         traceback.print_exc()
         print("ccmon: internal error while checking; the traceback is above", file=sys.stderr)
@@ -260,7 +270,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     print(f"{args.file}: valid: {len(config.zones)} zone(s), sweep every "
           f"{config.schedule.interval:g} s, listen {config.web.listen}")
-    return 0
+    return EXIT_OK
 
 
 def _service_config(args: argparse.Namespace) -> Config:
@@ -290,10 +300,10 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     try:
         config = _service_config(args)
         print(f"healthy: {healthcheck.check(config)}")
-        return 0
-    except (ConfigError, ValueError, healthcheck.Unhealthy) as exc:  # ValueError: web config
+        return EXIT_OK
+    except (ConfigError, ValueError, healthcheck.Unhealthy) as exc:  # bad config: unhealthy
         print(f"unhealthy: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -339,15 +349,17 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The `ccmon` entry point; a bad config or flag is one line and exit status 3."""
+    """The `ccmon` entry point. Every error ccmon expects (a bad config or flag, a store it
+    cannot open, ...) reaches here as a MonitorError: one line, and the exit status its
+    kind names in the one table of monitor.errors."""
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except ConfigError as exc:  # every command's bad config or flag: one line, exit 3
+    except MonitorError as exc:
         print(f"ccmon: {exc}", file=sys.stderr)
-        return EXIT_UNKNOWN
+        return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -43,8 +43,15 @@ EXIT_CODES: tuple[tuple[int, str, str], ...] = (
                                        "check`: nothing measured or the deadline reached; "
                                        "`ccmon test-email`: not sent; `ccmon report`: bad "
                                        "period, store or output"),
-    (EXIT_INTERRUPTED, "INTERRUPTED", "stopped by Ctrl-C before it finished"),
+    (EXIT_INTERRUPTED, "INTERRUPTED", "a one-shot command (`check`, `report`, ...) stopped by "
+                                      "Ctrl-C; `ccmon run` stops cleanly with 0"),
 )
+
+
+def exit_codes_markdown() -> str:
+    """:data:`EXIT_CODES` as the Markdown table docs/config.md carries."""
+    rows = [f"| {code} | {name} | {when} |" for code, name, when in EXIT_CODES]
+    return "\n".join(["| status | name | when |", "| --- | --- | --- |", *rows]) + "\n"
 
 
 class MonitorError(Exception):

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor import mailer
 from monitor.config.alerts import RetryConfig, SmtpConfig
+from monitor.errors import MonitorError
 from monitor.status import OutboxStatus
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -99,7 +100,7 @@ CREATE INDEX IF NOT EXISTS alert_outbox_due ON alert_outbox (status, next_attemp
 ProblemKey = tuple[str, str, str, str, str]  # zone, check, nameserver, address, reason
 
 
-class OutboxError(Exception):
+class OutboxError(MonitorError):
     """The alert state cannot be read or written."""
 
 

@@ -53,6 +53,7 @@ from typing import Any
 
 import dns.serial
 
+from monitor.errors import MonitorError
 from monitor.history import MIGRATION as HISTORY_MIGRATION
 from monitor.history import prune_history, record_history
 from monitor.history.runs import (
@@ -160,7 +161,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-class StoreError(Exception):
+class StoreError(MonitorError):
     """The store file cannot be used (newer schema, not a database, unwritable)."""
 
 
