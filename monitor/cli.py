@@ -26,6 +26,7 @@ from monitor.config import (
     parse_zone_name,
     with_overrides,
 )
+from monitor.config.reader import port
 from monitor.errors import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -65,12 +66,10 @@ def _version() -> str:
 
 def _port(text: str) -> int:
     try:
-        value = int(text)
+        return port(int(text))
     except ValueError:
-        value = 0
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(
+            f"must be a port number from 1 to 65535, got {text!r}") from None
 
 
 MAX_TIMEOUT_FLAG = 60.0  # s, as for probe.udp_timeout and probe.tcp_timeout in the config

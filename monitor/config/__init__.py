@@ -4,6 +4,7 @@
   converter once (durations in Prometheus's grammar, ports, addresses, listen addresses,
   check IDs of the registry, severities);
 - :mod:`monitor.config.core`: config.yaml and its core sections → :class:`Config`;
+- :mod:`monitor.config.zones`: its ``zones:`` (names, per-zone overrides) and ``expect:``;
 - :mod:`monitor.config.alerts`: its ``alerts:`` section → :class:`AlertsConfig`;
 - :mod:`monitor.config.webconfig`: the exporter-toolkit web-config file (TLS, basic auth).
 
@@ -11,7 +12,6 @@ The names other modules use are re-exported here (``from monitor.config import C
 """
 
 from monitor.config.core import (
-    ALL_CCTLDS,
     DEFAULT_LISTEN,
     MAX_INTERVAL,
     MIN_FAST_INTERVAL,
@@ -21,11 +21,9 @@ from monitor.config.core import (
     ScheduleConfig,
     StoreConfig,
     WebConfig,
-    all_cctlds,
     check_store_folder,
     load_config,
     parse_config,
-    parse_zone_name,
     with_overrides,
 )
 from monitor.config.reader import (
@@ -38,6 +36,7 @@ from monitor.config.reader import (
     parse_duration,
     parse_listen,
 )
+from monitor.config.zones import ALL_CCTLDS, all_cctlds, parse_zone_name
 
 __all__ = [
     "ALL_CCTLDS",
