@@ -265,10 +265,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Like `promtool check config`: load and validate, say what was found, exit 0 or 3."""
+    """Like `promtool check config`: load and validate, say what was found, exit 0 or 3.
+    The web-config file it names (TLS, basic auth) is checked too, as `ccmon run` would."""
     config = load_config(args.file)
+    web = ""
+    if config.web.web_config_file:
+        from monitor.config.webconfig import load_web_config
+
+        security = load_web_config(config.web.web_config_file)
+        web = f", web config {config.web.web_config_file} ({security.scheme}, " \
+              f"{len(security.users)} user(s))"
     print(f"{args.file}: valid: {len(config.zones)} zone(s), sweep every "
-          f"{config.schedule.interval:g} s, listen {config.web.listen}")
+          f"{config.schedule.interval:g} s, listen {config.web.listen}{web}")
     return EXIT_OK
 
 

@@ -76,3 +76,17 @@ def test_a_store_from_a_newer_ccmon_ends_run_with_1(
     assert main(["run", "--config", path]) == EXIT_FAILURE
     said = capsys.readouterr().err + caplog.text
     assert "schema version 99, newer than this ccmon knows" in said
+
+
+def test_check_config_checks_the_web_config_it_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("tls_server_config:\n  min_version: TLS12\n", encoding="utf-8")
+    path = _config(tmp_path, f"web:\n  web_config_file: {web}\n")
+    assert main(["check-config", path]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err.startswith(f"ccmon: {web}:2: tls_server_config: cert_file and key_file"), err
+    web.write_text("basic_auth_users: {}\n", encoding="utf-8")
+    assert main(["check-config", path]) == 0
+    assert f"web config {web} (http, 0 user(s))" in capsys.readouterr().out
