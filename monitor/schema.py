@@ -200,8 +200,9 @@ def _apply(db: sqlite3.Connection, path: str, target: int, step: Migration) -> b
             for statement in _statements(step):
                 db.execute(statement)
         else:
-            log.info("%s: migrating to schema version %d (rows are converted: 1-2 minutes "
-                     "per month of 309 zones)", path, target)
+            what = (step.__doc__ or "").strip().split("\n")[0]
+            log.info("%s: migrating to schema version %d: %s (rows are converted: up to 1-2 "
+                     "minutes per month of 309 zones)", path, target, what)
             step(db)
         db.execute(f"PRAGMA user_version = {target}")
         db.execute("COMMIT")
