@@ -5,7 +5,8 @@
   check IDs of the registry, severities);
 - :mod:`monitor.config.core`: config.yaml and its core sections → :class:`Config`;
 - :mod:`monitor.config.zones`: its ``zones:`` (names, per-zone overrides) and ``expect:``;
-- :mod:`monitor.config.alerts`: its ``alerts:`` section → :class:`AlertsConfig`;
+- :mod:`monitor.config.alerts`: its ``alerts:`` section → :class:`AlertsConfig` (maintenance
+  windows: :mod:`monitor.config.maintenance`);
 - :mod:`monitor.config.webconfig`: the exporter-toolkit web-config file (TLS, basic auth).
 
 The names other modules use are re-exported here (``from monitor.config import Config``).
