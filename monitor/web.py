@@ -265,7 +265,7 @@ class WebServer:
         before_handshake: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
-        self.host, self.port = parse_listen(listen, any_port=True)
+        self.host, self.port = parse_listen(listen)
         self.ssl_context = ssl_context
         self.before_handshake = before_handshake
         limits = limits or Limits()

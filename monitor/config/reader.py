@@ -300,31 +300,34 @@ def _listen_host(host: str, shown: str) -> str | None:
     return str(address)
 
 
-def parse_listen(value: Any, *, any_port: bool = False) -> tuple[str | None, int]:
+def parse_listen(value: Any) -> tuple[str | None, int]:
     """Where to listen, as the Prometheus exporters write it (Go's net.Listen):
     '127.0.0.1:9153' → ('127.0.0.1', 9153), '[::1]:9153' → ('::1', 9153), ':9153' → every
-    address (None, 9153), 'localhost:9153' → a host name. Port 0 (any free port) only with
-    ``any_port`` (tests): a monitor needs a fixed port to be scraped."""
+    address (None, 9153), 'localhost:9153' → a host name. Port 0 is any free port (the
+    server in tests); a configured address is read with :func:`listen_address`."""
     shown = str(value)
     match = _LISTEN.fullmatch(shown.strip())
     if not match:
         raise ValueError(f"bad listen address {shown!r} (host:port, e.g. 127.0.0.1:9153, "
                          "[::1]:9153 or :9153)")
     number = int(match.group(2))
-    if number > 65535 or (number == 0 and not any_port):
+    if number > 65535:
         raise ValueError(f"bad listen address {shown!r}: the port must be from 1 to 65535")
     return _listen_host(match.group(1), shown), number
 
 
 def listen_address(value: Any) -> str:
-    """A listen address (:func:`parse_listen`) as the text given, stripped."""
-    parse_listen(value)
+    """A configured listen address (:func:`parse_listen`, port 1 to 65535: a monitor needs
+    a fixed port to be scraped), as the text given, stripped."""
+    if parse_listen(value)[1] == 0:
+        raise ValueError(f"bad listen address {value!r}: the port must be from 1 to 65535 "
+                         "(0, any free port, leaves nothing fixed to scrape)")
     return str(value).strip()
 
 
 def local_target(listen: str) -> tuple[str, int]:
     """Where a process on the same host reaches a server that listens on `listen`."""
-    host, number = parse_listen(listen, any_port=True)
+    host, number = parse_listen(listen)
     if host in (None, "0.0.0.0"):
         return "127.0.0.1", number
     if host == "::":

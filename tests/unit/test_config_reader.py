@@ -37,7 +37,6 @@ ACCEPTED = [
 ]
 REFUSED = [
     "9153",  # no host part at all
-    ":0",  # port 0: no fixed port to scrape
     ":65536",
     "1.2.3.4:99999",
     "::1:9153",  # IPv6 without brackets: ambiguous
@@ -72,11 +71,16 @@ def test_listen_refused_by_every_reader(text: str) -> None:
         runtime_options.apply_service_overrides(Config(zones=("fr",)), args, {})
 
 
-def test_port_zero_only_for_the_server_itself() -> None:
-    """Tests bind port 0 (any free port); a configured monitor never does."""
-    assert parse_listen("127.0.0.1:0", any_port=True) == ("127.0.0.1", 0)
-    with pytest.raises(ValueError):
-        parse_listen("127.0.0.1:0")
+@pytest.mark.parametrize("text", [":0", "127.0.0.1:0", "[::1]:00"])
+def test_port_zero_only_for_the_server_itself(text: str) -> None:
+    """The server binds port 0 (any free port) in tests; a configured monitor never does."""
+    assert parse_listen(text)[1] == 0
+    with pytest.raises(ValueError, match="bad listen address"):
+        listen_address(text)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f"zones: [fr]\nweb:\n  listen: '{text}'\n", "cfg.yaml")
+    assert str(caught.value).startswith("cfg.yaml:3: web.listen: bad listen address")
+    assert listen_address(text.replace(":0", ":1")) == text.replace(":0", ":1")
 
 
 def test_local_target_reaches_every_address_form() -> None:
