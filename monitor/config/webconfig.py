@@ -32,7 +32,7 @@ from typing import Any
 import bcrypt
 import yaml
 
-from monitor.config.reader import ConfigError, Section, compose, plain
+from monitor.config.reader import MAX_CONFIG_BYTES, ConfigError, Section, compose, line_of, plain
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ _TLS_KEYS = {
 }  # fmt: skip
 #: Top-level exporter-toolkit keys accepted with a warning rather than refused.
 _TOOLKIT_NOT_APPLIED = frozenset({"rate_limit"})
-MAX_WEB_CONFIG_BYTES = 1024 * 1024
+MAX_WEB_CONFIG_BYTES = MAX_CONFIG_BYTES  # 1 MiB, as config.yaml
 
 
 class WebConfigError(ConfigError):
@@ -178,7 +178,7 @@ def _parse(text: str, path: str) -> WebSecurity:
     for key in sorted(_TOOLKIT_NOT_APPLIED & set(root.items)):
         log.warning("%s:%d: %s is an exporter-toolkit key ccmon does not apply "
                     "(web.max_connections and the failed-login limit guard the server "
-                    "instead); ignored", path, root.items[key][0].start_mark.line + 1, key)
+                    "instead); ignored", path, line_of(root.items[key][0]), key)
     root.reject_unknown({"tls_server_config", "http_server_config", "basic_auth_users",
                          *_TOOLKIT_NOT_APPLIED})
     base = os.path.dirname(os.path.abspath(path))
