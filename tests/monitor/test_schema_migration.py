@@ -191,3 +191,33 @@ def test_a_file_from_a_newer_ccmon_is_refused(tmp_path: Path, opener: Opener) ->
     with pytest.raises((StoreError, OutboxError), match="schema version 7, newer than this "
                                                         "ccmon knows \\(6\\)"):
         opener(path)
+
+
+DUMP = Path(__file__).parent / "data" / "store_v5_alerts_v2.sql"
+
+
+def test_a_file_written_by_the_previous_code_runs_on(tmp_path: Path) -> None:
+    """The dump was written by commit f9bd613's own Store and Alerter: the service's two
+    connections open it in the service's order, the history and the open problem go on."""
+    from monitor.alerts import Alerter
+    from tests.alerts.helpers import T0, Clock, lame, make_config, report
+
+    path = tmp_path / "ccmon.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(DUMP.read_text(encoding="utf-8"))
+    db.close()
+    assert user_version(path) == 5 and "alert_meta" in tables(path)
+
+    store = open_store(path)
+    alerter = Alerter(make_config(path), clock=Clock(T0 + 180))
+    assert user_version(path) == 6 and "alert_meta" not in tables(path)
+    assert list(store.latest_reports()) == ["fr"]
+    assert sum(run.sweeps for run in store.runs("fr")) == 3  # the three sweeps, kept
+    (problem,) = alerter.open_problems("fr")
+    assert (problem.check, problem.nameserver, problem.failing) == ("LAME01", "ns2.nic.fr.", 3)
+    assert alerter.outbox_counts()["pending"] == 1
+    # the hold-down goes on from the stored counters: a 4th failing sweep mails nothing new
+    assert alerter.process(report(T0 + 180, lame()), now=T0 + 180) == 0
+    assert alerter.open_problems("fr")[0].failing == 4
+    alerter.close()
+    store.close()
