@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,17 +46,6 @@ def test_docs_list_the_exit_table() -> None:
     text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
     assert errors.exit_codes_markdown() in text
     assert [code for code, _name, _when in errors.EXIT_CODES] == [0, 1, 2, 3, 130]
-
-
-@pytest.fixture(autouse=True)
-def _root_logger_restored() -> Iterator[None]:
-    """`ccmon run` sets up logging to the stderr of the moment (pytest's capture here): put
-    the root logger back, or later tests log into a closed stream."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _config(tmp_path: Path, extra: str) -> str:
