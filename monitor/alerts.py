@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from monitor import mailer
-from monitor.alerts_config import OPEN_AT_ONCE, AlertsConfig
+from monitor.config.alerts import OPEN_AT_ONCE, AlertsConfig
 from monitor.outbox import AlertDB, Courier, ProblemKey, ProblemState, ZoneState
 from probes.addresses import family_of
 from probes.model import Finding, Severity, VantageState, ZoneReport

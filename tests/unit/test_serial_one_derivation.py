@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.metrics import CcmonCollector
-from monitor.pages.zone import render_zone_page
 from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.web.pages.zone import render_zone_page
 from probes.checks import judge
 from probes.model import ServerState, ZoneReport
 from probes.serial import highest_serial
