@@ -47,7 +47,9 @@ from typing import TYPE_CHECKING, Any
 from monitor import mailer
 from monitor.config.alerts import OPEN_AT_ONCE, AlertsConfig
 from monitor.outbox import AlertDB, Courier, ProblemKey, ProblemState, ZoneState
+from probes.addresses import family_of
 from probes.model import Finding, Severity, VantageState, ZoneReport
+from probes.text import duration_text as _duration
 
 if TYPE_CHECKING:  # pragma: no cover
     from monitor.config import Config
@@ -82,17 +84,6 @@ def label(check: str, severity: int, nameserver: str, address: str, reason: str)
 def utc(timestamp: float) -> str:
     """An epoch time as "YYYY-MM-DD HH:MM:SS UTC", for mail text."""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +140,6 @@ class Event:
 
 
 # --- the state machine (pure apart from the rows it is given) -------------------------
-
-
-def family_of(address: str) -> str:
-    """"ipv6" when the address holds a colon, else "ipv4"."""
-    return "ipv6" if ":" in address else "ipv4"
 
 
 def family_name(family: str) -> str:
