@@ -29,10 +29,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any, Protocol
 
-from monitor.alerts import Alerter
+from monitor.alerts import Alerter, OutboxError, OutboxWriteError
 from monitor.config import Config
 from monitor.metrics import Exporter
-from monitor.outbox import OutboxError, OutboxWriteError
 from monitor.pages.zone import StoreReader
 from monitor.scheduler import SweepScheduler
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals

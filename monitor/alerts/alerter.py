@@ -44,9 +44,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from monitor import mailer
+from monitor.alerts import mailer
+from monitor.alerts.outbox import AlertDB, Courier, ProblemKey, ProblemState, ZoneState
 from monitor.alerts_config import OPEN_AT_ONCE, AlertsConfig
-from monitor.outbox import AlertDB, Courier, ProblemKey, ProblemState, ZoneState
 from probes.model import Finding, Severity, VantageState, ZoneReport
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from monitor import mailer
+from monitor.alerts import mailer
 from monitor.alerts_config import RetryConfig, SmtpConfig
 from monitor.status import OutboxStatus
 
