@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from monitor.alerts_config import PasswordError, SmtpConfig
@@ -258,11 +259,19 @@ class Outgoing:
     raw: bytes
 
 
+class Delivery(StrEnum):
+    """What became of one try of one message."""
+
+    SENT = "sent"  # the server accepted it (some recipients may have been refused)
+    RETRY = "retry"  # not delivered now: try again after the backoff
+    FAILED = "failed"  # refused for good
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     """What became of one Outgoing message, by its key."""
     key: int
-    outcome: str  # "sent" | "retry" | "failed"
+    outcome: Delivery
     detail: str = ""  # the server's words, or the refused recipients of a sent message
     reason: str = ""  # retry and failed: one of FAILURE_REASONS
 
@@ -276,15 +285,15 @@ def deliver_batch(config: SmtpConfig, messages: Sequence[Outgoing]) -> list[Resu
                 refused = session.send(config.sender, item.recipients, item.raw)
             except ServerError as exc:
                 results.extend(
-                    Result(m.key, "retry", str(exc), exc.reason) for m in messages[index:]
+                    Result(m.key, Delivery.RETRY, str(exc), exc.reason) for m in messages[index:]
                 )
                 break
             except MessageError as exc:
-                outcome = "failed" if exc.permanent else "retry"
+                outcome = Delivery.FAILED if exc.permanent else Delivery.RETRY
                 results.append(Result(item.key, outcome, str(exc), exc.reason))
                 continue
             note = "; ".join(f"refused {r}: {why}" for r, why in refused.items())
-            results.append(Result(item.key, "sent", note))
+            results.append(Result(item.key, Delivery.SENT, note))
     return results
 
 

@@ -14,38 +14,26 @@ Everything a restart needs is here, written in one transaction per sweep:
 - ``alert_outbox``: every message as the exact bytes to send, with its state (``pending``,
   ``sent``, ``failed``), tries, next try and last error.
 
-Delivery (:class:`Courier`): a message is marked as being sent (``sending_at``, one more
-try, the next try already pushed back by the backoff) in a committed transaction before
-the SMTP transaction, and marked sent (or failed, or to retry) after it. When the store
-cannot record either mark, delivery pauses with exponential backoff, never shorter than
-``retry.initial``; messages the server accepted are kept in memory until their mark is
-committed, so nothing is sent twice while the process lives. Only a crash between the
-server's acceptance and the commit of the mark can repeat a message, at the next start and
-with the same Message-ID (at-least-once delivery; see docs/alerts.md).
+States are stored as the values of their enums (:class:`~monitor.alerts.model.Phase`,
+:class:`MessageStatus`). Delivery is the courier's (:mod:`monitor.alerts.courier`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import logging
 import os
 import sqlite3
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from monitor.alerts import mailer
-from monitor.alerts_config import RetryConfig, SmtpConfig
-from monitor.status import OutboxStatus
+from monitor.alerts.model import Phase, ProblemKey, ProblemState, ZoneState
 
 if TYPE_CHECKING:  # pragma: no cover
     from monitor.store import StoreHealth
-
-log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2  # 2: alert_outbox.sending_at
 
@@ -96,9 +84,6 @@ CREATE TABLE IF NOT EXISTS alert_outbox (
 CREATE INDEX IF NOT EXISTS alert_outbox_due ON alert_outbox (status, next_attempt_at);
 """
 
-ProblemKey = tuple[str, str, str, str, str]  # zone, check, nameserver, address, reason
-
-
 class OutboxError(Exception):
     """The alert state cannot be read or written."""
 
@@ -107,39 +92,12 @@ class OutboxWriteError(OutboxError):
     """A write to the alert tables failed and was rolled back (disk full, read-only, locked)."""
 
 
-@dataclass(slots=True)
-class ProblemState:
-    """Hold-down bookkeeping of one problem (zone, check, nameserver, address, reason)."""
+class MessageStatus(StrEnum):
+    """Where an outbox message is; its value is what ``alert_outbox.status`` holds."""
 
-    zone: str
-    check: str
-    nameserver: str
-    address: str
-    reason: str
-    state: str  # "pending" (failing, not yet mailed) or "open"
-    severity: int
-    tag: str
-    message: str
-    failing: int  # failing sweeps in a row
-    good: int  # good sweeps in a row (open problems only)
-    first_seen: float  # start of the first failing sweep of this run of failures
-    last_seen: float  # start of the latest failing sweep
-    opened_at: float | None = None  # when the hold-down was reached
-    notified_severity: int | None = None  # severity the last mail told
-
-    @property
-    def key(self) -> ProblemKey:
-        """The problem's identity: (zone, check, nameserver, address, reason)."""
-        return (self.zone, self.check, self.nameserver, self.address, self.reason)
-
-
-@dataclass(slots=True)
-class ZoneState:
-    """Per zone: when the last report and the last mail went out, and the digest not yet mailed."""
-    zone: str
-    last_report_at: float | None = None
-    last_mail_at: float | None = None
-    digest: list[dict[str, Any]] = field(default_factory=list)
+    PENDING = "pending"  # queued, or waiting for its next try
+    SENT = "sent"  # the SMTP server accepted it
+    FAILED = "failed"  # given up: refused for good, or expired
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +110,7 @@ class OutboxMessage:
     recipients: tuple[str, ...]
     raw: bytes
     created_at: float
-    status: str
+    status: MessageStatus
     attempts: int
     next_attempt_at: float
     last_error: str
@@ -251,6 +209,7 @@ class AlertDB:
         out = {}
         for row in rows:
             state = ProblemState(*row)
+            state.state = Phase(state.state)  # stored as its value
             out[state.key] = state
         return out
 
@@ -258,7 +217,7 @@ class AlertDB:
         """Insert or replace one problem's row."""
         values = (
             problem.zone, problem.check, problem.nameserver, problem.address, problem.reason,
-            problem.state, problem.severity, problem.tag, problem.message, problem.failing,
+            str(problem.state), problem.severity, problem.tag, problem.message, problem.failing,
             problem.good, problem.first_seen, problem.last_seen, problem.opened_at,
             problem.notified_severity,
         )  # fmt: skip
@@ -337,7 +296,10 @@ class AlertDB:
     def _messages(self, where: str, params: tuple[Any, ...]) -> list[OutboxMessage]:
         rows = self._db.execute(f"SELECT {_OUTBOX_COLUMNS} FROM alert_outbox {where}", params)
         return [
-            OutboxMessage(i, z, mid, s, tuple(json.loads(r)), bytes(raw), c, st, a, n, e, sa, sg)
+            OutboxMessage(
+                i, z, mid, s, tuple(json.loads(r)), bytes(raw), c, MessageStatus(st), a, n, e,
+                sa, sg,
+            )
             for i, z, mid, s, r, raw, c, st, a, n, e, sa, sg in rows
         ]
 
@@ -352,11 +314,11 @@ class AlertDB:
         """Pending messages, due or not, oldest first."""
         return self._messages("WHERE status = 'pending' ORDER BY id LIMIT ?", (limit,))
 
-    def messages(self, status: str | None = None) -> list[OutboxMessage]:
-        """The messages with this status ("pending", "sent", "failed"), or all; oldest first."""
+    def messages(self, status: MessageStatus | str | None = None) -> list[OutboxMessage]:
+        """The messages with this status (pending, sent, failed), or all; oldest first."""
         if status is None:
             return self._messages("ORDER BY id", ())
-        return self._messages("WHERE status = ? ORDER BY id", (status,))
+        return self._messages("WHERE status = ? ORDER BY id", (str(MessageStatus(status)),))
 
     def next_due(self) -> float | None:
         """When the earliest pending message is due (epoch seconds); None when none is pending."""
@@ -409,240 +371,9 @@ class AlertDB:
 
     def counts(self) -> dict[str, int]:
         """The number of messages per status; pending, sent and failed are always present."""
-        out = {"pending": 0, "sent": 0, "failed": 0}
+        out = {str(status): 0 for status in MessageStatus}
         for status, count in self._db.execute(
             "SELECT status, count(*) FROM alert_outbox GROUP BY status"
         ):
             out[status] = count
         return out
-
-
-# --- delivery ---------------------------------------------------------------------------
-
-#: The ``state`` label of ``ccmon_alert_outbox_messages``. ``unrecorded``: the outcome is
-#: known (the SMTP server accepted the message, or refused it for good) but the store could
-#: not record it yet; it is kept in memory and written as soon as the store takes writes.
-OUTBOX_STATES: tuple[str, ...] = ("pending", "sent", "failed", "unrecorded")
-BATCH = 50  # messages per SMTP connection
-LOG_EVERY = 60.0  # while delivery stays paused, at most one log line per this many seconds
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """A delivery outcome the store has not recorded yet."""
-
-    outcome: str  # "sent" | "failed"
-    at: float
-    detail: str
-
-
-class Courier:
-    """Delivers the outbox so that a store it cannot write never makes it send again.
-
-    One round (:meth:`deliver`): record the outcomes kept in memory, mark the due messages
-    as being sent, commit; only then hand them to the SMTP server (in a worker thread); keep
-    the outcomes in memory; record them, commit. A failed commit pauses delivery for
-    :meth:`backoff` of the failures in a row (``retry.initial`` doubling up to
-    ``retry.max``), says so once per :data:`LOG_EVERY`, and keeps the accepted messages in
-    :attr:`unrecorded`, so they are not sent again while the process lives.
-    """
-
-    def __init__(
-        self,
-        db: AlertDB,
-        retry: RetryConfig,
-        *,
-        clock: Callable[[], float] = time.time,
-        log_every: float = LOG_EVERY,
-    ) -> None:
-        self.db = db
-        self.retry = retry
-        self.clock = clock
-        self.log_every = log_every
-        self.unrecorded: dict[int, _Outcome] = {}  # outbox row id -> outcome
-        self.paused_until = 0.0
-        self.sent = 0  # accepted by the SMTP server since the start
-        self.failures = dict.fromkeys(mailer.FAILURE_REASONS, 0)
-        self.on_status: Callable[[OutboxStatus], None] | None = None
-        self._store_failures = 0  # failed commits in a row
-        self._logged_at: float | None = None
-        self._pause_logged = False
-
-    def backoff(self, failures: int) -> float:
-        """The wait after ``failures`` failures in a row; never shorter than retry.initial."""
-        retry = self.retry
-        wait = min(retry.max, retry.initial * 2 ** max(0, failures - 1))
-        return float(max(retry.initial, wait))
-
-    def paused(self, now: float | None = None) -> bool:
-        """Paused at `now` (default: the clock) because the store could not record an outcome."""
-        return (self.clock() if now is None else now) < self.paused_until
-
-    def next_wake(self, due: float) -> float:
-        """When the loop should look again: not before the pause ends."""
-        return max(due, self.paused_until)
-
-    @contextmanager
-    def guard(self) -> Iterator[None]:
-        """Other writes of the delivery loop (digests, pruning): a failure pauses delivery."""
-        try:
-            yield
-        except OutboxWriteError as exc:
-            self._pause(str(exc))
-
-    async def deliver(self, smtp: SmtpConfig, now: float | None = None) -> int:
-        """One round: every due message tried once over one connection; returns how many
-        the server accepted."""
-        now = self.clock() if now is None else now
-        if now < self.paused_until:
-            return 0
-        expired: list[OutboxMessage] = []
-        try:
-            with self.db.transaction():
-                self._record_outcomes()
-                batch = self._due(now, expired)
-                for message in batch:
-                    self.db.mark_sending(message.id, now, now + self.backoff(message.attempts + 1))
-        except OutboxWriteError as exc:
-            self._pause(str(exc))
-            return 0
-        self.unrecorded.clear()
-        self._resume()
-        self._said_expired(expired, now)
-        if not batch:
-            self.publish()
-            return 0
-        for message in batch:
-            if message.sending_at is not None:
-                log.warning(
-                    "alerts: %r (%s) was being sent when its outcome could not be recorded "
-                    "(ccmon stopped): it may have arrived; sending it again, same Message-ID",
-                    message.subject, message.message_id,
-                )  # fmt: skip
-        outgoing = [mailer.Outgoing(m.id, m.recipients, m.raw) for m in batch]
-        results = await asyncio.to_thread(mailer.deliver_batch, smtp, outgoing)
-        return self._settle(batch, results)
-
-    def _due(self, now: float, expired: list[OutboxMessage]) -> list[OutboxMessage]:
-        """Due messages, a zone's in order (none overtakes an older one); expired ones are
-        marked failed and put in ``expired``."""
-        ordered: list[OutboxMessage] = []
-        held_zones: set[str] = set()
-        for message in self.db.pending(BATCH):
-            if message.id in self.unrecorded:
-                continue
-            if now - message.created_at > self.retry.give_up_after:
-                self.db.mark_failed(message.id, f"expired: {message.last_error}")
-                expired.append(message)
-                continue
-            if message.zone in held_zones or message.next_attempt_at > now:
-                held_zones.add(message.zone)
-                continue
-            ordered.append(message)
-        return ordered
-
-    def _said_expired(self, expired: list[OutboxMessage], now: float) -> None:
-        for message in expired:
-            self.failures["expired"] += 1
-            log.error(
-                "alerts: dropping %r, undelivered for %.0f s: %s",
-                message.subject, now - message.created_at, message.last_error,
-            )  # fmt: skip
-
-    def _record_outcomes(self) -> None:
-        """Write the outcomes kept in memory (inside the caller's transaction)."""
-        for row_id, kept in self.unrecorded.items():
-            if kept.outcome == "sent":
-                self.db.mark_sent(row_id, kept.at, kept.detail)
-            else:
-                self.db.mark_failed(row_id, kept.detail)
-
-    def _settle(self, batch: Sequence[OutboxMessage], results: list[mailer.Result]) -> int:
-        finished = self.clock()
-        by_id = {m.id: m for m in batch}
-        retries: list[tuple[OutboxMessage, mailer.Result]] = []
-        sent = 0
-        for result in results:
-            message = by_id[result.key]
-            if result.outcome == "sent":  # in memory first: never sent again in this process
-                self.unrecorded[message.id] = _Outcome("sent", finished, result.detail)
-                self.sent += 1
-                sent += 1
-                log.info("alerts: sent %r (%s)", message.subject, message.message_id)
-                if result.detail:
-                    log.warning("alerts: %s", result.detail)
-                continue
-            reason = result.reason if result.reason in self.failures else "connect"
-            self.failures[reason] += 1
-            if result.outcome == "failed":
-                self.unrecorded[message.id] = _Outcome("failed", finished, result.detail)
-                log.error("alerts: giving up on %r: %s", message.subject, result.detail)
-            else:
-                retries.append((message, result))
-                log.warning(
-                    "alerts: %r not sent, retry in %.0f s: %s",
-                    message.subject, self.backoff(message.attempts + 1), result.detail,
-                )  # fmt: skip
-        try:
-            with self.db.transaction():
-                self._record_outcomes()
-                for message, result in retries:
-                    next_at = finished + self.backoff(message.attempts + 1)
-                    self.db.mark_retry(message.id, next_at, result.detail)
-        except OutboxWriteError as exc:
-            self._pause(str(exc))
-        else:
-            self.unrecorded.clear()
-        self.publish()
-        return sent
-
-    def _pause(self, cause: str) -> None:
-        now = self.clock()
-        self._store_failures += 1
-        wait = self.backoff(self._store_failures)
-        self.paused_until = now + wait
-        if self._logged_at is None or now - self._logged_at >= self.log_every:
-            kept = sum(1 for o in self.unrecorded.values() if o.outcome == "sent")
-            log.error(
-                "alerts: mail delivery paused, the store cannot record it: %s; next try in "
-                "%.0f s (backing off up to %.0f s); %d accepted message(s) kept in memory "
-                "so they are not sent again",
-                cause, wait, max(self.retry.max, self.retry.initial), kept,
-            )  # fmt: skip
-            self._logged_at = now
-            self._pause_logged = True
-        self.publish()
-
-    def _resume(self) -> None:
-        if not self._store_failures:
-            return
-        if self._pause_logged:
-            log.warning(
-                "alerts: mail delivery resumed, the store records it again (%d failed "
-                "commit(s))", self._store_failures,
-            )  # fmt: skip
-        self._store_failures = 0
-        self._pause_logged = False
-        self.paused_until = 0.0
-
-    def status(self) -> OutboxStatus:
-        """The outbox as /metrics shows it; outcomes not yet recorded count as unrecorded."""
-        counts = self.db.counts()
-        counts["pending"] = max(0, counts["pending"] - len(self.unrecorded))
-        counts["unrecorded"] = len(self.unrecorded)
-        return OutboxStatus(
-            messages={state: counts.get(state, 0) for state in OUTBOX_STATES},
-            sent=self.sent,
-            failures=dict(self.failures),
-        )
-
-    def publish(self) -> None:
-        """Hand the current status to on_status; a failing read keeps the last figures."""
-        if self.on_status is None:
-            return
-        try:
-            status = self.status()
-        except sqlite3.Error as exc:  # a read failing: keep the last figures
-            log.debug("alerts: outbox counts unavailable: %s", exc)
-            return
-        self.on_status(status)
