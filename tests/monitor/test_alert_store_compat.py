@@ -32,11 +32,12 @@ V6 = ("(vantage)", "VANTAGE01", "", "", "ipv6")  # pending
 
 
 def rows(db: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every alert row as stored, the outbox without its random Message-IDs."""
+    """Every alert row as stored, the outbox without its random Message-IDs (the schema's
+    version is not alert state: the migration runner owns it)."""
     with sqlite3.connect(db) as con:
         out = {
             table: sorted(con.execute(f"SELECT * FROM {table}"))
-            for table in ("alert_meta", "alert_problems", "alert_zones")
+            for table in ("alert_problems", "alert_zones")
         }
         out["alert_outbox"] = list(con.execute(
             "SELECT zone, subject, recipients, status, attempts, last_error, created_at, "
