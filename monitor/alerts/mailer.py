@@ -39,7 +39,7 @@ EXIT_FAILED = 3  # same as `ccmon check`'s UNKNOWN: the test could not be done
 #: reached or talked to (refused, timeout, disconnect, 421); tls: TLS failed; auth: the
 #: login was refused or the password unreadable; temporary: the server refused the message
 #: with 4xx (retried); permanent: refused with 5xx (given up); expired: still undelivered
-#: after retry.give_up_after (given up, see monitor.outbox).
+#: after retry.give_up_after (given up, see monitor.alerts.courier).
 FAILURE_REASONS: tuple[str, ...] = ("connect", "tls", "auth", "temporary", "permanent", "expired")
 
 
