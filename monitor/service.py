@@ -32,11 +32,11 @@ from typing import Any, Protocol
 from monitor.alerts import Alerter, OutboxError, OutboxWriteError
 from monitor.config import Config
 from monitor.metrics import Exporter
-from monitor.pages.zone import StoreReader
 from monitor.scheduler import SweepScheduler
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.store import Store, StoreError, StoreWriteError
 from monitor.web import WebServer, make_app
+from monitor.web.pages.zone import StoreReader
 from monitor.webconfig import WebConfigError, load_web_config
 from probes.checks.history import History, judge_history
 from probes.loop import run as run_loop

@@ -15,12 +15,12 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.pages.cache import PageCache
-from monitor.pages.serve import accepts_gzip
-from monitor.pages.zone import StoreReader
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.store import Store
 from monitor.web import PAGE_CACHE_KEY, make_app
+from monitor.web.pages.cache import PageCache
+from monitor.web.pages.serve import accepts_gzip
+from monitor.web.pages.zone import StoreReader
 from probes.model import Severity, ZoneReport
 from tests.monitor import ccmon_fixtures as fx
 

@@ -23,8 +23,8 @@ import pytest
 
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.web import WebServer, make_app
+from monitor.web.limits import Limits, connection_cap
 from monitor.webconfig import FAILURES_ALLOWED, WebSecurity
-from monitor.weblimits import Limits, connection_cap
 from tests.monitor import ccmon_fixtures as fx
 
 PASSWORD_72 = "p" * 72  # bcrypt's limit exactly
@@ -279,7 +279,7 @@ import logging, os, resource, signal, sys, time
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(message)s")
 from monitor.status import MonitorState, Snapshot
 from monitor.web import WebServer, make_app
-from monitor.weblimits import Limits
+from monitor.web.limits import Limits
 resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
 server = WebServer(make_app(MonitorState(Snapshot(zones=("mx",)))), "127.0.0.1:0", None,
                    Limits(max_connections=16, read_header_timeout=30.0))

@@ -1,19 +1,24 @@
-"""Formatting shared by the HTML pages: escaping, durations, times, server marks."""
+"""What the HTML pages share: the template environment, durations, times, server marks.
+
+The pages are Jinja2 templates under ``monitor/web/templates`` with autoescape on: the
+Python side hands them plain text (zone names, NSIDs, finding messages as received) and
+every ``{{ value }}`` is escaped exactly once, in the template. Markup that is not the
+template's own arrives as :class:`markupsafe.Markup` (the SLA plots), explicitly.
+"""
 
 from __future__ import annotations
 
-import html
 import time
-from functools import cache
-from importlib import resources
-from string import Template
-from typing import Any
+from functools import lru_cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from monitor.status import ServerView, unicode_zone
 
 DAY = 86400.0
 EXPIRY_WARNING = 2.5 * DAY  # DNSSEC03: warning below 2.5 days
 EXPIRY_CRITICAL = 1.0 * DAY  # critical below 1 day
+DISPLAY_NAMES = 32_768  # decoded names remembered: more than the root zone has addresses
 
 STATE_WORDS = {
     "ok": "answers authoritatively, in time, current serial",
@@ -34,16 +39,22 @@ MARK_WORDS = (
 )
 
 
-@cache
+#: Autoescape on for every template; blocks take their own line's newline (trim_blocks),
+#: so a template reads as the page it renders; an undefined name is an error, not "".
+ENVIRONMENT = Environment(
+    loader=PackageLoader("monitor.web", "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    undefined=StrictUndefined,
+    auto_reload=False,
+)
+
+
 def template(name: str) -> Template:
-    """The named file of monitor/templates as a string.Template."""
-    path = resources.files("monitor").joinpath(f"templates/{name}")
-    return Template(path.read_text(encoding="utf-8"))
-
-
-def e(value: Any) -> str:
-    """The value as HTML-escaped text, quotes included."""
-    return html.escape(str(value), quote=True)
+    """The named template of monitor/web/templates (compiled once, then cached)."""
+    return ENVIRONMENT.get_template(name)
 
 
 def ms(seconds: float | None) -> str:
@@ -71,8 +82,10 @@ def ago(ts: float, now: float) -> str:
     return f"{delta / 3600:.1f} h ago"
 
 
+@lru_cache(maxsize=DISPLAY_NAMES)
 def display_ns(name: str) -> str:
-    """A name server name in Unicode (IDNA decoded), with one trailing dot."""
+    """A name server name in Unicode (IDNA decoded), with one trailing dot (remembered:
+    the overview shows every server's name each render, and decoding is the costly part)."""
     return unicode_zone(name.rstrip(".")) + "."
 
 
@@ -112,9 +125,3 @@ def flags(view: ServerView) -> list[tuple[str, str]]:
     if view.dnssec_valid is False:
         out.append(("DNSSEC invalid", "DNSSEC02: signatures over SOA/DNSKEY do not validate"))
     return out
-
-
-def badge(severity_name: str) -> str:
-    """A severity badge: a span with the class b-<severity>."""
-    sev = severity_name.lower()
-    return f'<span class="badge b-{e(sev)}">{e(sev)}</span>'

@@ -4,6 +4,7 @@ store's sweep history, and the open findings with the sweep since which each is 
 The store belongs to the service's event loop (one SQLite connection, one thread), and
 the web server runs on its own loop in another thread: :class:`StoreReader` runs the two
 reads on the store's loop and hands the result back, so the store keeps its one thread.
+The markup is templates/zone.html; this module hands it plain text per row.
 """
 
 from __future__ import annotations
@@ -12,23 +13,31 @@ import asyncio
 import concurrent.futures
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from monitor.pages.common import (
+from markupsafe import Markup
+
+from monitor.status import (
+    ServerView,
+    Snapshot,
+    ZoneSummary,
+    open_findings,
+    server_views,
+    summarise,
+)
+from monitor.status import unicode_zone as u_name
+from monitor.store import Store, SweepRun
+from monitor.web.pages.common import (
     DAY,
     STATE_WORDS,
     ago,
-    badge,
     display_ns,
-    e,
     expiry_text,
     ms,
     span,
     template,
     utc,
 )
-from monitor.status import ServerView, Snapshot, open_findings, server_views, summarise
-from monitor.status import unicode_zone as u_name
-from monitor.store import Store, SweepRun
 from probes.checks.history import History
 from probes.model import Finding
 
@@ -76,45 +85,86 @@ class StoreReader:
 # --- the page --------------------------------------------------------------------------
 
 
-def _yes(flag: bool | None, bad_word: str = "OPEN") -> str:
-    if flag is None:
-        return "–"
-    return f'<span class="bad">{bad_word}</span>' if flag else "closed"
+class ServerRow(NamedTuple):
+    """One (name server, address) in the servers table, as text."""
+
+    nameserver: str
+    address: str
+    state: str
+    detail: str  # the state, or the lame reason
+    rtt: str
+    tcp_rtt: str
+    serial: str
+    serving: str  # since when it serves this serial (from the store)
+    nsid: str
+    signatures: tuple[str, str] | None  # (words, level) of the signature expiry
+    signatures_at: str
+    dnssec_valid: bool | None
+    axfr_open: bool | None
+    recursion_open: bool | None
+    edns_problems: str  # "test: outcome, ..." of the failing EDNS tests
+    edns: str  # without problems: "all ok", or "–" when not tested
+
+
+class SummaryLine(NamedTuple):
+    """The line under the zone's name."""
+
+    summary: ZoneSummary
+    severity: str
+    when: str
+    ago: str
+    availability: str
+    expiry: tuple[str, str] | None
+
+
+class FindingRow(NamedTuple):
+    """An open finding and since when it is open."""
+
+    severity: str
+    check: str
+    nameserver: str
+    address: str
+    message: str
+    since: str
+
+
+class PeriodRow(NamedTuple):
+    """Consecutive stored sweeps with the same outcome."""
+
+    since: str
+    until: str
+    sweeps: int
+    severity: str
+    available: bool
+    nameservers_up: int
+    nameservers: int
+    findings: str
 
 
 def _server_row(view: ServerView, since: dict[tuple[str, str], tuple[int, float]],
-                now: float) -> str:
-    state = view.state if not view.lame_reason else f"lame: {view.lame_reason}"
+                now: float) -> ServerRow:
     serial = "–" if view.serial is None else str(view.serial)
     if view.lag:
         serial += f" ({view.lag} behind)"
     held = since.get((view.nameserver, view.address))
-    serving = (f"{e(utc(held[1]))} ({e(ago(held[1], now))})"
-               if held and held[0] == view.serial else "–")
-    if view.rrsig_expires_at is None:
-        sigs = "–"
-    else:
-        text, level = expiry_text(view.rrsig_expires_at, now)
-        sigs = f'<span class="exp {level}">{e(text)}</span> ({e(utc(view.rrsig_expires_at))})'
-    valid = {None: "–", True: "valid", False: '<span class="bad">invalid</span>'}[view.dnssec_valid]
+    expires = view.rrsig_expires_at
     problems = view.edns_problems
-    if problems:
-        words = ", ".join(f"{t}: {o}" for t, o in problems.items())
-        edns_html = f'<span class="bad">{e(words)}</span>'
-    else:
-        edns_html = "all ok" if view.udp is not None and view.udp.edns else "–"
-    tcp = view.tcp.rtt if view.tcp is not None else None
-    return (
-        f'<tr><td class="id">{e(display_ns(view.nameserver))}</td>'
-        f'<td class="id">{e(view.address)}</td>'
-        f'<td><span class="tag s-{e(view.state)}">{e(state)}</span></td>'
-        f"<td>{e(ms(view.rtt))} / {e(ms(tcp))}</td><td>{e(serial)}</td>"
-        f'<td class="words">{serving}</td><td class="id">{e(view.nsid or "–")}</td>'
-        f'<td class="words">{sigs}</td><td>{valid}</td>'
-        f"<td>{_yes(view.axfr_open if view.udp else None)} / "
-        f"{_yes(view.recursion_open if view.udp else None)}</td>"
-        f'<td class="words">{edns_html}</td></tr>'
-    )
+    return ServerRow(
+        nameserver=display_ns(view.nameserver), address=view.address, state=view.state,
+        detail=view.state if not view.lame_reason else f"lame: {view.lame_reason}",
+        rtt=ms(view.rtt), tcp_rtt=ms(view.tcp.rtt if view.tcp is not None else None),
+        serial=serial,
+        serving=(f"{utc(held[1])} ({ago(held[1], now)})"
+                 if held and held[0] == view.serial else "–"),
+        nsid=view.nsid or "–",
+        signatures=None if expires is None else expiry_text(expires, now),
+        signatures_at="" if expires is None else utc(expires),
+        dnssec_valid=view.dnssec_valid,
+        axfr_open=view.axfr_open if view.udp else None,
+        recursion_open=view.recursion_open if view.udp else None,
+        edns_problems=", ".join(f"{t}: {o}" for t, o in problems.items()) if problems else "",
+        edns="all ok" if view.udp is not None and view.udp.edns else "–",
+    )  # fmt: skip
 
 
 def _finding_key(check: str, nameserver: str, address: str) -> tuple[str, str, str]:
@@ -134,7 +184,8 @@ def _open_since(finding: Finding, sweeps: tuple[SweepRun, ...],
     return since, since is not None and truncated
 
 
-def _findings(snap: Snapshot, zone: str, record: ZoneRecord | None, now: float) -> str:
+def _findings(snap: Snapshot, zone: str, record: ZoneRecord | None,
+              now: float) -> list[FindingRow]:
     report = snap.reports.get(zone)
     history = snap.history.get(zone)
     truncated = False
@@ -150,12 +201,10 @@ def _findings(snap: Snapshot, zone: str, record: ZoneRecord | None, now: float) 
         else:
             when = f"{'before ' if older else ''}{utc(since)} ({span(now - since)}"
             when += " or more)" if older else ")"
-        rows.append(
-            f"<tr><td>{badge(f.severity.name)}</td><td>{e(f.check)}</td>"
-            f'<td class="id">{e(display_ns(f.nameserver) if f.nameserver else "")}</td>'
-            f'<td class="id">{e(f.address)}</td><td>{e(f.message)}</td><td>{e(when)}</td></tr>'
-        )
-    return "\n".join(rows) or '<tr><td colspan="6">No open findings.</td></tr>'
+        rows.append(FindingRow(f.severity.name, f.check,
+                               display_ns(f.nameserver) if f.nameserver else "", f.address,
+                               f.message, when))  # fmt: skip
+    return rows
 
 
 def _sweep_findings(sweep: SweepRun) -> tuple[tuple[str, str, str, str], ...]:
@@ -168,9 +217,8 @@ def _period_key(sweep: SweepRun) -> tuple[object, ...]:
             _sweep_findings(sweep))
 
 
-def _periods(record: ZoneRecord | None, no_history: str) -> str:
-    if record is None:
-        return f'<tr><td colspan="6">{e(no_history)}</td></tr>'
+def _periods(record: ZoneRecord) -> tuple[list[PeriodRow], int]:
+    """The newest MAX_PERIODS periods, and how many older ones are left out."""
     runs: list[list[SweepRun]] = []  # periods: stored runs alike on the page merge
     for sweep in record.sweeps:  # newest first: a period grows backwards in time
         if runs and _period_key(runs[-1][-1]) == _period_key(sweep):
@@ -180,29 +228,21 @@ def _periods(record: ZoneRecord | None, no_history: str) -> str:
     rows = []
     for run in runs[:MAX_PERIODS]:
         newest, oldest = run[0], run[-1]
-        severity = newest.severity.name
         found = "; ".join(
             " ".join(p for p in (check, display_ns(ns) if ns else "", address,
                                  f"({why})" if why else "") if p)
             for check, ns, address, why in _sweep_findings(newest)
         )
-        available = ('<span class="ok">yes</span>' if newest.available
-                     else '<span class="bad">NO</span>')
-        rows.append(
-            f"<tr><td>{e(utc(oldest.first_at))}</td>"
-            f"<td>{e(utc(newest.ended_at))}</td><td>{sum(r.sweeps for r in run)}</td>"
-            f"<td>{badge(severity)}</td><td>{available} ({newest.nameservers_up}/"
-            f"{newest.nameservers} NS up)</td><td>{e(found or 'none')}</td></tr>"
-        )
-    if len(runs) > MAX_PERIODS:
-        rows.append(f'<tr><td colspan="6">… {len(runs) - MAX_PERIODS} older periods not '
-                    "shown.</td></tr>")
-    return "\n".join(rows) or '<tr><td colspan="6">No sweep stored in the last day.</td></tr>'
+        rows.append(PeriodRow(utc(oldest.first_at), utc(newest.ended_at),
+                              sum(r.sweeps for r in run), newest.severity.name,
+                              newest.available, newest.nameservers_up, newest.nameservers,
+                              found or "none"))  # fmt: skip
+    return rows, max(0, len(runs) - MAX_PERIODS)
 
 
-def _serial_lines(history: History | None, now: float) -> str:
+def _serial_lines(history: History | None, now: float) -> list[str]:
     if history is None:
-        return ""
+        return []
     items = []
     for s in history.serials:
         text = f"serial {s.serial}: first seen {utc(s.first_seen)}"
@@ -213,59 +253,50 @@ def _serial_lines(history: History | None, now: float) -> str:
             text += f", not yet on every server ({span(now - s.first_seen)} so far)"
         if s.baseline:
             text += " — already served when monitoring began"
-        items.append(f"<li>{e(text)}</li>")
+        items.append(text)
     if history.drift is not None:
         d = history.drift
-        items.append(
-            f"<li>Parent and child NS sets differ since {e(utc(d.first_seen))}: parent "
-            f"{e(' '.join(d.parent))}; child {e(' '.join(d.child))}</li>")
-    return f"<ul>{''.join(items)}</ul>" if items else ""
+        items.append(f"Parent and child NS sets differ since {utc(d.first_seen)}: parent "
+                     f"{' '.join(d.parent)}; child {' '.join(d.child)}")
+    return items
+
+
+def _summary_line(snap: Snapshot, zone: str, now: float) -> SummaryLine | None:
+    report = snap.reports.get(zone)
+    if report is None:
+        return None
+    s = summarise(report, snap.history.get(zone))
+    when = report.started_at + report.duration
+    return SummaryLine(
+        s, report.severity.name, utc(when), ago(when, now),
+        "–" if s.availability is None else f"{s.availability * 100:.1f} %",
+        None if s.rrsig_expires_at is None else expiry_text(s.rrsig_expires_at, now),
+    )
 
 
 def render_zone_page(snap: Snapshot, zone: str, record: ZoneRecord | None,
                      now: float | None = None,
                      no_history: str = "No stored history on this server.",
-                     plots: str = "") -> str:
+                     plots: Markup | None = None) -> str:
     """The zone's page; `plots` is the SLA report's SVG fragment of the last 30 days
-    (monitor.sla.embed), already escaped, or "" when there is no store to read."""
+    (monitor.sla.embed) as Markup, or None when there is no store to read."""
     now = time.time() if now is None else now
     report = snap.reports.get(zone)
-    name = u_name(zone)
-    if report is None:
-        summary_html = '<p class="pending">Waiting for the first sweep.</p>'
-        servers = '<tr><td colspan="11">No sweep completed yet.</td></tr>'
-    else:
-        s = summarise(report, snap.history.get(zone))
-        views = server_views(report)
-        since = {(x.nameserver, x.address): (x.serial, x.since)
-                 for x in (record.history.servers if record else ())}
-        servers = "\n".join(_server_row(v, since, now) for v in views) or (
-            '<tr><td colspan="11">No servers found.</td></tr>')
-        when = report.started_at + report.duration
-        avail = "–" if s.availability is None else f"{s.availability * 100:.1f} %"
-        expiry = ""
-        if s.rrsig_expires_at is not None:
-            text, level = expiry_text(s.rrsig_expires_at, now)
-            expiry = f', earliest signature expiry <span class="exp {level}">{e(text)}</span>'
-        summary_html = (
-            f'<p>{badge(report.severity.name)} Last sweep {e(utc(when))} ({e(ago(when, now))}). '
-            f'Available now: <span class="{"ok" if s.available else "bad"}">'
-            f'{"yes" if s.available else "NO"}</span> ({s.nameservers_up}/{s.nameservers} '
-            f"name servers up); over the stored sweeps: {e(avail)}. DNSSEC {e(s.dnssec)}"
-            f"{expiry}.</p>"
-        )
-    alias = f" ({e(zone)})" if name != zone else ""
-    return template("zone.html").substitute(
-        name=e(name),
-        alias=alias,
-        zone=e(zone),
-        generated=e(utc(now)),
-        summary=summary_html,
-        servers=servers,
-        states=" ".join(f"<b>{s}</b>: {e(w)}." for s, w in STATE_WORDS.items()),
+    since = {(x.nameserver, x.address): (x.serial, x.since)
+             for x in (record.history.servers if record else ())}
+    periods, periods_left = _periods(record) if record is not None else (None, 0)
+    return template("zone.html").render(
+        name=u_name(zone),
+        zone=zone,
+        generated=utc(now),
+        summary=_summary_line(snap, zone, now),
+        servers=[_server_row(v, since, now) for v in server_views(report)] if report else [],
+        states=STATE_WORDS.items(),
         serials=_serial_lines(record.history if record else None, now),
         findings=_findings(snap, zone, record, now),
-        periods=_periods(record, no_history),
-        day_start=e(utc(now - DAY)),
-        plots=plots or '<p class="note">No stored history to plot on this server.</p>',
+        periods=periods,
+        periods_left=periods_left,
+        no_history=no_history,
+        day_start=utc(now - DAY),
+        plots=plots,
     )

@@ -15,7 +15,7 @@ from importlib import resources
 
 from aiohttp import web
 
-from monitor.pages.cache import Page
+from monitor.web.pages.cache import Page
 
 STATIC_TYPES = {"css": "text/css", "js": "text/javascript"}
 STATIC_FILES = ("ccmon.css", "status.js")
@@ -88,7 +88,7 @@ def asset(name: str) -> Asset | None:
     """The static file of this name, or None when it is not one of STATIC_FILES."""
     if name not in STATIC_FILES:
         return None
-    body = resources.files("monitor").joinpath(f"static/{name}").read_bytes()
+    body = resources.files("monitor.web").joinpath(f"static/{name}").read_bytes()
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     return Asset(body, gzip.compress(body, compresslevel=9), etag,
                  STATIC_TYPES[name.rsplit(".", 1)[1]])

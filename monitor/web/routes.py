@@ -1,4 +1,4 @@
-"""HTTP: /metrics, /healthz, /api/v1/zones[/<zone>] and the status page at /.
+"""The routes: /metrics, /healthz, /api/v1/zones[/<zone>] (JSON) and the HTML pages.
 
 Why aiohttp: ccmon is asyncio throughout (the probe engine, APScheduler's asyncio
 scheduler), and aiohttp serves HTTP on an asyncio loop with everything this server needs
@@ -9,9 +9,8 @@ large scrapes, and a test client for unit tests. prometheus_client's own server 
 thread-per-request ``http.server`` with no middleware; a WSGI/ASGI stack would add a
 second framework and a server to choose.
 
-The server runs on its own event loop in its own thread (:class:`WebServer`): a sweep of
-hundreds of zones keeps the engine's loop busy, and a scrape must not queue behind it.
-Handlers only read the current immutable snapshot, so no locking is needed.
+Handlers only read the current immutable snapshot, so no locking is needed; the server
+runs them on its own thread (:mod:`monitor.web.server`).
 """
 
 from __future__ import annotations
@@ -21,25 +20,15 @@ import gzip
 import hashlib
 import json
 import logging
-import socket
 import sqlite3
-import ssl
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from markupsafe import Markup
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
-from monitor.config import WebConfig
-from monitor.listen import parse_listen
 from monitor.metrics import Exporter
-from monitor.pages.cache import PageCache
-from monitor.pages.common import DAY, expiry_text
-from monitor.pages.overview import render_status_page
-from monitor.pages.serve import accepts_gzip, page_response, respond, static_file
-from monitor.pages.zone import StoreReader, render_zone_page
 from monitor.sla.embed import zone_plots_html
 from monitor.status import (
     MonitorState,
@@ -49,23 +38,20 @@ from monitor.status import (
     summarise,
     unicode_zone,
 )
+from monitor.web.pages.cache import PageCache
+from monitor.web.pages.common import DAY
+from monitor.web.pages.overview import render_status_page
+from monitor.web.pages.serve import accepts_gzip, page_response, respond, static_file
+from monitor.web.pages.zone import StoreReader, render_zone_page
 from monitor.webconfig import Guard, WebSecurity
-from monitor.weblimits import (
-    ConnectionLimiter,
-    Limits,
-    QuietServerLog,
-    descriptor_limit,
-    listening_sockets,
-    quiet_loop_errors,
-)
 
-__all__ = ["WebServer", "expiry_text", "make_app", "parse_listen", "render_status_page"]
+__all__ = ["PAGE_CACHE_KEY", "PAGE_CSP", "make_app"]
 
-log = logging.getLogger(__name__)
-_server_log = logging.getLogger("aiohttp.server")
+log = logging.getLogger("monitor.web")
 
 STATE_KEY = web.AppKey("state", MonitorState)
 PLOTS_TIMEOUT = 5.0  # s: a zone page never waits longer for its plots
+PLOTS_FAILED = Markup('<p class="note">The history could not be plotted just now.</p>')
 EXPORTER_KEY = web.AppKey("exporter", Exporter)
 PAGE_CACHE_KEY = web.AppKey("page_cache", PageCache)
 STORE_READER_KEY = web.AppKey("store_reader", StoreReader)
@@ -230,119 +216,17 @@ async def zone_page(request: web.Request) -> web.Response:
         except (TimeoutError, sqlite3.Error) as exc:  # the page still shows the servers
             log.warning("zone page of %s: reading the store failed: %r", zone, exc)
             note = "The stored history could not be read just now; reload to try again."
-    plots = ""
+    plots = None
     if reader is not None:
         try:  # the SLA report's plots: read-only SQLite in a worker thread, bounded
-            plots = await asyncio.wait_for(
-                asyncio.to_thread(zone_plots_html, reader.store.path, zone), PLOTS_TIMEOUT)
+            plots = Markup(await asyncio.wait_for(  # the SLA renderer's escaped HTML
+                asyncio.to_thread(zone_plots_html, reader.store.path, zone), PLOTS_TIMEOUT))
         except (TimeoutError, sqlite3.Error, OSError) as exc:
             log.warning("zone page of %s: plotting the history failed: %r", zone, exc)
-            plots = '<p class="note">The history could not be plotted just now.</p>'
+            plots = PLOTS_FAILED
     text = render_zone_page(snap, zone, record, now, no_history=note, plots=plots)
     body = text.encode("utf-8")
     etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
     response = respond(request, body, gzip.compress(body, compresslevel=6), etag, "text/html")
     response.headers["Content-Security-Policy"] = PAGE_CSP
     return response
-
-
-# --- running the server in its own thread --------------------------------------------
-
-
-class WebServer:
-    """Serves an aiohttp app from a dedicated thread and event loop.
-
-    Connections are accepted by :class:`monitor.weblimits.ConnectionLimiter` (a cap, a
-    header deadline, quiet errors), so whoever reaches the port cannot take the prober's
-    descriptors."""
-
-    def __init__(
-        self,
-        app: web.Application,
-        listen: str,
-        ssl_context: ssl.SSLContext | None = None,
-        limits: WebConfig | Limits | None = None,
-        before_handshake: Callable[[], None] | None = None,
-    ) -> None:
-        self.app = app
-        self.host, self.port = parse_listen(listen)
-        self.ssl_context = ssl_context
-        self.before_handshake = before_handshake
-        limits = limits or Limits()
-        self.limits = Limits(limits.max_connections, limits.read_header_timeout,
-                             limits.idle_timeout)  # fmt: skip
-        self.limiter: ConnectionLimiter | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self.addresses: list[Any] = []
-
-    @property
-    def url(self) -> str:
-        """The URL the server answers at (first bound address), for logs and tests."""
-        scheme = "https" if self.ssl_context else "http"
-        host, port = self.addresses[0][:2] if self.addresses else (self.host, self.port)
-        host = host or "127.0.0.1"
-        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/"
-
-    def start(self, timeout: float = 10.0) -> None:
-        """Start serving in its thread; raises what failed, or TimeoutError after `timeout` s."""
-        self._thread = threading.Thread(target=self._serve, name="ccmon-web", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError("web server did not start")
-        if self._error is not None:
-            raise self._error
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        loop.set_exception_handler(quiet_loop_errors)
-        self._loop = loop
-        def protocol() -> Any:  # the runner's server, made below, before any connection
-            assert runner.server is not None
-            return runner.server()
-
-        limiter = ConnectionLimiter(loop, protocol, self.limits, self.ssl_context,
-                                    self.before_handshake)
-        self.limiter = limiter
-        self.app.middlewares.insert(0, limiter.middleware)  # outermost: busy while sending
-        runner = web.AppRunner(
-            self.app, access_log=None, shutdown_timeout=1.0,
-            keepalive_timeout=self.limits.idle_timeout, logger=QuietServerLog(_server_log),
-        )  # fmt: skip
-        listeners: list[socket.socket] = []
-        try:
-            loop.run_until_complete(runner.setup())
-            listeners = listening_sockets(self.host, self.port)
-            limiter.serve(listeners)
-            self.addresses = [s.getsockname() for s in listeners]
-        except BaseException as exc:  # handed to start() in the caller thread
-            self._error = exc
-            for sock in listeners:
-                sock.close()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-            self._ready.set()
-            return
-        log.info("web: at most %d connections (descriptor limit %d; the rest is the prober's), "
-                 "request header within %g s, idle connections closed after %g s",
-                 limiter.cap, descriptor_limit(), self.limits.read_header_timeout,
-                 self.limits.idle_timeout)  # fmt: skip
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(limiter.close())
-            for sock in listeners:
-                sock.close()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-    def stop(self, timeout: float = 3.0) -> None:
-        """Stop the event loop and wait up to `timeout` s for the thread; warn if it lingers."""
-        if self._loop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("web server thread did not stop within %.1f s", timeout)
