@@ -621,7 +621,7 @@ class CcmonCollector:
             None, [], {},
         )  # fmt: skip
         self._lock = threading.Lock()
-        self.web_auth_failures = 0  # counted by monitor.webconfig.Guard (the web thread)
+        self.web_auth_failures = 0  # counted by monitor.web.auth.Guard (the web thread)
         self.on_change: Callable[[], None] | None = None  # called after warm()
 
     def count_web_auth_failure(self) -> None:

@@ -32,7 +32,7 @@ from monitor.alerts.outbox import AlertDB
 from monitor.alerts.rules import held, step
 from monitor.alerts.text import compose, compose_vantage, family_name
 from monitor.alerts.vantage import vantage_step
-from monitor.alerts_config import AlertsConfig
+from monitor.config.alerts import AlertsConfig
 from probes.model import VantageState, ZoneReport
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from monitor.alerts import mailer
 from monitor.alerts.outbox import AlertDB, MessageStatus, OutboxMessage, OutboxWriteError
-from monitor.alerts_config import RetryConfig, SmtpConfig
+from monitor.config.alerts import RetryConfig, SmtpConfig
 from monitor.status import OutboxStatus
 
 log = logging.getLogger("monitor.alerts")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from monitor.alerts.model import OPENED, RESOLVED, VANTAGE_ZONE, Event, ZoneState
-from monitor.alerts_config import AlertsConfig
+from monitor.config.alerts import AlertsConfig
 
 log = logging.getLogger("monitor.alerts")
 

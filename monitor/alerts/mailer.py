@@ -23,15 +23,14 @@ from email.utils import format_datetime, make_msgid
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from monitor.alerts_config import PasswordError, SmtpConfig
+from monitor.config.alerts import PasswordError, SmtpConfig
+from monitor.errors import EXIT_OK, EXIT_UNKNOWN, MonitorError
 
 if TYPE_CHECKING:  # pragma: no cover
     from monitor.config import Config
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FAILED = 3  # same as `ccmon check`'s UNKNOWN: the test could not be done
 
 
 #: Why a try did not deliver a message: the ``reason`` label of
@@ -43,16 +42,20 @@ EXIT_FAILED = 3  # same as `ccmon check`'s UNKNOWN: the test could not be done
 FAILURE_REASONS: tuple[str, ...] = ("connect", "tls", "auth", "temporary", "permanent", "expired")
 
 
-class ServerError(Exception):
+class ServerError(MonitorError):
     """The SMTP server cannot be used now (down, TLS or login failed): retry every message."""
+
+    exit_code = EXIT_UNKNOWN  # `ccmon test-email`: the test could not be done
 
     def __init__(self, text: str, reason: str = "connect") -> None:
         super().__init__(text)
         self.reason = reason
 
 
-class MessageError(Exception):
+class MessageError(MonitorError):
     """The server refused this one message."""
+
+    exit_code = EXIT_UNKNOWN
 
     def __init__(self, text: str, permanent: bool) -> None:
         super().__init__(text)
@@ -307,7 +310,7 @@ def send_test_email(config: Config, to: list[str] | None) -> int:
             "ccmon: no recipient: give --to ADDRESS or set alerts.recipients in the config",
             file=sys.stderr,
         )
-        return EXIT_FAILED
+        return EXIT_UNKNOWN
     login = f" as {smtp.username}" if smtp.username else ""
     tls = " with implicit TLS" if smtp.ssl else " with STARTTLS" if smtp.starttls else ""
     body = (
@@ -322,9 +325,9 @@ def send_test_email(config: Config, to: list[str] | None) -> int:
             refused = session.send(smtp.sender, recipients, wire_bytes(message))
     except (ServerError, MessageError) as exc:
         print(f"ccmon: test e-mail not sent: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_UNKNOWN
     accepted = [r for r in recipients if r not in refused]
     print(f"sent test message to {', '.join(accepted)} via {smtp.host}:{smtp.port}{tls}{login}")
     for rcpt, why in refused.items():
         print(f"ccmon: SMTP server refused {rcpt}: {why}", file=sys.stderr)
-    return EXIT_OK if not refused else EXIT_FAILED
+    return EXIT_OK if not refused else EXIT_UNKNOWN

@@ -1,9 +1,9 @@
 """Alert state and the mail outbox, persisted in the store's SQLite file.
 
 The tables live in the same file as :mod:`monitor.store` (``store.path``) but belong to
-the alerter: its own connection, its own ``alert_*`` tables and its own schema version
-(in ``alert_meta``, not ``PRAGMA user_version``, which is the store's). WAL mode lets the
-store and the alerter write the file from separate connections.
+the alerter: its own connection and its own ``alert_*`` tables, created and versioned
+with the rest of the file by :mod:`monitor.schema`. WAL mode lets the store and the
+alerter write the file from separate connections.
 
 Everything a restart needs is here, written in one transaction per sweep:
 
@@ -30,61 +30,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from monitor import schema
 from monitor.alerts.model import Phase, ProblemKey, ProblemState, ZoneState
+from monitor.errors import MonitorError
+from monitor.schema import SchemaError
 
 if TYPE_CHECKING:  # pragma: no cover
     from monitor.store import StoreHealth
 
-SCHEMA_VERSION = 2  # 2: alert_outbox.sending_at
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alert_meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alert_problems (
-    zone TEXT NOT NULL,
-    check_id TEXT NOT NULL,
-    nameserver TEXT NOT NULL,
-    address TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'open')),
-    severity INTEGER NOT NULL,
-    tag TEXT NOT NULL,
-    message TEXT NOT NULL,
-    failing INTEGER NOT NULL,
-    good INTEGER NOT NULL,
-    first_seen REAL NOT NULL,
-    last_seen REAL NOT NULL,
-    opened_at REAL,
-    notified_severity INTEGER,
-    PRIMARY KEY (zone, check_id, nameserver, address, reason)
-);
-CREATE TABLE IF NOT EXISTS alert_zones (
-    zone TEXT PRIMARY KEY,
-    last_report_at REAL,
-    last_mail_at REAL,
-    digest TEXT NOT NULL DEFAULT '[]'
-);
-CREATE TABLE IF NOT EXISTS alert_outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    zone TEXT NOT NULL,
-    message_id TEXT NOT NULL UNIQUE,
-    subject TEXT NOT NULL,
-    recipients TEXT NOT NULL,
-    raw BLOB NOT NULL,
-    created_at REAL NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    last_error TEXT NOT NULL DEFAULT '',
-    sent_at REAL,
-    sending_at REAL
-);
-CREATE INDEX IF NOT EXISTS alert_outbox_due ON alert_outbox (status, next_attempt_at);
-"""
-
-class OutboxError(Exception):
+class OutboxError(MonitorError):
     """The alert state cannot be read or written."""
 
 
@@ -139,27 +94,11 @@ class AlertDB:
             self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute(
-                "SELECT value FROM alert_meta WHERE key = 'schema_version'"
-            ).fetchone()
-            if row is None:
-                self._db.execute(
-                    "INSERT INTO alert_meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise OutboxError(
-                    f"alert tables in {path!r} have schema version {row[0]}, newer than this "
-                    f"ccmon knows ({SCHEMA_VERSION})"
-                )
-            elif int(row[0]) < 2:
-                self._db.executescript(
-                    "BEGIN; ALTER TABLE alert_outbox ADD COLUMN sending_at REAL; "
-                    "UPDATE alert_meta SET value = '2' WHERE key = 'schema_version'; COMMIT;"
-                )
+            schema.migrate(self._db, path)  # the file's one schema (the store's tables too)
         except sqlite3.DatabaseError as exc:
             raise OutboxError(f"cannot use alert state in {path!r}: {exc}") from exc
+        except SchemaError as exc:
+            raise OutboxError(f"alert state in {exc}") from exc
         self._in_transaction = False
         self.health: StoreHealth | None = None  # the service shares the store's
 

@@ -32,7 +32,7 @@ from monitor.alerts.model import (
     ProblemState,
     problem_key,
 )
-from monitor.alerts_config import AlertsConfig
+from monitor.config.alerts import AlertsConfig
 from probes.model import Finding, VantageState, ZoneReport
 
 

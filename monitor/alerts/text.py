@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from monitor.alerts.model import CHANGED, OPENED, RESOLVED, Event, ProblemState, label
-from monitor.alerts_config import OPEN_AT_ONCE, AlertsConfig
+from monitor.config.alerts import OPEN_AT_ONCE, AlertsConfig
 from probes.model import Severity
 
 STATUS_PAGE_PATH = "/zone/{zone}"  # the zone's own page: servers, last day, open findings

@@ -21,7 +21,7 @@ from monitor.alerts.model import (
     ProblemState,
 )
 from monitor.alerts.text import family_name
-from monitor.alerts_config import AlertsConfig
+from monitor.config.alerts import AlertsConfig
 from probes.model import Severity, VantageState, ZoneReport
 
 

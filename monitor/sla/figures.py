@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.errors import InputError
 from monitor.history.schema import ALL_COLUMNS, COUNTS, TCP_BUCKETS, UDP_BUCKETS
 from monitor.history.writer import DAY, HOUR
 from monitor.status import BUCKETS
@@ -29,7 +30,7 @@ SERVER_DOWNTIME_SLR_MINUTES = 432.0  # per 30-day month (about 99 %)
 UDP_SLR, TCP_SLR = 0.5, 1.5  # seconds; 95 % of the tests within
 
 
-class ReportError(Exception):
+class ReportError(InputError):
     """The report cannot be made from this input; the message is one line for the user."""
 
 

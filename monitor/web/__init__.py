@@ -9,7 +9,7 @@
   and their ``static/`` stylesheet and script.
 """
 
-from monitor.listen import parse_listen
+from monitor.config import parse_listen
 from monitor.web.pages.common import expiry_text
 from monitor.web.pages.overview import render_status_page
 from monitor.web.routes import PAGE_CACHE_KEY, PAGE_CSP, make_app

@@ -17,8 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.config import WebConfig
-from monitor.listen import parse_listen
+from monitor.config import WebConfig, parse_listen
 from monitor.web.limits import (
     ConnectionLimiter,
     Limits,

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from monitor.alerts import Alerter, OutboxWriteError
-from monitor.alerts_config import RetryConfig
+from monitor.config.alerts import RetryConfig
 from tests.alerts.helpers import T0, Sink, lame, make_config, report
 
 pytestmark = pytest.mark.integration
@@ -180,7 +180,7 @@ CHILD = """
 import asyncio, logging, sys
 from pathlib import Path
 from monitor.alerts import Alerter
-from monitor.alerts_config import RetryConfig, SmtpConfig
+from monitor.config.alerts import RetryConfig, SmtpConfig
 from tests.alerts.helpers import make_config
 
 logging.basicConfig(level=logging.INFO, stream=sys.stderr)

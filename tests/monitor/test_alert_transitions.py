@@ -23,7 +23,7 @@ from monitor.alerts import (
     step,
     vantage_step,
 )
-from monitor.alerts_config import AlertsConfig
+from monitor.config.alerts import AlertsConfig
 from probes.model import Finding, Severity, VantageState, ZoneReport
 
 T0 = 1_700_000_000.0

@@ -21,10 +21,11 @@ from collections.abc import Iterator
 import bcrypt
 import pytest
 
+from monitor.config.webconfig import WebSecurity
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.web import WebServer, make_app
+from monitor.web.auth import FAILURES_ALLOWED
 from monitor.web.limits import Limits, connection_cap
-from monitor.webconfig import FAILURES_ALLOWED, WebSecurity
 from tests.monitor import ccmon_fixtures as fx
 
 PASSWORD_72 = "p" * 72  # bcrypt's limit exactly

@@ -317,7 +317,7 @@ def test_schema_1_store_is_migrated(tmp_path: Path):
     db.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
     db.close()
     store = Store(str(path), retention=3600)
-    assert store.schema_version == len(MIGRATIONS) == 5
+    assert store.schema_version == len(MIGRATIONS) == 6
     store.save_sweep(report((1, 1, 1), T0), ZoneTotals())
     assert store.table_counts()["server_serials"] == 3
     assert store.integrity_check() == "ok"

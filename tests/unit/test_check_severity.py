@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.alerts_config import AlertsConfig
 from monitor.config import ConfigError, parse_config
+from monitor.config.alerts import AlertsConfig
 from monitor.metrics import CcmonCollector
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.web.pages.zone import render_zone_page

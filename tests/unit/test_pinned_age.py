@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from monitor.alerts import OPENED, RESOLVED, compose, step
-from monitor.alerts_config import AlertsConfig
+from monitor.config.alerts import AlertsConfig
 from monitor.metrics import zone_rows
 from monitor.status import ZoneHistory, ZoneTotals
 from monitor.store import Store
