@@ -69,9 +69,6 @@ from monitor.status import (
     StoreStatus,
     ZoneHistory,
     ZoneTotals,
-    nameservers_up,
-    server_views,
-    zone_available,
 )
 from probes.checks.history import (
     DelegationDrift,
@@ -83,7 +80,6 @@ from probes.checks.history import (
 )
 from probes.checks.pinned import pinned_difference_seen, with_pinned_age
 from probes.model import Finding, Severity, ZoneReport
-from probes.serial import highest_serial
 
 __all__ = ["MIGRATIONS", "Store", "StoreError", "StoreHealth", "StoreWriteError", "SweepRun"]
 
@@ -302,10 +298,9 @@ class Store:
         """Inside :meth:`transaction`: update the serial, NS-set and pinned-difference
         history with the sweep; returns the report with its DELEG06 findings aged, and what
         the history checks read, this sweep included."""
-        serials = [v.serial for v in server_views(report) if v.serial is not None]
-        top = highest_serial(serials)
-        if top is not None:
-            self._track_serial(report.zone, top, serials, report.started_at)
+        serials = [v.serial for v in report.addresses if v.serial is not None]
+        if report.serial is not None:
+            self._track_serial(report.zone, report.serial, serials, report.started_at)
         self._track_servers(report)
         self._track_drift(report)
         report = with_pinned_age(report, self._track_pinned(report))
@@ -315,14 +310,13 @@ class Store:
         """Inside :meth:`transaction`: the report as published (history findings included),
         the sweep in the zone's runs, the zone's counters and its hourly and daily history."""
         db = self._db
-        views = server_views(report)
-        up, total = nameservers_up(views)
+        up, total = report.nameservers_up
         finished = report.started_at + report.duration
         db.execute(
             "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
             (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
         )
-        available = zone_available(report, views)
+        available = report.available
         # A sweep that could not tell (our vantage point offline, or the verdict
         # hanging on unmeasured name servers) is no sample of the zone's availability.
         if available is not None:
@@ -335,8 +329,7 @@ class Store:
 
     def history_after(self, report: ZoneReport) -> ZoneHistory:
         """The zone's history as of the end of this (saved) sweep."""
-        serials = [v.serial for v in server_views(report) if v.serial is not None]
-        return self.zone_history(report.zone, highest_serial(serials),
+        return self.zone_history(report.zone, report.serial,
                                  now=report.started_at + report.duration)
 
     def _track_serial(self, zone: str, top: int, serials: list[int], seen_at: float) -> None:
@@ -547,8 +540,7 @@ class Store:
         """The history of each zone of these reports, keyed by zone."""
         out = {}
         for zone, report in reports.items():
-            serials = [v.serial for v in server_views(report) if v.serial is not None]
-            out[zone] = self.zone_history(zone, highest_serial(serials))
+            out[zone] = self.zone_history(zone, report.serial)
         return out
 
     def runs(self, zone: str, since: float = 0.0, limit: int = 20_000) -> list[SweepRun]:

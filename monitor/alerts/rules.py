@@ -33,12 +33,8 @@ from monitor.alerts.model import (
     problem_key,
 )
 from monitor.config.alerts import AlertsConfig
+from probes.addresses import family_of
 from probes.model import Finding, VantageState, ZoneReport
-
-
-def family_of(address: str) -> str:
-    """"ipv6" when the address holds a colon, else "ipv4"."""
-    return "ipv6" if ":" in address else "ipv4"
 
 
 def failing_findings(settings: AlertsConfig, report: ZoneReport) -> dict[ProblemKey, Finding]:

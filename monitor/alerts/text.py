@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from monitor.alerts.model import CHANGED, OPENED, RESOLVED, Event, ProblemState, label
 from monitor.config.alerts import OPEN_AT_ONCE, AlertsConfig
 from probes.model import Severity
+from probes.text import duration_text as _duration
 
 STATUS_PAGE_PATH = "/zone/{zone}"  # the zone's own page: servers, last day, open findings
 FAMILY_NAMES = {"ipv4": "IPv4", "ipv6": "IPv6"}
@@ -21,17 +22,6 @@ FAMILY_NAMES = {"ipv4": "IPv4", "ipv6": "IPv6"}
 def utc(timestamp: float) -> str:
     """An epoch time as "YYYY-MM-DD HH:MM:SS UTC", for mail text."""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
 def family_name(family: str) -> str:

@@ -11,7 +11,7 @@ and referenced by id. A new row starts when the summary changes, when a run hold
 :data:`RUN_MAX_SWEEPS` sweeps (so a row rewritten each sweep stays small) and when a
 start is not after the run's last start (a clock set back).
 
-Sweeps that could not tell (``zone_available`` is None: our vantage point offline, or
+Sweeps that could not tell (``ZoneReport.available`` is None: our vantage point offline, or
 the verdict hanging on unmeasured servers) are not samples and are not recorded, as the
 older one-row-per-sweep table did not record them either. RTTs and per-server states live
 in the hourly/daily rollups (:mod:`monitor.history.writer`).

@@ -14,7 +14,7 @@ address series (the UDP row decides, TCP when UDP was not probed):
                   absent here, a local error): neither up nor down.
 zone series:
   ``up``          available (ICANN Spec 10: >= 2 name servers up on all their measured
-                  addresses; the rule of monitor.status.zone_available, "up" as above);
+                  addresses; the rule of ZoneReport.available, "up" as above);
   ``unanswered``  unavailable: even the name servers with nothing measured could not make
                   up the number;
   ``unmeasured``  no verdict: nothing measured, or the verdict hangs on name servers of

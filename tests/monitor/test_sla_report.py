@@ -202,16 +202,13 @@ def test_zone_state_two_name_servers_up_is_available_one_is_not():
                                         {"192.0.2.2", "2001:db8::2", "198.51.100.3"}])  # fmt: skip
 @pytest.mark.parametrize("unknown", [False, True])
 def test_zone_state_is_the_status_pages_zone_available(down, unmeasured, unknown):
-    """One rule: with every answer within the SLR, the history's zone state is what
-    monitor.status.zone_available says (metrics, status page, API)."""
-    from monitor.status import zone_available
-
+    """One rule: with every answer within the SLR, the history's zone state is the report's
+    `available` (metrics, status page, API)."""
     report = sweep(0, down=down - unmeasured, unmeasured=unmeasured, unknown=unknown)
     views = server_views(report)
     row = zone_row([(v, address_state(v, report)) for v in views], report, None)
     state = next(k for k in ("up", "unanswered", "unmeasured") if row.get(k))
-    assert state == {True: "up", False: "unanswered", None: "unmeasured"}[
-        zone_available(report, views)]
+    assert state == {True: "up", False: "unanswered", None: "unmeasured"}[report.available]
 
 
 def test_csv_parses_with_the_stdlib_and_carries_the_json_numbers(capsys, store: Path):

@@ -2,14 +2,13 @@
 
 Several of these are SOA queries for the zone apex that differ only in EDNS or header
 flags. They must not be mistaken for the core SOA observations (LAME01, SOA01, RTT01 read
-`Evidence.soa()`), so each is recorded under its own question label "TYPE/variant"
-instead of the bare type. The label is what `Observation.question.rdtype` holds; the
-bytes on the wire are an ordinary query of TYPE.
+`Evidence.soa()`), so each observation carries its name here as `Question.variant` beside
+the record type it asked (`Question.rdtype`, e.g. "SOA"); the core queries have no variant.
 """
 
 from __future__ import annotations
 
-from probes.checks.evidence import Evidence
+from probes.evidence import Evidence
 from probes.model import Observation
 
 SOA_EDNS0 = "SOA/edns0"  # a copy of the core UDP SOA observation, taken with this batch:
@@ -32,12 +31,12 @@ PARENT = "parent"  # Observation.nameserver of the parent's DS answer
 
 def by_label(evidence: Evidence, label: str) -> dict[tuple[str, str], Observation]:
     """The observation of one further query per (name server, address)."""
-    return {(o.nameserver, o.address): o for o in evidence.select(label)}
+    return {(o.nameserver, o.address): o for o in evidence.variant(label)}
 
 
 def parent_ds(evidence: Evidence) -> Observation | None:
     """The parent's answer to the DS query: the first one that came back, else the last."""
-    tried = [o for o in evidence.select(DS_DO) if o.nameserver == PARENT]
+    tried = [o for o in evidence.variant(DS_DO) if o.nameserver == PARENT]
     answered = [o for o in tried if o.reply is not None]
     if answered:
         return answered[0]

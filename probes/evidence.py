@@ -1,4 +1,7 @@
-"""The input of every judge, and small pure readings of observations shared by them."""
+"""The input of every judge, and small pure readings of observations shared by them.
+
+Part of the model, not of a stage: observe reads replies with these (is it authoritative,
+did it respond) as the judges do, and neither stage imports the other."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 
+from probes.addresses import family_of
 from probes.model import Delegation, FailureKind, FamilyHealth, Observation, Transport
 from probes.settings import ProbeSettings
 
@@ -36,9 +40,18 @@ class Evidence:
     nothing_measured: bool = False
 
     def select(self, rdtype: str, transport: Transport | None = None) -> Iterator[Observation]:
-        """Observations of one query type (and transport), in probe order."""
+        """Observations of one core query type (and transport), in probe order; the further
+        queries' variants of the same type are not among them (see `variant`)."""
         for obs in self.observations:
-            if obs.question.rdtype == rdtype and (transport is None or obs.transport == transport):
+            question = obs.question
+            if question.rdtype == rdtype and not question.variant and (
+                    transport is None or obs.transport == transport):
+                yield obs
+
+    def variant(self, label: str) -> Iterator[Observation]:
+        """Observations of one further query (probes.labels), in probe order."""
+        for obs in self.observations:
+            if obs.question.variant == label:
                 yield obs
 
     def soa(self, transport: Transport) -> dict[tuple[str, str], Observation]:
@@ -63,7 +76,7 @@ class Evidence:
     def unmeasured_families(self) -> list[str]:
         """Families ("ipv4", "ipv6") not online here that left some address unmeasured."""
         down = {f for f, h in self.vantage.items() if h.state != "online"}
-        found = {("ipv6" if ":" in a else "ipv4") for a in self.unmeasured}
+        found = {family_of(a) for a in self.unmeasured}
         return sorted(found & down)
 
 

@@ -17,38 +17,44 @@ from collections.abc import Awaitable, Iterable
 import dns.edns
 import dns.message
 
-from probes.checks.evidence import responded
+from probes import labels
 from probes.engine import QueryEngine
+from probes.evidence import responded
 from probes.model import Delegation, FailureKind, Observation, Question, Transport
-from probes.observe_extra import labels
 from probes.transport import make_query
 
 DNSSEC_CHECKS = frozenset({"DNSSEC01", "DNSSEC02", "DNSSEC03", "DNSSEC04"})
 MAX_PARENT_TRIES = 2  # parent servers asked for the DS set, one after the other
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class FurtherQuery:
+    """One further query per address, and the checks that read its answer: it is sent
+    while one of them is enabled."""
+
+    label: str  # probes.labels; build_query says what goes on the wire
+    readers: frozenset[str]
+
+
+#: The further queries of a responding address, in the order they are sent: an explicit
+#: list (an address that did not respond gets only the query without EDNS).
+FURTHER_QUERIES: tuple[FurtherQuery, ...] = (
+    FurtherQuery(labels.SOA_PLAIN, frozenset({"EDNS01"})),
+    FurtherQuery(labels.DNSKEY_DO, DNSSEC_CHECKS),
+    FurtherQuery(labels.SOA_DO, DNSSEC_CHECKS | {"EDNS01"}),
+    FurtherQuery(labels.SOA_EDNS1, frozenset({"EDNS01"})),
+    FurtherQuery(labels.SOA_OPTION, frozenset({"EDNS01"})),
+    FurtherQuery(labels.SOA_NSID, frozenset({"NSID01"})),
+    FurtherQuery(labels.AXFR, frozenset({"SEC01"})),
+    FurtherQuery(labels.RECURSION, frozenset({"SEC02"})),
+)
+
+
 def wanted_queries(disabled: Iterable[str], *, responding: bool) -> list[str]:
     """The labels of the further queries for one address, given the disabled checks."""
     off = set(disabled)
-    dnssec = not off >= DNSSEC_CHECKS
-    wanted: list[str] = []
-    if "EDNS01" not in off:
-        wanted.append(labels.SOA_PLAIN)
-    if not responding:
-        return wanted
-    if dnssec:
-        wanted.append(labels.DNSKEY_DO)
-    if dnssec or "EDNS01" not in off:
-        wanted.append(labels.SOA_DO)
-    if "EDNS01" not in off:
-        wanted += [labels.SOA_EDNS1, labels.SOA_OPTION]
-    if "NSID01" not in off:
-        wanted.append(labels.SOA_NSID)
-    if "SEC01" not in off:
-        wanted.append(labels.AXFR)
-    if "SEC02" not in off:
-        wanted.append(labels.RECURSION)
-    return wanted
+    wanted = [q.label for q in FURTHER_QUERIES if q.readers - off]
+    return wanted if responding else [label for label in wanted if label == labels.SOA_PLAIN]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -87,11 +93,13 @@ def build_query(label: str, zone: str, edns_buffer: int) -> tuple[str, str, Tran
     raise ValueError(f"unknown further query {label!r}")
 
 
-def _ask(engine: QueryEngine, nameserver: str, address: str, zone: str,
-         label: str) -> Awaitable[Observation]:
-    qname, _wire_type, transport, message = build_query(label, zone, engine.settings.edns_buffer)
-    # The label, not the wire type, is recorded as the question's type (see labels.py).
-    return engine.ask(nameserver, address, qname, label, transport, query=message)
+async def ask_further(engine: QueryEngine, nameserver: str, address: str, zone: str,
+                      label: str) -> Observation:
+    """One further query; its observation's question carries the label as its variant."""
+    qname, wire_type, transport, message = build_query(label, zone, engine.settings.edns_buffer)
+    obs = await engine.ask(nameserver, address, qname, wire_type, transport, query=message)
+    return dataclasses.replace(
+        obs, question=Question(obs.question.name, obs.question.rdtype, label))
 
 
 def _responding(core: list[Observation], zone: str) -> set[tuple[str, str]]:
@@ -110,10 +118,11 @@ def _silent_by_timeout(core: list[Observation], zone: str, key: tuple[str, str])
     )
 
 
-async def _parent_ds(delegation: Delegation, engine: QueryEngine) -> list[Observation]:
+async def parent_ds_queries(delegation: Delegation, engine: QueryEngine) -> list[Observation]:
+    """The parent's DS set, asked of its servers one after the other until one answers."""
     tried: list[Observation] = []
     for address in delegation.parent_addresses[:MAX_PARENT_TRIES]:
-        obs = await _ask(engine, labels.PARENT, address, delegation.zone, labels.DS_DO)
+        obs = await ask_further(engine, labels.PARENT, address, delegation.zone, labels.DS_DO)
         tried.append(obs)
         if obs.reply is not None:
             break
@@ -132,7 +141,7 @@ async def further_queries(
         for address in ns.addresses:
             key = (ns.name, address)
             if key in responding:
-                tasks += [_one(_ask(engine, ns.name, address, zone, label))
+                tasks += [_one(ask_further(engine, ns.name, address, zone, label))
                           for label in wanted_queries(disabled, responding=True)]
             elif _silent_by_timeout(core, zone, key):
                 tasks.append(_plain_then_edns(engine, ns.name, address, zone, disabled))
@@ -140,7 +149,7 @@ async def further_queries(
     want_ds = not set(disabled) >= DNSSEC_CHECKS and bool(delegation.parent_addresses)
     per_address, parent = await asyncio.gather(
         asyncio.gather(*tasks),
-        _parent_ds(delegation, engine) if want_ds else _nothing(),
+        parent_ds_queries(delegation, engine) if want_ds else _nothing(),
     )
     return [o for batch in per_address for o in batch] + parent + _edns0_copies(core, zone)
 
@@ -157,11 +166,11 @@ async def _plain_then_edns(engine: QueryEngine, nameserver: str, address: str, z
     wanted = wanted_queries(disabled, responding=False)
     if not wanted:
         return []
-    plain = await _ask(engine, nameserver, address, zone, wanted[0])
+    plain = await ask_further(engine, nameserver, address, zone, wanted[0])
     if plain.reply is None:
         return [plain]
     variants = [labels.SOA_EDNS1, labels.SOA_OPTION, labels.SOA_DO]
-    more = await asyncio.gather(*(_ask(engine, nameserver, address, zone, label)
+    more = await asyncio.gather(*(ask_further(engine, nameserver, address, zone, label)
                                   for label in variants))
     return [plain, *more]
 
@@ -169,9 +178,10 @@ async def _plain_then_edns(engine: QueryEngine, nameserver: str, address: str, z
 def _edns0_copies(core: list[Observation], zone: str) -> list[Observation]:
     """The core EDNS0 SOA answers, relabelled to travel with this batch (labels.SOA_EDNS0)."""
     return [
-        dataclasses.replace(o, question=Question(o.question.name, labels.SOA_EDNS0))
+        dataclasses.replace(o, question=Question(o.question.name, "SOA", labels.SOA_EDNS0))
         for o in core
-        if o.question.rdtype == "SOA" and o.question.name == zone and o.transport is Transport.UDP
+        if o.question.rdtype == "SOA" and not o.question.variant and o.question.name == zone
+        and o.transport is Transport.UDP
     ]
 
 
