@@ -8,20 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from monitor.alerts.model import CHANGED, OPENED, RESOLVED, Event, ProblemState, label
 from monitor.config.alerts import OPEN_AT_ONCE, AlertsConfig
 from probes.model import Severity
 from probes.text import duration_text as _duration
+from probes.text import utc_text as utc
 
 STATUS_PAGE_PATH = "/zone/{zone}"  # the zone's own page: servers, last day, open findings
 FAMILY_NAMES = {"ipv4": "IPv4", "ipv6": "IPv6"}
-
-
-def utc(timestamp: float) -> str:
-    """An epoch time as "YYYY-MM-DD HH:MM:SS UTC", for mail text."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def family_name(family: str) -> str:
