@@ -1,4 +1,5 @@
-"""What the HTML pages share: the template environment, durations, times, server marks.
+"""What the HTML pages share: the template environment, server marks, and the durations and
+times of probes.text (one wording with the findings and mails).
 
 The pages are Jinja2 templates under ``monitor/web/templates`` with autoescape on: the
 Python side hands them plain text (zone names, NSIDs, finding messages as received) and
@@ -8,16 +9,15 @@ template's own arrives as :class:`markupsafe.Markup` (the SLA plots), explicitly
 
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from monitor.status import ServerView, unicode_zone
+from probes.checks.dnssec import EXPIRY_CRITICAL, EXPIRY_WARNING
+from probes.text import duration_text
 
 DAY = 86400.0
-EXPIRY_WARNING = 2.5 * DAY  # DNSSEC03: warning below 2.5 days
-EXPIRY_CRITICAL = 1.0 * DAY  # critical below 1 day
 DISPLAY_NAMES = 32_768  # decoded names remembered: more than the root zone has addresses
 
 STATE_WORDS = {
@@ -67,11 +67,6 @@ def ms(seconds: float | None) -> str:
     return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
 
 
-def utc(ts: float) -> str:
-    """An epoch time as "YYYY-MM-DD HH:MM:SSZ"."""
-    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts))
-
-
 def ago(ts: float, now: float) -> str:
     """How long before `now` `ts` was, in s, min or h; never negative."""
     delta = max(0.0, now - ts)
@@ -89,26 +84,13 @@ def display_ns(name: str) -> str:
     return unicode_zone(name.rstrip(".")) + "."
 
 
-def span(seconds: float) -> str:
-    """A duration as a reader says it: "3 d 4 h", "5 h 12 min", "40 min", "12 s"."""
-    seconds = max(0, int(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min" if minutes else f"{seconds} s"
-
-
 def expiry_text(expires_at: float, now: float) -> tuple[str, str]:
     """("in 3 d 4 h" | "expired 5 h 2 min ago", CSS class: ok, warn below 2.5 d, bad below 1 d)."""
     left = expires_at - now
     if left <= 0:
-        return f"expired {span(-left)} ago", "bad"
+        return f"expired {duration_text(-left)} ago", "bad"
     level = "bad" if left < EXPIRY_CRITICAL else "warn" if left < EXPIRY_WARNING else "ok"
-    return f"in {span(left)}", level
+    return f"in {duration_text(left)}", level
 
 
 def flags(view: ServerView) -> list[tuple[str, str]]:

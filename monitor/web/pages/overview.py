@@ -33,8 +33,8 @@ from monitor.web.pages.common import (
     flags,
     ms,
     template,
-    utc,
 )
+from probes.text import utc_text
 
 #: (header, explanation) of the comparison columns, in order.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -227,7 +227,7 @@ def render_status_page(snap: Snapshot, now: float | None = None) -> str:
     ordered = sorted(summaries.values(), key=lambda s: (-int(s.severity), s.name))
     return template("status.html").render(
         refresh=max(15, int(snap.interval)),
-        generated=utc(now),
+        generated=utc_text(now),
         health=("healthy: " if healthy else "UNHEALTHY: ") + detail,
         healthy=healthy,
         zone_count=len(snap.zones),

@@ -34,12 +34,11 @@ from monitor.web.pages.common import (
     display_ns,
     expiry_text,
     ms,
-    span,
     template,
-    utc,
 )
 from probes.checks.history import History
 from probes.model import Finding
+from probes.text import duration_text, utc_text
 
 READ_TIMEOUT = 5.0  # s: a sweep holding the store's loop longer than this is a fault
 MAX_PERIODS = 200  # a flapping zone: the newest periods only
@@ -154,11 +153,11 @@ def _server_row(view: ServerView, since: dict[tuple[str, str], tuple[int, float]
         detail=view.state if not view.lame_reason else f"lame: {view.lame_reason}",
         rtt=ms(view.rtt), tcp_rtt=ms(view.tcp.rtt if view.tcp is not None else None),
         serial=serial,
-        serving=(f"{utc(held[1])} ({ago(held[1], now)})"
+        serving=(f"{utc_text(held[1])} ({ago(held[1], now)})"
                  if held and held[0] == view.serial else "–"),
         nsid=view.nsid or "–",
         signatures=None if expires is None else expiry_text(expires, now),
-        signatures_at="" if expires is None else utc(expires),
+        signatures_at="" if expires is None else utc_text(expires),
         dnssec_valid=view.dnssec_valid,
         axfr_open=view.axfr_open if view.udp else None,
         recursion_open=view.recursion_open if view.udp else None,
@@ -199,7 +198,7 @@ def _findings(snap: Snapshot, zone: str, record: ZoneRecord | None,
         if since is None:
             when = "–"
         else:
-            when = f"{'before ' if older else ''}{utc(since)} ({span(now - since)}"
+            when = f"{'before ' if older else ''}{utc_text(since)} ({duration_text(now - since)}"
             when += " or more)" if older else ")"
         rows.append(FindingRow(f.severity.name, f.check,
                                display_ns(f.nameserver) if f.nameserver else "", f.address,
@@ -233,7 +232,7 @@ def _periods(record: ZoneRecord) -> tuple[list[PeriodRow], int]:
                                  f"({why})" if why else "") if p)
             for check, ns, address, why in _sweep_findings(newest)
         )
-        rows.append(PeriodRow(utc(oldest.first_at), utc(newest.ended_at),
+        rows.append(PeriodRow(utc_text(oldest.first_at), utc_text(newest.ended_at),
                               sum(r.sweeps for r in run), newest.severity.name,
                               newest.available, newest.nameservers_up, newest.nameservers,
                               found or "none"))  # fmt: skip
@@ -245,18 +244,18 @@ def _serial_lines(history: History | None, now: float) -> list[str]:
         return []
     items = []
     for s in history.serials:
-        text = f"serial {s.serial}: first seen {utc(s.first_seen)}"
+        text = f"serial {s.serial}: first seen {utc_text(s.first_seen)}"
         if s.complete_at is not None:
-            text += (f", on every server {utc(s.complete_at)} "
-                     f"(after {span(s.complete_at - s.first_seen)})")
+            text += (f", on every server {utc_text(s.complete_at)} "
+                     f"(after {duration_text(s.complete_at - s.first_seen)})")
         else:
-            text += f", not yet on every server ({span(now - s.first_seen)} so far)"
+            text += f", not yet on every server ({duration_text(now - s.first_seen)} so far)"
         if s.baseline:
             text += " — already served when monitoring began"
         items.append(text)
     if history.drift is not None:
         d = history.drift
-        items.append(f"Parent and child NS sets differ since {utc(d.first_seen)}: parent "
+        items.append(f"Parent and child NS sets differ since {utc_text(d.first_seen)}: parent "
                      f"{' '.join(d.parent)}; child {' '.join(d.child)}")
     return items
 
@@ -268,7 +267,7 @@ def _summary_line(snap: Snapshot, zone: str, now: float) -> SummaryLine | None:
     s = summarise(report, snap.history.get(zone))
     when = report.started_at + report.duration
     return SummaryLine(
-        s, report.severity.name, utc(when), ago(when, now),
+        s, report.severity.name, utc_text(when), ago(when, now),
         "–" if s.availability is None else f"{s.availability * 100:.1f} %",
         None if s.rrsig_expires_at is None else expiry_text(s.rrsig_expires_at, now),
     )
@@ -288,7 +287,7 @@ def render_zone_page(snap: Snapshot, zone: str, record: ZoneRecord | None,
     return template("zone.html").render(
         name=u_name(zone),
         zone=zone,
-        generated=utc(now),
+        generated=utc_text(now),
         summary=_summary_line(snap, zone, now),
         servers=[_server_row(v, since, now) for v in server_views(report)] if report else [],
         states=STATE_WORDS.items(),
@@ -297,6 +296,6 @@ def render_zone_page(snap: Snapshot, zone: str, record: ZoneRecord | None,
         periods=periods,
         periods_left=periods_left,
         no_history=no_history,
-        day_start=utc(now - DAY),
+        day_start=utc_text(now - DAY),
         plots=plots,
     )
