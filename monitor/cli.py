@@ -324,7 +324,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_test_email(args: argparse.Namespace) -> int:
     """`ccmon test-email`: send one test message through the configured SMTP server."""
     config = load_config(args.config)
-    from monitor import mailer
+    from monitor.alerts import mailer
 
     return mailer.send_test_email(config, args.to)
 

@@ -39,8 +39,7 @@ from prometheus_client.registry import CollectorRegistry
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from monitor.mailer import FAILURE_REASONS
-from monitor.outbox import OUTBOX_STATES
+from monitor.alerts import FAILURE_REASONS, OUTBOX_STATES
 from monitor.snapshot import Histogram, MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from probes.addresses import Family, family_of
 from probes.checks import edns

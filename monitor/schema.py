@@ -1,6 +1,6 @@
 """One schema for the whole SQLite file (``store.path``), versioned in ``PRAGMA user_version``.
 
-The store (:mod:`monitor.store`) and the alerter (:mod:`monitor.outbox`) keep their tables
+The store (:mod:`monitor.store`) and the alerter (:mod:`monitor.alerts.outbox`) keep their tables
 in the same file, each with its own connection (WAL lets both write). Whichever opens the
 file first brings all of it to :data:`SCHEMA_VERSION` with :func:`migrate`; the other then
 finds it current. Each step runs in one ``BEGIN IMMEDIATE`` transaction with its version
@@ -28,7 +28,7 @@ class SchemaError(MonitorError):
     """The file's schema is not one this ccmon can use (written by a newer ccmon)."""
 
 
-#: The alerter's tables (monitor/outbox.py): problems being counted, per-zone mail state,
+#: The alerter's tables (monitor/alerts/outbox.py): problems being counted, per-zone mail state,
 #: the outbox with every message's exact bytes.
 ALERT_TABLES = (
     """CREATE TABLE IF NOT EXISTS alert_problems (
@@ -165,7 +165,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     """,
     # 5: the one-row-per-sweep `sweeps` table becomes runs (changes, not copies).
     migrate_sweeps,
-    # 6: the alerter's tables (monitor/outbox.py) join the file's one schema.
+    # 6: the alerter's tables (monitor/alerts/outbox.py) join the file's one schema.
     _alert_tables,
 )
 

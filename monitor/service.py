@@ -29,12 +29,11 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any, Protocol
 
-from monitor.alerts import Alerter
+from monitor.alerts import Alerter, OutboxError, OutboxWriteError
 from monitor.config import Config
 from monitor.config.webconfig import load_web_config
 from monitor.errors import EXIT_FAILURE, EXIT_OK, MonitorError
 from monitor.metrics import Exporter
-from monitor.outbox import OutboxError, OutboxWriteError
 from monitor.scheduler import SweepScheduler
 from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.store import Store, StoreError, StoreWriteError

@@ -166,7 +166,7 @@ class StoreStatus:
 
 @dataclass(frozen=True, slots=True)
 class OutboxStatus:
-    """The alert outbox as /metrics shows it (see monitor.outbox.Courier)."""
+    """The alert outbox as /metrics shows it (see monitor.alerts.courier.Courier)."""
 
     messages: Mapping[str, int] = field(default_factory=dict)  # state -> messages
     sent: int = 0  # messages the SMTP server accepted since the process started

@@ -27,7 +27,7 @@ A write that fails (disk full, file read-only or locked) rolls back whole and ra
 a minute and tells /healthz and /metrics, and the next write that works clears it: the store
 recovers by itself when space returns.
 
-The schema of the whole file, the alert tables of ``monitor/outbox.py`` included, is
+The schema of the whole file, the alert tables of ``monitor/alerts/outbox.py`` included, is
 versioned with ``PRAGMA user_version`` by one runner (:mod:`monitor.schema`,
 :data:`MIGRATIONS`: SQL scripts, or a function for a migration that converts rows, each
 run in one transaction with its version bump).
@@ -117,7 +117,7 @@ class StoreHealth:
     transaction here: a failure is counted at once and logged at most once per
     :data:`LOG_EVERY` (one line, no traceback: a full disk fails every sweep); the first
     write that works again clears the error and logs the recovery once. The alert tables
-    (:mod:`monitor.outbox`) only add their failures to the count (:meth:`count_failure`):
+    (:mod:`monitor.alerts.outbox`) only add their failures to the count (:meth:`count_failure`):
     a small alert write that still fits a nearly full disk must not read as "persisting"
     while the sweep results are lost.
     """

@@ -28,9 +28,8 @@ from typing import Any
 
 import pytest
 
-from monitor.alerts import Alerter
+from monitor.alerts import Alerter, OutboxWriteError
 from monitor.config.alerts import RetryConfig
-from monitor.outbox import OutboxWriteError
 from tests.alerts.helpers import T0, Sink, lame, make_config, report
 
 pytestmark = pytest.mark.integration
@@ -106,7 +105,7 @@ async def test_sent_mark_not_recordable_no_repeat_backoff_one_line(
     alerter = Alerter(make_config(db, smtp=sink.smtp(), retry=RETRY, open_after=1, close_after=1))
     quick_lock_timeout(alerter)
     alerter.courier.log_every = 0.0  # a line per try, to time them (the minute: test_full_disk)
-    caplog.set_level(logging.INFO, logger="monitor.outbox")
+    caplog.set_level(logging.INFO, logger="monitor.alerts")
 
     def pauses() -> list[float]:
         return [r.created for r in caplog.records if "delivery paused" in r.message]

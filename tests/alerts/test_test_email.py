@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor import mailer
+from monitor.alerts import mailer
 from monitor.config.alerts import SmtpConfig
 from tests.alerts.helpers import Sink, free_port
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.outbox import AlertDB, OutboxError
+from monitor.alerts import AlertDB, OutboxError
 from monitor.schema import MIGRATIONS, SCHEMA_VERSION
 from monitor.store import Store, StoreError
 

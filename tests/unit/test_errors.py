@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor import errors, mailer, report, service
+from monitor import errors, report, service
+from monitor.alerts import OutboxError, OutboxWriteError, mailer
 from monitor.cli import main
 from monitor.config import ConfigError
 from monitor.config.alerts import PasswordError
 from monitor.config.webconfig import WebConfigError
 from monitor.errors import EXIT_CONFIG, EXIT_FAILURE, MonitorError
-from monitor.outbox import OutboxError, OutboxWriteError
 from monitor.sla.figures import ReportError
 from monitor.store import StoreError, StoreWriteError
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from monitor.config.alerts import PasswordError, SmtpConfig
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 #: reached or talked to (refused, timeout, disconnect, 421); tls: TLS failed; auth: the
 #: login was refused or the password unreadable; temporary: the server refused the message
 #: with 4xx (retried); permanent: refused with 5xx (given up); expired: still undelivered
-#: after retry.give_up_after (given up, see monitor.outbox).
+#: after retry.give_up_after (given up, see monitor.alerts.courier).
 FAILURE_REASONS: tuple[str, ...] = ("connect", "tls", "auth", "temporary", "permanent", "expired")
 
 
@@ -261,11 +262,19 @@ class Outgoing:
     raw: bytes
 
 
+class Delivery(StrEnum):
+    """What became of one try of one message."""
+
+    SENT = "sent"  # the server accepted it (some recipients may have been refused)
+    RETRY = "retry"  # not delivered now: try again after the backoff
+    FAILED = "failed"  # refused for good
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     """What became of one Outgoing message, by its key."""
     key: int
-    outcome: str  # "sent" | "retry" | "failed"
+    outcome: Delivery
     detail: str = ""  # the server's words, or the refused recipients of a sent message
     reason: str = ""  # retry and failed: one of FAILURE_REASONS
 
@@ -279,15 +288,15 @@ def deliver_batch(config: SmtpConfig, messages: Sequence[Outgoing]) -> list[Resu
                 refused = session.send(config.sender, item.recipients, item.raw)
             except ServerError as exc:
                 results.extend(
-                    Result(m.key, "retry", str(exc), exc.reason) for m in messages[index:]
+                    Result(m.key, Delivery.RETRY, str(exc), exc.reason) for m in messages[index:]
                 )
                 break
             except MessageError as exc:
-                outcome = "failed" if exc.permanent else "retry"
+                outcome = Delivery.FAILED if exc.permanent else Delivery.RETRY
                 results.append(Result(item.key, outcome, str(exc), exc.reason))
                 continue
             note = "; ".join(f"refused {r}: {why}" for r, why in refused.items())
-            results.append(Result(item.key, "sent", note))
+            results.append(Result(item.key, Delivery.SENT, note))
     return results
 
 
