@@ -35,7 +35,7 @@ from monitor.config.webconfig import load_web_config
 from monitor.errors import EXIT_FAILURE, EXIT_OK, MonitorError
 from monitor.metrics import Exporter
 from monitor.scheduler import SweepScheduler
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.store import Store, StoreError, StoreWriteError
 from monitor.web import WebServer, make_app
 from monitor.web.pages.zone import StoreReader

@@ -65,11 +65,7 @@ from monitor.history.runs import (
     window_counts,
 )
 from monitor.schema import MIGRATIONS, SchemaError
-from monitor.status import (
-    StoreStatus,
-    ZoneHistory,
-    ZoneTotals,
-)
+from monitor.snapshot import StoreStatus, ZoneHistory, ZoneTotals
 from probes.checks.history import (
     DelegationDrift,
     History,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from monitor.alerts import mailer
 from monitor.alerts.outbox import AlertDB, MessageStatus, OutboxMessage, OutboxWriteError
 from monitor.config.alerts import RetryConfig, SmtpConfig
-from monitor.status import OutboxStatus
+from monitor.snapshot import OutboxStatus
 
 log = logging.getLogger("monitor.alerts")
 

@@ -14,8 +14,7 @@ import yaml
 
 from monitor.config.alerts import AlertsConfig, email_list
 from monitor.config.reader import ConfigError, Section, duration_in, int_in
-from monitor.status import readable_label
-from probes.names import normalise_zone
+from probes.names import normalise_zone, readable_label
 
 if TYPE_CHECKING:
     from probes.expectations import ZoneExpectation, ZoneOverride

@@ -1,7 +1,7 @@
 """The per-sweep history as runs: changes, not copies.
 
 What the zone page (its periods and "open since") and the stored availability
-(:class:`monitor.status.ZoneHistory`) need of every sweep is its summary: severity,
+(:class:`monitor.snapshot.ZoneHistory`) need of every sweep is its summary: severity,
 availability, name servers up out of how many, and the open findings. Consecutive sweeps
 of a zone mostly agree on all of it, so a *run* row stands for a stretch of sweeps with
 the same summary: the first and the last start (exact), the last duration, the count, and

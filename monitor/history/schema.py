@@ -20,7 +20,7 @@ zone series:
   ``unmeasured``  no verdict: nothing measured, or the verdict hangs on name servers of
                   which nothing was measured.
 
-RTTs go into fixed histogram buckets (the bounds of :data:`monitor.status.BUCKETS`, the
+RTTs go into fixed histogram buckets (the bounds of :data:`monitor.snapshot.BUCKETS`, the
 same as ``ccmon_query_duration_seconds``, so quantiles come out as Prometheus'
 ``histogram_quantile`` computes them): ``u0..u14`` UDP, ``t0..t14`` TCP, non-cumulative,
 the last one +Inf. Address series count the SOA query of the address; the zone series
@@ -29,7 +29,7 @@ counts every query of the sweep (``ZoneReport.rtts``), which is what the metric 
 
 from __future__ import annotations
 
-from monitor.status import BUCKETS
+from monitor.snapshot import BUCKETS
 
 NBUCKETS = len(BUCKETS) + 1
 UDP_BUCKETS = tuple(f"u{i}" for i in range(NBUCKETS))

@@ -31,20 +31,15 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 from monitor.config.webconfig import WebSecurity
 from monitor.metrics import Exporter
 from monitor.sla.embed import zone_plots_html
-from monitor.status import (
-    MonitorState,
-    ServerView,
-    normalise_zone,
-    server_views,
-    summarise,
-    unicode_zone,
-)
+from monitor.snapshot import MonitorState
 from monitor.web.auth import Guard
 from monitor.web.pages.cache import PageCache
 from monitor.web.pages.common import DAY
 from monitor.web.pages.overview import render_status_page
 from monitor.web.pages.serve import accepts_gzip, page_response, respond, static_file
 from monitor.web.pages.zone import StoreReader, render_zone_page
+from monitor.web.views import ServerView, normalise_zone, server_views, summarise
+from probes.names import unicode_zone
 
 __all__ = ["PAGE_CACHE_KEY", "PAGE_CSP", "make_app"]
 

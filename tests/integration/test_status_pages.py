@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.store import Store
 from monitor.web import PAGE_CACHE_KEY, make_app
 from monitor.web.pages.cache import PageCache

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from monitor.metrics import SELF_METRICS, Exporter
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from probes.model import ServerStatus
 from tests.monitor import ccmon_fixtures as fx
 

@@ -9,7 +9,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.metrics import METRICS, make_registry
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from tests.monitor import ccmon_fixtures as fx
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.status import (
-    Histogram,
-    Snapshot,
-    ZoneTotals,
-    normalise_zone,
-    percentile,
-    server_views,
-    summarise,
-    unicode_zone,
-)
+from monitor.snapshot import Histogram, Snapshot, ZoneTotals
+from monitor.web.views import normalise_zone, percentile, server_views, summarise
+from probes.names import unicode_zone
 from probes.serial import highest_serial, serial_lag
 from tests.monitor import ccmon_fixtures as fx
 

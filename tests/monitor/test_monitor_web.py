@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.web import (
     WebServer,
     expiry_text,

@@ -22,7 +22,7 @@ import bcrypt
 import pytest
 
 from monitor.config.webconfig import WebSecurity
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.web import WebServer, make_app
 from monitor.web.auth import FAILURES_ALLOWED
 from monitor.web.limits import Limits, connection_cap
@@ -278,7 +278,7 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() -> Non
 EMFILE_SCRIPT = r"""
 import logging, os, resource, signal, sys, time
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(message)s")
-from monitor.status import MonitorState, Snapshot
+from monitor.snapshot import MonitorState, Snapshot
 from monitor.web import WebServer, make_app
 from monitor.web.limits import Limits
 resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))

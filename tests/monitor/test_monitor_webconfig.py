@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.config.webconfig import WebConfigError, WebSecurity, load_web_config
-from monitor.status import MonitorState, Snapshot
+from monitor.snapshot import MonitorState, Snapshot
 from monitor.web import WebServer, make_app
 from tests.monitor import ccmon_fixtures as fx
 

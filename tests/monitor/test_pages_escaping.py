@@ -8,10 +8,11 @@ from html.parser import HTMLParser
 
 from markupsafe import Markup
 
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals, unicode_zone
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.web.pages.overview import render_status_page
 from monitor.web.pages.zone import render_zone_page
 from probes.model import Finding, ServerStatus, Severity, Transport, ZoneReport
+from probes.names import unicode_zone
 
 EVIL = "<script>&\"'"
 ZONE = f"x{EVIL}"

@@ -24,8 +24,8 @@ from monitor.history.writer import address_state, zone_row
 from monitor.sla import svg
 from monitor.sla.definitions import DEFINITIONS
 from monitor.sla.figures import STATE_CLASS_SQL, histogram_quantile
-from monitor.status import server_views
 from monitor.store import MIGRATIONS, Store
+from monitor.web.views import server_views
 from tests.monitor.sla_fixtures import MONTH_START, SERVERS, build_store, status, sweep
 
 OUTAGE = range(600, 637)  # minutes: ns2 silent, both addresses
@@ -372,7 +372,7 @@ def test_schema_2_store_gains_the_history(tmp_path: Path):
     db.close()
     store = Store(str(path), retention=86400.0)
     assert store.schema_version == len(MIGRATIONS)
-    store.record_sweep(sweep(0), __import__("monitor.status").status.ZoneTotals())
+    store.record_sweep(sweep(0), __import__("monitor.snapshot").snapshot.ZoneTotals())
     counts = store.table_counts()
     assert counts["history_series"] == 1 + len(SERVERS)
     assert store.integrity_check() == "ok"

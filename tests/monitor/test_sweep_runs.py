@@ -28,7 +28,7 @@ from monitor.history.runs import (
     record_run,
     window_counts,
 )
-from monitor.status import ZoneTotals
+from monitor.snapshot import ZoneTotals
 from monitor.store import MIGRATIONS, Store
 from tests.monitor import ccmon_fixtures as fx
 

@@ -15,7 +15,7 @@ import pytest
 
 from monitor.config import Config, ConfigError, ScheduleConfig, StoreConfig, parse_config
 from monitor.service import Service
-from monitor.status import ZoneTotals
+from monitor.snapshot import ZoneTotals
 from monitor.store import MIGRATIONS, Store
 from probes.checks import CHECKS
 from probes.checks.history import (

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from monitor.config import ConfigError, parse_config
 from monitor.config.alerts import AlertsConfig
 from monitor.metrics import CcmonCollector
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.web.pages.zone import render_zone_page
 from probes.checks import CHECKS, Kind, judge
 from probes.checks.history import History, judge_history

@@ -92,7 +92,7 @@ def test_unmeasured_addresses_are_neither_up_nor_down_in_page_and_perfdata() -> 
     import dataclasses
 
     from monitor.perfdata import zone_perfdata
-    from monitor.status import server_views
+    from monitor.web.views import server_views
 
     report = _report([7, 7])
     v6 = [dataclasses.replace(s, address="2001:db8::2", measured=False, answered=False,

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 
-from monitor.status import Snapshot
+from monitor.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 

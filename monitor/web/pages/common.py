@@ -13,8 +13,9 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
-from monitor.status import ServerView, unicode_zone
+from monitor.web.views import ServerView
 from probes.checks.dnssec import EXPIRY_CRITICAL, EXPIRY_WARNING
+from probes.names import unicode_zone
 from probes.text import duration_text
 
 DAY = 86400.0

@@ -13,17 +13,7 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
-from monitor.status import (
-    DNSSEC_RANK,
-    STATES,
-    ServerView,
-    Snapshot,
-    ZoneSummary,
-    open_findings,
-    server_views,
-    summarise,
-    unicode_zone,
-)
+from monitor.snapshot import Snapshot
 from monitor.web.pages.common import (
     MARK_WORDS,
     STATE_WORDS,
@@ -34,6 +24,16 @@ from monitor.web.pages.common import (
     ms,
     template,
 )
+from monitor.web.views import (
+    DNSSEC_RANK,
+    STATES,
+    ServerView,
+    ZoneSummary,
+    open_findings,
+    server_views,
+    summarise,
+)
+from probes.names import unicode_zone
 from probes.text import utc_text
 
 #: (header, explanation) of the comparison columns, in order.

@@ -17,15 +17,7 @@ from typing import NamedTuple
 
 from markupsafe import Markup
 
-from monitor.status import (
-    ServerView,
-    Snapshot,
-    ZoneSummary,
-    open_findings,
-    server_views,
-    summarise,
-)
-from monitor.status import unicode_zone as u_name
+from monitor.snapshot import Snapshot
 from monitor.store import Store, SweepRun
 from monitor.web.pages.common import (
     DAY,
@@ -36,8 +28,10 @@ from monitor.web.pages.common import (
     ms,
     template,
 )
+from monitor.web.views import ServerView, ZoneSummary, open_findings, server_views, summarise
 from probes.checks.history import History
 from probes.model import Finding
+from probes.names import unicode_zone
 from probes.text import duration_text, utc_text
 
 READ_TIMEOUT = 5.0  # s: a sweep holding the store's loop longer than this is a fault
@@ -285,7 +279,7 @@ def render_zone_page(snap: Snapshot, zone: str, record: ZoneRecord | None,
              for x in (record.history.servers if record else ())}
     periods, periods_left = _periods(record) if record is not None else (None, 0)
     return template("zone.html").render(
-        name=u_name(zone),
+        name=unicode_zone(zone),
         zone=zone,
         generated=utc_text(now),
         summary=_summary_line(snap, zone, now),

@@ -2,8 +2,7 @@
 
 Every fact here (server state, serial lag, name servers up, availability, DNSSEC state) was
 concluded once by the summarise stage (probes.summarise) and is only read: the page, the
-JSON API and the metrics never disagree. The snapshot itself lives in monitor.snapshot
-(re-exported here for the modules that import it from this one).
+JSON API and the metrics never disagree. The snapshot they read lives in monitor.snapshot.
 """
 
 from __future__ import annotations
@@ -13,14 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.snapshot import BUCKETS as BUCKETS
-from monitor.snapshot import Histogram as Histogram
-from monitor.snapshot import MonitorState as MonitorState
-from monitor.snapshot import OutboxStatus as OutboxStatus
-from monitor.snapshot import Snapshot as Snapshot
-from monitor.snapshot import StoreStatus as StoreStatus
-from monitor.snapshot import ZoneHistory as ZoneHistory
-from monitor.snapshot import ZoneTotals as ZoneTotals
+from monitor.snapshot import ZoneHistory
 from probes.addresses import address_key
 from probes.model import AddressSummary, DnssecState, Finding, ServerState, Severity, ZoneReport
 from probes.names import normalised_or_none
