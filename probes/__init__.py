@@ -3,7 +3,7 @@ e-mail or HTTP; the monitor only reads the ZoneReport a sweep returns.
 
 Stages, in the order a sweep (sweep.py) runs them::
 
-    discover   delegation.py        the parent's referral, the child's NS set, addresses
+    discover   discover.py          the parent's referral, the child's NS set, addresses
     observe    observe.py           the core queries (SOA over UDP and TCP, NS), then
                observe_further.py   the further ones (DNSSEC, AXFR, recursion, EDNS, NSID)
     judge      checks/              pure functions, evidence -> findings; the registry

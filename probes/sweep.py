@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from probes.checks import Evidence, judge
-from probes.delegation import AddressResolver, discover
+from probes.discover import AddressResolver, discover
 from probes.engine import QueryEngine, QueryTally, current_tally
 from probes.evidence import apex_ns_names, sweep_readings
 from probes.model import (

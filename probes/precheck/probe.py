@@ -26,7 +26,7 @@ import dns.rdatatype
 from probes import labels
 from probes.checks.dnssec import answer_rrset
 from probes.checks.precheck import PrecheckEvidence, SourceReply, is_local_failure
-from probes.delegation import AddressResolver
+from probes.discover import AddressResolver
 from probes.engine import QueryEngine, QueryTally, current_tally
 from probes.evidence import Evidence, is_authoritative
 from probes.model import Delegation, NameServer, Observation, Source, Transport
