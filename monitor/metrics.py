@@ -42,7 +42,7 @@ from prometheus_client.utils import floatToGoString
 from monitor.alerts import FAILURE_REASONS, OUTBOX_STATES
 from monitor.snapshot import Histogram, MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from probes.addresses import Family, family_of
-from probes.checks import edns
+from probes.checks import CHECKS, Kind, edns
 from probes.checks.pinned import pinned_age
 from probes.model import (
     AddressSummary,
@@ -304,7 +304,15 @@ CONFIG_METRICS: tuple[MetricSpec, ...] = (
         "ccmon_config_last_reload_success_timestamp_seconds", "gauge", (),
         "Unix time of the last successful load of the config file",
     ),
+    MetricSpec(
+        "ccmon_check_info", "gauge", ("check", "kind"),
+        "Always 1, one series per check `ccmon run` judges (the check registry; kind sweep "
+        "or history): the values of `check` exist before any finding",
+    ),
 )  # fmt: skip
+
+#: The checks `ccmon run` judges, in the registry's order (precheck checks judge proposals).
+RUN_CHECKS = tuple(check for check in CHECKS.values() if check.kind is not Kind.PRECHECK)
 METRICS = METRICS + SELF_METRICS + CONFIG_METRICS
 
 
@@ -313,6 +321,8 @@ def config_rows(loaded_at: float) -> list[Row]:
     out = _Rows()
     out.add("ccmon_config_last_reload_successful", [], 1)
     out.add("ccmon_config_last_reload_success_timestamp_seconds", [], loaded_at)
+    for check in RUN_CHECKS:
+        out.add("ccmon_check_info", [check.id, str(check.kind)], 1)
     return out.rows
 
 
