@@ -44,7 +44,7 @@ from lab import Lab, load_scenario  # noqa: E402
 from monitor.demo import demo_config_text  # noqa: E402
 from monitor.metrics import Exporter  # noqa: E402
 from monitor.service import tune_gc  # noqa: E402
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals  # noqa: E402
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals  # noqa: E402
 from monitor.web import WebServer, make_app  # noqa: E402
 from probes.model import Finding, ServerStatus, Severity, Transport, ZoneReport  # noqa: E402
 

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 from lab.scale import data_path  # noqa: E402
 from monitor.history.schema import ALL_COLUMNS, COUNTS  # noqa: E402
 from monitor.history.writer import UPSERT_DAILY, UPSERT_HOURLY, _bucket  # noqa: E402
-from monitor.status import ZoneTotals  # noqa: E402
+from monitor.snapshot import ZoneTotals  # noqa: E402
 from monitor.store import Store  # noqa: E402
 from probes.model import ServerStatus, Transport, ZoneReport  # noqa: E402
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 import aiohttp  # noqa: E402
 
 from lab import load_scenario  # noqa: E402
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals  # noqa: E402
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals  # noqa: E402
 from monitor.web import PAGE_CACHE_KEY, WebServer, make_app, render_status_page  # noqa: E402
 from probes.model import Finding, ServerStatus, Severity, Transport, ZoneReport  # noqa: E402
 

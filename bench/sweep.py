@@ -95,7 +95,7 @@ def main() -> int:
                         help="lab port (default: 53 as root; another lab may hold it)")
     args = parser.parse_args()
     if not args.all_checks:
-        observe.EXTRA_PROBES.clear()  # the core checks: SOA over UDP and TCP, NS, glue
+        observe.EXTRA_PROBES = ()  # the core checks: SOA over UDP and TCP, NS, glue
     up0 = time.monotonic()
     with world_lab(args.world, port=args.port) as lab:
         servers = lab.zones  # computed afresh at every access: take it once

@@ -20,13 +20,22 @@ from monitor.config import (
     Config,
     ConfigError,
     check_store_folder,
+    listen_address,
     load_config,
     parse_address,
-    parse_listen,
     parse_zone_name,
     with_overrides,
 )
-from monitor.report import EXIT_UNKNOWN, exit_status, render_text, to_json_document
+from monitor.config.reader import port
+from monitor.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    MonitorError,
+)
+from monitor.report import exit_status, render_text, to_json_document
 from probes.limits import fit_descriptors, for_one_shot
 from probes.loop import run as run_loop
 from probes.model import ZoneReport
@@ -41,7 +50,7 @@ class _PluginArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(EXIT_UNKNOWN, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
 
 
 def _version() -> str:
@@ -57,12 +66,10 @@ def _version() -> str:
 
 def _port(text: str) -> int:
     try:
-        value = int(text)
+        return port(int(text))
     except ValueError:
-        value = 0
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(
+            f"must be a port number from 1 to 65535, got {text!r}") from None
 
 
 MAX_TIMEOUT_FLAG = 60.0  # s, as for probe.udp_timeout and probe.tcp_timeout in the config
@@ -82,7 +89,7 @@ def _timeout(text: str) -> float:
 
 def _listen(text: str) -> str:
     try:
-        return parse_listen(text)
+        return listen_address(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -203,8 +210,10 @@ async def check_zones(config: Config) -> list[ZoneReport]:
                                            for zone in config.zones)))
 
 
-class DeadlineReached(Exception):
+class DeadlineReached(MonitorError):
     """`--timeout` passed before every zone was swept."""
+
+    exit_code = EXIT_UNKNOWN
 
     def __init__(self, after: float, pending: list[str]):
         super().__init__(f"deadline reached after {after:.2f} s")
@@ -236,14 +245,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _load_for_check(args)
     if args.timeout is not None and not (0 < args.timeout < 86400):
         print("ccmon: -t/--timeout: must be between 0 and 86400 seconds", file=sys.stderr)
-        return EXIT_UNKNOWN
+        return EXIT_CONFIG
     config = replace(config, probe=for_one_shot(fit_descriptors(config.probe)[0]))
     try:
         reports = run_loop(check_zones_within(config, args.timeout))
     except DeadlineReached as exc:
         names = ", ".join(display_name(z) for z in exc.pending)
         print(f"CCMON UNKNOWN - {exc}; still pending: {len(exc.pending)} zone(s): {names}")
-        return EXIT_UNKNOWN
+        return exc.exit_code
     except Exception:  # a bug must still give the plugin's UNKNOWN, with the traceback
         traceback.print_exc()
         print("ccmon: internal error while checking; the traceback is above", file=sys.stderr)
@@ -256,11 +265,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Like `promtool check config`: load and validate, say what was found, exit 0 or 3."""
+    """Like `promtool check config`: load and validate, say what was found, exit 0 or 3.
+    The web-config file it names (TLS, basic auth) is checked too, as `ccmon run` would."""
     config = load_config(args.file)
+    web = ""
+    if config.web.web_config_file:
+        from monitor.config.webconfig import load_web_config
+
+        security = load_web_config(config.web.web_config_file)
+        web = f", web config {config.web.web_config_file} ({security.scheme}, " \
+              f"{len(security.users)} user(s))"
     print(f"{args.file}: valid: {len(config.zones)} zone(s), sweep every "
-          f"{config.schedule.interval:g} s, listen {config.web.listen}")
-    return 0
+          f"{config.schedule.interval:g} s, listen {config.web.listen}{web}")
+    return EXIT_OK
 
 
 def _service_config(args: argparse.Namespace) -> Config:
@@ -290,10 +307,10 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     try:
         config = _service_config(args)
         print(f"healthy: {healthcheck.check(config)}")
-        return 0
-    except (ConfigError, ValueError, healthcheck.Unhealthy) as exc:  # ValueError: web config
+        return EXIT_OK
+    except (ConfigError, ValueError, healthcheck.Unhealthy) as exc:  # bad config: unhealthy
         print(f"unhealthy: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -307,7 +324,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_test_email(args: argparse.Namespace) -> int:
     """`ccmon test-email`: send one test message through the configured SMTP server."""
     config = load_config(args.config)
-    from monitor import mailer
+    from monitor.alerts import mailer
 
     return mailer.send_test_email(config, args.to)
 
@@ -339,15 +356,17 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The `ccmon` entry point; a bad config or flag is one line and exit status 3."""
+    """The `ccmon` entry point. Every error ccmon expects (a bad config or flag, a store it
+    cannot open, ...) reaches here as a MonitorError: one line, and the exit status its
+    kind names in the one table of monitor.errors."""
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except ConfigError as exc:  # every command's bad config or flag: one line, exit 3
+    except MonitorError as exc:
         print(f"ccmon: {exc}", file=sys.stderr)
-        return EXIT_UNKNOWN
+        return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

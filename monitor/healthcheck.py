@@ -20,9 +20,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from monitor.config import Config
-from monitor.listen import local_target
-from monitor.webconfig import load_web_config
+from monitor.config import Config, local_target
+from monitor.config.webconfig import load_web_config
 
 TIMEOUT = 4.0  # Docker's HEALTHCHECK default timeout is 30 s; ours stays well inside 5 s
 USER_ENV, PASSWORD_FILE_ENV = "CCMON_HEALTHCHECK_USER", "CCMON_HEALTHCHECK_PASSWORD_FILE"

@@ -1,7 +1,7 @@
 """Every ccmon_ metric, defined once, and the Collector that renders them.
 
 The collector builds fresh metric families on each scrape from the current
-:class:`monitor.status.Snapshot` (swapped whole after each sweep), so a scrape never sees
+:class:`monitor.snapshot.Snapshot` (swapped whole after each sweep), so a scrape never sees
 half a sweep and a server that left the delegation leaves the metrics with its report.
 Values are as of the zone's last sweep, not measured at scrape time; the HELP texts say so.
 Counters and the RTT histogram are cumulative across sweeps and restarts (the store keeps
@@ -25,7 +25,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import ProcessCollector, generate_latest
@@ -39,23 +39,20 @@ from prometheus_client.registry import CollectorRegistry
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from monitor.mailer import FAILURE_REASONS
-from monitor.outbox import OUTBOX_STATES
-from monitor.status import (
-    DNSSEC_STATES,
-    Histogram,
-    MonitorState,
-    ServerView,
-    Snapshot,
-    ZoneHistory,
-    ZoneTotals,
-    nameservers_up,
-    server_views,
-    zone_available,
-)
-from probes.checks import edns
+from monitor.alerts import FAILURE_REASONS, OUTBOX_STATES
+from monitor.snapshot import Histogram, MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from probes.addresses import Family, family_of
+from probes.checks import CHECKS, Kind, edns
 from probes.checks.pinned import pinned_age
-from probes.model import FailureKind, Severity, VantageState, ZoneReport
+from probes.model import (
+    AddressSummary,
+    DnssecState,
+    FailureKind,
+    ServerState,
+    Severity,
+    VantageState,
+    ZoneReport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +60,7 @@ PREFIX = "ccmon_"
 
 ZONE = ("dns_zone",)
 FAMILY = ("family",)
-FAMILIES: tuple[str, ...] = ("ipv4", "ipv6")
+FAMILIES: tuple[str, ...] = tuple(str(f) for f in Family)
 VANTAGE_STATES: tuple[str, ...] = tuple(str(s) for s in VantageState)
 SERVER = ("dns_zone", "nameserver", "address")
 SERVER_T = (*SERVER, "transport")
@@ -307,7 +304,15 @@ CONFIG_METRICS: tuple[MetricSpec, ...] = (
         "ccmon_config_last_reload_success_timestamp_seconds", "gauge", (),
         "Unix time of the last successful load of the config file",
     ),
+    MetricSpec(
+        "ccmon_check_info", "gauge", ("check", "kind"),
+        "Always 1, one series per check `ccmon run` judges (the check registry; kind sweep "
+        "or history): the values of `check` exist before any finding",
+    ),
 )  # fmt: skip
+
+#: The checks `ccmon run` judges, in the registry's order (precheck checks judge proposals).
+RUN_CHECKS = tuple(check for check in CHECKS.values() if check.kind is not Kind.PRECHECK)
 METRICS = METRICS + SELF_METRICS + CONFIG_METRICS
 
 
@@ -316,6 +321,8 @@ def config_rows(loaded_at: float) -> list[Row]:
     out = _Rows()
     out.add("ccmon_config_last_reload_successful", [], 1)
     out.add("ccmon_config_last_reload_success_timestamp_seconds", [], loaded_at)
+    for check in RUN_CHECKS:
+        out.add("ccmon_check_info", [check.id, str(check.kind)], 1)
     return out.rows
 
 
@@ -390,32 +397,21 @@ def zone_rows(
     return out.rows
 
 
-def measured_part(report: ZoneReport) -> ZoneReport:
-    """The report with its unmeasured server rows left out."""
-    if all(s.measured for s in report.servers):
-        return report
-    return replace(report, servers=tuple(s for s in report.servers if s.measured))
-
-
 def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
     zone = report.zone
-    views = server_views(measured_part(report))
-    for view in views:
-        _server_gauges(out, zone, view, report, history)
-    unmeasured = {(s.nameserver, s.address) for s in report.servers if not s.measured}
-    unmeasured -= {(v.nameserver, v.address) for v in views}  # measured over one transport
-    for nameserver, address in sorted(unmeasured):
-        out.add("ccmon_nameserver_measured", [zone, nameserver, address], 0)
+    for view in report.addresses:
+        if view.measured:
+            _server_gauges(out, zone, view, report, history)
+        else:
+            out.add("ccmon_nameserver_measured", [zone, view.nameserver, view.address], 0)
     out.add("ccmon_zone_measured", [zone], 0 if report.unknown else 1)
     if not report.unknown:
-        up, total = nameservers_up(views)
-        serials = {v.serial for v in views if v.serial is not None}
-        out.add("ccmon_zone_soa_serials", [zone], len(serials))
+        up, total = report.nameservers_up
+        out.add("ccmon_zone_soa_serials", [zone], report.distinct_serials)
         out.add("ccmon_zone_nameservers", [zone], total)
-        available = zone_available(report, views)
-        if available is not None:
+        if report.available is not None:
             out.add("ccmon_zone_nameservers_up", [zone], up)
-            out.add("ccmon_zone_available", [zone], int(available))
+            out.add("ccmon_zone_available", [zone], int(report.available))
     if history.propagation is not None:
         out.add("ccmon_zone_soa_propagation_seconds", [zone], history.propagation)
     unpinned = pinned_age(report)
@@ -423,9 +419,8 @@ def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
         out.add("ccmon_zone_delegation_unpinned_seconds", [zone], unpinned)
     out.add("ccmon_zone_severity", [zone], int(report.severity))
     if not report.unknown:  # "unknown" DNSSEC because we saw nothing is not the zone's state
-        current = report.dnssec or "unknown"
-        for state in (*DNSSEC_STATES, *([] if current in DNSSEC_STATES else [current])):
-            out.add("ccmon_zone_dnssec_status", [zone, state], int(state == current))
+        for state in DnssecState:
+            out.add("ccmon_zone_dnssec_status", [zone, str(state)], int(state == report.dnssec))
     counts: dict[tuple[str, str], int] = {}
     for finding in report.findings:
         if finding.severity >= Severity.NOTICE:
@@ -438,7 +433,7 @@ def _zone_gauges(out: _Rows, report: ZoneReport, history: ZoneHistory) -> None:
 
 
 def _server_gauges(
-    out: _Rows, zone: str, view: ServerView, report: ZoneReport, history: ZoneHistory
+    out: _Rows, zone: str, view: AddressSummary, report: ZoneReport, history: ZoneHistory
 ) -> None:
     key = [zone, view.nameserver, view.address]
     out.add("ccmon_nameserver_measured", key, 1)
@@ -449,7 +444,7 @@ def _server_gauges(
             out.add("ccmon_nameserver_response_time_seconds", labels, status.rtt)
     if view.udp is not None and view.udp.udp_loss is not None:
         out.add("ccmon_nameserver_udp_loss_ratio", key, view.udp.udp_loss)
-    lame = view.state == "lame"
+    lame = view.state is ServerState.LAME
     out.add("ccmon_nameserver_lame", [*key, view.lame_reason if lame else "none"], int(lame))
     if view.serial is not None:
         out.add("ccmon_nameserver_soa_serial", key, view.serial)
@@ -463,7 +458,7 @@ def _server_gauges(
     _further_gauges(out, key, view)
 
 
-def _further_gauges(out: _Rows, key: list[str], view: ServerView) -> None:
+def _further_gauges(out: _Rows, key: list[str], view: AddressSummary) -> None:
     """The facts of the further queries, kept on the address's UDP row."""
     facts = view.udp
     if facts is None:
@@ -483,10 +478,6 @@ def _further_gauges(out: _Rows, key: list[str], view: ServerView) -> None:
         out.add("ccmon_nameserver_edns_failed_test_info", [*key, test], 1)
     if facts.nsid:
         out.add("ccmon_nameserver_nsid_info", [*key, facts.nsid[:edns.MAX_NSID_LENGTH]], 1)
-
-
-def _family_of(address: str) -> str:
-    return "ipv6" if ":" in address else "ipv4"
 
 
 def _references(report: ZoneReport, family: str) -> tuple[int, int] | None:
@@ -512,7 +503,7 @@ def vantage_rows(reports: Iterable[ZoneReport]) -> list[Row]:
             if seen is None or report.started_at > seen.started_at:
                 latest[family] = report
         for address in report.unmeasured:
-            unmeasured.setdefault(_family_of(address), set()).add(address)
+            unmeasured.setdefault(family_of(address), set()).add(address)
     families = [f for f in FAMILIES if f in latest or f in unmeasured]
     families += sorted((set(latest) | set(unmeasured)) - set(FAMILIES))
     out = _Rows()
@@ -622,7 +613,7 @@ class CcmonCollector:
             None, [], {},
         )  # fmt: skip
         self._lock = threading.Lock()
-        self.web_auth_failures = 0  # counted by monitor.webconfig.Guard (the web thread)
+        self.web_auth_failures = 0  # counted by monitor.web.auth.Guard (the web thread)
         self.on_change: Callable[[], None] | None = None  # called after warm()
 
     def count_web_auth_failure(self) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from monitor.status import nameservers_up, server_views
+from probes.checks.availability import MIN_SERVERS_UP
 from probes.model import Transport, ZoneReport
 from probes.settings import ProbeSettings
 
@@ -40,13 +40,11 @@ def _item(label: str, value: float, uom: str = "", warn: str = "", crit: str = "
 
 def zone_perfdata(report: ZoneReport, settings: ProbeSettings) -> list[str]:
     """The zone's Nagios perfdata items: servers up, distinct serials, max RTT per transport."""
-    views = server_views(report)
-    up, total = nameservers_up(views)
+    up, total = report.nameservers_up
     prefix = report.zone.replace(".", "_")
-    items = [_item(f"{prefix}_ns_up", up, crit="2:", low=0, high=total)]
-    serials = {v.serial for v in views if v.serial is not None}
-    if serials:
-        items.append(_item(f"{prefix}_serials", len(serials), warn="1", low=1))
+    items = [_item(f"{prefix}_ns_up", up, crit=f"{MIN_SERVERS_UP}:", low=0, high=total)]
+    if report.distinct_serials:
+        items.append(_item(f"{prefix}_serials", report.distinct_serials, warn="1", low=1))
     thresholds = {Transport.UDP: settings.rtt_udp_threshold,
                   Transport.TCP: settings.rtt_tcp_threshold}
     for transport, threshold in thresholds.items():

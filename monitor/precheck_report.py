@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.report import EXIT_CRITICAL, EXIT_UNKNOWN, exit_status, render_text, to_json_document
-from probes.checks.evidence import apex_ns_names
 from probes.checks.precheck import (
     ALLOWED_BY_FLAG,
     PrecheckEvidence,
@@ -22,11 +21,11 @@ from probes.checks.precheck import (
     judge_precheck,
     proposed_addresses,
 )
+from probes.evidence import apex_ns_names
 from probes.model import Finding, Transport, ZoneReport
-from probes.observe_extra.facts import with_address_facts
 from probes.precheck.probe import PrecheckRun
 from probes.settings import ProbeSettings
-from probes.sweep import server_statuses
+from probes.summarise import server_statuses, with_address_facts
 
 VERDICT_PREFIX = "would pass IANA's technical checks:"
 

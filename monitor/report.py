@@ -1,7 +1,8 @@
 """Zone reports for people (a table per zone, then findings) and for programs (JSON).
 
 The exit status follows the Nagios plugin convention so `ccmon check` works as a plugin
-as it is: 0 OK, 1 WARNING, 2 CRITICAL (our ERROR and CRITICAL), 3 UNKNOWN (could not run).
+as it is: 0 OK, 1 WARNING, 2 CRITICAL (our ERROR and CRITICAL), 3 UNKNOWN (could not run);
+the numbers are the one table of :mod:`monitor.errors`.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.errors import EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARNING
 from monitor.perfdata import perfdata
 from probes.model import Finding, ServerStatus, Severity, ZoneReport
 from probes.names import display_name
 from probes.settings import ProbeSettings
 
-EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
 STATUS_WORDS = {
     EXIT_OK: "OK",
     EXIT_WARNING: "WARNING",

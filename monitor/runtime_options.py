@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from monitor import logs
-from monitor.config import Config, ConfigError, parse_listen
+from monitor.config import Config, ConfigError, listen_address
 
 DEFAULT_CONFIG = "config.yaml"
 ENV = {
@@ -73,7 +73,7 @@ def apply_service_overrides(
     web, store = config.web, config.store
     if (address := _pick(args, "listen", environ)) is not None:
         try:
-            parse_listen(address)
+            listen_address(address)
         except ValueError as exc:
             raise ConfigError(f"--web.listen-address/{ENV['listen']}: {exc}") from None
         web = replace(web, listen=address.strip())

@@ -29,16 +29,16 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any, Protocol
 
-from monitor.alerts import Alerter
+from monitor.alerts import Alerter, OutboxError, OutboxWriteError
 from monitor.config import Config
+from monitor.config.webconfig import load_web_config
+from monitor.errors import EXIT_FAILURE, EXIT_OK, MonitorError
 from monitor.metrics import Exporter
-from monitor.outbox import OutboxError, OutboxWriteError
-from monitor.pages.zone import StoreReader
 from monitor.scheduler import SweepScheduler
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.store import Store, StoreError, StoreWriteError
 from monitor.web import WebServer, make_app
-from monitor.webconfig import WebConfigError, load_web_config
+from monitor.web.pages.zone import StoreReader
 from probes.checks.history import History, judge_history
 from probes.loop import run as run_loop
 from probes.model import ZoneReport
@@ -46,9 +46,6 @@ from probes.settings import ProbeSettings
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_CONFIG = 3
 PRUNE_EVERY = 3600.0  # seconds between two prunes of the history
 SWEEP_STOP_TIMEOUT = 2.0  # seconds cancelled sweeps get to unwind
 PROBER_CLOSE_TIMEOUT = 1.0
@@ -209,15 +206,11 @@ class Service:
         """Run until :attr:`stopping` is set. Returns the exit status."""
         cfg = self.config
         try:
-            security = load_web_config(cfg.web.web_config_file)
-        except WebConfigError as exc:
+            security = load_web_config(cfg.web.web_config_file)  # WebConfigError: exit 3
+            self._open()  # StoreError: exit 1
+        except MonitorError as exc:
             log.error("%s", exc)
-            return EXIT_CONFIG
-        try:
-            self._open()
-        except StoreError as exc:
-            log.error("%s", exc)
-            return EXIT_FAILURE
+            return exc.exit_code
         assert self.state is not None and self.store is not None
         if self.tune_gc:
             tune_gc()

@@ -27,10 +27,10 @@ A write that fails (disk full, file read-only or locked) rolls back whole and ra
 a minute and tells /healthz and /metrics, and the next write that works clears it: the store
 recovers by itself when space returns.
 
-The schema is versioned with ``PRAGMA user_version`` (see :data:`MIGRATIONS`: SQL
-scripts, or a function for a migration that converts rows, each run in one transaction
-with its version bump); alert state and the mail outbox keep their own tables
-(``monitor/outbox.py``).
+The schema of the whole file, the alert tables of ``monitor/alerts/outbox.py`` included, is
+versioned with ``PRAGMA user_version`` by one runner (:mod:`monitor.schema`,
+:data:`MIGRATIONS`: SQL scripts, or a function for a migration that converts rows, each
+run in one transaction with its version bump).
 
 The history checks (SOA03, DELEG05: :mod:`probes.checks.history`) run inside the sweep's
 transaction, over the history including that sweep, so the stored report carries their
@@ -53,25 +53,19 @@ from typing import Any
 
 import dns.serial
 
-from monitor.history import MIGRATION as HISTORY_MIGRATION
+from monitor import schema
+from monitor.errors import MonitorError
 from monitor.history import prune_history, record_history
 from monitor.history.runs import (
     SweepRun,
     SweepSummary,
-    migrate_sweeps,
     prune_runs,
     read_runs,
     record_run,
     window_counts,
 )
-from monitor.status import (
-    StoreStatus,
-    ZoneHistory,
-    ZoneTotals,
-    nameservers_up,
-    server_views,
-    zone_available,
-)
+from monitor.schema import MIGRATIONS, SchemaError
+from monitor.snapshot import StoreStatus, ZoneHistory, ZoneTotals
 from probes.checks.history import (
     DelegationDrift,
     History,
@@ -82,7 +76,6 @@ from probes.checks.history import (
 )
 from probes.checks.pinned import pinned_difference_seen, with_pinned_age
 from probes.model import Finding, Severity, ZoneReport
-from probes.serial import highest_serial
 
 __all__ = ["MIGRATIONS", "Store", "StoreError", "StoreHealth", "StoreWriteError", "SweepRun"]
 
@@ -92,75 +85,7 @@ log = logging.getLogger(__name__)
 #: sweep's transaction with the report and the zone's history including that sweep.
 Amend = Callable[[ZoneReport, History], Sequence[Finding]]
 
-#: A schema step: an SQL script, or a function that converts rows (run on the connection
-#: inside the migration's transaction).
-Migration = str | Callable[[sqlite3.Connection], None]
-
-MIGRATIONS: tuple[Migration, ...] = (
-    # 1: reports, sweep history, serial propagation, counters.
-    """
-    CREATE TABLE latest (
-        zone TEXT PRIMARY KEY,
-        finished_at REAL NOT NULL,
-        report TEXT NOT NULL
-    );
-    CREATE TABLE sweeps (
-        zone TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        duration REAL NOT NULL,
-        severity INTEGER NOT NULL,
-        available INTEGER NOT NULL,
-        nameservers_up INTEGER NOT NULL,
-        nameservers INTEGER NOT NULL,
-        findings TEXT NOT NULL,
-        PRIMARY KEY (zone, started_at)
-    );
-    CREATE INDEX sweeps_by_time ON sweeps (started_at);
-    CREATE TABLE zone_serials (
-        zone TEXT NOT NULL,
-        serial INTEGER NOT NULL,
-        first_seen REAL NOT NULL,
-        complete_at REAL,
-        baseline INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (zone, serial)
-    );
-    CREATE TABLE totals (
-        zone TEXT PRIMARY KEY,
-        data TEXT NOT NULL
-    );
-    """,
-    # 2: per-server serials (SOA03) and parent/child NS drift (DELEG05).
-    """
-    CREATE TABLE server_serials (
-        zone TEXT NOT NULL,
-        nameserver TEXT NOT NULL,
-        address TEXT NOT NULL,
-        serial INTEGER NOT NULL,
-        since REAL NOT NULL,
-        PRIMARY KEY (zone, nameserver, address)
-    );
-    CREATE TABLE delegation_drift (
-        zone TEXT PRIMARY KEY,
-        parent_set TEXT NOT NULL,
-        child_set TEXT NOT NULL,
-        first_seen REAL NOT NULL
-    );
-    """,
-    # 3: per-zone and per-address hourly/daily SLA rollups (monitor/history).
-    HISTORY_MIGRATION,
-    # 4: since when the parent's delegation differs from the pinned one (DELEG06).
-    """
-    CREATE TABLE pinned_difference (
-        zone TEXT PRIMARY KEY,
-        first_seen REAL NOT NULL
-    );
-    """,
-    # 5: the one-row-per-sweep `sweeps` table becomes runs (changes, not copies).
-    migrate_sweeps,
-)
-
-
-class StoreError(Exception):
+class StoreError(MonitorError):
     """The store file cannot be used (newer schema, not a database, unwritable)."""
 
 
@@ -188,7 +113,7 @@ class StoreHealth:
     transaction here: a failure is counted at once and logged at most once per
     :data:`LOG_EVERY` (one line, no traceback: a full disk fails every sweep); the first
     write that works again clears the error and logs the recovery once. The alert tables
-    (:mod:`monitor.outbox`) only add their failures to the count (:meth:`count_failure`):
+    (:mod:`monitor.alerts.outbox`) only add their failures to the count (:meth:`count_failure`):
     a small alert write that still fits a nearly full disk must not read as "persisting"
     while the sweep results are lost.
     """
@@ -285,34 +210,13 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            schema.migrate(self._db, path)  # the whole file: the alert tables too
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot use store {path!r}: {exc}") from exc
+        except SchemaError as exc:
+            raise StoreError(f"store {exc}") from exc
 
     # --- plumbing --------------------------------------------------------------------
-
-    def _migrate(self) -> None:
-        current = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if current > len(MIGRATIONS):
-            raise StoreError(
-                f"store {self.path!r} has schema version {current}, newer than this "
-                f"ccmon knows ({len(MIGRATIONS)})"
-            )
-        for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
-            if isinstance(step, str):
-                self._db.executescript(f"BEGIN;\n{step}\nPRAGMA user_version = {version};\nCOMMIT;")
-            else:
-                log.info("store %s: migrating to schema version %d (rows are converted: "
-                         "1-2 minutes per month of 309 zones)", self.path, version)
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    step(self._db)
-                    self._db.execute(f"PRAGMA user_version = {version}")
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    rollback_quietly(self._db)
-                    raise
-            log.info("store %s migrated to schema version %d", self.path, version)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -347,7 +251,7 @@ class Store:
     @property
     def schema_version(self) -> int:
         """The schema version stored in the file (PRAGMA user_version)."""
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return schema.version(self._db)
 
     # --- writes ----------------------------------------------------------------------
 
@@ -390,10 +294,9 @@ class Store:
         """Inside :meth:`transaction`: update the serial, NS-set and pinned-difference
         history with the sweep; returns the report with its DELEG06 findings aged, and what
         the history checks read, this sweep included."""
-        serials = [v.serial for v in server_views(report) if v.serial is not None]
-        top = highest_serial(serials)
-        if top is not None:
-            self._track_serial(report.zone, top, serials, report.started_at)
+        serials = [v.serial for v in report.addresses if v.serial is not None]
+        if report.serial is not None:
+            self._track_serial(report.zone, report.serial, serials, report.started_at)
         self._track_servers(report)
         self._track_drift(report)
         report = with_pinned_age(report, self._track_pinned(report))
@@ -403,14 +306,13 @@ class Store:
         """Inside :meth:`transaction`: the report as published (history findings included),
         the sweep in the zone's runs, the zone's counters and its hourly and daily history."""
         db = self._db
-        views = server_views(report)
-        up, total = nameservers_up(views)
+        up, total = report.nameservers_up
         finished = report.started_at + report.duration
         db.execute(
             "INSERT OR REPLACE INTO latest (zone, finished_at, report) VALUES (?, ?, ?)",
             (report.zone, finished, json.dumps(report.to_dict(), separators=(",", ":"))),
         )
-        available = zone_available(report, views)
+        available = report.available
         # A sweep that could not tell (our vantage point offline, or the verdict
         # hanging on unmeasured name servers) is no sample of the zone's availability.
         if available is not None:
@@ -423,8 +325,7 @@ class Store:
 
     def history_after(self, report: ZoneReport) -> ZoneHistory:
         """The zone's history as of the end of this (saved) sweep."""
-        serials = [v.serial for v in server_views(report) if v.serial is not None]
-        return self.zone_history(report.zone, highest_serial(serials),
+        return self.zone_history(report.zone, report.serial,
                                  now=report.started_at + report.duration)
 
     def _track_serial(self, zone: str, top: int, serials: list[int], seen_at: float) -> None:
@@ -635,8 +536,7 @@ class Store:
         """The history of each zone of these reports, keyed by zone."""
         out = {}
         for zone, report in reports.items():
-            serials = [v.serial for v in server_views(report) if v.serial is not None]
-            out[zone] = self.zone_history(zone, highest_serial(serials))
+            out[zone] = self.zone_history(zone, report.serial)
         return out
 
     def runs(self, zone: str, since: float = 0.0, limit: int = 20_000) -> list[SweepRun]:

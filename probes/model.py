@@ -54,6 +54,40 @@ class Severity(enum.IntEnum):
     CRITICAL = 5
 
 
+class ServerState(enum.StrEnum):
+    """The state of one server address in one sweep (the status grid's colour), worst first.
+
+    UNMEASURED is ours, not the server's: this vantage point could not measure the address
+    (its family offline or absent here, a local error); it is neither up nor down.
+    """
+
+    DOWN = "down"  # no answer over any transport
+    LAME = "lame"  # answers, but not authoritatively (LAME01 reason in `reason`)
+    STALE = "stale"  # answers authoritatively with a serial behind the zone's highest
+    SLOW = "slow"  # answers, slower than the RTT01/RTT02 threshold
+    DEGRADED = "degraded"  # one transport (UDP or TCP) does not answer
+    OK = "ok"  # authoritative, in time, current serial, over every transport probed
+    UNMEASURED = "unmeasured"
+
+
+class DnssecState(enum.StrEnum):
+    """The DNSSEC state of a zone in one sweep."""
+
+    SECURE = "secure"  # DS at the parent matches, every address validates
+    ISLAND = "island"  # signed, no DS at the parent
+    UNSIGNED = "unsigned"
+    BOGUS = "bogus"  # DS or signatures broken (a DNSSEC01/DNSSEC02 error)
+    UNKNOWN = "unknown"  # not probed, or not told by what came back
+
+    @classmethod
+    def of(cls, text: str) -> DnssecState:
+        """The state a stored word names; "" and words of newer versions read as UNKNOWN."""
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.UNKNOWN
+
+
 class Source(enum.StrEnum):
     """Where a name server or address of the delegation came from."""
 
@@ -76,9 +110,16 @@ class FamilyHealth:
 
 @dataclass(frozen=True, slots=True)
 class Question:
-    """What we ask: an absolute, lower-case name and a record type."""
+    """What we ask: an absolute, lower-case name, a record type, and which variant of it.
+
+    The further queries send several kinds of the same type (SOA without EDNS, with DO=1,
+    with NSID, ...); `variant` names the kind (probes.labels), "" for the plain query, so a
+    reader of `rdtype` always gets a record type and the core SOA is never mistaken for one
+    of them.
+    """
     name: str  # absolute, lower case, trailing dot
-    rdtype: str  # "SOA", "NS", "A", ...
+    rdtype: str  # "SOA", "NS", "A", ...: a record type only
+    variant: str = ""  # "" for the core queries; a probes.labels name for further ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +235,85 @@ class ServerStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class AddressSummary:
+    """One (name server, address) of a report: its UDP and TCP rows side by side, and what
+    the summarise stage concluded of them (state, serial, RFC 1982 lag). Every reader (metrics,
+    status page, history, mails) takes these as they are."""
+
+    nameserver: str
+    address: str
+    udp: ServerStatus | None
+    tcp: ServerStatus | None
+    serial: int | None  # from an authoritative answer, UDP first
+    lag: int | None  # RFC 1982 steps behind the zone's highest serial; None without a serial
+    lame_reason: str  # LAME01 reason when the state is LAME, "" otherwise
+    state: ServerState
+    ipv6: bool
+
+    @property
+    def rtt(self) -> float | None:
+        """The UDP SOA round trip in seconds; None when UDP was not probed or had no answer."""
+        return self.udp.rtt if self.udp is not None else None
+
+    @property
+    def statuses(self) -> tuple[ServerStatus, ...]:
+        """The UDP and TCP rows that exist, UDP first."""
+        return tuple(s for s in (self.udp, self.tcp) if s is not None)
+
+    @property
+    def measured(self) -> bool:
+        """False when this vantage point could not measure the address: then it is neither
+        up nor down, and counts for no availability figure."""
+        return self.state is not ServerState.UNMEASURED
+
+    @property
+    def up(self) -> bool:
+        """Counts for ICANN-style availability: UDP (TCP if UDP was not probed) in time."""
+        first = self.udp if self.udp is not None else self.tcp
+        return bool(first and first.within_threshold)
+
+    # The further queries' facts live on the UDP row (one value per address).
+
+    @property
+    def rrsig_expires_at(self) -> float | None:
+        """When this address's signatures expire (epoch seconds); None when unknown or unsigned."""
+        return self.udp.rrsig_expires_at if self.udp is not None else None
+
+    @property
+    def dnssec_valid(self) -> bool | None:
+        """Whether its DNSSEC signatures validated; None when not checked."""
+        return self.udp.dnssec_valid if self.udp is not None else None
+
+    @property
+    def nsid(self) -> str:
+        """The NSID the address returned; "" when none."""
+        return self.udp.nsid if self.udp is not None else ""
+
+    @property
+    def axfr_open(self) -> bool:
+        """The address granted a zone transfer to us."""
+        return bool(self.udp is not None and self.udp.axfr_open)
+
+    @property
+    def recursion_open(self) -> bool:
+        """The address answered a recursive query for a name outside the zone."""
+        return bool(self.udp is not None and self.udp.recursion_open)
+
+    @property
+    def edns_problems(self) -> dict[str, str]:
+        """EDNS01 test -> outcome word, for the tests the address failed."""
+        if self.udp is None:
+            return {}
+        return {t: o for t, o in self.udp.edns.items() if o and o != "ok"}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary's own values (the rows are in ZoneReport.servers already)."""
+        return {"nameserver": self.nameserver, "address": self.address,
+                "state": str(self.state), "lame_reason": self.lame_reason,
+                "serial": self.serial, "lag": self.lag}
+
+
+@dataclass(frozen=True, slots=True)
 class ZoneReport:
     """Everything one sweep of one zone concluded. Plain values only."""
 
@@ -207,14 +327,29 @@ class ZoneReport:
     queries: int = 0
     query_failures: Mapping[str, int] = field(default_factory=dict)  # FailureKind -> count
     rtts: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # transport -> RTTs
-    # DNSSEC state of the zone: "" (not probed / unknown), "unsigned", "island"
-    # (signed, no DS at the parent), "secure" (DS matches, every address validates), "bogus".
-    dnssec: str = ""
+    # DNSSEC state of the zone, from the DNSSEC findings (a stored word reads back as is).
+    dnssec: DnssecState = DnssecState.UNKNOWN
     # Vantage health: family ("ipv4", "ipv6") -> VantageState value for this sweep
     # ({} = not assessed), the addresses left unmeasured, and whether nothing was measured.
     vantage: Mapping[str, str] = field(default_factory=dict)
     unmeasured: tuple[str, ...] = ()
     unknown: bool = False
+    # Filled by the summarise stage (probes.summarise) from the rows above whenever a report
+    # is made, read back, or replaced: one derivation, never out of step with `servers`.
+    addresses: tuple[AddressSummary, ...] = field(init=False, default=())
+    nameservers_up: tuple[int, int] = field(init=False, default=(0, 0))  # (up, with a measure)
+    serial: int | None = field(init=False, default=None)  # the highest (RFC 1982) served
+    distinct_serials: int = field(init=False, default=0)  # different serials served
+    # ICANN Spec 10 over what was measured; None when it hangs on unmeasured name servers
+    available: bool | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        """Summarise the rows (probes.summarise); a stored DNSSEC word becomes its state."""
+        from probes.summarise import summarise_addresses  # the stage needs the model first
+
+        object.__setattr__(self, "dnssec", DnssecState.of(str(self.dnssec)))
+        for name, value in summarise_addresses(self)._asdict().items():
+            object.__setattr__(self, name, value)
 
     @property
     def severity(self) -> Severity:
@@ -235,15 +370,21 @@ class ZoneReport:
             "rtts": {k: list(v) for k, v in self.rtts.items()},
             "servers": [s.to_dict() for s in self.servers],
             "findings": [f.to_dict() for f in self.findings],
-            "dnssec": self.dnssec,
+            "dnssec": str(self.dnssec),
             "vantage": dict(self.vantage),
             "unmeasured": list(self.unmeasured),
             "unknown": self.unknown,
+            "addresses": [a.to_dict() for a in self.addresses],
+            "nameservers_up": list(self.nameservers_up),
+            "serial": self.serial,
+            "distinct_serials": self.distinct_serials,
+            "available": self.available,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ZoneReport:
-        """The inverse of to_dict(); keys missing from older stored reports take their defaults."""
+        """The inverse of to_dict(); keys missing from older stored reports take their defaults,
+        and the summary is made afresh from the rows."""
         return cls(
             zone=data["zone"],
             started_at=data["started_at"],
@@ -255,7 +396,7 @@ class ZoneReport:
             queries=data.get("queries", 0),
             query_failures=dict(data.get("query_failures", {})),
             rtts={k: tuple(v) for k, v in data.get("rtts", {}).items()},
-            dnssec=data.get("dnssec", ""),
+            dnssec=DnssecState.of(data.get("dnssec", "")),
             vantage=dict(data.get("vantage", {})),
             unmeasured=tuple(data.get("unmeasured", ())),
             unknown=bool(data.get("unknown", False)),

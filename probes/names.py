@@ -27,18 +27,38 @@ def absolute(zone: str) -> str:
     return zone.rstrip(".") + "."
 
 
+def normalised_or_none(text: str) -> str | None:
+    """normalise_zone(text), or None when the text is no zone name (a web path, say)."""
+    try:
+        return normalise_zone(text)
+    except InvalidZoneName:
+        return None
+
+
+def unicode_zone(zone: str) -> str:
+    """The zone as a reader writes it: U-labels for IDN, no trailing dot ("xn--fiqs8s" →
+    "中国"). Label by label: a label that is not a valid A-label (invalid punycode such as
+    ``xn--a``, which Python's codec decodes to a different name) stays as sent."""
+    try:
+        labels = [raw for raw in dns.name.from_text(zone).labels if raw]
+    except (dns.exception.DNSException, UnicodeError, ValueError):
+        return zone
+    return ".".join(readable_label(dns.name.Name([raw]).to_text()) for raw in labels) or "."
+
+
+def readable_label(label: str) -> str:
+    """One label as text: its U-label when it is an A-label that round-trips, else as is."""
+    if not label.lower().startswith("xn--"):
+        return label
+    try:
+        unicode = dns.name.from_text(label).to_unicode(omit_final_dot=True)
+        back = dns.name.from_unicode(unicode).to_text(omit_final_dot=True)
+    except (dns.exception.DNSException, UnicodeError, ValueError):
+        return label
+    return unicode if back.lower() == label.lower() else label
+
+
 def display_name(zone: str) -> str:
     """"xn--fiqs8s" → "中国 (xn--fiqs8s)"; ASCII names unchanged."""
-    try:
-        unicode = dns.name.from_text(zone).to_unicode(omit_final_dot=True)
-    except (dns.exception.DNSException, UnicodeError):
-        return zone
+    unicode = unicode_zone(zone)
     return zone if unicode == zone else f"{unicode} ({zone})"
-
-
-def unicode_name(zone: str) -> str:
-    """"xn--fiqs8s" → "中国"; falls back to the A-label when it cannot be decoded."""
-    try:
-        return dns.name.from_text(zone).to_unicode(omit_final_dot=True)
-    except (dns.exception.DNSException, UnicodeError):
-        return zone

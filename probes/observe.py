@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import dns.name
 
-from probes.checks.evidence import is_authoritative
 from probes.engine import QueryEngine
+from probes.evidence import is_authoritative
 from probes.model import Delegation, Observation, Transport
-from probes.observe_extra.queries import further_queries
+from probes.observe_further import further_queries
 
 # Per address: the apex SOA over both transports, and the apex NS set over UDP.
 CORE_QUERIES: tuple[tuple[str, Transport], ...] = (
@@ -24,7 +24,7 @@ CORE_QUERIES: tuple[tuple[str, Transport], ...] = (
 # side effects. Each gets the delegation, the core observations and the engine, and returns
 # its own observations.
 ExtraProbe = Callable[[Delegation, list[Observation], QueryEngine], Awaitable[list[Observation]]]
-EXTRA_PROBES: list[ExtraProbe] = [further_queries]
+EXTRA_PROBES: tuple[ExtraProbe, ...] = (further_queries,)
 
 
 async def observe(delegation: Delegation, engine: QueryEngine) -> list[Observation]:

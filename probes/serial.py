@@ -35,3 +35,8 @@ def highest_serial(serials: Iterable[int]) -> int | None:
 def serial_lag(serial: int, highest: int) -> int:
     """How many serial steps `serial` is behind `highest`: (highest - serial) mod 2**32."""
     return (highest - serial) % SERIAL_MODULUS
+
+
+def is_newer(serial: int, than: int) -> bool:
+    """`serial` comes after `than` in RFC 1982 arithmetic (False when undefined or equal)."""
+    return dns.serial.Serial(serial) > dns.serial.Serial(than)

@@ -65,7 +65,7 @@ class ProbeSettings:
     # most this often per zone and judges the last answers in between (0 = every sweep).
     further_checks_interval: float = 3600.0
     # Caps per zone (300 NS names in one delegation gave 5,222 series and a 21 s
-    # sweep): discovery probes no more (probes/delegation.py), DELEG07 reports the excess.
+    # sweep): discovery probes no more (probes/discover.py), DELEG07 reports the excess.
     max_nameservers: int = DEFAULT_MAX_NAMESERVERS
     max_addresses: int = DEFAULT_MAX_ADDRESSES
     # Budget of the parse cache (probes/transport.py), key and parsed reply estimated in

@@ -1,4 +1,4 @@
-"""One sweep of one zone: discover → observe → judge → ZoneReport."""
+"""One sweep of one zone: discover → observe → judge → summarise → ZoneReport."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from probes.checks import Evidence, judge
-from probes.checks.dnssec import dnssec_state
-from probes.checks.evidence import apex_ns_names, serial_of, sweep_readings
-from probes.checks.lame import server_verdict
-from probes.delegation import AddressResolver, discover
+from probes.discover import AddressResolver, discover
 from probes.engine import QueryEngine, QueryTally, current_tally
+from probes.evidence import apex_ns_names, sweep_readings
 from probes.model import (
     Delegation,
+    DnssecState,
     FamilyHealth,
     Finding,
     Observation,
@@ -24,9 +23,9 @@ from probes.model import (
 )
 from probes.names import absolute, normalise_zone
 from probes.observe import observe_core, observe_further
-from probes.observe_extra.facts import with_address_facts
-from probes.observe_extra.queries import _parent_ds
+from probes.observe_further import parent_ds_queries
 from probes.settings import ProbeSettings
+from probes.summarise import summarise
 from probes.vantage import (
     Vantage,
     first_silent,
@@ -120,7 +119,7 @@ class Prober:
             findings = [f for f in judge(evidence) if f.check == "VANTAGE01"]
         else:
             findings = judge(evidence)
-        statuses = with_address_facts(server_statuses(full), evidence)
+        statuses, dnssec = summarise(full, evidence, findings)
         return ZoneReport(
             zone=name,
             started_at=started_at,
@@ -132,7 +131,7 @@ class Prober:
             queries=tally.sent,
             query_failures=dict(tally.failures),
             rtts={t.value: tuple(_rtts(kept, t)) for t in Transport},
-            dnssec="" if nothing else dnssec_state(evidence),
+            dnssec=DnssecState.UNKNOWN if nothing else dnssec,
             vantage={f: str(h.state) for f, h in sorted(health.items())},
             unmeasured=tuple(a for a in dict.fromkeys(targets) if a in unmeasured),
             unknown=nothing,
@@ -155,36 +154,8 @@ class Prober:
         if any(e.zone == absolute(zone) and e.ds for e in self.settings.expectations):
             # DELEG06 compares the parent's DS set with the pinned one every sweep
             kept = [o for o in kept if o.nameserver != "parent"]
-            kept += await _parent_ds(delegation, self.engine)
+            kept += await parent_ds_queries(delegation, self.engine)
         return kept
-
-
-def server_statuses(evidence: Evidence) -> list[ServerStatus]:
-    """The per (NS, address, transport) summary, in delegation order."""
-    udp = evidence.soa(Transport.UDP)
-    tcp = evidence.soa(Transport.TCP)
-    thresholds = {Transport.UDP: evidence.settings.rtt_udp_threshold,
-                  Transport.TCP: evidence.settings.rtt_tcp_threshold}
-    statuses = []
-    for key in evidence.targets():
-        for transport, observed in ((Transport.UDP, udp), (Transport.TCP, tcp)):
-            obs = observed.get(key)
-            if obs is None:
-                continue
-            verdict, reason = server_verdict(obs, None, evidence.zone)
-            authoritative = verdict == "ok"
-            statuses.append(ServerStatus(
-                nameserver=key[0], address=key[1], transport=transport,
-                answered=obs.reply is not None,
-                authoritative=authoritative,
-                rtt=obs.rtt if obs.reply is not None else None,
-                serial=serial_of(obs, evidence.zone) if authoritative else None,
-                lame_reason=reason if verdict == "lame" else "",
-                failure=str(obs.failure) if obs.failure else "",
-                within_threshold=authoritative and obs.rtt is not None
-                and obs.rtt <= thresholds[transport],
-            ))
-    return statuses
 
 
 def _monotonic_of(unix_time: float) -> float:
@@ -212,7 +183,9 @@ def child_ns(observations: list[Observation], zone: str) -> set[str]:
     """The union of the apex NS sets the zone's servers returned."""
     names: set[str] = set()
     for obs in observations:
-        if obs.question.rdtype == "NS" and obs.question.name == zone and obs.reply is not None:
+        question = obs.question
+        if question.rdtype == "NS" and not question.variant and question.name == zone \
+                and obs.reply is not None:
             names |= apex_ns_names(obs.reply, zone)
     return names
 
@@ -221,5 +194,5 @@ def _rtts(observations: list[Observation], transport: Transport) -> list[float]:
     return [
         o.rtt for o in observations
         if o.transport is transport and o.rtt is not None and o.reply is not None
-        and o.question.rdtype == "SOA"
+        and o.question.rdtype == "SOA" and not o.question.variant
     ]

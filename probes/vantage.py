@@ -20,13 +20,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from probes.checks.evidence import responded
-from probes.checks.vantage import family_of
+from probes.addresses import Family, family_of
 from probes.engine import QueryEngine
+from probes.evidence import responded
 from probes.model import FailureKind, FamilyHealth, Observation, Transport, VantageState
 from probes.settings import ProbeSettings
 
-FAMILIES = ("ipv4", "ipv6")
+FAMILIES: tuple[str, ...] = tuple(str(f) for f in Family)
 CONTROL = "vantage"  # Observation.nameserver of the control queries
 
 
@@ -241,7 +241,7 @@ def unmeasured_addresses(
     down = {f for f, h in health.items() if h.state is not VantageState.ONLINE}
     local = {
         o.address for o in observations
-        if o.question.rdtype == "SOA" and o.question.name == zone
+        if o.question.rdtype == "SOA" and not o.question.variant and o.question.name == zone
         and o.transport is Transport.UDP and o.failure is FailureKind.LOCAL_ERROR
     }
     return {a for a in targets if family_of(a) in down or a in local}

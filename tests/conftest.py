@@ -8,8 +8,10 @@ a listening socket fails the test at once."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,17 @@ def _refuse(what: str):
         )
 
     return refuse
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """`ccmon run` in-process sets up logging to the stderr of that moment (pytest's capture):
+    put the root logger back, or a later test logs into a closed stream and fails for it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

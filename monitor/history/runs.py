@@ -1,7 +1,7 @@
 """The per-sweep history as runs: changes, not copies.
 
 What the zone page (its periods and "open since") and the stored availability
-(:class:`monitor.status.ZoneHistory`) need of every sweep is its summary: severity,
+(:class:`monitor.snapshot.ZoneHistory`) need of every sweep is its summary: severity,
 availability, name servers up out of how many, and the open findings. Consecutive sweeps
 of a zone mostly agree on all of it, so a *run* row stands for a stretch of sweeps with
 the same summary: the first and the last start (exact), the last duration, the count, and
@@ -11,7 +11,7 @@ and referenced by id. A new row starts when the summary changes, when a run hold
 :data:`RUN_MAX_SWEEPS` sweeps (so a row rewritten each sweep stays small) and when a
 start is not after the run's last start (a clock set back).
 
-Sweeps that could not tell (``zone_available`` is None: our vantage point offline, or
+Sweeps that could not tell (``ZoneReport.available`` is None: our vantage point offline, or
 the verdict hanging on unmeasured servers) are not samples and are not recorded, as the
 older one-row-per-sweep table did not record them either. RTTs and per-server states live
 in the hourly/daily rollups (:mod:`monitor.history.writer`).

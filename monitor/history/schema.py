@@ -14,13 +14,13 @@ address series (the UDP row decides, TCP when UDP was not probed):
                   absent here, a local error): neither up nor down.
 zone series:
   ``up``          available (ICANN Spec 10: >= 2 name servers up on all their measured
-                  addresses; the rule of monitor.status.zone_available, "up" as above);
+                  addresses; the rule of ZoneReport.available, "up" as above);
   ``unanswered``  unavailable: even the name servers with nothing measured could not make
                   up the number;
   ``unmeasured``  no verdict: nothing measured, or the verdict hangs on name servers of
                   which nothing was measured.
 
-RTTs go into fixed histogram buckets (the bounds of :data:`monitor.status.BUCKETS`, the
+RTTs go into fixed histogram buckets (the bounds of :data:`monitor.snapshot.BUCKETS`, the
 same as ``ccmon_query_duration_seconds``, so quantiles come out as Prometheus'
 ``histogram_quantile`` computes them): ``u0..u14`` UDP, ``t0..t14`` TCP, non-cumulative,
 the last one +Inf. Address series count the SOA query of the address; the zone series
@@ -29,7 +29,7 @@ counts every query of the sweep (``ZoneReport.rtts``), which is what the metric 
 
 from __future__ import annotations
 
-from monitor.status import BUCKETS
+from monitor.snapshot import BUCKETS
 
 NBUCKETS = len(BUCKETS) + 1
 UDP_BUCKETS = tuple(f"u{i}" for i in range(NBUCKETS))

@@ -16,8 +16,9 @@ from monitor.history.schema import (
     UNMEASURED,
     UP,
 )
-from monitor.status import BUCKETS, MIN_SERVERS_UP, ServerView, server_views
-from probes.model import ServerStatus, Transport, ZoneReport
+from monitor.snapshot import BUCKETS
+from probes.checks.availability import spec10_available, tally_servers
+from probes.model import AddressSummary, ServerStatus, Transport, ZoneReport
 from probes.settings import DEFAULT_RTT_TCP_THRESHOLD, DEFAULT_RTT_UDP_THRESHOLD
 
 #: ICANN's "unanswered" cut-off: an answer later than 5 x the service level (Spec 10).
@@ -30,17 +31,11 @@ def _bucket(rtt: float) -> int:
     return bisect.bisect_left(BUCKETS, rtt)  # first bound >= rtt, len(BUCKETS) = +Inf
 
 
-def _measured(status: ServerStatus | None, report: ZoneReport) -> bool:
-    if status is None or report.unknown:
-        return False
-    return bool(getattr(status, "measured", True)) and status.address not in report.unmeasured
-
-
-def address_state(view: ServerView, report: ZoneReport) -> str:
+def address_state(view: AddressSummary, report: ZoneReport) -> str:
     """The address' state in this sweep, by ICANN's test on the UDP row (TCP if no UDP)."""
     primary = view.udp if view.udp is not None else view.tcp
-    if primary is None or not view.measured or not _measured(primary, report):
-        return UNMEASURED  # as monitor.status reads it: any of its rows unmeasured
+    if primary is None or not view.measured or report.unknown:
+        return UNMEASURED  # as the summary says it (any of its rows unmeasured)
     if primary.answered and (primary.lame_reason or not primary.authoritative):
         return LAME
     if primary.lame_reason and not primary.answered:  # garbage only: lame ("malformed")
@@ -51,11 +46,9 @@ def address_state(view: ServerView, report: ZoneReport) -> str:
     return UNANSWERED
 
 
-def _transport_counts(row: dict[str, Any], status: ServerStatus | None, report: ZoneReport,
-                      prefix: str) -> None:  # fmt: skip
-    if not _measured(status, report):
+def _transport_counts(row: dict[str, Any], status: ServerStatus | None, prefix: str) -> None:
+    if status is None:  # not probed over this transport (the address is measured)
         return
-    assert status is not None
     name = "udp" if prefix == "u" else "tcp"
     row[f"{name}_tries"] = 1
     if not status.answered:
@@ -64,7 +57,7 @@ def _transport_counts(row: dict[str, Any], status: ServerStatus | None, report: 
         row[f"{prefix}{_bucket(status.rtt)}"] = 1
 
 
-def address_row(view: ServerView, report: ZoneReport) -> tuple[dict[str, Any], str]:
+def address_row(view: AddressSummary, report: ZoneReport) -> tuple[dict[str, Any], str]:
     """The columns this sweep adds for one address, and its lame reason ('' if none)."""
     state = address_state(view, report)
     row: dict[str, Any] = {"sweeps": 1}
@@ -73,8 +66,8 @@ def address_row(view: ServerView, report: ZoneReport) -> tuple[dict[str, Any], s
         row["slow"] = 1
     if state == UNMEASURED:
         return row, ""
-    _transport_counts(row, view.udp, report, "u")
-    _transport_counts(row, view.tcp, report, "t")
+    _transport_counts(row, view.udp, "u")
+    _transport_counts(row, view.tcp, "t")
     if view.lag:
         row["lagging"] = 1
         row["lag_max"] = int(view.lag)
@@ -93,7 +86,7 @@ def address_row(view: ServerView, report: ZoneReport) -> tuple[dict[str, Any], s
     return row, reason
 
 
-def zone_row(views: Iterable[tuple[ServerView, str]], report: ZoneReport,
+def zone_row(views: Iterable[tuple[AddressSummary, str]], report: ZoneReport,
              gap: float | None) -> dict[str, Any]:  # fmt: skip
     """The zone's columns: ICANN availability over the measured addresses, all RTTs."""
     row: dict[str, Any] = {"sweeps": 1, _availability_column(views, report): 1}
@@ -110,27 +103,16 @@ def zone_row(views: Iterable[tuple[ServerView, str]], report: ZoneReport,
     return row
 
 
-def _availability_column(views: Iterable[tuple[ServerView, str]], report: ZoneReport) -> str:
-    """"up", "unanswered" or "unmeasured" for one sweep of the zone."""
-    # The rule of monitor.status.zone_available (over what this vantage point measured),
-    # with ICANN's "answered within 5 x the SLR" for up; a test holds the two together.
+def _availability_column(views: Iterable[tuple[AddressSummary, str]], report: ZoneReport) -> str:
+    """"up", "unanswered" or "unmeasured" for one sweep of the zone: the Spec 10 rule of
+    the report's `available`, with ICANN's "answered within 5 x the SLR" for up."""
     if report.unknown:
         return "unmeasured"
-    by_ns: dict[str, list[str]] = {}
-    for view, state in views:
-        by_ns.setdefault(view.nameserver, []).append(state)
-    up = nothing = 0  # NS up on every measured address / NS with no address measured
-    for states in by_ns.values():
-        measured = [s for s in states if s != UNMEASURED]
-        if not measured:
-            nothing += 1
-        elif all(s in (UP, SLOW) for s in measured):
-            up += 1
-    if up >= MIN_SERVERS_UP:
-        return "up"
-    if up + nothing < MIN_SERVERS_UP:  # even the unmeasured could not make up the number
-        return "unanswered"
-    return "unmeasured"
+    up, _measured, nothing = tally_servers(
+        (view.nameserver, None if state == UNMEASURED else state in (UP, SLOW))
+        for view, state in views)
+    verdict = spec10_available(up, nothing)
+    return "unmeasured" if verdict is None else "up" if verdict else "unanswered"
 
 
 def _upsert_sql(table: str, key: str) -> str:
@@ -179,7 +161,7 @@ def _values(sid: int, bucket: int, row: Mapping[str, Any]) -> tuple[Any, ...]:
 def record_history(db: sqlite3.Connection, report: ZoneReport) -> None:
     """Add the sweep to the zone's and each address' hourly and daily rows (one transaction
     is the caller's: the store's sweep transaction)."""
-    views = server_views(report)
+    views = report.addresses
     rows = [(view, *address_row(view, report)) for view in views]
     ids = _series_ids(db, report.zone, [("", "")] + [(v.nameserver, v.address) for v in views])
     zone_id = ids[("", "")]

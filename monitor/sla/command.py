@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 from monitor.config import Config, ConfigError, load_config
+from monitor.errors import EXIT_CONFIG as EXIT_INPUT
+from monitor.errors import EXIT_OK
 from monitor.sla.figures import Period, ReportError, compute, open_store
 from monitor.sla.render import render_csv, render_html, render_json
 from probes.names import InvalidZoneName, normalise_zone
 
-EXIT_OK, EXIT_INPUT = 0, 3
 DEFAULT_CONFIG = "config.yaml"
 
 

@@ -9,7 +9,6 @@ N minutes shows N minutes of downtime +/- one interval.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import sqlite3
 import statistics
@@ -19,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.errors import InputError
 from monitor.history.schema import ALL_COLUMNS, COUNTS, TCP_BUCKETS, UDP_BUCKETS
 from monitor.history.writer import DAY, HOUR
-from monitor.status import BUCKETS
+from monitor.snapshot import BUCKETS
+from probes.addresses import is_ipv6, network_prefix
 
 #: ICANN Spec 10 service levels.
 ZONE_AVAILABILITY_SLR = 100.0  # percent of the month
@@ -29,7 +30,7 @@ SERVER_DOWNTIME_SLR_MINUTES = 432.0  # per 30-day month (about 99 %)
 UDP_SLR, TCP_SLR = 0.5, 1.5  # seconds; 95 % of the tests within
 
 
-class ReportError(Exception):
+class ReportError(InputError):
     """The report cannot be made from this input; the message is one line for the user."""
 
 
@@ -234,22 +235,6 @@ def _rtt_figures(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     }
 
 
-def _prefix(address: str) -> str:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    bits = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
-
-
-def _is_v6(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).version == 6
-    except ValueError:
-        return ":" in address
-
-
 # --- figures -------------------------------------------------------------------------
 
 
@@ -279,7 +264,7 @@ def server_figures(s: Series, row: Mapping[str, Any], interval: float, period: P
     out: dict[str, Any] = {
         "nameserver": s.nameserver,
         "address": s.address,
-        "ip_version": 6 if _is_v6(s.address) else 4,
+        "ip_version": 6 if is_ipv6(s.address) else 4,
         "sweeps": sweeps,
         "measured_minutes": _minutes(measured, interval),
         "unmeasured_minutes": _minutes(unmeasured, interval),
@@ -354,7 +339,7 @@ def zone_figures(zone: str, row: Mapping[str, Any], interval: float, period: Per
         "ipv6_address_percent": _pct(len(v6), len(addresses)),
         "tcp_address_percent": _pct(len(tcp), len(addresses)),
         "ipv6_nameservers": len({s["nameserver"] for s in v6}),
-        "address_prefixes": len({_prefix(s["address"]) for s in addresses}),
+        "address_prefixes": len({network_prefix(s["address"]) for s in addresses}),
     }
 
 

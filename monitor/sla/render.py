@@ -25,7 +25,7 @@ from monitor.sla.figures import (
     use_hourly,
     worst_lagging,
 )
-from monitor.status import unicode_zone
+from probes.names import unicode_zone
 
 SCHEMA = "ccmon-sla-report/1"
 

@@ -19,8 +19,8 @@ from probes.checks import (
     soa_timers,
     vantage,
 )
-from probes.checks.evidence import Evidence
 from probes.checks.registry import Check, Kind, Tag, catalogue, relevel
+from probes.evidence import Evidence
 from probes.model import Finding
 
 #: The one registry, in report order: an explicit list, not import order. Per-sweep checks

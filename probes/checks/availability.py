@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
-from probes.checks.evidence import Evidence
 from probes.checks.lame import verdicts
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence
 from probes.model import Finding, Severity, Transport
 
 MIN_SERVERS_UP = 2  # Spec 10 / RSM DNS.AVAIL.MINNS
+
+
+def spec10_available(up: int, unmeasured: int) -> bool | None:
+    """ICANN Spec 10 over what this vantage point measured, the one statement of the rule
+    (AVAIL01, the report's `available`, the SLA history): True with MIN_SERVERS_UP name
+    servers up; False when even the name servers of which nothing was measured could not
+    make up the number; None (no verdict) when the answer hangs on those."""
+    if up >= MIN_SERVERS_UP:
+        return True
+    return False if up + unmeasured < MIN_SERVERS_UP else None
+
+
+def tally_servers(addresses: Iterable[tuple[str, bool | None]]) -> tuple[int, int, int]:
+    """From (name server, up) per address, None for an unmeasured address: (name servers up
+    on every measured address, name servers with a measured address, name servers with
+    none measured)."""
+    by_ns: dict[str, list[bool]] = {}
+    for nameserver, up in addresses:
+        ups = by_ns.setdefault(nameserver, [])
+        if up is not None:
+            ups.append(up)
+    measured = [ups for ups in by_ns.values() if ups]
+    return sum(all(ups) for ups in measured), len(measured), len(by_ns) - len(measured)
 
 
 def answering_in_time(evidence: Evidence) -> set[tuple[str, str]]:
@@ -75,9 +98,9 @@ def judge_availability(evidence: Evidence) -> Iterator[Finding]:
             args={"tried": [f"{n} {a}" for n, a, _v, _r in results], **extra})
         return
     up = servers_up(evidence)
-    at_best = len(up) + len(unknown)  # the unmeasured servers might all be fine
-    if at_best >= MIN_SERVERS_UP:
-        return
+    if spec10_available(len(up), len(unknown)) is not False:
+        return  # available, or the unmeasured servers might all be fine
+    at_best = len(up) + len(unknown)
     state = "degraded" if at_best else "down"
     names = ", ".join(up) or "none"
     words = f"; {len(unknown)} not measured" if unknown else ""

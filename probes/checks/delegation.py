@@ -9,8 +9,8 @@ import dns.message
 import dns.name
 import dns.rcode
 
-from probes.checks.evidence import Evidence, apex_ns_names, rrset_addresses
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence, apex_ns_names, rrset_addresses
 from probes.model import Finding, Severity, Transport
 
 MIN_NAMESERVERS = 2  # RFC 2182

@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 from collections.abc import Iterator
 
-from probes.checks.evidence import Evidence
+from probes.addresses import Family, family_of, network_prefix
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence
 from probes.model import Finding, Severity
 
 MIN_NAMESERVERS = 2  # RFC 2182
 MIN_PER_FAMILY = 2  # Zonemaster connectivity03/04
-IPV4_PREFIX = 24
-IPV6_PREFIX = 48
 
 REASONS: dict[str, tuple[str, ...]] = {
     "DIV01": ("too-few-nameservers", "too-few-ipv4", "too-few-ipv6", "one-ipv4-prefix",
               "one-ipv6-prefix"),
 }
-
-
-# Parsed once per address: the same addresses come back every sweep, and parsing them was
-# a tenth of the judging's CPU (bench/sweep.py). Bounded; an address is a short string.
-@functools.lru_cache(maxsize=65536)
-def _prefix(address: str, length: int) -> str:
-    return str(ipaddress.ip_network(f"{address}/{length}", strict=False))
-
-
-@functools.lru_cache(maxsize=65536)
-def _version(address: str) -> int:
-    return ipaddress.ip_address(address).version
-
-
-def _prefixes(addresses: set[str], length: int) -> set[str]:
-    return {_prefix(a, length) for a in addresses}
 
 
 @register(
@@ -64,21 +45,20 @@ def judge_diversity(evidence: Evidence) -> Iterator[Finding]:
             "TOO_FEW_NAMESERVERS",
             f"{len(servers)} name server with an address; RFC 2182 asks for 2",
             reason="too-few-nameservers", args={"count": len(servers)})
-    families = [(4, "IPv4", IPV4_PREFIX)]
+    families = [(Family.IPV4, 4, "IPv4")]
     if evidence.settings.ipv6:
-        families.append((6, "IPv6", IPV6_PREFIX))
-    for version, family, length in families:
+        families.append((Family.IPV6, 6, "IPv6"))
+    for kind, version, family in families:
         names = [ns.name for ns in servers
-                 if any(_version(a) == version for a in ns.addresses)]
-        addresses = {a for ns in servers for a in ns.addresses
-                     if _version(a) == version}
+                 if any(family_of(a) is kind for a in ns.addresses)]
+        addresses = {a for ns in servers for a in ns.addresses if family_of(a) is kind}
         if len(names) < MIN_PER_FAMILY:
             yield judge_diversity.finding(
                 f"TOO_FEW_{family.upper()}",
                 f"{len(names)} name server(s) with an {family} address; at least "
                 f"{MIN_PER_FAMILY} are needed", reason=f"too-few-ipv{version}",
                 args={"count": len(names), "nameservers": names})
-        prefixes = _prefixes(addresses, length)
+        prefixes = {network_prefix(a) for a in addresses}
         if len(addresses) >= 2 and len(prefixes) < 2:
             yield judge_diversity.finding(
                 f"ONE_{family.upper()}_PREFIX",

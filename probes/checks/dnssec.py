@@ -10,7 +10,6 @@ do not validate against any published key is the one to name.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -26,10 +25,11 @@ from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.DS import DS
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
-from probes.checks.evidence import Evidence, name_of
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence, name_of
+from probes.labels import DNSKEY_DO, SOA_DO, by_label, parent_ds
 from probes.model import Finding, Observation, Severity
-from probes.observe_extra.labels import DNSKEY_DO, SOA_DO, by_label, parent_ds
+from probes.text import utc_text
 
 DAY = 86400.0
 EXPIRY_WARNING = 2.5 * DAY  # REFERENCE.md: warn below 2.5 days (TLDmon)
@@ -125,10 +125,6 @@ def rsa_bits(key: DNSKEY) -> int:
     else:
         exponent_length, start = blob[0], 1
     return int.from_bytes(blob[start + exponent_length:], "big").bit_length()
-
-
-def _utc(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # --- DNSSEC01 -------------------------------------------------------------------------------
@@ -356,7 +352,7 @@ def judge_signatures(evidence: Evidence) -> Iterator[Finding]:
                 continue
             detail = _STATUS_WORDS[verdict.status]
             if verdict.status == "expired" and verdict.latest_expiry is not None:
-                detail += f" (last one at {_utc(verdict.latest_expiry)})"
+                detail += f" (last one at {utc_text(verdict.latest_expiry)})"
             tag = "DNSKEY_MISSING" if verdict.status == "no-dnskey" else "RRSIG_INVALID"
             yield judge_signatures.finding(
                 tag,
@@ -425,7 +421,7 @@ def judge_expiry(evidence: Evidence) -> Iterator[Finding]:
             continue
         nameserver, address = key
         args = {"expires_at": expiry.expires_at, "remaining_seconds": round(expiry.remaining)}
-        when = _utc(expiry.expires_at)
+        when = utc_text(expiry.expires_at)
         if expiry.remaining < 0:
             yield judge_expiry.finding(
                 "SIGNATURES_EXPIRED",
@@ -497,19 +493,3 @@ def judge_algorithms(evidence: Evidence) -> Iterator[Finding]:
             "WEAK_DS_DIGEST",
             "every DS record at the parent uses SHA-1 digests (RFC 8624: use "
             "SHA-256)", reason="sha1-ds-digest")
-
-
-def dnssec_state(evidence: Evidence) -> str:
-    """One word per zone for the dashboards: "" (not probed or unknown), "unsigned",
-    "island" (signed, no DS), "secure" (DS matches and every address validates), "bogus"."""
-    if not by_label(evidence, DNSKEY_DO):
-        return ""
-    ds_set = ds_records(evidence)
-    keys = zone_keys(evidence)
-    if ds_set is None:  # the parent did not answer: only "unsigned" can still be told
-        return "unsigned" if served_keys(evidence) and not keys else ""
-    if not ds_set:
-        return "island" if keys else "unsigned"
-    broken = any(f.severity >= Severity.ERROR
-                 for f in [*judge_ds(evidence), *judge_signatures(evidence)])
-    return "bogus" if broken or not keys else "secure"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from probes import labels
 from probes.checks import CHECKS
 from probes.checks.registry import Check, Kind, Tag
-from probes.observe_extra import labels
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "checks.md"
 
@@ -59,7 +59,7 @@ QUERIES = f"""\
 
 The core queries are SOA over UDP and TCP and NS over UDP, per address; DIV01 and SOA04
 need nothing more. DNSSEC01-04, EDNS01, NSID01, SEC01 and SEC02 read these further queries
-(`probes/observe_extra/`), sent per address that responded to the core SOA queries, and
+(`probes/observe_further.py`), sent per address that responded to the core SOA queries, and
 only when a check that reads them is enabled:
 
 | query | what is asked | read by |
@@ -78,8 +78,8 @@ only when a check that reads them is enabled:
 | `{labels.RECURSION}` | `{labels.RECURSION_QNAME} SOA` with RD=1 | SEC02 |
 
 The EDNS0 test of EDNS01 reads the core SOA query over UDP (it carries EDNS0 with our
-buffer size). The query label is what `Observation.question.rdtype` records, so that these
-SOA variants are never mistaken for the core SOA answers.
+buffer size). The query label is what `Observation.question.variant` records beside the record
+type, so that these SOA variants are never mistaken for the core SOA answers.
 """
 
 

@@ -19,10 +19,9 @@ import dns.edns
 import dns.flags
 import dns.rcode
 
-from probes.checks.evidence import Evidence, is_authoritative
 from probes.checks.registry import Tag, register
-from probes.model import FailureKind, Finding, Observation, Severity, Transport
-from probes.observe_extra.labels import (
+from probes.evidence import Evidence, is_authoritative
+from probes.labels import (
     SOA_DO,
     SOA_EDNS0,
     SOA_EDNS1,
@@ -32,6 +31,7 @@ from probes.observe_extra.labels import (
     UNKNOWN_OPTION_CODE,
     by_label,
 )
+from probes.model import FailureKind, Finding, Observation, Severity, Transport
 
 TESTS: tuple[str, ...] = ("plain", "edns0", "edns1", "option", "do")
 

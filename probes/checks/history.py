@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-import dns.serial
-
 from probes.checks.registry import Check, Kind, Tag, catalogue, register, relevel
-from probes.model import Finding, Severity, Transport, ZoneReport
-from probes.serial import highest_serial
+from probes.model import Finding, Severity, ZoneReport
+from probes.serial import is_newer
 from probes.settings import ProbeSettings
+from probes.text import duration_text
 
 #: DELEG05: a parent/child NS difference younger than this is a NOTICE, older a WARNING.
 DRIFT_WARNING_AGE = 86400.0  # one day
@@ -109,35 +108,9 @@ def judge_history(report: ZoneReport, history: History, settings: ProbeSettings)
 # --- helpers ---------------------------------------------------------------------------
 
 
-def duration_text(seconds: float) -> str:
-    """1d 2h, 3h 5m, 12m 30s, 45 s: short and exact enough for a message."""
-    seconds = max(0.0, seconds)
-    whole = int(seconds)
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-
-
 def served_serials(report: ZoneReport) -> dict[tuple[str, str], int]:
-    """Per (NS, address), the serial of its authoritative answer (UDP first, then TCP)."""
-    out: dict[tuple[str, str], int] = {}
-    for transport in (Transport.TCP, Transport.UDP):  # UDP last, so it wins
-        for s in report.servers:
-            if s.transport is transport and s.authoritative and s.serial is not None:
-                out[(s.nameserver, s.address)] = s.serial
-    return out
-
-
-def _newer(a: int, b: int) -> bool:
-    """a is newer than b in RFC 1982 serial arithmetic."""
-    return dns.serial.Serial(a) > dns.serial.Serial(b)
+    """Per (NS, address), the serial of its authoritative answer, as the report summarised it."""
+    return {(a.nameserver, a.address): a.serial for a in report.addresses if a.serial is not None}
 
 
 # --- SOA03 -----------------------------------------------------------------------------
@@ -173,14 +146,11 @@ def judge_propagation(
     """SOA03: servers still behind a newer serial for longer than the propagation threshold."""
     now = report.started_at
     threshold = settings.propagation_threshold
-    served = served_serials(report)
-    top = highest_serial(served.values())
-    if top is None:
-        return
-    for (nameserver, address), serial in sorted(served.items()):
-        if serial == top:
-            continue
-        lacking = [s for s in history.serials if _newer(s.serial, serial)]
+    top = report.serial
+    behind = {(a.nameserver, a.address): a.serial for a in report.addresses
+              if a.lag and a.serial is not None}  # the summary's RFC 1982 lag: SOA01's "behind"
+    for (nameserver, address), serial in sorted(behind.items()):
+        lacking = [s for s in history.serials if is_newer(s.serial, serial)]
         if not lacking:
             continue  # nothing newer recorded (no history yet): nothing to measure
         oldest = min(lacking, key=lambda s: s.first_seen)

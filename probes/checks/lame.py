@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.checks.evidence import LAME_REASONS, Evidence, has_reply, lame_reason
 from probes.checks.registry import Tag, register
+from probes.evidence import LAME_REASONS, Evidence, has_reply, lame_reason
 from probes.model import FailureKind, Finding, Observation, Severity, Transport
 
 _LAME_WORDS = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.checks.evidence import Evidence, has_reply, is_authoritative
 from probes.checks.lame import server_verdict
 from probes.checks.registry import Check, Tag, register
+from probes.evidence import Evidence, has_reply, is_authoritative
 from probes.model import Finding, Severity, Transport
 
 

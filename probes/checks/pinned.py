@@ -10,19 +10,19 @@ sweep.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 from collections.abc import Iterator
 
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
+from probes.addresses import is_ipv6
 from probes.checks.dnssec import ds_records
-from probes.checks.evidence import Evidence
-from probes.checks.history import duration_text
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence
 from probes.expectations import expectation_for
 from probes.model import Finding, Severity, ZoneReport
+from probes.text import duration_text
 
 REASONS: dict[str, tuple[str, ...]] = {
     "DELEG06": ("ns-differs", "glue-differs", "unexpected-ds", "missing-ds", "no-ds"),
@@ -88,7 +88,7 @@ def _glue(evidence: Evidence) -> Iterator[Finding]:
         at_parent = set(evidence.delegation.glue.get(name, ()))
         wanted = set(pinned)
         if not evidence.settings.ipv6:  # the parent's IPv6 glue is not kept then
-            wanted = {a for a in wanted if ipaddress.ip_address(a).version == 4}
+            wanted = {a for a in wanted if not is_ipv6(a)}
         for address in sorted(at_parent ^ wanted):
             where = "at the parent only" if address in at_parent else "pinned only"
             yield judge_pinned.finding(

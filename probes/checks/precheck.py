@@ -24,25 +24,25 @@ import dns.rdtypes.ANY.SOA
 from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.DS import DS
 
+from probes.addresses import Family, family_of, is_ipv6, network_prefix
 from probes.checks import dnssec
-from probes.checks.evidence import (
+from probes.checks.registry import Check, Kind, Tag, catalogue, register, relevel
+from probes.checks.security import open_resolver_findings
+from probes.evidence import (
     Evidence,
     apex_ns_names,
     apex_soa,
     lame_reason,
     rrset_addresses,
 )
-from probes.checks.registry import Check, Kind, Tag, catalogue, register, relevel
-from probes.checks.security import recursion_offered
+from probes.labels import DNSKEY_DO, SOA_DO, by_label
 from probes.model import FailureKind, Finding, Observation, Severity, Transport
-from probes.observe_extra.labels import DNSKEY_DO, RECURSION, SOA_DO, by_label
 from probes.precheck.proposal import Proposal
 from probes.precheck.referral import LIMIT, QNAME_OCTETS, ReferralSize
 from probes.serial import highest_serial
 
 MIN_NAMESERVERS = 2
 MAX_NAMESERVERS = 13
-IPV4_PREFIX, IPV6_PREFIX = 24, 48
 BLOCKING = Severity.ERROR  # this severity and above: IANA would refuse the change
 
 #: The bounded reason vocabulary of each check (metric label values, JSON `reason`).
@@ -442,8 +442,7 @@ def _glue_differences(pre: PrecheckEvidence, name: str, glue: set[str],
     reported: set[str] = set()
     for source, served in views.items():
         if not pre.evidence.settings.ipv6:  # v6 records cannot be compared with unprobed v6
-            served = {a for a in served if ipaddress.ip_address(a).version == 4} | {
-                a for a in glue if ipaddress.ip_address(a).version == 6}
+            served = {a for a in served if not is_ipv6(a)} | {a for a in glue if is_ipv6(a)}
         for address in sorted(glue ^ served):
             if address in reported:
                 continue
@@ -510,15 +509,7 @@ def judge_referral(pre: PrecheckEvidence) -> Iterator[Finding]:
 )
 def judge_recursion(pre: PrecheckEvidence) -> Iterator[Finding]:
     """PRE09: no proposed server is an open resolver."""
-    observed = by_label(pre.evidence, RECURSION)
-    for key in pre.measured_targets():
-        if recursion_offered(observed.get(key)):
-            nameserver, address = key
-            yield judge_recursion.finding(
-                "OPEN_RECURSION",
-                f"{nameserver} {address} answers recursive queries for names outside "
-                "the zone (open resolver)", nameserver=nameserver, address=address,
-                reason="open-resolver")
+    return open_resolver_findings(judge_recursion, pre.evidence, pre.measured_targets())
 
 
 # --- PRE10 / PRE11: where the addresses are ----------------------------------------------------
@@ -607,9 +598,9 @@ def origin_as(address: str, table: Mapping[str, int]) -> int | None:
 def judge_networks(pre: PrecheckEvidence) -> Iterator[Finding]:
     """PRE11: the addresses span more than one prefix per family and more than one AS."""
     addresses = sorted({a for _n, a in proposed_addresses(pre)})
-    for version, length in ((4, IPV4_PREFIX), (6, IPV6_PREFIX)):
-        family = [a for a in addresses if ipaddress.ip_address(a).version == version]
-        prefixes = {ipaddress.ip_network(f"{a}/{length}", strict=False) for a in family}
+    for kind, version in ((Family.IPV4, 4), (Family.IPV6, 6)):
+        family = [a for a in addresses if family_of(a) is kind]
+        prefixes = {network_prefix(a) for a in family}
         if len(family) >= 2 and len(prefixes) == 1:
             prefix = str(next(iter(prefixes)))
             yield judge_networks.finding(

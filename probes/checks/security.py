@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import dns.flags
 import dns.message
@@ -10,10 +10,10 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from probes.checks.evidence import Evidence, name_of
-from probes.checks.registry import Tag, register
+from probes.checks.registry import Check, Tag, register
+from probes.evidence import Evidence, name_of
+from probes.labels import AXFR, RECURSION, RECURSION_QNAME, by_label
 from probes.model import FailureKind, Finding, Observation, Severity
-from probes.observe_extra.labels import AXFR, RECURSION, RECURSION_QNAME, by_label
 
 REASONS: dict[str, tuple[str, ...]] = {
     "SEC01": ("open",),
@@ -54,6 +54,20 @@ def recursion_offered(obs: Observation | None) -> bool | None:
     )
 
 
+def open_resolver_findings(check: Check, evidence: Evidence,
+                           targets: Iterable[tuple[str, str]]) -> Iterator[Finding]:
+    """The open-resolver judgement, for SEC02 (each sweep) and PRE09 (a proposed delegation):
+    OPEN_RECURSION for each target whose recursion probe got a recursive answer."""
+    observed = by_label(evidence, RECURSION)
+    for nameserver, address in targets:
+        if recursion_offered(observed.get((nameserver, address))):
+            yield check.finding(
+                "OPEN_RECURSION",
+                f"{nameserver} {address} answers recursive queries for names outside "
+                "the zone (open resolver)",
+                nameserver=nameserver, address=address, reason="open-resolver")
+
+
 @register(
     "SEC01",
     "Zone transfers are refused",
@@ -86,11 +100,4 @@ def judge_axfr(evidence: Evidence) -> Iterator[Finding]:
 )
 def judge_recursion(evidence: Evidence) -> Iterator[Finding]:
     """SEC02: servers that answer recursive queries for names outside the zone."""
-    observed = by_label(evidence, RECURSION)
-    for nameserver, address in evidence.targets():
-        if recursion_offered(observed.get((nameserver, address))):
-            yield judge_recursion.finding(
-                "OPEN_RECURSION",
-                f"{nameserver} {address} answers recursive queries for names outside "
-                "the zone (open resolver)",
-                nameserver=nameserver, address=address, reason="open-resolver")
+    return open_resolver_findings(judge_recursion, evidence, evidence.targets())

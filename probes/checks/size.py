@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from probes.checks.evidence import Evidence
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence
 from probes.model import Finding, Severity
 from probes.transport import LARGE_REPLY_BYTES
 
@@ -46,7 +46,8 @@ def judge_sizes(evidence: Evidence) -> Iterator[Finding]:
         size = large_reply_size(obs.detail)
         if size > LARGE_REPLY_BYTES:
             how = obs.transport.value.upper()
-            asked = f"{obs.question.name} {obs.question.rdtype} over {how}"
+            kind = obs.question.variant or obs.question.rdtype
+            asked = f"{obs.question.name} {kind} over {how}"
             large.setdefault((obs.nameserver, obs.address), []).append((size, asked))
     for (nameserver, address), seen in sorted(large.items()):
         biggest = max(size for size, _ in seen)

@@ -7,8 +7,8 @@ from collections.abc import Iterator, Mapping
 
 import dns.rdtypes.ANY.SOA
 
-from probes.checks.evidence import Evidence, apex_soa, is_authoritative
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence, apex_soa, is_authoritative
 from probes.model import Finding, Observation, Severity, Transport
 from probes.serial import highest_serial, serial_lag
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.checks.evidence import Evidence
 from probes.checks.registry import Tag, register
 from probes.checks.soa import served_soas
+from probes.evidence import Evidence
 from probes.model import Finding, Severity
 
 MIN_REFRESH = 14400

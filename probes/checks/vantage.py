@@ -9,18 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.checks.evidence import Evidence
+from probes.addresses import family_of
 from probes.checks.registry import Tag, register
+from probes.evidence import Evidence
 from probes.model import FamilyHealth, Finding, Severity, VantageState
 
 REASONS: dict[str, tuple[str, ...]] = {"VANTAGE01": ("absent", "offline")}
 
 FAMILY_NAMES = {"ipv4": "IPv4", "ipv6": "IPv6"}
-
-
-def family_of(address: str) -> str:
-    """"ipv6" for an IPv6 address, "ipv4" otherwise."""
-    return "ipv6" if ":" in address else "ipv4"
 
 
 def _addresses(count: int, family: str) -> str:

@@ -23,15 +23,15 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
+from probes import labels
 from probes.checks.dnssec import answer_rrset
-from probes.checks.evidence import Evidence, is_authoritative
 from probes.checks.precheck import PrecheckEvidence, SourceReply, is_local_failure
-from probes.delegation import AddressResolver
+from probes.discover import AddressResolver
 from probes.engine import QueryEngine, QueryTally, current_tally
+from probes.evidence import Evidence, is_authoritative
 from probes.model import Delegation, NameServer, Observation, Source, Transport
 from probes.observe import CORE_QUERIES
-from probes.observe_extra import labels
-from probes.observe_extra.queries import build_query
+from probes.observe_further import ask_further
 from probes.precheck.proposal import Proposal
 from probes.precheck.referral import QNAME_OCTETS, all_glue, measure, minimal_glue
 from probes.settings import ProbeSettings
@@ -133,10 +133,7 @@ async def _further(proposal: Proposal, engine: QueryEngine, answering: list[tupl
     wanted = [labels.RECURSION] + ([labels.DNSKEY_DO, labels.SOA_DO] if proposal.ds else [])
     for nameserver, address in answering:
         for label in wanted:
-            qname, _type, transport, message = build_query(label, zone,
-                                                           engine.settings.edns_buffer)
-            tasks.append(engine.ask(nameserver, address, qname, label, transport,
-                                    query=message))
+            tasks.append(ask_further(engine, nameserver, address, zone, label))
     inside = [n for n in proposal.names if proposal.in_zone(n)]
     for nameserver, address in authoritative:
         for name in inside:
@@ -151,10 +148,7 @@ async def _current_ds(proposal: Proposal, engine: QueryEngine,
     if not proposal.ds:
         return None
     for address in settings.parent_addresses[:PARENT_TRIES]:
-        qname, _type, transport, message = build_query(labels.DS_DO, proposal.zone,
-                                                       settings.edns_buffer)
-        obs = await engine.ask(labels.PARENT, address, qname, labels.DS_DO, transport,
-                               query=message)
+        obs = await ask_further(engine, labels.PARENT, address, proposal.zone, labels.DS_DO)
         reply = obs.reply
         if reply is not None and reply.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             rrset = answer_rrset(reply, proposal.zone, dns.rdatatype.DS)

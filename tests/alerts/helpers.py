@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from monitor.alerts_config import AlertsConfig, RetryConfig, SmtpConfig
 from monitor.config import Config, StoreConfig, WebConfig
+from monitor.config.alerts import AlertsConfig, RetryConfig, SmtpConfig
 from probes.model import Finding, Severity, ZoneReport
 from tests.support import free_port
 

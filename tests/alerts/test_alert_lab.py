@@ -15,7 +15,7 @@ import pytest
 
 from lab import Lab
 from monitor.alerts import Alerter
-from monitor.alerts_config import RetryConfig
+from monitor.config.alerts import RetryConfig
 from probes.settings import ProbeSettings
 from probes.sweep import Prober
 from tests.alerts.helpers import LAME, Sink, make_config

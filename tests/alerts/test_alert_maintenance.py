@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.alerts import Alerter
-from monitor.alerts_config import MaintenanceWindow
+from monitor.config.maintenance import MaintenanceWindow
 from tests.alerts.helpers import T0, Clock, Sink, lame, make_config, report
 
 SUBJECT = "[ccmon] fr: LAME01 ERROR ns2.nic.fr 192.0.2.2 refused"

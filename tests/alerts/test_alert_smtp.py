@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from monitor.alerts import Alerter
-from monitor.alerts_config import RetryConfig
+from monitor.config.alerts import RetryConfig
 from tests.alerts.helpers import T0, Sink, lame, make_config, report
 
 SUBJECT = "[ccmon] fr: LAME01 ERROR ns2.nic.fr 192.0.2.2 refused"

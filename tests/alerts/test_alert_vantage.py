@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.alerts import VANTAGE_ZONE, Alerter
-from monitor.alerts_config import AlertRule, AlertsConfig
+from monitor.config.alerts import AlertRule, AlertsConfig
 from probes.checks.soa_timers import timer_problems
 from probes.model import Finding, Severity, ZoneReport
 from tests.alerts.helpers import T0, Clock, avail, lame, make_config, report

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from monitor.alerts import Alerter
-from monitor.alerts_config import RetryConfig
+from monitor.config.alerts import RetryConfig
 from tests.alerts.helpers import T0, Sink, lame, make_config
 from tests.alerts.test_alert_smtp import subjects, until
 from tests.alerts.test_alert_vantage import ALL_OFF, measured, unknown

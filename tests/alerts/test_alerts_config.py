@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.alerts_config import DEFAULT_RULES, AlertsConfig
 from monitor.config import ConfigError, parse_config
+from monitor.config.alerts import DEFAULT_RULES, AlertsConfig
 from probes.model import Severity
 
 
@@ -64,7 +64,7 @@ def test_full_section():
     ("  close_after: two\n", "config.yaml:3: alerts.close_after: must be a whole number"),
     ("  bogus: 1\n", "config.yaml:3: alerts.bogus: unknown key"),
     ("  rules:\n    - checks: [XX01]\n      min_severity: ERROR\n",
-     "config.yaml:4: alerts.rules[0].checks: unknown check ID XX01"),
+     "config.yaml:4: alerts.rules[0].checks: unknown check ID(s) XX01"),
     ("  rules:\n    - checks: all\n", "config.yaml:4: alerts.rules[0].min_severity: missing"),
     ("  rules:\n    - checks: all\n      min_severity: LOUD\n",
      "config.yaml:5: alerts.rules[0].min_severity: unknown severity 'LOUD'"),

@@ -19,9 +19,9 @@ from pathlib import Path
 import yaml
 
 from monitor.alerts import Alerter
-from monitor.alerts_config import RetryConfig
+from monitor.config.alerts import RetryConfig
 from monitor.metrics import Exporter
-from monitor.status import MonitorState, OutboxStatus, Snapshot
+from monitor.snapshot import MonitorState, OutboxStatus, Snapshot
 from tests.alerts.helpers import T0, Sink, lame, make_config, need, report
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules.yml"

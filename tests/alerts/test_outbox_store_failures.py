@@ -28,9 +28,8 @@ from typing import Any
 
 import pytest
 
-from monitor.alerts import Alerter
-from monitor.alerts_config import RetryConfig
-from monitor.outbox import OutboxWriteError
+from monitor.alerts import Alerter, OutboxWriteError
+from monitor.config.alerts import RetryConfig
 from tests.alerts.helpers import T0, Sink, lame, make_config, report
 
 pytestmark = pytest.mark.integration
@@ -106,7 +105,7 @@ async def test_sent_mark_not_recordable_no_repeat_backoff_one_line(
     alerter = Alerter(make_config(db, smtp=sink.smtp(), retry=RETRY, open_after=1, close_after=1))
     quick_lock_timeout(alerter)
     alerter.courier.log_every = 0.0  # a line per try, to time them (the minute: test_full_disk)
-    caplog.set_level(logging.INFO, logger="monitor.outbox")
+    caplog.set_level(logging.INFO, logger="monitor.alerts")
 
     def pauses() -> list[float]:
         return [r.created for r in caplog.records if "delivery paused" in r.message]
@@ -181,7 +180,7 @@ CHILD = """
 import asyncio, logging, sys
 from pathlib import Path
 from monitor.alerts import Alerter
-from monitor.alerts_config import RetryConfig, SmtpConfig
+from monitor.config.alerts import RetryConfig, SmtpConfig
 from tests.alerts.helpers import make_config
 
 logging.basicConfig(level=logging.INFO, stream=sys.stderr)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor import mailer
-from monitor.alerts_config import SmtpConfig
+from monitor.alerts import mailer
+from monitor.config.alerts import SmtpConfig
 from tests.alerts.helpers import Sink, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from lab import Lab, parse_scenario
-from monitor.status import BUCKETS
+from monitor.snapshot import BUCKETS
 from tests.deploy.stack import Ccmon, Prometheus, ScrapeTarget, ccmon_config
 from tests.deploy.world import fast_rules, require_binaries
 from tests.support import free_port, lab_started, wait_for

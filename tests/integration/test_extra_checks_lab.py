@@ -162,11 +162,11 @@ def test_real_servers_give_their_nsid_and_refuse_axfr_and_recursion(extras):
 
 def test_open_resolver_is_named_by_address(extras):
     """The lab's Unbound answers anyone recursively: probed as if it were a zone's server."""
+    from probes import observe_further as queries  # the further queries
     from probes.checks import Evidence, judge
     from probes.engine import QueryEngine
     from probes.model import Delegation, NameServer, Source
     from probes.observe import observe
-    from probes.observe_extra import queries  # the further queries
     from probes.settings import ProbeSettings
 
     lab, _zones = extras

@@ -24,11 +24,11 @@ import dns.message
 import dns.rrset
 import pytest
 
+from probes import labels
 from probes.checks.edns import outcome
 from probes.engine import QueryEngine, QueryTally, current_tally
 from probes.model import FailureKind, Observation, Transport
-from probes.observe_extra import labels
-from probes.observe_extra.queries import build_query
+from probes.observe_further import ask_further
 from probes.settings import ProbeSettings
 from tests.support import require_real
 
@@ -237,9 +237,7 @@ async def _ask_through_loss(tries: int) -> tuple[Observation, Observation, Query
         tally = QueryTally()
         current_tally.set(tally)
         core = await engine.ask("ns1.nic.fr.", "127.0.0.1", "fr.", "SOA", Transport.UDP)
-        qname, _type, _transport, message = build_query(labels.SOA_DO, "fr.", 1232)
-        further = await engine.ask("ns1.nic.fr.", "127.0.0.1", qname, labels.SOA_DO,
-                                   Transport.UDP, query=message)
+        further = await ask_further(engine, "ns1.nic.fr.", "127.0.0.1", "fr.", labels.SOA_DO)
         return core, further, tally
     finally:
         transport.close()

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.web import WebServer, make_app
 from probes.model import Finding, Severity
 from tests.monitor import ccmon_fixtures as fx

@@ -268,8 +268,7 @@ class FakeProber:
             raise RuntimeError(f"engine exploded on {zone}")
         makers = {"mx": mx_report, "ke": ke_report, "ec": ec_report, "xn--fiqs8s": idn_report}
         r = makers[zone](started)
-        return ZoneReport(**{**{f: getattr(r, f) for f in r.__dataclass_fields__},
-                             "duration": time.time() - started})  # fmt: skip
+        return dataclasses.replace(r, duration=time.time() - started)
 
 
 def pinned_report(started_at: float = T0, zone: str = "tz") -> ZoneReport:

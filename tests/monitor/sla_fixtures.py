@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from monitor.status import ZoneTotals
+from monitor.snapshot import ZoneTotals
 from monitor.store import Store
 from probes.model import ServerStatus, Transport, ZoneReport
 

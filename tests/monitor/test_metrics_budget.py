@@ -13,8 +13,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from monitor.metrics import SELF_METRICS, Exporter
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.metrics import RUN_CHECKS, SELF_METRICS, Exporter
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from probes.model import ServerStatus
 from tests.monitor import ccmon_fixtures as fx
 
@@ -82,10 +82,13 @@ def test_one_zone_costs_what_the_docs_say() -> None:
     instance = sum(one[spec.name] for spec in SELF_METRICS) + sum(
         one[name] for name in ("ccmon_build_info", "ccmon_web_auth_failures_total",
                                "ccmon_config_last_reload_successful",
-                               "ccmon_config_last_reload_success_timestamp_seconds"))  # fmt: skip
+                               "ccmon_config_last_reload_success_timestamp_seconds",
+                               "ccmon_check_info"))  # fmt: skip
     zone = sum(one.values()) - sum(per_address().values()) - instance
     assert zone == int(documented_budget()["per zone"]) == 59
-    assert instance == 17
+    assert instance == 17 + len(RUN_CHECKS)  # one ccmon_check_info per check ccmon run judges
+    assert documented_budget()["per instance"] == f"17 + {len(RUN_CHECKS)}"
+    assert {"LAME01", "SOA01", "SOA03"} <= {c.id for c in RUN_CHECKS}  # sweep and history
 
 
 def test_problems_add_series_only_while_they_last() -> None:

@@ -9,7 +9,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.metrics import METRICS, make_registry
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from tests.monitor import ccmon_fixtures as fx
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -58,7 +58,7 @@ def test_naming_rules() -> None:
     # Labels of one metric each: a closed set (test, state) or an info metric's payload (nsid).
     own = {"ccmon_build_info": {"version"}, "ccmon_nameserver_edns_failed_test_info": {"test"},
            "ccmon_zone_dnssec_status": {"state"}, "ccmon_nameserver_nsid_info": {"nsid"},
-           "ccmon_alert_outbox_messages": {"state"},
+           "ccmon_alert_outbox_messages": {"state"}, "ccmon_check_info": {"kind"},
            # the vantage point's own series, per address family (issue 10)
            "ccmon_vantage_up": {"family"}, "ccmon_vantage_state": {"family", "state"},
            "ccmon_vantage_references": {"family"},
@@ -69,6 +69,7 @@ def test_naming_rules() -> None:
         assert m.name.endswith("_total") == (m.type == "counter"), m.name
         assert set(m.labels) <= allowed | own.get(m.name, set()), m.name
         assert m.name.endswith("_info") == (
-            "nsid" in m.labels or "test" in m.labels or m.name == "ccmon_build_info")
+            "nsid" in m.labels or "test" in m.labels or m.name in ("ccmon_build_info",
+                                                                   "ccmon_check_info"))
         if m.name.endswith("_timestamp_seconds"):
             assert "Unix time" in m.help, m.name

@@ -13,7 +13,8 @@ import urllib.request
 from pathlib import Path
 
 from monitor.config import Config, ScheduleConfig, StoreConfig, WebConfig
-from monitor.service import EXIT_CONFIG, EXIT_FAILURE, Service
+from monitor.errors import EXIT_CONFIG, EXIT_FAILURE
+from monitor.service import Service
 from tests.monitor import ccmon_fixtures as fx
 
 ROOT = Path(__file__).resolve().parents[2]

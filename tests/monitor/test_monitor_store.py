@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.status import ZoneTotals
+from monitor.snapshot import ZoneTotals
 from monitor.store import MIGRATIONS, Store, StoreError
 from tests.monitor import ccmon_fixtures as fx
 

@@ -21,10 +21,11 @@ from collections.abc import Iterator
 import bcrypt
 import pytest
 
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.config.webconfig import WebSecurity
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.web import WebServer, make_app
-from monitor.webconfig import FAILURES_ALLOWED, WebSecurity
-from monitor.weblimits import Limits, connection_cap
+from monitor.web.auth import FAILURES_ALLOWED
+from monitor.web.limits import Limits, connection_cap
 from tests.monitor import ccmon_fixtures as fx
 
 PASSWORD_72 = "p" * 72  # bcrypt's limit exactly
@@ -277,9 +278,9 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() -> Non
 EMFILE_SCRIPT = r"""
 import logging, os, resource, signal, sys, time
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(message)s")
-from monitor.status import MonitorState, Snapshot
+from monitor.snapshot import MonitorState, Snapshot
 from monitor.web import WebServer, make_app
-from monitor.weblimits import Limits
+from monitor.web.limits import Limits
 resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
 server = WebServer(make_app(MonitorState(Snapshot(zones=("mx",)))), "127.0.0.1:0", None,
                    Limits(max_connections=16, read_header_timeout=30.0))

@@ -26,7 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.demo import demo_config_text
-from monitor.weblimits import OVER_CAP_BATCH
+from monitor.web.limits import OVER_CAP_BATCH
 from tests.monitor.stack_helpers import REPO, demo_lab, http_get
 from tests.support import Proc, free_port, missing, wait_for
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import ssl
 import time
 import urllib.error
@@ -13,9 +14,9 @@ import bcrypt
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.status import MonitorState, Snapshot
+from monitor.config.webconfig import WebConfigError, WebSecurity, load_web_config
+from monitor.snapshot import MonitorState, Snapshot
 from monitor.web import WebServer, make_app
-from monitor.webconfig import WebConfigError, WebSecurity, load_web_config
 from tests.monitor import ccmon_fixtures as fx
 
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
@@ -40,21 +41,27 @@ def test_no_file_means_open() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("bogus: 1\n", "unknown key bogus"),
-        ("basic_auth_users:\n  a: plaintext\n", "basic_auth_users.a: not a bcrypt hash"),
-        ("tls_server_config:\n  cert_file: x.crt\n", "cert_file and key_file"),
-        ("tls_server_config:\n  cert_file: x.crt\n  key_file: x.key\n", "x.crt"),
-        ("tls_server_config:\n  foo: 1\n", "unknown key tls_server_config.foo"),
-        ("http_server_config:\n  headers:\n    Server: x\n", "'Server' not allowed"),
-        ("- a\n- b\n", "mapping"),
-        ("a: [\n", "not valid YAML"),
+        ("bogus: 1\n", "web.yml:1: bogus: unknown key"),
+        ("basic_auth_users:\n  a: plaintext\n", "web.yml:2: basic_auth_users.a: not a bcrypt hash"),
+        ("tls_server_config:\n  cert_file: x.crt\n",
+         "web.yml:2: tls_server_config: cert_file and key_file"),
+        ("tls_server_config:\n  cert_file: x.crt\n  key_file: x.key\n",
+         "web.yml:2: tls_server_config.cert_file: .*x.crt: no such file"),
+        ("tls_server_config:\n  foo: 1\n", "web.yml:2: tls_server_config.foo: unknown key"),
+        ("http_server_config:\n  headers:\n    Server: x\n",
+         "web.yml:3: http_server_config.headers: 'Server' not allowed"),
+        ("- a\n- b\n", "web.yml:1: the file must be a mapping"),
+        ("tls_server_config: [a]\n", "web.yml:1: tls_server_config must be a mapping"),
+        ("a: [\n", "web.yml: not valid YAML"),
         ("a: &a [x, x]\nb: &b [*a, *a]\nbasic_auth_users: *b\n",
          r"web.yml:2: YAML aliases \(\*a\)"),
     ],
 )
 def test_bad_files(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(WebConfigError, match=message):
+    """Every error names the file, the line and the key, as config.yaml's do."""
+    with pytest.raises(WebConfigError) as caught:
         load_web_config(write(tmp_path, text))
+    assert re.match(f"{re.escape(str(tmp_path))}/{message}", str(caught.value)), caught.value
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -71,12 +78,14 @@ def test_tls_options(tmp_path: Path) -> None:
     )))  # fmt: skip
     assert sec.ssl_context is not None and sec.scheme == "https"
     assert sec.ssl_context.minimum_version == ssl.TLSVersion.TLSv1_3
-    for bad, message in (("min_version: SSL3", "TLS10..TLS13"),
-                         ("cipher_suites: [NOPE]", "unknown 'NOPE'"),
-                         ("client_auth_type: RequireAndVerifyClientCert", "needs client_ca_file"),
-                         ("client_auth_type: RequestClientCert", "not supported")):  # fmt: skip
+    for bad, message in (("min_version: SSL3", "min_version: 'SSL3' .*TLS10..TLS13"),
+                         ("cipher_suites: [NOPE]", "cipher_suites: unknown 'NOPE'"),
+                         ("client_auth_type: RequireAndVerifyClientCert",
+                          "client_auth_type: RequireAndVerifyClientCert needs client_ca_file"),
+                         ("client_auth_type: RequestClientCert",
+                          "client_auth_type: 'RequestClientCert' not supported")):  # fmt: skip
         text = f"tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  {bad}\n"
-        with pytest.raises(WebConfigError, match=message):
+        with pytest.raises(WebConfigError, match=f"web.yml:4: tls_server_config.{message}"):
             load_web_config(write(tmp_path, text))
 
 
@@ -195,5 +204,5 @@ def test_toolkit_rate_limit_is_accepted_with_a_warning(
     sec = load_web_config(write(tmp_path, "rate_limit:\n  interval: 1s\n  burst: 10\n"))
     assert sec.scheme == "http"
     assert "rate_limit is an exporter-toolkit key ccmon does not apply" in caplog.text
-    with pytest.raises(WebConfigError, match="unknown key rate_limits"):
+    with pytest.raises(WebConfigError, match=r"web\.yml:1: rate_limits: unknown key"):
         load_web_config(write(tmp_path, "rate_limits: {}\n"))

@@ -24,8 +24,8 @@ from monitor.history.writer import address_state, zone_row
 from monitor.sla import svg
 from monitor.sla.definitions import DEFINITIONS
 from monitor.sla.figures import STATE_CLASS_SQL, histogram_quantile
-from monitor.status import server_views
 from monitor.store import MIGRATIONS, Store
+from monitor.web.views import server_views
 from tests.monitor.sla_fixtures import MONTH_START, SERVERS, build_store, status, sweep
 
 OUTAGE = range(600, 637)  # minutes: ns2 silent, both addresses
@@ -202,16 +202,13 @@ def test_zone_state_two_name_servers_up_is_available_one_is_not():
                                         {"192.0.2.2", "2001:db8::2", "198.51.100.3"}])  # fmt: skip
 @pytest.mark.parametrize("unknown", [False, True])
 def test_zone_state_is_the_status_pages_zone_available(down, unmeasured, unknown):
-    """One rule: with every answer within the SLR, the history's zone state is what
-    monitor.status.zone_available says (metrics, status page, API)."""
-    from monitor.status import zone_available
-
+    """One rule: with every answer within the SLR, the history's zone state is the report's
+    `available` (metrics, status page, API)."""
     report = sweep(0, down=down - unmeasured, unmeasured=unmeasured, unknown=unknown)
     views = server_views(report)
     row = zone_row([(v, address_state(v, report)) for v in views], report, None)
     state = next(k for k in ("up", "unanswered", "unmeasured") if row.get(k))
-    assert state == {True: "up", False: "unanswered", None: "unmeasured"}[
-        zone_available(report, views)]
+    assert state == {True: "up", False: "unanswered", None: "unmeasured"}[report.available]
 
 
 def test_csv_parses_with_the_stdlib_and_carries_the_json_numbers(capsys, store: Path):
@@ -375,7 +372,7 @@ def test_schema_2_store_gains_the_history(tmp_path: Path):
     db.close()
     store = Store(str(path), retention=86400.0)
     assert store.schema_version == len(MIGRATIONS)
-    store.record_sweep(sweep(0), __import__("monitor.status").status.ZoneTotals())
+    store.record_sweep(sweep(0), __import__("monitor.snapshot").snapshot.ZoneTotals())
     counts = store.table_counts()
     assert counts["history_series"] == 1 + len(SERVERS)
     assert store.integrity_check() == "ok"

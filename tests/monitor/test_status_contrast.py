@@ -1,6 +1,6 @@
 """WCAG AA contrast of every text/background pair the pages' stylesheet declares.
 
-The stylesheet (monitor/static/ccmon.css) is parsed here, and each rule that declares a
+The stylesheet (monitor/web/static/ccmon.css) is parsed here, and each rule that declares a
 text colour or a background is paired with the other half: its own declaration if it has
 one, else the nearest rule it builds on (the same selector with its last class, attribute
 or pseudo-class dropped, then its ancestor context, ``.s-down .x`` -> ``.s-down``), else the
@@ -16,7 +16,7 @@ from importlib import resources
 import pytest
 
 AA = 4.5
-CSS = resources.files("monitor").joinpath("static/ccmon.css").read_text(encoding="utf-8")
+CSS = resources.files("monitor.web").joinpath("static/ccmon.css").read_text(encoding="utf-8")
 NO_COLOUR = {"none", "transparent", "inherit", "initial", "unset", "currentcolor"}
 
 

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from monitor.metrics import Exporter
-from monitor.status import (
+from monitor.snapshot import (
     MonitorState,
     OutboxStatus,
     Snapshot,

@@ -28,7 +28,7 @@ from monitor.history.runs import (
     record_run,
     window_counts,
 )
-from monitor.status import ZoneTotals
+from monitor.snapshot import ZoneTotals
 from monitor.store import MIGRATIONS, Store
 from tests.monitor import ccmon_fixtures as fx
 
@@ -162,7 +162,7 @@ def test_a_version_4_store_is_migrated_without_losing_a_sweep(tmp_path: Path) ->
         "WHERE zone = 'mx' AND started_at >= ?", (T0 + 7200,)).fetchone()  # fmt: skip
     db.close()
     store = Store(str(path), retention=86400)
-    assert store.schema_version == len(MIGRATIONS) == 5
+    assert store.schema_version == len(MIGRATIONS) == 6
     assert "sweeps" not in store.table_counts()
     assert same(expanded(store._db, 0.0), reference(sweeps, 0.0))
     count, available, oldest = window_counts(store._db, "mx", T0 + 7200)

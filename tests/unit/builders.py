@@ -53,10 +53,11 @@ def obs(
     nameserver: str = "ns1.nic.fr.", address: str = "192.0.2.1", *, rdtype: str = "SOA",
     transport: Transport = Transport.UDP, msg: dns.message.Message | None = None,
     rtt: float | None = 0.02, failure: FailureKind | None = None, qname: str = ZONE,
+    variant: str = "",
 ) -> Observation:
     return Observation(
         nameserver=nameserver, address=address, transport=transport,
-        question=Question(qname, rdtype), sent_at=0.0,
+        question=Question(qname, rdtype, variant), sent_at=0.0,
         rtt=rtt if msg is not None else None, reply=msg, failure=failure,
     )
 

@@ -18,8 +18,8 @@ from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.DS import DS
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
+from probes import labels
 from probes.model import FailureKind, Observation, Question, Transport
-from probes.observe_extra import labels
 from tests.unit.builders import SOA_TEXT, ZONE
 
 NOW = 1_800_000_000.0  # 2027-01-15, the "sent_at" of every observation here
@@ -119,7 +119,7 @@ def extra(label: str, nameserver: str = "ns1.nic.fr.", address: str = "192.0.2.1
     """An observation of one further query, recorded under its label."""
     return Observation(
         nameserver=nameserver, address=address, transport=transport,
-        question=Question(qname, label), sent_at=sent_at,
+        question=Question(qname, label.split("/")[0], label), sent_at=sent_at,
         rtt=0.02 if msg is not None else None, reply=msg,
         failure=failure if msg is None else None,
     )

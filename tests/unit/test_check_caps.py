@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from probes.checks import judge
-from probes.delegation import cap_addresses
+from probes.discover import cap_addresses
 from probes.model import NameServer, Severity, Source
 from probes.settings import ProbeSettings
 from tests.unit.builders import delegation, evidence, healthy

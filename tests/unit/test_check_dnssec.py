@@ -1,5 +1,6 @@
 """DNSSEC01-04 over hand-made signed answers (keys made in the test) and the real root zone."""
 
+import dataclasses
 from pathlib import Path
 
 import dns.dnssec
@@ -11,16 +12,16 @@ import pytest
 from dns.rdtypes.ANY.DNSKEY import DNSKEY
 from dns.rdtypes.ANY.DS import DS
 
+from probes import labels
 from probes.checks import judge
 from probes.checks.dnssec import (
     DAY,
-    dnssec_state,
     expiries,
     rsa_bits,
     signature_status,
 )
-from probes.model import FailureKind, Severity
-from probes.observe_extra import labels
+from probes.model import DnssecState, FailureKind, Severity
+from probes.summarise import dnssec_state as summarised_state
 from tests.unit.builders import evidence, healthy
 from tests.unit.builders_extra import (
     NOW,
@@ -57,6 +58,11 @@ def findings(ev, check):
 
 def dnssec_findings(ev):
     return [f for f in judge(ev) if f.check.startswith("DNSSEC")]
+
+
+def dnssec_state(ev) -> DnssecState:
+    """The zone's state as the summarise stage takes it from the judged findings."""
+    return summarised_state(ev, judge(ev))
 
 
 def test_healthy_signed_zone_is_clean_and_secure():
@@ -127,7 +133,7 @@ def test_silent_parent_leaves_the_chain_unchecked():
     ev = evidence([*ev.observations, parent(None)], SERVERS)
     assert findings(ev, "DNSSEC01") == [
         (Severity.NOTICE, "PARENT_DS_UNKNOWN", "no-parent-answer", "")]
-    assert dnssec_state(ev) == ""
+    assert dnssec_state(ev) == "unknown"
 
 
 def test_second_parent_answer_is_used_when_the_first_timed_out():
@@ -156,6 +162,22 @@ def test_stale_server_with_expired_signatures_is_named_by_address():
     assert all(f.nameserver == "ns2.nic.fr." and f.severity is Severity.ERROR for f in found)
     assert "expired" in found[0].message and "UTC" in found[0].message
     assert dnssec_state(ev) == "bogus"
+
+
+def test_state_comes_from_the_findings_at_their_default_severity():
+    """The summarise stage reads DNSSEC02's findings: a re-levelled tag changes the mail's
+    severity, not the zone's state; a disabled DNSSEC02 leaves a zone with DS unknown."""
+    stale = signed_server(*NS2, inception=NOW - 30 * DAY, expiration=NOW - 60)
+    ev = world(*signed_server(*NS1), *stale)
+    quiet = dataclasses.replace(ev.settings, severity_overrides=(
+        ("DNSSEC02", "RRSIG_INVALID", Severity.NOTICE),))
+    ev = dataclasses.replace(ev, settings=quiet)
+    assert {f.severity for f in judge(ev) if f.check == "DNSSEC02"} == {Severity.NOTICE}
+    assert dnssec_state(ev) == "bogus"
+    off = dataclasses.replace(ev.settings, disabled_checks=frozenset({"DNSSEC02"}))
+    assert dnssec_state(dataclasses.replace(ev, settings=off)) == "unknown"
+    healthy_zone = world(*signed_server(*NS1), *signed_server(*NS2))
+    assert dnssec_state(healthy_zone) == "secure"  # the other side: nothing broken
 
 
 @pytest.mark.parametrize(("expiration", "status"), [(NOW, "valid"), (NOW - 1, "expired")])

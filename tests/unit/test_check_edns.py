@@ -4,10 +4,10 @@ import dns.edns
 import dns.rcode
 import pytest
 
+from probes import labels
 from probes.checks import judge
 from probes.checks.edns import edns_outcomes, nsid_text, nsids, outcome
 from probes.model import FailureKind, Severity, Transport
-from probes.observe_extra import labels
 from tests.unit.builders import evidence, healthy, obs, soa_reply
 from tests.unit.builders_extra import answer, extra, soa_rrset
 

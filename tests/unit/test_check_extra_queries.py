@@ -8,6 +8,7 @@ import dns.edns
 import dns.flags
 import pytest
 
+from probes import labels
 from probes.model import (
     FailureKind,
     Observation,
@@ -17,12 +18,10 @@ from probes.model import (
     ZoneReport,
 )
 from probes.observe import EXTRA_PROBES
-from probes.observe_extra import labels
-from probes.observe_extra.facts import with_address_facts
-from probes.observe_extra.queries import build_query, further_queries, wanted_queries
+from probes.observe_further import build_query, further_queries, wanted_queries
 from probes.settings import ProbeSettings
-from probes.sweep import server_statuses
-from tests.unit.builders import delegation, evidence, healthy, obs
+from probes.summarise import server_statuses, with_address_facts
+from tests.unit.builders import ZONE, delegation, evidence, healthy, obs
 from tests.unit.builders_extra import NOW, answer, extra, signed_server, soa_rrset
 
 ALL = [labels.SOA_PLAIN, labels.DNSKEY_DO, labels.SOA_DO, labels.SOA_EDNS1, labels.SOA_OPTION,
@@ -38,7 +37,12 @@ class RecordingEngine:
         self.asked = []
 
     async def ask(self, nameserver, address, qname, rdtype, transport, *, port=None, query=None):
-        self.asked.append((nameserver, address, qname, rdtype, transport, query))
+        # Recorded by the further query it is: the label whose built message was sent (the
+        # engine itself sees the record type only).
+        label = next(label for label in (*ALL, labels.DS_DO) if build_query(
+            label, ZONE, self.settings.edns_buffer)[3] is query)
+        assert rdtype == build_query(label, ZONE, self.settings.edns_buffer)[1]
+        self.asked.append((nameserver, address, qname, label, transport, query))
         question = Question(qname, rdtype)
         if address in self.silent:
             return Observation(nameserver, address, transport, question, NOW,
@@ -48,7 +52,7 @@ class RecordingEngine:
 
 
 def test_the_probe_is_listed_once():
-    import probes.observe_extra.queries as module
+    import probes.observe_further as module
 
     assert EXTRA_PROBES.count(module.further_queries) == 1
 
@@ -116,10 +120,11 @@ def test_per_address_queries_and_the_parent_ds():
     assert not [1 for address, _ in asked if address == "192.0.2.2"]  # port refused: skip
     assert ("198.51.100.1", labels.DS_DO) in asked
     assert ("198.51.100.2", labels.DS_DO) not in asked  # the first parent answered
-    copies = [o for o in observations if o.question.rdtype == labels.SOA_EDNS0]
+    copies = [o for o in observations if o.question.variant == labels.SOA_EDNS0]
+    assert {o.question.rdtype for o in observations} <= {"SOA", "DNSKEY", "DS", "AXFR"}
     assert [o.address for o in copies] == ["192.0.2.1", "192.0.2.2"]  # no query: core copies
     assert len(observations) == len(ALL) + 1 + len(copies)
-    parent_obs = [o for o in observations if o.question.rdtype == labels.DS_DO]
+    parent_obs = [o for o in observations if o.question.variant == labels.DS_DO]
     assert parent_obs[0].nameserver == labels.PARENT
 
 
@@ -192,5 +197,5 @@ def test_report_round_trip_and_old_documents_still_load():
                        if k not in ("rrsig_expires_at", "dnssec_valid", "nsid", "edns",
                                     "axfr_open", "recursion_open")}]
     loaded = ZoneReport.from_dict(old)
-    assert loaded.dnssec == "" and loaded.servers[0].nsid == ""
+    assert loaded.dnssec == "unknown" and loaded.servers[0].nsid == ""
     assert loaded.servers[0].rrsig_expires_at is None and loaded.servers[0].edns == {}

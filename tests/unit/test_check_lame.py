@@ -4,7 +4,7 @@ import dns.rcode
 import pytest
 
 from probes.checks import judge
-from probes.checks.evidence import lame_reason
+from probes.evidence import lame_reason
 from probes.model import FailureKind, Transport
 from tests.unit.builders import ZONE, evidence, healthy, obs, reply, soa_reply
 

@@ -4,10 +4,10 @@ import dns.rcode
 import dns.rrset
 import pytest
 
+from probes import labels
 from probes.checks import judge
 from probes.checks.security import axfr_granted, recursion_offered
 from probes.model import FailureKind, Severity, Transport
-from probes.observe_extra import labels
 from tests.unit.builders import evidence, healthy
 from tests.unit.builders_extra import answer, extra, soa_rrset
 

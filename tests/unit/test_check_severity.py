@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.alerts_config import AlertsConfig
 from monitor.config import ConfigError, parse_config
+from monitor.config.alerts import AlertsConfig
 from monitor.metrics import CcmonCollector
-from monitor.pages.zone import render_zone_page
-from monitor.status import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
+from monitor.web.pages.zone import render_zone_page
 from probes.checks import CHECKS, Kind, judge
 from probes.checks.history import History, judge_history
 from probes.model import Finding, Severity, ZoneReport

@@ -14,7 +14,7 @@ import dns.rrset
 import pytest
 
 from monitor.config import ConfigError, parse_config
-from probes.checks.evidence import apex_soa, per_reply, reply_lame_reason, sweep_readings
+from probes.evidence import apex_soa, per_reply, reply_lame_reason, sweep_readings
 from probes.settings import DEFAULT_PARSE_CACHE_BYTES
 from probes.transport import (
     LARGE_REPLY_BYTES,

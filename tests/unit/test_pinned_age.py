@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from monitor.alerts import OPENED, RESOLVED, compose, step
-from monitor.alerts_config import AlertsConfig
+from monitor.config.alerts import AlertsConfig
 from monitor.metrics import zone_rows
-from monitor.status import ZoneHistory, ZoneTotals
+from monitor.snapshot import ZoneHistory, ZoneTotals
 from monitor.store import Store
 from probes.checks.pinned import pinned_age
 from probes.model import Finding, Severity, ZoneReport

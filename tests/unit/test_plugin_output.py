@@ -12,7 +12,7 @@ from monitor.report import render_text
 from probes.checks import judge
 from probes.model import ZoneReport
 from probes.settings import ProbeSettings
-from probes.sweep import server_statuses
+from probes.summarise import server_statuses
 from tests.unit.builders import ZONE, evidence, healthy
 
 # monitoring-plugins development guidelines, "Performance data":
@@ -92,7 +92,7 @@ def test_unmeasured_addresses_are_neither_up_nor_down_in_page_and_perfdata() -> 
     import dataclasses
 
     from monitor.perfdata import zone_perfdata
-    from monitor.status import nameservers_up, server_views
+    from monitor.web.views import server_views
 
     report = _report([7, 7])
     v6 = [dataclasses.replace(s, address="2001:db8::2", measured=False, answered=False,
@@ -102,6 +102,6 @@ def test_unmeasured_addresses_are_neither_up_nor_down_in_page_and_perfdata() -> 
                                  unmeasured=("2001:db8::2",))
     views = server_views(report)
     assert {v.address: v.state for v in views}["2001:db8::2"] == "unmeasured"
-    assert nameservers_up(views) == (2, 2)  # ns2 is up on its one measured address
+    assert report.nameservers_up == (2, 2)  # ns2 is up on its one measured address
     items = {i.split("=")[0]: i for i in zone_perfdata(report, ProbeSettings())}
     assert items["'fr_ns_up'"] == "'fr_ns_up'=2;;2:;0;2"

@@ -10,8 +10,8 @@ import pytest
 import monitor.precheck
 from monitor.cli import main
 from monitor.precheck_report import Verdict, exit_code, judge
+from probes import labels
 from probes.checks import CHECKS
-from probes.checks.evidence import Evidence
 from probes.checks.precheck import (
     PRECHECKS,
     REASONS,
@@ -22,8 +22,8 @@ from probes.checks.precheck import (
     judge_precheck,
     origin_as,
 )
+from probes.evidence import Evidence
 from probes.model import FailureKind, Observation, Transport
-from probes.observe_extra import labels
 from probes.precheck.probe import PrecheckRun, delegation_of
 from probes.precheck.proposal import Proposal, ProposalError, build, load_file, parse_ds
 from probes.precheck.referral import LIMIT, all_glue, long_qname, measure, minimal_glue
@@ -283,8 +283,8 @@ def test_open_recursion():
     ]).answer[0])
     refused = answer(".", "SOA", aa=False, rcode=dns.rcode.REFUSED)
     observations += [
-        obs("ns1.nic.fr.", "193.0.14.1", rdtype=labels.RECURSION, qname=".", msg=refused),
-        obs("ns2.nic.fr.", "194.0.2.1", rdtype=labels.RECURSION, qname=".", msg=recursive)]
+        obs("ns1.nic.fr.", "193.0.14.1", variant=labels.RECURSION, qname=".", msg=refused),
+        obs("ns2.nic.fr.", "194.0.2.1", variant=labels.RECURSION, qname=".", msg=recursive)]
     assert recursive.flags & dns.flags.RA
     assert found(pre(prop, observations), "PRE09") == [
         ("PRE09", "ERROR", "open-resolver", "194.0.2.1")]

@@ -13,7 +13,7 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from probes.checks.evidence import apex_ns_names, apex_soa, reply_lame_reason, rrset_addresses
+from probes.evidence import apex_ns_names, apex_soa, reply_lame_reason, rrset_addresses
 from probes.transport import WireQuery, _ReplyMatcher, make_query
 from probes.wire import parse_reply, read_reply
 

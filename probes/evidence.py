@@ -1,0 +1,243 @@
+"""The input of every judge, and small pure readings of observations shared by them.
+
+Part of the model, not of a stage: observe reads replies with these (is it authoritative,
+did it respond) as the judges do, and neither stage imports the other."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.SOA
+
+from probes.addresses import family_of
+from probes.model import Delegation, FailureKind, FamilyHealth, Observation, Transport
+from probes.settings import ProbeSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Everything a sweep saw of one zone; the judges read it and never do I/O."""
+
+    zone: str  # absolute, lower case: "fr."
+    delegation: Delegation
+    observations: tuple[Observation, ...]
+    settings: ProbeSettings
+    # Vantage health of this sweep: family -> verdict ({} = not assessed), and the
+    # addresses left unmeasured (family offline/absent here, or only local errors).
+    vantage: Mapping[str, FamilyHealth] = field(default_factory=dict)
+    unmeasured: frozenset[str] = frozenset()
+    nothing_measured: bool = False
+
+    def select(self, rdtype: str, transport: Transport | None = None) -> Iterator[Observation]:
+        """Observations of one core query type (and transport), in probe order; the further
+        queries' variants of the same type are not among them (see `variant`)."""
+        for obs in self.observations:
+            question = obs.question
+            if question.rdtype == rdtype and not question.variant and (
+                    transport is None or obs.transport == transport):
+                yield obs
+
+    def variant(self, label: str) -> Iterator[Observation]:
+        """Observations of one further query (probes.labels), in probe order."""
+        for obs in self.observations:
+            if obs.question.variant == label:
+                yield obs
+
+    def soa(self, transport: Transport) -> dict[tuple[str, str], Observation]:
+        """The apex SOA observation per (name server, address)."""
+        return {
+            (o.nameserver, o.address): o
+            for o in self.select("SOA", transport)
+            if o.question.name == self.zone
+        }
+
+    def targets(self) -> list[tuple[str, str]]:
+        """Every (name server, address) the sweep measured, in delegation order (unmeasured
+        addresses are left out: no check judges them)."""
+        return [(ns.name, a) for ns in self.delegation.nameservers for a in ns.addresses
+                if a not in self.unmeasured]
+
+    def unmeasured_servers(self) -> list[str]:
+        """NS names with addresses none of which could be measured: neither up nor down."""
+        return [ns.name for ns in self.delegation.nameservers
+                if ns.addresses and all(a in self.unmeasured for a in ns.addresses)]
+
+    def unmeasured_families(self) -> list[str]:
+        """Families ("ipv4", "ipv6") not online here that left some address unmeasured."""
+        down = {f for f, h in self.vantage.items() if h.state != "online"}
+        found = {family_of(a) for a in self.unmeasured}
+        return sorted(found & down)
+
+
+@functools.lru_cache(maxsize=8192)
+def name_of(text: str) -> dns.name.Name:
+    """A parsed name, cached: judges compare owners against the same few names all sweep
+    long, and parsing them again for every observation was a third of a sweep's CPU."""
+    return dns.name.from_text(text)
+
+
+# LAME01 reasons: a closed vocabulary, used as a metric label value.
+LAME_REASONS: tuple[str, ...] = (
+    "refused", "servfail", "not-authoritative", "referral", "nxdomain", "wrong-owner",
+    "malformed", "other-rcode",
+)  # fmt: skip
+
+_RCODE_REASONS = {
+    dns.rcode.REFUSED: "refused",
+    dns.rcode.SERVFAIL: "servfail",
+    dns.rcode.NXDOMAIN: "nxdomain",
+}
+
+
+Reading = TypeVar("Reading")
+ReplyReader = Callable[[dns.message.Message, str], Reading]
+
+
+# The readings of the sweep being judged: (reader, id of reply, zone) -> (reply, reading).
+# Set by `sweep_readings` for one sweep and dropped with it: no reply outlives its sweep here.
+_readings: ContextVar[dict[tuple[str, int, str], tuple[dns.message.Message, object]] | None] = (
+    ContextVar("ccmon_sweep_readings", default=None))
+
+
+@contextmanager
+def sweep_readings() -> Iterator[None]:
+    """Remember readings of replies while one sweep is judged (probes.sweep wraps its
+    judging in this); outside such a scope every reading is made anew."""
+    token = _readings.set({})
+    try:
+        yield
+    finally:
+        _readings.reset(token)
+
+
+def per_reply(read: ReplyReader[Reading]) -> ReplyReader[Reading]:
+    """Remember a reading of a reply for a zone within one sweep. Parsed replies are shared
+    (equal bytes parse once), and every check reads the same few of them: reading each once
+    saves a quarter of a sweep's CPU. Keyed by identity; the entry keeps the reply alive for
+    the sweep, so ids are not reused, and the whole memo goes when the sweep's scope ends."""
+    reader = read.__qualname__
+
+    @functools.wraps(read)
+    def cached(reply: dns.message.Message, zone: str) -> Reading:
+        memo = _readings.get()
+        if memo is None:
+            return read(reply, zone)
+        key = (reader, id(reply), zone)
+        hit = memo.get(key)
+        if hit is not None and hit[0] is reply:
+            return hit[1]  # type: ignore[return-value]
+        value = read(reply, zone)
+        memo[key] = (reply, value)
+        return value
+
+    return cached
+
+
+@per_reply
+def apex_soa(reply: dns.message.Message, zone: str) -> dns.rdtypes.ANY.SOA.SOA | None:
+    """The SOA record for the zone apex in the answer section, if there is one."""
+    name = name_of(zone)
+    for rrset in reply.answer:
+        if rrset.rdtype == dns.rdatatype.SOA and rrset.name == name and len(rrset):
+            return rrset[0]
+    return None
+
+
+def lame_reason(obs: Observation, zone: str) -> str | None:
+    """Why this SOA observation is lame, or None when it is an authoritative answer.
+
+    Not called for observations without a usable reply: no reply is unreachable, not lame.
+    A reply that only came as malformed bytes is lame ("malformed").
+    """
+    reply = obs.reply
+    if reply is None:
+        if obs.failure in (FailureKind.MALFORMED, FailureKind.MISMATCH):
+            return "malformed"
+        raise ValueError("no reply: unreachable, not lame")
+    return reply_lame_reason(reply, zone)
+
+
+@per_reply
+def reply_lame_reason(reply: dns.message.Message, zone: str) -> str | None:
+    """LAME01's reading of one reply to `zone SOA` (None: authoritative)."""
+    rcode = reply.rcode()
+    if rcode != dns.rcode.NOERROR:
+        return _RCODE_REASONS.get(rcode, "other-rcode")
+    name = name_of(zone)
+    soa_any_owner = [r for r in reply.answer if r.rdtype == dns.rdatatype.SOA]
+    if soa_any_owner and all(r.name != name for r in soa_any_owner):
+        return "wrong-owner"
+    authoritative = bool(reply.flags & dns.flags.AA)
+    delegates = any(r.rdtype == dns.rdatatype.NS for r in reply.authority)
+    if not reply.answer and delegates and not authoritative:
+        return "referral"
+    if not authoritative:
+        return "not-authoritative"
+    if apex_soa(reply, zone) is None:
+        if any(r.rdtype == dns.rdatatype.SOA and r.name != name for r in reply.authority):
+            return "wrong-owner"  # authoritative for some other zone: NODATA from elsewhere
+        return "malformed"  # claims authority yet has no apex SOA
+    return None
+
+
+def is_authoritative(obs: Observation, zone: str) -> bool:
+    """A usable reply that is an authoritative apex SOA answer."""
+    if obs.reply is None:
+        return False
+    return lame_reason(obs, zone) is None
+
+
+def has_reply(obs: Observation | None) -> bool:
+    """A reply came back that we could read (whatever it said)."""
+    return obs is not None and obs.reply is not None
+
+
+def responded(obs: Observation | None) -> bool:
+    """The server sent something, usable or not: a reply, garbage or a mismatched reply."""
+    if obs is None:
+        return False
+    return obs.reply is not None or obs.failure in (FailureKind.MALFORMED, FailureKind.MISMATCH,
+                                                     FailureKind.OVERSIZED)
+
+
+def serial_of(obs: Observation, zone: str) -> int | None:
+    """The serial of the zone's apex SOA in this reply, None without a reply or SOA."""
+    if obs.reply is None:
+        return None
+    soa = apex_soa(obs.reply, zone)
+    return None if soa is None else int(soa.serial)
+
+
+@per_reply
+def apex_ns_names(reply: dns.message.Message, zone: str) -> frozenset[str]:
+    """The NS target names for the zone apex in the answer section, lower case."""
+    name = name_of(zone)
+    return frozenset(
+        rdata.target.to_text().lower()
+        for rrset in reply.answer
+        if rrset.rdtype == dns.rdatatype.NS and rrset.name == name
+        and rrset.rdclass == dns.rdataclass.IN
+        for rdata in rrset
+    )
+
+
+def rrset_addresses(reply: dns.message.Message, owner: str) -> set[str]:
+    """A and AAAA addresses for an owner name in the answer section."""
+    name = name_of(owner)
+    return {
+        rdata.address
+        for rrset in reply.answer
+        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA) and rrset.name == name
+        for rdata in rrset
+    }

@@ -1,0 +1,190 @@
+"""The further queries, per address: DNSSEC material, AXFR and recursion attempts, EDNS
+variants and NSID, plus the parent's DS set: the further probe of probes.observe.EXTRA_PROBES.
+
+Per responding address at most 8 queries (DNSKEY, SOA+DO, AXFR, recursion, three EDNS
+variants, NSID), fewer when the checks that read them are disabled; an address that
+did not respond at all to the core SOA queries only gets the query without EDNS (does it
+answer when EDNS is left out?). The engine bounds the concurrency per address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+from collections.abc import Awaitable, Iterable
+
+import dns.edns
+import dns.message
+
+from probes import labels
+from probes.engine import QueryEngine
+from probes.evidence import responded
+from probes.model import Delegation, FailureKind, Observation, Question, Transport
+from probes.transport import make_query
+
+DNSSEC_CHECKS = frozenset({"DNSSEC01", "DNSSEC02", "DNSSEC03", "DNSSEC04"})
+MAX_PARENT_TRIES = 2  # parent servers asked for the DS set, one after the other
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FurtherQuery:
+    """One further query per address, and the checks that read its answer: it is sent
+    while one of them is enabled."""
+
+    label: str  # probes.labels; build_query says what goes on the wire
+    readers: frozenset[str]
+
+
+#: The further queries of a responding address, in the order they are sent: an explicit
+#: list (an address that did not respond gets only the query without EDNS).
+FURTHER_QUERIES: tuple[FurtherQuery, ...] = (
+    FurtherQuery(labels.SOA_PLAIN, frozenset({"EDNS01"})),
+    FurtherQuery(labels.DNSKEY_DO, DNSSEC_CHECKS),
+    FurtherQuery(labels.SOA_DO, DNSSEC_CHECKS | {"EDNS01"}),
+    FurtherQuery(labels.SOA_EDNS1, frozenset({"EDNS01"})),
+    FurtherQuery(labels.SOA_OPTION, frozenset({"EDNS01"})),
+    FurtherQuery(labels.SOA_NSID, frozenset({"NSID01"})),
+    FurtherQuery(labels.AXFR, frozenset({"SEC01"})),
+    FurtherQuery(labels.RECURSION, frozenset({"SEC02"})),
+)
+
+
+def wanted_queries(disabled: Iterable[str], *, responding: bool) -> list[str]:
+    """The labels of the further queries for one address, given the disabled checks."""
+    off = set(disabled)
+    wanted = [q.label for q in FURTHER_QUERIES if q.readers - off]
+    return wanted if responding else [label for label in wanted if label == labels.SOA_PLAIN]
+
+
+@functools.lru_cache(maxsize=65536)
+def build_query(label: str, zone: str, edns_buffer: int) -> tuple[str, str, Transport,
+                                                                   dns.message.Message]:
+    """(qname, wire type, transport, message) for one labelled query. Built once per
+    (label, zone, buffer) and shared (the engine only reads it, and sends it under a fresh
+    ID each time): building a dnspython query cost ~40 µs, a tenth of a one-shot check."""
+    if label == labels.SOA_PLAIN:
+        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=None)
+    if label == labels.SOA_EDNS1:
+        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
+                                                      edns_version=1)
+    if label == labels.SOA_OPTION:
+        option = dns.edns.GenericOption(dns.edns.OptionType.make(labels.UNKNOWN_OPTION_CODE), b"")
+        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
+                                                      options=[option])
+    if label == labels.SOA_DO:
+        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
+                                                      dnssec_ok=True)
+    if label == labels.SOA_NSID:
+        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
+                                                      options=[dns.edns.NSIDOption(b"")])
+    if label == labels.RECURSION:
+        name = labels.RECURSION_QNAME
+        return name, "SOA", Transport.UDP, make_query(name, "SOA", edns_buffer=edns_buffer,
+                                                      recursion_desired=True)
+    if label == labels.DNSKEY_DO:
+        return zone, "DNSKEY", Transport.UDP, make_query(zone, "DNSKEY", edns_buffer=edns_buffer,
+                                                         dnssec_ok=True)
+    if label == labels.DS_DO:
+        return zone, "DS", Transport.UDP, make_query(zone, "DS", edns_buffer=edns_buffer,
+                                                     dnssec_ok=True)
+    if label == labels.AXFR:
+        return zone, "AXFR", Transport.TCP, make_query(zone, "AXFR", edns_buffer=None)
+    raise ValueError(f"unknown further query {label!r}")
+
+
+async def ask_further(engine: QueryEngine, nameserver: str, address: str, zone: str,
+                      label: str) -> Observation:
+    """One further query; its observation's question carries the label as its variant."""
+    qname, wire_type, transport, message = build_query(label, zone, engine.settings.edns_buffer)
+    obs = await engine.ask(nameserver, address, qname, wire_type, transport, query=message)
+    return dataclasses.replace(
+        obs, question=Question(obs.question.name, obs.question.rdtype, label))
+
+
+def _responding(core: list[Observation], zone: str) -> set[tuple[str, str]]:
+    return {
+        (o.nameserver, o.address) for o in core
+        if o.question.rdtype == "SOA" and o.question.name == zone and responded(o)
+    }
+
+
+def _silent_by_timeout(core: list[Observation], zone: str, key: tuple[str, str]) -> bool:
+    """No reply because of a timeout (maybe dropping EDNS queries), not a refused port."""
+    return any(
+        o.failure is FailureKind.TIMEOUT for o in core
+        if (o.nameserver, o.address) == key and o.question.rdtype == "SOA"
+        and o.question.name == zone and o.transport is Transport.UDP
+    )
+
+
+async def parent_ds_queries(delegation: Delegation, engine: QueryEngine) -> list[Observation]:
+    """The parent's DS set, asked of its servers one after the other until one answers."""
+    tried: list[Observation] = []
+    for address in delegation.parent_addresses[:MAX_PARENT_TRIES]:
+        obs = await ask_further(engine, labels.PARENT, address, delegation.zone, labels.DS_DO)
+        tried.append(obs)
+        if obs.reply is not None:
+            break
+    return tried
+
+
+async def further_queries(
+    delegation: Delegation, core: list[Observation], engine: QueryEngine
+) -> list[Observation]:
+    """The further probe: every further query of the enabled checks, concurrently."""
+    zone = delegation.zone
+    disabled = engine.settings.disabled_checks
+    responding = _responding(core, zone)
+    tasks: list[Awaitable[list[Observation]]] = []
+    for ns in delegation.nameservers:
+        for address in ns.addresses:
+            key = (ns.name, address)
+            if key in responding:
+                tasks += [_one(ask_further(engine, ns.name, address, zone, label))
+                          for label in wanted_queries(disabled, responding=True)]
+            elif _silent_by_timeout(core, zone, key):
+                tasks.append(_plain_then_edns(engine, ns.name, address, zone, disabled))
+            # else: refused port or never probed: nothing more to learn
+    want_ds = not set(disabled) >= DNSSEC_CHECKS and bool(delegation.parent_addresses)
+    per_address, parent = await asyncio.gather(
+        asyncio.gather(*tasks),
+        parent_ds_queries(delegation, engine) if want_ds else _nothing(),
+    )
+    return [o for batch in per_address for o in batch] + parent + _edns0_copies(core, zone)
+
+
+async def _one(query: Awaitable[Observation]) -> list[Observation]:
+    return [await query]
+
+
+async def _plain_then_edns(engine: QueryEngine, nameserver: str, address: str, zone: str,
+                           disabled: Iterable[str]) -> list[Observation]:
+    """An address whose core (EDNS0) SOA queries timed out: does it answer without EDNS? If
+    it does, the EDNS variants too, so that a server dropping EDNS shows it on every one of
+    them, and one lost datagram on a lossy path is not mistaken for that (EDNS01)."""
+    wanted = wanted_queries(disabled, responding=False)
+    if not wanted:
+        return []
+    plain = await ask_further(engine, nameserver, address, zone, wanted[0])
+    if plain.reply is None:
+        return [plain]
+    variants = [labels.SOA_EDNS1, labels.SOA_OPTION, labels.SOA_DO]
+    more = await asyncio.gather(*(ask_further(engine, nameserver, address, zone, label)
+                                  for label in variants))
+    return [plain, *more]
+
+
+def _edns0_copies(core: list[Observation], zone: str) -> list[Observation]:
+    """The core EDNS0 SOA answers, relabelled to travel with this batch (labels.SOA_EDNS0)."""
+    return [
+        dataclasses.replace(o, question=Question(o.question.name, "SOA", labels.SOA_EDNS0))
+        for o in core
+        if o.question.rdtype == "SOA" and not o.question.variant and o.question.name == zone
+        and o.transport is Transport.UDP
+    ]
+
+
+async def _nothing() -> list[Observation]:
+    return []
+

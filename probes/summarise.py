@@ -1,0 +1,198 @@
+"""Summarise: the fourth stage of a sweep, after judge. From the observations and the findings
+to the plain values of the report that every reader downstream takes as they are.
+
+Per (name server, address, transport) a ServerStatus row; per address its ServerState,
+serial and RFC 1982 lag; per zone the name servers up, ICANN Spec 10 availability and the
+DNSSEC state. The monitor (metrics, status page, history, mails) reads these and never works
+them out again, so no two of them can disagree.
+
+Pure: no I/O. The per-address part runs whenever a ZoneReport is made (see its
+__post_init__), so a report read back from the store carries the same summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+from probes.addresses import address_key, is_ipv6
+from probes.checks import CHECKS, dnssec, edns, security
+from probes.checks.availability import spec10_available, tally_servers
+from probes.checks.lame import server_verdict
+from probes.evidence import Evidence, serial_of
+from probes.labels import AXFR, DNSKEY_DO, RECURSION, by_label
+from probes.model import (
+    AddressSummary,
+    DnssecState,
+    Finding,
+    ServerState,
+    ServerStatus,
+    Severity,
+    Transport,
+)
+from probes.serial import highest_serial, serial_lag
+
+if TYPE_CHECKING:
+    from probes.model import ZoneReport
+
+#: The checks whose errors make a signed zone with DS "bogus".
+DNSSEC_VALIDITY_CHECKS = ("DNSSEC01", "DNSSEC02")
+
+
+def summarise(
+    full: Evidence, evidence: Evidence, findings: Sequence[Finding]
+) -> tuple[list[ServerStatus], DnssecState]:
+    """The stage as the sweep runs it: the rows of every probed address (`full`, measured or
+    not) with the further queries' facts of the measured ones (`evidence`), and the zone's
+    DNSSEC state from the judged findings."""
+    return with_address_facts(server_statuses(full), evidence), dnssec_state(evidence, findings)
+
+
+# --- rows ----------------------------------------------------------------------------
+
+
+def server_statuses(evidence: Evidence) -> list[ServerStatus]:
+    """The per (NS, address, transport) summary, in delegation order."""
+    udp = evidence.soa(Transport.UDP)
+    tcp = evidence.soa(Transport.TCP)
+    thresholds = {Transport.UDP: evidence.settings.rtt_udp_threshold,
+                  Transport.TCP: evidence.settings.rtt_tcp_threshold}
+    statuses = []
+    for key in evidence.targets():
+        for transport, observed in ((Transport.UDP, udp), (Transport.TCP, tcp)):
+            obs = observed.get(key)
+            if obs is None:
+                continue
+            verdict, reason = server_verdict(obs, None, evidence.zone)
+            authoritative = verdict == "ok"
+            statuses.append(ServerStatus(
+                nameserver=key[0], address=key[1], transport=transport,
+                answered=obs.reply is not None,
+                authoritative=authoritative,
+                rtt=obs.rtt if obs.reply is not None else None,
+                serial=serial_of(obs, evidence.zone) if authoritative else None,
+                lame_reason=reason if verdict == "lame" else "",
+                failure=str(obs.failure) if obs.failure else "",
+                within_threshold=authoritative and obs.rtt is not None
+                and obs.rtt <= thresholds[transport],
+            ))
+    return statuses
+
+
+def with_address_facts(statuses: list[ServerStatus], evidence: Evidence) -> list[ServerStatus]:
+    """The statuses, their UDP rows with the per-address facts filled in (TCP rows as given)."""
+    expiries = dnssec.expiries(evidence)
+    valid: dict[tuple[str, str], bool] = {}
+    if dnssec.is_signed(evidence):
+        valid = {key: all(v.status == "valid" for v in verdicts)
+                 for key, verdicts in dnssec.signature_verdicts(evidence).items()}
+    nsids = edns.nsids(evidence)
+    outcomes = edns.edns_outcomes(evidence)
+    axfr = by_label(evidence, AXFR)
+    recursion = by_label(evidence, RECURSION)
+    out = []
+    for status in statuses:
+        key = (status.nameserver, status.address)
+        if status.transport is Transport.UDP:
+            expiry = expiries.get(key)
+            status = dataclasses.replace(
+                status,
+                rrsig_expires_at=expiry.expires_at if expiry else None,
+                dnssec_valid=valid.get(key),
+                nsid=nsids.get(key, ""),
+                edns=outcomes.get(key, {}),
+                axfr_open=security.axfr_granted(axfr.get(key), evidence.zone),
+                recursion_open=security.recursion_offered(recursion.get(key)),
+            )
+        out.append(status)
+    return out
+
+
+# --- DNSSEC --------------------------------------------------------------------------
+
+
+def dnssec_state(evidence: Evidence, findings: Iterable[Finding]) -> DnssecState:
+    """The zone's DNSSEC state: what the parent and the servers serve, and whether DNSSEC01 or
+    DNSSEC02 found an error (their findings, at the registry's default severity of their tag,
+    so a re-levelled tag changes the mail, not the state). With either check disabled a zone
+    with DS stays UNKNOWN: nothing judged whether it validates."""
+    if not by_label(evidence, DNSKEY_DO):
+        return DnssecState.UNKNOWN
+    ds_set = dnssec.ds_records(evidence)
+    keys = dnssec.zone_keys(evidence)
+    if ds_set is None:  # the parent did not answer: only "unsigned" can still be told
+        signed = dnssec.served_keys(evidence) and not keys
+        return DnssecState.UNSIGNED if signed else DnssecState.UNKNOWN
+    if not ds_set:
+        return DnssecState.ISLAND if keys else DnssecState.UNSIGNED
+    if not keys:
+        return DnssecState.BOGUS
+    if set(DNSSEC_VALIDITY_CHECKS) & set(evidence.settings.disabled_checks):
+        return DnssecState.UNKNOWN
+    broken = any(f.check in DNSSEC_VALIDITY_CHECKS
+                 and CHECKS[f.check].severity(f.tag) >= Severity.ERROR for f in findings)
+    return DnssecState.BOGUS if broken else DnssecState.SECURE
+
+
+# --- per address and per zone (run by ZoneReport itself) -----------------------------
+
+
+class ReportFacts(NamedTuple):
+    """What a report's rows come to: ZoneReport's fields of the same names."""
+
+    addresses: tuple[AddressSummary, ...]  # sorted by name server, then address
+    nameservers_up: tuple[int, int]  # (up on every measured address, with one measured)
+    available: bool | None  # ICANN Spec 10 over what was measured; None: no verdict
+    serial: int | None  # the highest served (RFC 1982)
+    distinct_serials: int  # how many different serials the authoritative answers carry
+
+
+def summarise_addresses(report: ZoneReport) -> ReportFacts:
+    """The per-address and per-zone facts of the report's rows."""
+    grouped: dict[tuple[str, str], dict[Transport, ServerStatus]] = {}
+    for status in report.servers:
+        grouped.setdefault((status.nameserver, status.address), {})[status.transport] = status
+    serials = {key: s for key, by in grouped.items()
+               if (s := _serial_of(by.get(Transport.UDP), by.get(Transport.TCP))) is not None}
+    top = highest_serial(serials.values())
+    out = []
+    for (ns, address), by in grouped.items():
+        udp, tcp = by.get(Transport.UDP), by.get(Transport.TCP)
+        serial = serials.get((ns, address))
+        lag = None if serial is None or top is None else serial_lag(serial, top)
+        state, reason = server_state(tuple(s for s in (udp, tcp) if s is not None), lag)
+        out.append(AddressSummary(ns, address, udp, tcp, serial, lag, reason, state,
+                                  is_ipv6(address)))
+    out.sort(key=lambda a: (a.nameserver, address_key(a.address)))
+    addresses = tuple(out)
+    up, measured, unmeasured = tally_servers(
+        (a.nameserver, a.up if a.measured else None) for a in addresses)
+    available = None if report.unknown else spec10_available(up, unmeasured)
+    return ReportFacts(addresses, (up, measured), available, top, len(set(serials.values())))
+
+
+def _serial_of(udp: ServerStatus | None, tcp: ServerStatus | None) -> int | None:
+    for s in (udp, tcp):
+        if s is not None and s.authoritative and s.serial is not None:
+            return s.serial
+    return None
+
+
+def server_state(rows: tuple[ServerStatus, ...], lag: int | None) -> tuple[ServerState, str]:
+    """(state, lame reason) of one address from its UDP and TCP rows and its serial lag."""
+    if not all(s.measured for s in rows):
+        return ServerState.UNMEASURED, ""
+    answered = [s for s in rows if s.answered]
+    lame = [s for s in rows if s.lame_reason or (s.answered and not s.authoritative)]
+    if lame:  # a reply that came only as garbage is lame ("malformed") though unanswered
+        return ServerState.LAME, lame[0].lame_reason or "unknown"
+    if not answered:
+        return ServerState.DOWN, ""
+    if lag:
+        return ServerState.STALE, ""
+    if any(not s.within_threshold for s in answered):
+        return ServerState.SLOW, ""
+    if len(answered) < len(rows):
+        return ServerState.DEGRADED, ""
+    return ServerState.OK, ""
