@@ -20,13 +20,13 @@ import subprocess
 import tempfile
 import time
 
+import dns.message
 from _world import WORLDS, lab_settings, world_lab, world_zones
 
-from probes import observe
+from probes import observe, transport
 from probes.loop import loop_name
 from probes.loop import run as run_loop
 from probes.sweep import Prober
-from probes.transport import PARSE_CACHE
 
 
 async def sweep_all(prober: Prober, zones: list[str]) -> tuple[int, float, float, dict]:
@@ -56,6 +56,27 @@ def dnsperf_rate(address: str, port: int, zones: list[str], seconds: int) -> str
             if match else "dnsperf gave no rate:\n" + out[-500:])
 
 
+_PRODUCT_PARSER = transport.parse_reply
+_CACHES: dict[str, transport.ParseCache] = {}
+
+
+def _dnspython_parse(wire: bytes) -> dns.message.Message:
+    return dns.message.from_wire(wire, ignore_trailing=True)
+
+
+def use_parser(choice: str, sweep: int) -> str:
+    """Set the parser of this sweep. Alternating, each parser has its own parse cache (same
+    budget), so sweeps 1 and 2 are both cold and each later sweep meets only its own
+    parser's cached replies."""
+    name = choice if choice != "alternate" else ("wire", "dnspython")[(sweep - 1) % 2]
+    transport.parse_reply = _PRODUCT_PARSER if name == "wire" else _dnspython_parse
+    if choice == "alternate":
+        if name not in _CACHES:
+            _CACHES[name] = transport.ParseCache(transport.PARSE_CACHE.budget)
+        transport.PARSE_CACHE = _CACHES[name]
+    return name
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--world", choices=WORLDS, default="cctld")
@@ -66,11 +87,15 @@ def main() -> int:
     parser.add_argument("--parse-cache-mib", type=float, default=None,
                         help="parse cache budget (default: the probe default, 16 MiB); the "
                         "root world's replies need more for warm sweeps to be warm")
+    parser.add_argument("--parser", choices=("wire", "dnspython", "alternate"), default="wire",
+                        help="how replies are parsed: probes.wire with dnspython for the rest "
+                        "(the product), dnspython alone (the reference), or alternating "
+                        "between the two from sweep to sweep (parse cache emptied at each switch)")
     parser.add_argument("--port", type=int, default=None,
                         help="lab port (default: 53 as root; another lab may hold it)")
     args = parser.parse_args()
     if not args.all_checks:
-        observe.EXTRA_PROBES.clear()  # the core checks: SOA over UDP and TCP, NS, glue
+        observe.EXTRA_PROBES = ()  # the core checks: SOA over UDP and TCP, NS, glue
     up0 = time.monotonic()
     with world_lab(args.world, port=args.port) as lab:
         servers = lab.zones  # computed afresh at every access: take it once
@@ -86,18 +111,23 @@ def main() -> int:
             settings = lab_settings(lab, udp_timeout=2.0, tcp_timeout=4.0, **cache)
             async with Prober(settings) as prober:
                 for n in range(1, args.sweeps + 1):
+                    parser_name = use_parser(args.parser, n)
                     queries, wall, cpu, failures = await sweep_all(prober, zones)
                     label = "cold" if n == 1 else "warm"
+                    if args.parser == "alternate":
+                        label = f"{'cold' if n <= 2 else 'warm'}, {parser_name}"
                     print(f"sweep {n} ({label}): {queries} queries in {wall:.2f} s wall = "
                           f"{queries / wall:,.0f} q/s; CPU {cpu:.2f} s = "
                           f"{cpu / queries * 1e6:.0f} µs/query; failures {failures or 'none'}")
 
         run_loop(run(), prefer_uvloop=True)
-        print(f"parse cache: {len(PARSE_CACHE)} replies, {PARSE_CACHE.used / 2**20:.1f} MiB "
-              f"estimated of {PARSE_CACHE.budget / 2**20:.0f} MiB; {PARSE_CACHE.hits} hits, "
-              f"{PARSE_CACHE.misses} misses in all")
+        for name, cache in (_CACHES or {args.parser: transport.PARSE_CACHE}).items():
+            print(f"parse cache ({name}): {len(cache)} replies, {cache.used / 2**20:.1f} MiB "
+                  f"estimated of {cache.budget / 2**20:.0f} MiB; {cache.hits} hits, "
+                  f"{cache.misses} misses in all")
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"peak RSS of the sweeping process: {peak_mib:.0f} MiB")
+        both = " (both parsers' caches)" if _CACHES else ""
+        print(f"peak RSS of the sweeping process{both}: {peak_mib:.0f} MiB")
         busiest = max(servers[zones[0]], key=lambda s: s.address).address
         served = [z for z in zones if any(s.address == busiest for s in servers[z])]
         print(f"dnsperf (1 client thread, 500 in flight) against {busiest}: "

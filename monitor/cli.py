@@ -36,7 +36,7 @@ from monitor.errors import (
     MonitorError,
 )
 from monitor.report import exit_status, render_text, to_json_document
-from probes.limits import fit_descriptors
+from probes.limits import fit_descriptors, for_one_shot
 from probes.loop import run as run_loop
 from probes.model import ZoneReport
 from probes.names import display_name
@@ -246,7 +246,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.timeout is not None and not (0 < args.timeout < 86400):
         print("ccmon: -t/--timeout: must be between 0 and 86400 seconds", file=sys.stderr)
         return EXIT_CONFIG
-    config = replace(config, probe=fit_descriptors(config.probe)[0])
+    config = replace(config, probe=for_one_shot(fit_descriptors(config.probe)[0]))
     try:
         reports = run_loop(check_zones_within(config, args.timeout))
     except DeadlineReached as exc:

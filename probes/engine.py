@@ -12,7 +12,7 @@ import contextvars
 import resource
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 
 import dns.flags
 import dns.message
@@ -25,7 +25,6 @@ from probes.transport import (
     RawResult,
     UdpSockets,
     WireQuery,
-    make_query,
     tcp_exchange,
     udp_exchange,
 )
@@ -35,6 +34,49 @@ _RETRYABLE = (FailureKind.TIMEOUT, FailureKind.MISMATCH, FailureKind.MALFORMED)
 # after a pause (doubled each time, at most the maximum), while the shortage lasts.
 LOCAL_RETRY_PAUSE = 0.02  # s
 LOCAL_RETRY_PAUSE_MAX = 0.5  # s
+
+
+class Gate:
+    """A counting semaphore for the engine's bounds, O(1) per entry and exit however many
+    queries wait. asyncio.Semaphore scans its waiters on every acquire and release, which
+    is quadratic once a sweep queues tens of thousands of queries behind the global bound
+    (the whole root zone). A slot freed while queries wait passes to the first of them."""
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_enter(self) -> bool:
+        """Take a slot if one is free now (no coroutine needed)."""
+        if self.free > 0:  # a free slot means nobody waits: freed slots go to waiters first
+            self.free -= 1
+            return True
+        return False
+
+    async def enter(self) -> None:
+        """Take a slot, waiting in line for one when none is free."""
+        if self.try_enter():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.leave()  # the slot was handed to us as we were cancelled: pass it on
+            raise  # a cancelled waiter left in line is skipped by `leave`
+
+    def leave(self) -> None:
+        """Give a slot back: to the first live waiter, else to the free count."""
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
 
 
 class QueryTally:
@@ -65,8 +107,8 @@ class QueryEngine:
 
     def __init__(self, settings: ProbeSettings) -> None:
         self.settings = settings
-        self._global = asyncio.Semaphore(settings.max_in_flight)
-        self._per_address: dict[str, asyncio.Semaphore] = {}
+        self._global = Gate(settings.max_in_flight)
+        self._per_address: dict[str, Gate] = {}
         self.totals = QueryTally()
         self._templates: dict[tuple[str, str], WireQuery] = {}
         # id(message) -> (message, its bytes); the message kept so its id stays its own
@@ -81,11 +123,10 @@ class QueryEngine:
         """Close the UDP sockets kept between queries (the engine stays usable)."""
         self.udp_sockets.close()
 
-    def _address_slot(self, address: str) -> asyncio.Semaphore:
+    def _address_slot(self, address: str) -> Gate:
         slot = self._per_address.get(address)
         if slot is None:
-            slot = self._per_address[address] = asyncio.Semaphore(
-                self.settings.per_address_in_flight)
+            slot = self._per_address[address] = Gate(self.settings.per_address_in_flight)
         return slot
 
     async def ask(
@@ -145,14 +186,24 @@ class QueryEngine:
         query: dns.message.Message | None, tallies: list[QueryTally],
     ) -> RawResult:
         message = self._wire_query(question, query).with_new_id()
-        async with self._address_slot(address), self._global:
-            for tally in tallies:
-                tally.sent += 1
-            if transport is Transport.TCP:
-                raw = await tcp_exchange(message, address, port, self.settings.tcp_timeout)
-            else:
-                raw = await udp_exchange(message, address, port, self.settings.udp_timeout,
-                                         self.udp_sockets)
+        slot, bound = self._address_slot(address), self._global
+        if not slot.try_enter():
+            await slot.enter()
+        try:
+            if not bound.try_enter():
+                await bound.enter()
+            try:
+                for tally in tallies:
+                    tally.sent += 1
+                if transport is Transport.TCP:
+                    raw = await tcp_exchange(message, address, port, self.settings.tcp_timeout)
+                else:
+                    raw = await udp_exchange(message, address, port,
+                                             self.settings.udp_timeout, self.udp_sockets)
+            finally:
+                bound.leave()
+        finally:
+            slot.leave()
         if transport is Transport.UDP:
             raw = _check_size(raw, message.payload)
         if raw.failure is not None:
@@ -183,9 +234,8 @@ class QueryEngine:
             # bounded: names come from delegations (the whole root needs ~15,000)
             if len(self._templates) > 50_000:
                 self._templates.clear()
-            message = make_query(question.name, question.rdtype,
-                                 edns_buffer=self.settings.edns_buffer)
-            template = self._templates[key] = WireQuery.from_message(message)
+            template = self._templates[key] = WireQuery.standard(
+                question.name, question.rdtype, self.settings.edns_buffer)
         return template
 
     @staticmethod

@@ -14,7 +14,7 @@ import os
 import resource
 from dataclasses import dataclass
 
-from probes.settings import ProbeSettings
+from probes.settings import DEFAULT_PARSE_CACHE_BYTES, ProbeSettings
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +82,18 @@ def fit_descriptors(settings: ProbeSettings) -> tuple[ProbeSettings, DescriptorB
     else:
         log.info("%s", budget.describe())
     return settings, budget
+
+
+# A one-shot check meets each reply about once, and the repeats it does meet (a zone's
+# servers sending the same bytes) come within the same zone's sweep: 4 MiB of parse cache
+# served them as well as the service's 16 MiB (309 ccTLDs with the further checks: 4.6-4.8
+# vs 4.8-5.1 CPU-s user) at 98 instead of 102-103 MB peak RSS.
+ONE_SHOT_PARSE_CACHE_BYTES = 4 * 1024 * 1024
+
+
+def for_one_shot(settings: ProbeSettings) -> ProbeSettings:
+    """Settings of a one-shot command (`ccmon check`): the parse cache at most
+    ONE_SHOT_PARSE_CACHE_BYTES, unless the config set a budget of its own."""
+    if settings.parse_cache_bytes != DEFAULT_PARSE_CACHE_BYTES:
+        return settings
+    return dataclasses.replace(settings, parse_cache_bytes=ONE_SHOT_PARSE_CACHE_BYTES)
