@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.metadata
-import json
 import math
 import sys
 import time
@@ -35,7 +34,7 @@ from monitor.errors import (
     EXIT_UNKNOWN,
     MonitorError,
 )
-from monitor.report import exit_status, render_text, to_json_document
+from monitor.report import exit_status, render_text, write_json_document
 from probes.limits import fit_descriptors, for_one_shot
 from probes.loop import run as run_loop
 from probes.model import ZoneReport
@@ -258,9 +257,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("ccmon: internal error while checking; the traceback is above", file=sys.stderr)
         return EXIT_UNKNOWN
     if args.json:
-        # written as it is encoded: the whole text of 309 zones as one string cost ~15 MB
-        json.dump(to_json_document(reports), sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        write_json_document(reports, sys.stdout)
     else:
         sys.stdout.write(render_text(reports, config.probe))
     return exit_status(reports)

@@ -3,16 +3,19 @@ usage errors exit 3 (UNKNOWN, never 2), `--version` answers."""
 
 from __future__ import annotations
 
+import io
+import json
 import re
 
 import pytest
 
 from monitor.cli import main
-from monitor.report import render_text
+from monitor.report import JSON_WRITE_BATCH, render_text, to_json_document, write_json_document
 from probes.checks import judge
 from probes.model import ZoneReport
 from probes.settings import ProbeSettings
 from probes.summarise import server_statuses
+from tests.monitor import ccmon_fixtures as fx
 from tests.unit.builders import ZONE, evidence, healthy
 
 # monitoring-plugins development guidelines, "Performance data":
@@ -105,3 +108,24 @@ def test_unmeasured_addresses_are_neither_up_nor_down_in_page_and_perfdata() -> 
     assert report.nameservers_up == (2, 2)  # ns2 is up on its one measured address
     items = {i.split("=")[0]: i for i in zone_perfdata(report, ProbeSettings())}
     assert items["'fr_ns_up'"] == "'fr_ns_up'=2;;2:;0;2"
+
+
+class _CountingStream(io.StringIO):
+    """A stream that counts the writes it was given (each one a system call when unbuffered)."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_json_document_is_written_whole_in_few_batches() -> None:
+    reports = fx.all_reports() * 40  # a document of several batches
+    out = _CountingStream()
+    write_json_document(reports, out)
+    whole = json.dumps(to_json_document(reports), indent=2, ensure_ascii=False) + "\n"
+    assert out.getvalue() == whole  # the same text as one dumps, newline-terminated
+    assert len(whole) > 3 * JSON_WRITE_BATCH
+    # one write per batch, not per encoder chunk (there are tens of thousands of those)
+    assert out.writes <= len(whole) // JSON_WRITE_BATCH + 2
