@@ -17,6 +17,7 @@ from collections import Counter, deque
 import dns.flags
 import dns.message
 
+from probes.limits import kept_socket_cap, open_descriptors
 from probes.model import FailureKind, Observation, Question, Transport
 from probes.settings import ProbeSettings
 from probes.transport import (
@@ -115,7 +116,8 @@ class QueryEngine:
         self._given: dict[int, tuple[dns.message.Message, WireQuery]] = {}
         # UDP sockets kept per address between queries: at most half our descriptor limit,
         # and all closed at the first shortage of descriptors (see _exchange).
-        self.udp_sockets = UdpSockets(settings.per_address_in_flight, _kept_socket_limit())
+        self.udp_sockets = UdpSockets(settings.per_address_in_flight,
+                                      _kept_socket_limit(settings.max_in_flight))
         weakref.finalize(self, self.udp_sockets.close)
         PARSE_CACHE.resize(settings.parse_cache_bytes)
 
@@ -255,11 +257,11 @@ class QueryEngine:
 KEPT_SOCKETS_MAX = 16_384  # the whole root zone has 11,561 server addresses
 
 
-def _kept_socket_limit() -> int:
+def _kept_socket_limit(max_in_flight: int) -> int:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return KEPT_SOCKETS_MAX
-    return max(0, min(KEPT_SOCKETS_MAX, soft // 2))
+    return kept_socket_cap(soft, open_descriptors(), max_in_flight, KEPT_SOCKETS_MAX)
 
 
 def _check_size(raw: RawResult, limit: int) -> RawResult:

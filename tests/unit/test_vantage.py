@@ -11,7 +11,7 @@ import pytest
 
 from monitor.report import EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, summary_line, zone_exit_status
 from probes.engine import QueryTally
-from probes.limits import RESERVE_MIN, in_flight_cap
+from probes.limits import RESERVE_MIN, in_flight_cap, kept_socket_cap
 from probes.model import (
     Delegation,
     FailureKind,
@@ -171,6 +171,23 @@ def test_refused_is_the_servers_even_at_connect():
 ])
 def test_in_flight_cap_keeps_a_reserve(limit, open_now, cap):
     assert in_flight_cap(limit, open_now) == cap
+
+
+@pytest.mark.parametrize(("limit", "open_now", "in_flight", "kept"), [
+    # ccmon at `ulimit -n 64`: the budget lowered in flight to 38, nothing is left to keep
+    (64, 10, in_flight_cap(64, 10), 0),
+    # one descriptor of room beside the queries, the open ones and the reserve: one kept
+    (64, 10, in_flight_cap(64, 10) - 1, 1),
+    # the Prober at 1,024 with 2,000 in flight (no budget applied): nothing kept
+    (1024, 10, 2000, 0),
+    # a normal service limit: the engine's own maximum, then half the limit
+    (1 << 20, 30, 2000, 16_384), (20_000, 30, 2000, 10_000),
+])
+def test_kept_sockets_fit_beside_every_query_in_flight(limit, open_now, in_flight, kept):
+    assert kept_socket_cap(limit, open_now, in_flight, 16_384) == kept
+    # whatever is kept, open + reserve + in flight + kept never passes the limit
+    reserve = max(RESERVE_MIN, int(limit * 0.1))
+    assert open_now + reserve + min(in_flight, limit) + kept <= limit or kept == 0
 
 
 def test_udp_loss_counts_timeouts_among_tries():
