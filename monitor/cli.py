@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.metadata
-import math
 import sys
 import time
 import traceback
@@ -19,13 +18,12 @@ from monitor.config import (
     Config,
     ConfigError,
     check_store_folder,
-    listen_address,
     load_config,
     parse_address,
     parse_zone_name,
     with_overrides,
 )
-from monitor.config.reader import port
+from monitor.config.flags import listen_flag, port_flag, timeout_flag
 from monitor.errors import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -63,36 +61,6 @@ def _version() -> str:
 # names the flag, exit 3, before anything runs (never an "internal error" traceback).
 
 
-def _port(text: str) -> int:
-    try:
-        return port(int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a port number from 1 to 65535, got {text!r}") from None
-
-
-MAX_TIMEOUT_FLAG = 60.0  # s, as for probe.udp_timeout and probe.tcp_timeout in the config
-
-
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_FLAG):
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds above 0 and at most {MAX_TIMEOUT_FLAG:g}, got {text!r}"
-        )
-    return value
-
-
-def _listen(text: str) -> str:
-    try:
-        return listen_address(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = _PluginArgumentParser(prog="ccmon", description="Monitor ccTLD name servers.")
     parser.add_argument("--version", action="version", version=f"ccmon {_version()}")
@@ -113,9 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ADDR",
         help="resolver for NS names without glue (repeatable; default: system)",
     )
-    check.add_argument("--port", type=_port, help="port of parent, zone servers and --resolver")
-    check.add_argument("--udp-timeout", type=_timeout, metavar="SECONDS")
-    check.add_argument("--tcp-timeout", type=_timeout, metavar="SECONDS")
+    check.add_argument("--port", type=port_flag, help="port of parent, zone servers and --resolver")
+    check.add_argument("--udp-timeout", type=timeout_flag, metavar="SECONDS")
+    check.add_argument("--tcp-timeout", type=timeout_flag, metavar="SECONDS")
     check.add_argument("--json", action="store_true", help="print the JSON document instead")
     check.add_argument(
         "-t",
@@ -141,8 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     runtime_options.add_service_flags(health)
 
     demo = commands.add_parser("demo", help="start the offline lab world and monitor it")
-    demo.add_argument("--port", type=_port, help="lab port (default 53 as root, else 5300)")
-    demo.add_argument("--listen", type=_listen, metavar="HOST:PORT",
+    demo.add_argument("--port", type=port_flag, help="lab port (default 53 as root, else 5300)")
+    demo.add_argument("--listen", type=listen_flag, metavar="HOST:PORT",
                       help="web listen address (127.0.0.1:9153)")
     runtime_options.add_logging_flags(demo)
 

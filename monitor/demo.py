@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import ConfigError, load_config
+from monitor.errors import EXIT_FAILURE, EXIT_OK
 
 DEMO_INTERVAL = "15s"
 DEMO_JITTER = "5s"
@@ -101,9 +102,9 @@ def run_demo(port: int | None = None, listen: str = DEMO_LISTEN) -> int:
             return status
     except KeyboardInterrupt:
         _say("ccmon demo: interrupted")
-        return 0
+        return EXIT_OK
     except (lab.LabError, ConfigError) as exc:
         print(f"ccmon demo: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

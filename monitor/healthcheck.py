@@ -22,13 +22,16 @@ from pathlib import Path
 
 from monitor.config import Config, local_target
 from monitor.config.webconfig import load_web_config
+from monitor.errors import EXIT_FAILURE, MonitorError
 
 TIMEOUT = 4.0  # Docker's HEALTHCHECK default timeout is 30 s; ours stays well inside 5 s
 USER_ENV, PASSWORD_FILE_ENV = "CCMON_HEALTHCHECK_USER", "CCMON_HEALTHCHECK_PASSWORD_FILE"
 
 
-class Unhealthy(Exception):
+class Unhealthy(MonitorError):
     """The monitor is not healthy; the message says why."""
+
+    exit_code = EXIT_FAILURE
 
 
 def _tls_context() -> ssl.SSLContext:

@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from monitor.config import parse_address
+from monitor.config.flags import port_flag, timeout_flag
 from monitor.precheck_report import exit_code, judge, render, to_json
 from monitor.report import EXIT_UNKNOWN
 from probes.precheck.probe import probe_proposal
@@ -35,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="parent server asked for the current DS set (repeatable)")
     parser.add_argument("--resolver", action="append", metavar="ADDR",
                         help="resolver for NS names outside the zone (default: system)")
-    parser.add_argument("--port", type=int, help="port of every server asked")
-    parser.add_argument("--udp-timeout", type=float, metavar="SECONDS")
-    parser.add_argument("--tcp-timeout", type=float, metavar="SECONDS")
+    parser.add_argument("--port", type=port_flag, help="port of every server asked")
+    parser.add_argument("--udp-timeout", type=timeout_flag, metavar="SECONDS")
+    parser.add_argument("--tcp-timeout", type=timeout_flag, metavar="SECONDS")
     parser.add_argument("--no-ipv6", action="store_true",
                         help="do not query IPv6 addresses (they stay unmeasured)")
     parser.add_argument("--allow-private", action="store_true",

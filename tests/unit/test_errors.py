@@ -15,6 +15,7 @@ from monitor.config import ConfigError
 from monitor.config.alerts import PasswordError
 from monitor.config.webconfig import WebConfigError
 from monitor.errors import EXIT_CONFIG, EXIT_FAILURE, MonitorError
+from monitor.healthcheck import Unhealthy
 from monitor.sla.figures import ReportError
 from monitor.store import StoreError, StoreWriteError
 
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
     (ConfigError, 3), (WebConfigError, 3), (PasswordError, 3), (ReportError, 3),
     (mailer.ServerError, 3), (mailer.MessageError, 3),
     (StoreError, 1), (StoreWriteError, 1), (OutboxError, 1), (OutboxWriteError, 1),
+    (Unhealthy, 1),
 ])  # fmt: skip
 def test_every_expected_error_is_a_monitor_error_with_its_status(kind: type, status: int):
     assert issubclass(kind, MonitorError)
@@ -90,3 +92,18 @@ def test_check_config_checks_the_web_config_it_names(
     web.write_text("basic_auth_users: {}\n", encoding="utf-8")
     assert main(["check-config", path]) == 0
     assert f"web config {web} (http, 0 user(s))" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--port", "0", "fr"], ["check", "--port", "65536", "fr"],
+    ["check", "--udp-timeout", "0", "fr"], ["precheck", "--port", "70000", "fr"],
+    ["precheck", "--tcp-timeout", "nan", "fr"],
+])  # fmt: skip
+def test_flags_read_as_their_config_keys(argv: list[str], capsys: pytest.CaptureFixture[str]):
+    """`ccmon check` and `ccmon precheck` refuse the same bad port and timeout, exit 3."""
+    from monitor.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == EXIT_CONFIG
+    assert "must be" in capsys.readouterr().err
