@@ -93,14 +93,9 @@ def server_verdict_text(status: ServerStatus, report: ZoneReport) -> str:
     if status.authoritative and not status.within_threshold:
         return "slow"
     if status.authoritative:
-        behind = [
-            f
-            for f in report.findings
-            if f.check == "SOA01"
-            and f.address == status.address
-            and f.nameserver == status.nameserver
-        ]
-        return f"stale (-{behind[0].args['lag']})" if behind else "ok"
+        lag = next((a.lag for a in report.addresses if a.address == status.address
+                    and a.nameserver == status.nameserver), None)  # the summarise stage's
+        return f"stale (-{lag})" if lag else "ok"
     return "not authoritative"
 
 

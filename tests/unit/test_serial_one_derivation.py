@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.metrics import CcmonCollector
+from monitor.report import render_text
 from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from monitor.web.pages.zone import render_zone_page
 from probes.checks import judge
@@ -102,6 +103,10 @@ def _check(serials: list[int]) -> set[str]:
     stale = {a for a, s in page.items() if s == ServerState.STALE}
     lagging = _metric_lagging(state)
     assert named == stale == set(lagging), (named, stale, lagging)
+    # the plugin's text (`ccmon check`): "stale (-N)" rows for exactly those addresses
+    plugin = {row.split()[1] for row in render_text([report]).splitlines()
+              if re.search(r"\bstale \(-\d+\)", row)}
+    assert plugin == named, (plugin, named)
     assert {a.address for a in report.addresses if a.state is ServerState.STALE} == named
     return named
 
