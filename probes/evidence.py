@@ -106,7 +106,7 @@ ReplyReader = Callable[[dns.message.Message, str], Reading]
 
 # The readings of the sweep being judged: (reader, id of reply, zone) -> (reply, reading).
 # Set by `sweep_readings` for one sweep and dropped with it: no reply outlives its sweep here.
-_readings: ContextVar[dict[tuple[str, int, str], tuple[dns.message.Message, object]] | None] = (
+_readings: ContextVar[dict[tuple[str, int, str], tuple[object, object]] | None] = (
     ContextVar("ccmon_sweep_readings", default=None))
 
 
@@ -139,6 +139,34 @@ def per_reply(read: ReplyReader[Reading]) -> ReplyReader[Reading]:
             return hit[1]  # type: ignore[return-value]
         value = read(reply, zone)
         memo[key] = (reply, value)
+        return value
+
+    return cached
+
+
+EvidenceReading = TypeVar("EvidenceReading")
+
+
+def per_evidence(
+    read: Callable[[Evidence], EvidenceReading],
+) -> Callable[[Evidence], EvidenceReading]:
+    """Remember a reading of a whole sweep's evidence while it is judged and summarised: the
+    judges and the summarise stage read the same facts (EDNS outcomes, signature verdicts,
+    expiries), worked out once. Same scope and identity rule as `per_reply`; the reading
+    must not be changed by whoever gets it."""
+    reader = read.__qualname__ + "@" + read.__module__
+
+    @functools.wraps(read)
+    def cached(evidence: Evidence) -> EvidenceReading:
+        memo = _readings.get()
+        if memo is None:
+            return read(evidence)
+        key = (reader, id(evidence), "")
+        hit = memo.get(key)
+        if hit is not None and hit[0] is evidence:
+            return hit[1]  # type: ignore[return-value]
+        value = read(evidence)
+        memo[key] = (evidence, value)
         return value
 
     return cached

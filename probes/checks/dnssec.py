@@ -26,7 +26,7 @@ from dns.rdtypes.ANY.DS import DS
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from probes.checks.registry import Tag, register
-from probes.evidence import Evidence, name_of
+from probes.evidence import Evidence, name_of, per_evidence
 from probes.labels import DNSKEY_DO, SOA_DO, by_label, parent_ds
 from probes.model import Finding, Observation, Severity
 from probes.text import utc_text
@@ -79,6 +79,7 @@ def answer_rrset(reply: dns.message.Message, zone: str, rdtype: int,
     return None
 
 
+@per_evidence
 def ds_records(evidence: Evidence) -> list[DS] | None:
     """The parent's DS set: [] when the parent says there is none, None when unknown."""
     obs = parent_ds(evidence)
@@ -90,6 +91,7 @@ def ds_records(evidence: Evidence) -> list[DS] | None:
     return [] if rrset is None else list(rrset)
 
 
+@per_evidence
 def served_keys(evidence: Evidence) -> dict[tuple[str, str], list[DNSKEY]]:
     """Per address that answered the DNSKEY query with NOERROR: the keys it serves."""
     out: dict[tuple[str, str], list[DNSKEY]] = {}
@@ -101,6 +103,7 @@ def served_keys(evidence: Evidence) -> dict[tuple[str, str], list[DNSKEY]]:
     return out
 
 
+@per_evidence
 def zone_keys(evidence: Evidence) -> list[DNSKEY]:
     """The union of the DNSKEY sets the zone's servers returned, without repeats."""
     seen: dict[bytes, DNSKEY] = {}
@@ -293,6 +296,7 @@ class RRsetVerdict:
     observation: Observation
 
 
+@per_evidence
 def signature_verdicts(evidence: Evidence) -> dict[tuple[str, str], list[RRsetVerdict]]:
     """Per address, the validation of its DNSKEY and SOA RRsets against the zone's keys."""
     keys = zone_keys(evidence)
@@ -371,6 +375,7 @@ class Expiry:
     longest_validity: float  # the longest expiration - inception among its RRSIGs
 
 
+@per_evidence
 def expiries(evidence: Evidence) -> dict[tuple[str, str], Expiry]:
     """Per address that served RRSIGs over SOA or DNSKEY, when its signatures run out.
 

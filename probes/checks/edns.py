@@ -20,7 +20,7 @@ import dns.flags
 import dns.rcode
 
 from probes.checks.registry import Tag, register
-from probes.evidence import Evidence, is_authoritative
+from probes.evidence import Evidence, is_authoritative, per_evidence
 from probes.labels import (
     SOA_DO,
     SOA_EDNS0,
@@ -141,6 +141,7 @@ def _judged(evidence: Evidence, key: tuple[str, str],
     return any(o is not None and is_authoritative(o, evidence.zone) for o in candidates)
 
 
+@per_evidence
 def edns_outcomes(evidence: Evidence) -> dict[tuple[str, str], dict[str, str]]:
     """Per judged address: test -> outcome, for the tests whose query was sent."""
     observed = _observations(evidence)
@@ -231,6 +232,7 @@ def nsid_text(obs: Observation | None) -> str | None:
     return None
 
 
+@per_evidence
 def nsids(evidence: Evidence) -> dict[tuple[str, str], str]:
     """Per address whose NSID query was answered with an NSID: the identity."""
     out = {}

@@ -14,8 +14,16 @@ import dns.rrset
 import pytest
 
 from monitor.config import ConfigError, parse_config
-from probes.evidence import apex_soa, per_reply, reply_lame_reason, sweep_readings
-from probes.settings import DEFAULT_PARSE_CACHE_BYTES
+from probes.evidence import (
+    Evidence,
+    apex_soa,
+    per_evidence,
+    per_reply,
+    reply_lame_reason,
+    sweep_readings,
+)
+from probes.model import Delegation
+from probes.settings import DEFAULT_PARSE_CACHE_BYTES, ProbeSettings
 from probes.transport import (
     LARGE_REPLY_BYTES,
     PARSE_CACHE,
@@ -144,6 +152,31 @@ def test_readings_are_shared_within_a_sweep_and_forgotten_after_it():
     reading(reply, "fr.")  # outside a sweep nothing is remembered
     reading(reply, "fr.")
     assert calls == ["fr.", "de.", "fr.", "fr."]
+
+
+def test_evidence_readings_are_worked_out_once_per_sweep_and_per_evidence():
+    """What the judges and the summarise stage both read of a sweep (EDNS outcomes, signature
+    verdicts, expiries) is worked out once while the sweep is judged, per evidence object."""
+    calls: list[str] = []
+
+    @per_evidence
+    def reading(evidence: Evidence) -> list[str]:
+        calls.append(evidence.zone)
+        return [evidence.zone]
+
+    fr, de = _evidence("fr."), _evidence("de.")
+    with sweep_readings():
+        assert reading(fr) is reading(fr)
+        reading(de)
+        reading(_evidence("fr."))  # an equal but other evidence (the unmeasured rows'): anew
+        assert calls == ["fr.", "de.", "fr."]
+    reading(fr)  # outside a sweep nothing is remembered
+    assert calls == ["fr.", "de.", "fr.", "fr."]
+
+
+def _evidence(zone: str) -> Evidence:
+    delegation = Delegation(zone=zone, parent_ns=(), glue={}, nameservers=(), parent_addresses=())
+    return Evidence(zone, delegation, (), ProbeSettings())
 
 
 def test_no_reading_keeps_a_reply_alive_after_its_sweep():
