@@ -40,6 +40,7 @@ log = logging.getLogger("lab")
 #: Each listening address costs two sockets; `ulimit -Hn` is 20,000 here.
 MAX_ADDRESSES_PER_PROCESS = 9_000
 UNPRIVILEGED_PORT = 5300
+SERIAL_SETTLE = 0.25  # s a new serial must be served in a row before wait_serial says so
 
 
 @dataclass(frozen=True)
@@ -312,18 +313,28 @@ class Lab:
     def wait_serial(self, zone: str, serial: int | None = None, timeout: float = 10.0,
                     addresses: list[str] | None = None) -> bool:
         """Wait (bounded) until every healthy server of `zone` (or `addresses`) serves
-        `serial` (default: the primary's). True if they all did in time."""
+        `serial` (default: the primary's) for SERIAL_SETTLE in a row. True if they all did
+        in time (at the deadline, serving it once is enough)."""
         key = normalise_zone(zone)
         serial = self._serials[key] if serial is None else serial
         if addresses is None:
             addresses = [i.address for i in self.zones[key]
                          if i.software != "dead" and i.fault == "none"]
         deadline = time.monotonic() + timeout
+        served_since: float | None = None
         while True:
             got = _procs.soa_probe([(a, key) for a in addresses], self.port, wait=0.3)
+            now = time.monotonic()
             if all(got.get((a, key), (0, False, None))[2] == serial for a in addresses):
-                return True
-            if time.monotonic() >= deadline:
+                served_since = now if served_since is None else served_since
+                # NSD's old server process keeps answering with the old zone for a moment
+                # after a reload (a hog-run saw it right after the first new answer): done
+                # once every address served the serial for SERIAL_SETTLE in a row.
+                if now - served_since >= SERIAL_SETTLE or now >= deadline:
+                    return True
+            else:
+                served_since = None
+            if now >= deadline:
                 return False
             time.sleep(0.05)
 
