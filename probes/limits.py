@@ -59,7 +59,8 @@ def kept_socket_cap(limit: int, open_now: int, max_in_flight: int, most: int) ->
     the descriptors open, the reserve and every query in flight, at most half the limit and
     `most`. Kept sockets are outside the in-flight budget, so without this a low limit
     (64) ran short with 38 queries in flight and 32 sockets kept. Pure."""
-    room = limit - open_now - max(RESERVE_MIN, int(limit * RESERVE_SHARE)) - max_in_flight
+    # in_flight_cap floors at 1 query; with at least one in flight that still leaves no room
+    room = in_flight_cap(limit, open_now) - max_in_flight
     return max(0, min(most, limit // 2, room))
 
 
