@@ -38,8 +38,8 @@ from monitor.web.pages.common import DAY
 from monitor.web.pages.overview import render_status_page
 from monitor.web.pages.serve import accepts_gzip, page_response, respond, static_file
 from monitor.web.pages.zone import StoreReader, render_zone_page
-from monitor.web.views import ServerView, normalise_zone, server_views, summarise
-from probes.names import unicode_zone
+from monitor.web.views import ServerView, server_views, summarise
+from probes.names import normalised_or_none, unicode_zone
 
 __all__ = ["PAGE_CACHE_KEY", "PAGE_CSP", "make_app"]
 
@@ -173,7 +173,7 @@ async def zones(request: web.Request) -> web.Response:
 
 async def zone_detail(request: web.Request) -> web.Response:
     snap = request.app[STATE_KEY].snapshot
-    zone = normalise_zone(request.match_info["zone"])
+    zone = normalised_or_none(request.match_info["zone"])
     if zone is None or (zone not in snap.zones and zone not in snap.reports):
         return _json({"error": "unknown zone"}, status=404)
     report = snap.reports.get(zone)
@@ -200,7 +200,7 @@ async def status_page(request: web.Request) -> web.Response:
 async def zone_page(request: web.Request) -> web.Response:
     """/zone/<zone>: the zone's servers, the last day's states, open findings since when."""
     snap = request.app[STATE_KEY].snapshot
-    zone = normalise_zone(request.match_info["zone"])
+    zone = normalised_or_none(request.match_info["zone"])
     if zone is None or (zone not in snap.zones and zone not in snap.reports):
         raise web.HTTPNotFound(text="unknown zone", content_type="text/plain")
     reader = request.app.get(STORE_READER_KEY)

@@ -15,7 +15,6 @@ from typing import Any
 from monitor.snapshot import ZoneHistory
 from probes.addresses import address_key
 from probes.model import AddressSummary, DnssecState, Finding, ServerState, Severity, ZoneReport
-from probes.names import normalised_or_none
 from probes.names import readable_label as readable_label
 from probes.names import unicode_zone as unicode_zone
 
@@ -29,12 +28,6 @@ DNSSEC_RANK = {"secure": 3, "island": 2, "unsigned": 1, "bogus": 0}
 
 #: One (name server, address) with its UDP and TCP rows, serial, lag and state.
 ServerView = AddressSummary
-
-
-def normalise_zone(text: str) -> str | None:
-    """A-label form without trailing dot ("fr", "xn--fiqs8s") of a zone typed any way; None
-    when the text is no zone name."""
-    return normalised_or_none(text)
 
 
 def server_views(report: ZoneReport) -> tuple[ServerView, ...]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from monitor.snapshot import Histogram, Snapshot, ZoneTotals
-from monitor.web.views import normalise_zone, percentile, server_views, summarise
-from probes.names import unicode_zone
+from monitor.web.views import percentile, server_views, summarise
+from probes.names import normalised_or_none, unicode_zone
 from probes.serial import highest_serial, serial_lag
 from tests.monitor import ccmon_fixtures as fx
 
@@ -65,10 +65,10 @@ def test_percentile_nearest_rank() -> None:
 def test_zone_names() -> None:
     assert unicode_zone("xn--fiqs8s") == "中国"
     assert unicode_zone("fr") == "fr"
-    assert normalise_zone("中国") == "xn--fiqs8s"
-    assert normalise_zone("FR.") == "fr"
-    assert normalise_zone("") is None
-    assert normalise_zone("a" * 70) is None
+    assert normalised_or_none("中国") == "xn--fiqs8s"
+    assert normalised_or_none("FR.") == "fr"
+    assert normalised_or_none("") is None
+    assert normalised_or_none("a" * 70) is None
 
 
 def test_histogram_cumulative_and_roundtrip() -> None:
