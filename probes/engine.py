@@ -17,7 +17,13 @@ from collections import Counter, deque
 import dns.flags
 import dns.message
 
-from probes.limits import kept_socket_cap, open_descriptors
+from probes.limits import (
+    ephemeral_ports,
+    kept_socket_cap,
+    kept_sockets_most,
+    open_descriptors,
+    parse_cache_budget,
+)
 from probes.model import FailureKind, Observation, Question, Transport
 from probes.settings import ProbeSettings
 from probes.transport import (
@@ -114,8 +120,9 @@ class QueryEngine:
         self._templates: dict[tuple[str, str], WireQuery] = {}
         # id(message) -> (message, its bytes); the message kept so its id stays its own
         self._given: dict[int, tuple[dns.message.Message, WireQuery]] = {}
-        # UDP sockets kept per address between queries: at most half our descriptor limit,
-        # and all closed at the first shortage of descriptors (see _exchange).
+        # UDP sockets kept per address between queries: what the descriptor budget leaves
+        # beside every query in flight, at most half the host's source ports, and all
+        # closed at the first shortage of descriptors or ports (see _exchange).
         self.udp_sockets = UdpSockets(settings.per_address_in_flight,
                                       _kept_socket_limit(settings.max_in_flight))
         weakref.finalize(self, self.udp_sockets.close)
@@ -129,6 +136,10 @@ class QueryEngine:
         slot = self._per_address.get(address)
         if slot is None:
             slot = self._per_address[address] = Gate(self.settings.per_address_in_flight)
+            # the parse cache follows the addresses monitored (see parse_cache_budget)
+            budget = parse_cache_budget(self.settings.parse_cache_bytes, len(self._per_address))
+            if budget != PARSE_CACHE.budget:
+                PARSE_CACHE.resize(budget)
         return slot
 
     async def ask(
@@ -258,10 +269,11 @@ KEPT_SOCKETS_MAX = 16_384  # the whole root zone has 11,561 server addresses
 
 
 def _kept_socket_limit(max_in_flight: int) -> int:
+    most = kept_sockets_most(ephemeral_ports(), KEPT_SOCKETS_MAX)
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
-        return KEPT_SOCKETS_MAX
-    return kept_socket_cap(soft, open_descriptors(), max_in_flight, KEPT_SOCKETS_MAX)
+        return most
+    return kept_socket_cap(soft, open_descriptors(), max_in_flight, most)
 
 
 def _check_size(raw: RawResult, limit: int) -> RawResult:

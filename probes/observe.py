@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import dns.name
 
@@ -36,16 +37,45 @@ async def observe(delegation: Delegation, engine: QueryEngine) -> list[Observati
 async def observe_core(
     delegation: Delegation, engine: QueryEngine
 ) -> tuple[list[Observation], list[Observation]]:
-    """The core questions of every (NS, address), then the glue questions (DELEG04)."""
+    """The core questions of every (NS, address), then the glue questions (DELEG04).
+    Observations in CORE_QUERIES order per address."""
     zone = delegation.zone
-    tasks = [
-        engine.ask(ns.name, address, zone, rdtype, transport)
-        for ns in delegation.nameservers
-        for address in ns.addresses
-        for rdtype, transport in CORE_QUERIES
-    ]
+    loop = asyncio.get_running_loop()
+    wait = engine.settings.udp_timeout
+    tasks: list[asyncio.Future[Observation]] = []
+    for ns in delegation.nameservers:
+        for address in ns.addresses:
+            soa = loop.create_task(engine.ask(ns.name, address, zone, "SOA", Transport.UDP))
+            tcp = loop.create_task(engine.ask(ns.name, address, zone, "SOA", Transport.TCP))
+            ns_query = partial(engine.ask, ns.name, address, zone, "NS", Transport.UDP)
+            tasks += (soa, tcp, loop.create_task(_after(soa, wait, ns_query)))
     core = list(await asyncio.gather(*tasks))
     return core, await _glue_questions(delegation, core, engine)
+
+
+async def _after(first: asyncio.Future[Observation], most: float,
+                 then: Callable[[], Awaitable[Observation]]) -> Observation:
+    """`then`, started once `first` is done or after `most` seconds, whichever comes first.
+    The NS question follows the SOA's over UDP so it goes out on the socket the SOA's
+    exchange gave back (a sweep of the whole root zone opened ~27,500 UDP sockets for
+    ~41,700 UDP queries when both went at once); a silent server still gets it after one
+    UDP timeout, so the pair takes no longer than the SOA over TCP would."""
+    if not first.done():
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def wake(*_: object) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        first.add_done_callback(wake)
+        timer = loop.call_later(most, wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            first.remove_done_callback(wake)
+    return await then()
 
 
 async def observe_further(

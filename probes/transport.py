@@ -347,8 +347,10 @@ class UdpSockets:
         self.per_address = max(0, per_address)
         self.limit = max(0, limit)
         self._idle: dict[tuple[str, int], list[_UdpChannel]] = {}
+        self._crowded: dict[tuple[str, int], None] = {}  # keys with 2 or more idle sockets
         self._count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.opened = 0  # sockets opened because none was idle (for the benches)
 
     def __len__(self) -> int:
         """The number of idle sockets kept, all addresses together."""
@@ -364,22 +366,38 @@ class UdpSockets:
             self._loop = loop
         idle = self._idle.get(key)
         while idle:
-            channel = idle.pop()
-            self._count -= 1
+            channel = self._pop(key, idle)
             if not channel.broken:
                 return channel
             channel.close()
         return None
 
     def give(self, channel: _UdpChannel) -> None:
-        """Keep a socket for the next query to its address; close it if broken or over a bound."""
-        idle = self._idle.setdefault(channel.key, [])
-        if (channel.broken or channel.loop is not self._loop or len(idle) >= self.per_address
-                or self._count >= self.limit):
+        """Keep a socket for the next query to its address; close it if broken or over a
+        bound. At the bound, an address without an idle socket takes the place of a second
+        one elsewhere: every address keeps one before any keeps two."""
+        key = channel.key
+        idle = self._idle.setdefault(key, [])
+        if channel.broken or channel.loop is not self._loop or len(idle) >= self.per_address:
             channel.close()
             return
+        if self._count >= self.limit:
+            if idle or not self._crowded:
+                channel.close()
+                return
+            crowded = next(iter(self._crowded))
+            self._pop(crowded, self._idle[crowded]).close()
         idle.append(channel)
         self._count += 1
+        if len(idle) == 2:
+            self._crowded[key] = None
+
+    def _pop(self, key: tuple[str, int], idle: list[_UdpChannel]) -> _UdpChannel:
+        channel = idle.pop()
+        self._count -= 1
+        if len(idle) == 1:
+            del self._crowded[key]
+        return channel
 
     def close(self) -> None:
         """Close every idle socket."""
@@ -387,6 +405,7 @@ class UdpSockets:
             for channel in idle:
                 channel.close()
         self._idle.clear()
+        self._crowded.clear()
         self._count = 0
 
 
@@ -456,6 +475,8 @@ async def udp_exchange(
             channel = _open_channel(loop, address, port)
         except OSError as exc:
             return _failed(time.time(), exc, matcher, before_packet=True)
+        if sockets is not None:
+            sockets.opened += 1
     channel.handler = exchange
     send, wire = channel.sock.send, query.wire
     sent_ns = time.time_ns()
