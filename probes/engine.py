@@ -149,10 +149,16 @@ class QueryEngine:
         """One question to one address; UDP retried on timeout and over TCP on TC=1."""
         question = Question(qname.lower(), rdtype)
         port = port or self.settings.port
+        # The first try straight from here (no retry or fallback layers in between: most
+        # queries need none, and each layer costs a coroutine per query).
+        raw = await self._exchange_once(transport, address, port, question, query,
+                                        self._tallies())
+        if raw.failure is FailureKind.LOCAL_ERROR and raw.errno in RESOURCE_ERRNOS:
+            raw = await self._exchange(transport, address, port, question, query, raw)
         if transport is Transport.TCP:
-            raw = await self._exchange(Transport.TCP, address, port, question, query)
             return self._observation(nameserver, address, Transport.TCP, question, raw)
-        raw = await self._udp_with_retries(address, port, question, query)
+        if raw.failure in _RETRYABLE:
+            raw = await self._udp_retries(address, port, question, query, raw)
         if raw.reply is not None and raw.reply.flags & dns.flags.TC:
             tcp = await self._exchange(Transport.TCP, address, port, question, query)
             if tcp.reply is None:  # truncated over UDP and nothing over TCP: no answer at all
@@ -162,11 +168,15 @@ class QueryEngine:
                                      truncated=True)
         return self._observation(nameserver, address, Transport.UDP, question, raw)
 
-    async def _udp_with_retries(
-        self, address: str, port: int, question: Question, query: dns.message.Message | None
+    def _tallies(self) -> list[QueryTally]:
+        return [t for t in (self.totals, current_tally.get()) if t is not None]
+
+    async def _udp_retries(
+        self, address: str, port: int, question: Question, query: dns.message.Message | None,
+        raw: RawResult,
     ) -> RawResult:
-        raw = RawResult(0.0, failure=FailureKind.TIMEOUT)
-        for _attempt in range(max(1, self.settings.udp_tries)):
+        """The tries after a first one that timed out or got only junk."""
+        for _attempt in range(max(1, self.settings.udp_tries) - 1):
             raw = await self._exchange(Transport.UDP, address, port, question, query)
             if raw.failure not in _RETRYABLE:
                 break
@@ -174,15 +184,19 @@ class QueryEngine:
 
     async def _exchange(
         self, transport: Transport, address: str, port: int, question: Question,
-        query: dns.message.Message | None,
+        query: dns.message.Message | None, short: RawResult | None = None,
     ) -> RawResult:
-        tallies = [t for t in (self.totals, current_tally.get()) if t is not None]
+        """One try; `short`: a try that already failed for want of descriptors or buffers."""
+        tallies = self._tallies()
         # Out of descriptors or buffers is ours: wait for the queries in flight to give some
         # back (they all end by their timeouts), then try again; bounded by that same time.
         give_up = time.monotonic() + self.settings.udp_timeout + self.settings.tcp_timeout
         attempt = 0
+        raw = short
         while True:
-            raw = await self._exchange_once(transport, address, port, question, query, tallies)
+            if raw is None:
+                raw = await self._exchange_once(transport, address, port, question, query,
+                                                tallies)
             if raw.failure is not FailureKind.LOCAL_ERROR or raw.errno not in RESOURCE_ERRNOS:
                 return raw
             # Our kept sockets hold descriptors outside the in-flight budget: give them back
@@ -193,6 +207,7 @@ class QueryEngine:
                 return raw  # still short: this query stays unmeasured, never the server's
             await asyncio.sleep(pause)
             attempt += 1
+            raw = None
 
     async def _exchange_once(
         self, transport: Transport, address: str, port: int, question: Question,
