@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import lru_cache, partial
+from typing import Any, TypeVar
 
 import dns.name
 
@@ -12,6 +13,8 @@ from probes.engine import QueryEngine
 from probes.evidence import is_authoritative
 from probes.model import Delegation, Observation, Transport
 from probes.observe_further import further_queries
+
+T = TypeVar("T")
 
 # Per address: the apex SOA over both transports, and the apex NS set over UDP.
 CORE_QUERIES: tuple[tuple[str, Transport], ...] = (
@@ -40,42 +43,54 @@ async def observe_core(
     """The core questions of every (NS, address), then the glue questions (DELEG04).
     Observations in CORE_QUERIES order per address."""
     zone = delegation.zone
-    loop = asyncio.get_running_loop()
-    wait = engine.settings.udp_timeout
-    tasks: list[asyncio.Future[Observation]] = []
-    for ns in delegation.nameservers:
-        for address in ns.addresses:
-            soa = loop.create_task(engine.ask(ns.name, address, zone, "SOA", Transport.UDP))
-            tcp = loop.create_task(engine.ask(ns.name, address, zone, "SOA", Transport.TCP))
-            ns_query = partial(engine.ask, ns.name, address, zone, "NS", Transport.UDP)
-            tasks += (soa, tcp, loop.create_task(_after(soa, wait, ns_query)))
-    core = list(await asyncio.gather(*tasks))
+    pairs = await asyncio.gather(*(
+        _core_of(engine, ns.name, address, zone)
+        for ns in delegation.nameservers for address in ns.addresses))
+    core = [obs for pair in pairs for obs in pair]
     return core, await _glue_questions(delegation, core, engine)
 
 
-async def _after(first: asyncio.Future[Observation], most: float,
-                 then: Callable[[], Awaitable[Observation]]) -> Observation:
-    """`then`, started once `first` is done or after `most` seconds, whichever comes first.
-    The NS question follows the SOA's over UDP so it goes out on the socket the SOA's
+async def _core_of(
+    engine: QueryEngine, nameserver: str, address: str, zone: str
+) -> tuple[Observation, Observation, Observation]:
+    """One address's core questions (CORE_QUERIES order): the SOA over TCP alongside the
+    SOA then the NS over UDP."""
+    loop = asyncio.get_running_loop()
+    tcp = loop.create_task(engine.ask(nameserver, address, zone, "SOA", Transport.TCP))
+    try:
+        soa, ns = await in_turn(
+            partial(engine.ask, nameserver, address, zone, "SOA", Transport.UDP),
+            partial(engine.ask, nameserver, address, zone, "NS", Transport.UDP),
+            engine.settings.udp_timeout)
+    except BaseException:
+        tcp.cancel()
+        raise
+    return soa, await tcp, ns
+
+
+async def in_turn(first: Callable[[], Awaitable[T]], then: Callable[[], Coroutine[Any, Any, T]],
+                  most: float) -> tuple[T, T]:
+    """`first()`, then `then()` once it is done or after `most` seconds, whichever comes
+    first. The NS question follows the SOA's over UDP so it goes out on the socket the SOA's
     exchange gave back (a sweep of the whole root zone opened ~27,500 UDP sockets for
     ~41,700 UDP queries when both went at once); a silent server still gets it after one
     UDP timeout, so the pair takes no longer than the SOA over TCP would."""
-    if not first.done():
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
+    loop = asyncio.get_running_loop()
+    early: list[asyncio.Task[T]] = []
 
-        def wake(*_: object) -> None:
-            if not waiter.done():
-                waiter.set_result(None)
+    def start() -> None:
+        early.append(loop.create_task(then()))
 
-        first.add_done_callback(wake)
-        timer = loop.call_later(most, wake)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            first.remove_done_callback(wake)
-    return await then()
+    timer = loop.call_later(most, start)
+    try:
+        result = await first()
+    except BaseException:
+        for task in early:
+            task.cancel()
+        raise
+    finally:
+        timer.cancel()
+    return result, await (early[0] if early else then())
 
 
 async def observe_further(

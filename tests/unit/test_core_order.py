@@ -1,49 +1,63 @@
 """The NS question of an address follows its SOA over UDP (so it can reuse the SOA's
-socket), but never waits longer than one UDP timeout for it."""
+socket), but never waits longer than one UDP timeout for it (probes.observe.in_turn)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from probes.observe import _after
+import pytest
+
+from probes.observe import in_turn
 
 
-async def _started_after(first_done_in: float | None, most: float) -> float:
-    loop = asyncio.get_running_loop()
-    first: asyncio.Future[str] = loop.create_future()
-    if first_done_in is not None:
-        loop.call_later(first_done_in, first.set_result, "soa")
+async def _started_after(first_takes: float, most: float) -> tuple[float, tuple[str, str]]:
     t0 = time.monotonic()
     started: list[float] = []
+
+    async def first() -> str:
+        await asyncio.sleep(first_takes)
+        return "soa"
 
     async def then() -> str:
         started.append(time.monotonic() - t0)
         return "ns"
 
-    assert await _after(first, most, then) == "ns"
-    return started[0]
+    results = await in_turn(first, then, most)
+    return started[0], results
 
 
 def test_the_second_starts_when_the_first_is_done_before_the_bound() -> None:
-    waited = asyncio.run(_started_after(0.05, most=1.0))
+    waited, results = asyncio.run(_started_after(0.05, most=1.0))
+    assert results == ("soa", "ns")
     assert 0.05 <= waited < 0.5  # at the first's end, well before the bound (1 s)
 
 
 def test_the_second_starts_at_the_bound_when_the_first_is_still_running() -> None:
-    waited = asyncio.run(_started_after(2.0, most=0.1))
-    assert 0.1 <= waited < 1.0  # at the bound, long before the first's end (2 s)
+    waited, results = asyncio.run(_started_after(1.0, most=0.1))
+    assert results == ("soa", "ns")
+    assert 0.1 <= waited < 0.8  # at the bound, long before the first's end (1 s)
 
 
-def test_an_already_finished_first_lets_the_second_start_at_once() -> None:
-    async def done_first() -> float:
-        first: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        first.set_result("soa")
-        t0 = time.monotonic()
+def test_a_cancelled_pair_cancels_the_second_started_early() -> None:
+    async def scenario() -> bool:
+        second: list[asyncio.Task[str]] = []
 
-        async def then() -> float:
-            return time.monotonic() - t0
+        async def first() -> str:
+            await asyncio.sleep(5)
+            return "soa"
 
-        return await _after(first, 5.0, then)
+        async def then() -> str:
+            second.append(asyncio.current_task())  # type: ignore[arg-type]
+            await asyncio.sleep(5)
+            return "ns"
 
-    assert asyncio.run(done_first()) < 0.5
+        pair = asyncio.ensure_future(in_turn(first, then, 0.05))
+        await asyncio.sleep(0.2)  # the bound passed: the second runs
+        pair.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pair
+        await asyncio.sleep(0)
+        return bool(second) and second[0].cancelled()
+
+    assert asyncio.run(scenario())
