@@ -16,7 +16,8 @@ from probes.observe_further import further_queries
 
 T = TypeVar("T")
 
-# Per address: the apex SOA over both transports, and the apex NS set over UDP.
+# Per address: the apex SOA over both transports, and the apex NS set over UDP (in this
+# order in a sweep's observations: `_core_of` asks them so).
 CORE_QUERIES: tuple[tuple[str, Transport], ...] = (
     ("SOA", Transport.UDP),
     ("SOA", Transport.TCP),

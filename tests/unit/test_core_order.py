@@ -61,3 +61,22 @@ def test_a_cancelled_pair_cancels_the_second_started_early() -> None:
         return bool(second) and second[0].cancelled()
 
     assert asyncio.run(scenario())
+
+
+def test_the_core_observations_come_in_core_queries_order() -> None:
+    """_core_of returns (SOA over UDP, SOA over TCP, NS over UDP): the order CORE_QUERIES
+    names, which the precheck and the readers of a sweep's observations rely on."""
+    from probes.model import Observation, Question, Transport
+    from probes.observe import CORE_QUERIES, _core_of
+    from probes.settings import ProbeSettings
+
+    class Recorder:  # stands in for the engine: answers at once, in the order asked
+        settings = ProbeSettings(udp_timeout=1.0)
+
+        async def ask(self, nameserver: str, address: str, qname: str, rdtype: str,
+                      transport: Transport) -> Observation:
+            return Observation(nameserver=nameserver, address=address, transport=transport,
+                               question=Question(qname, rdtype), sent_at=0.0)
+
+    got = asyncio.run(_core_of(Recorder(), "ns1.fr.", "192.0.2.1", "fr."))  # type: ignore[arg-type]
+    assert tuple((o.question.rdtype, o.transport) for o in got) == CORE_QUERIES
