@@ -333,7 +333,7 @@ def _read_soa(wire: bytes, start: int, end: int) -> dns.rdata.Rdata:
 # world's 16,861 distinct replies carry 118,929 records but only 18,916 distinct ones (the
 # glue of shared name servers, a zone's NS set in every server's reply).
 _rdatas: dict[tuple[object, ...], dns.rdata.Rdata] = {}
-_RDATAS_KEPT = 65_536  # dropped whole beyond this (~200 bytes each held by the table)
+_RDATAS_KEPT = 32_768  # dropped whole beyond this: ~300 bytes each, so ~10 MB at most
 
 
 def _kept(key: tuple[object, ...], rdata: dns.rdata.Rdata) -> dns.rdata.Rdata:

@@ -279,3 +279,17 @@ def test_equal_records_of_different_replies_are_one_object_with_their_case_kept(
     assert upper.answer[1][0] is not lower.answer[1][0]
     assert upper.answer[1][0].to_text() == "A.FR." and lower.answer[1][0].to_text() == "a.fr."
     assert upper.answer[1][0] == lower.answer[1][0]  # equal as dnspython compares them
+
+
+def test_the_shared_record_table_is_dropped_whole_at_its_bound(monkeypatch) -> None:
+    import probes.wire as wire
+
+    monkeypatch.setattr(wire, "_RDATAS_KEPT", 4)
+    wire._rdatas.clear()
+    sizes = []
+    for serial in range(1, 7):  # one new SOA record per reply
+        soa = b"\x02ns\xc0\x0c\x01h\xc0\x0c" + struct.pack("!IIIII", serial, 1, 2, 3, 4)
+        assert check(header(counts=(1, 1, 0, 0)) + QUESTION + rr(b"\xc0\x0c", 6, soa))
+        sizes.append(len(wire._rdatas))
+    assert sizes == [1, 2, 3, 4, 1, 2]  # at 4 held, the fifth starts a new table
+    wire._rdatas.clear()
