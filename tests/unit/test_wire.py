@@ -293,3 +293,19 @@ def test_the_shared_record_table_is_dropped_whole_at_its_bound(monkeypatch) -> N
         sizes.append(len(wire._rdatas))
     assert sizes == [1, 2, 3, 4, 1, 2]  # at 4 held, the fifth starts a new table
     wire._rdatas.clear()
+
+
+def test_query_ids_come_from_the_random_pool_each_once_across_its_refills() -> None:
+    import probes.transport as transport
+
+    template = WireQuery.standard("fr.", "SOA", 1232)
+    transport._forget_ids()  # what a forked child does first (os.register_at_fork)
+    ids = [template.with_new_id().wire[:2] for _ in range(3 * 2048 + 5)]  # three refills
+    assert all(len(i) == 2 for i in ids)
+    # 6,149 draws of 16 bits: ~5,900 distinct expected; a stuck or repeating pool has far fewer
+    assert len(set(ids)) > 5_500
+    assert ids[:2048] != ids[2048:4096]  # each refill is a new read, not the same bytes again
+    pool = transport._id_pool
+    transport._forget_ids()
+    template.with_new_id()
+    assert transport._id_pool != pool and transport._id_at == 2
