@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib.metadata
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
@@ -207,6 +209,22 @@ async def check_zones_within(config: Config, deadline: float | None) -> list[Zon
         return [task.result() for task in tasks.values()]
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a one-shot check, back as it was afterwards.
+    In a check of the 309 ccTLDs it ran ~130 times over up to a million live objects
+    (replies, observations, reports) and found 20-50 objects in cycles in all: 0.4-0.6 of
+    ~4.5 CPU-s, for the same peak RSS (94 MB) either way. Reference counting frees the
+    rest as before; the check ends, and whatever cycles it made go with the process."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """`ccmon check`: sweep the zones once and print a plugin report; exit status per Nagios."""
     config = _load_for_check(args)
@@ -214,6 +232,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         print("ccmon: -t/--timeout: must be between 0 and 86400 seconds", file=sys.stderr)
         return EXIT_CONFIG
     config = replace(config, probe=for_one_shot(fit_descriptors(config.probe)[0]))
+    with collector_paused():
+        return _check_and_report(args, config)
+
+
+def _check_and_report(args: argparse.Namespace, config: Config) -> int:
     try:
         reports = run_loop(check_zones_within(config, args.timeout))
     except DeadlineReached as exc:

@@ -6,6 +6,7 @@ import dataclasses
 
 import dns.edns
 import dns.flags
+import dns.message
 import pytest
 
 from probes import labels
@@ -81,7 +82,8 @@ def test_disabled_checks_send_no_queries(disabled, missing):
 
 def test_query_wire_details():
     def built(label):
-        return build_query(label, "fr.", 1232)
+        qname, rdtype, transport, query = build_query(label, "fr.", 1232)
+        return qname, rdtype, transport, dns.message.from_wire(query.wire)
 
     qname, rdtype, transport, plain = built(labels.SOA_PLAIN)
     assert (qname, rdtype, transport, plain.edns) == ("fr.", "SOA", Transport.UDP, -1)
