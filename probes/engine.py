@@ -134,9 +134,11 @@ class QueryEngine:
     async def ask(
         self, nameserver: str, address: str, qname: str, rdtype: str, transport: Transport,
         *, port: int | None = None, query: dns.message.Message | WireQuery | None = None,
+        variant: str = "",
     ) -> Observation:
-        """One question to one address; UDP retried on timeout and over TCP on TC=1."""
-        question = Question(qname.lower(), rdtype)
+        """One question to one address; UDP retried on timeout and over TCP on TC=1.
+        `variant` names a further query (probes.labels) in the observation's question."""
+        question = Question(qname.lower(), rdtype, variant)
         port = port or self.settings.port
         if transport is Transport.TCP:
             raw = await self._exchange(Transport.TCP, address, port, question, query)

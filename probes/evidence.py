@@ -38,29 +38,44 @@ class Evidence:
     vantage: Mapping[str, FamilyHealth] = field(default_factory=dict)
     unmeasured: frozenset[str] = frozenset()
     nothing_measured: bool = False
+    # The observations by question, sorted out on first use: the judges and the summarise
+    # stage ask for the same few selections ~40 times per zone, each a scan of them all.
+    _selected: dict[tuple[str, str, Transport | None], tuple[Observation, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    _soa: dict[Transport, dict[tuple[str, str], Observation]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def select(self, rdtype: str, transport: Transport | None = None) -> Iterator[Observation]:
         """Observations of one core query type (and transport), in probe order; the further
         queries' variants of the same type are not among them (see `variant`)."""
-        for obs in self.observations:
-            question = obs.question
-            if question.rdtype == rdtype and not question.variant and (
-                    transport is None or obs.transport == transport):
-                yield obs
+        key = ("", rdtype, transport)
+        found = self._selected.get(key)
+        if found is None:
+            found = self._selected[key] = tuple(
+                obs for obs in self.observations
+                if obs.question.rdtype == rdtype and not obs.question.variant
+                and (transport is None or obs.transport == transport))
+        return iter(found)
 
     def variant(self, label: str) -> Iterator[Observation]:
         """Observations of one further query (probes.labels), in probe order."""
-        for obs in self.observations:
-            if obs.question.variant == label:
-                yield obs
+        key = (label, "", None)
+        found = self._selected.get(key)
+        if found is None:
+            found = self._selected[key] = tuple(
+                obs for obs in self.observations if obs.question.variant == label)
+        return iter(found)
 
     def soa(self, transport: Transport) -> dict[tuple[str, str], Observation]:
-        """The apex SOA observation per (name server, address)."""
-        return {
-            (o.nameserver, o.address): o
-            for o in self.select("SOA", transport)
-            if o.question.name == self.zone
-        }
+        """The apex SOA observation per (name server, address): a new dict each time."""
+        found = self._soa.get(transport)
+        if found is None:
+            found = self._soa[transport] = {
+                (o.nameserver, o.address): o
+                for o in self.select("SOA", transport)
+                if o.question.name == self.zone
+            }
+        return dict(found)
 
     def targets(self) -> list[tuple[str, str]]:
         """Every (name server, address) the sweep measured, in delegation order (unmeasured

@@ -118,10 +118,9 @@ def build_query(label: str, zone: str, edns_buffer: int) -> tuple[str, str, Tran
 async def ask_further(engine: QueryEngine, nameserver: str, address: str, zone: str,
                       label: str) -> Observation:
     """One further query; its observation's question carries the label as its variant."""
-    qname, wire_type, transport, message = build_query(label, zone, engine.settings.edns_buffer)
-    obs = await engine.ask(nameserver, address, qname, wire_type, transport, query=message)
-    return dataclasses.replace(
-        obs, question=Question(obs.question.name, obs.question.rdtype, label))
+    qname, wire_type, transport, query = build_query(label, zone, engine.settings.edns_buffer)
+    return await engine.ask(nameserver, address, qname, wire_type, transport, query=query,
+                            variant=label)
 
 
 def _responding(core: list[Observation], zone: str) -> set[tuple[str, str]]:
