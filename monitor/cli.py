@@ -6,6 +6,9 @@ import argparse
 import asyncio
 import gc
 import importlib.metadata
+import io
+import os
+import select
 import sys
 import time
 import traceback
@@ -13,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from monitor import runtime_options
 from monitor.config import (
@@ -238,7 +241,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _check_and_report(args: argparse.Namespace, config: Config) -> int:
     try:
-        reports = run_loop(check_zones_within(config, args.timeout))
+        reports = run_loop(check_zones_within(config, args.timeout), prefer_uvloop=True)
     except DeadlineReached as exc:
         names = ", ".join(display_name(z) for z in exc.pending)
         print(f"CCMON UNKNOWN - {exc}; still pending: {len(exc.pending)} zone(s): {names}")
@@ -247,11 +250,41 @@ def _check_and_report(args: argparse.Namespace, config: Config) -> int:
         traceback.print_exc()
         print("ccmon: internal error while checking; the traceback is above", file=sys.stderr)
         return EXIT_UNKNOWN
+    out = WholeWriter(sys.stdout)
     if args.json:
-        write_json_document(reports, sys.stdout)
+        write_json_document(reports, out)
     else:
-        sys.stdout.write(render_text(reports, config.probe))
+        out.write(render_text(reports, config.probe))
     return exit_status(reports)
+
+
+class WholeWriter:
+    """Writes text to a stream's file, every byte of it. An unbuffered stdout (`python -u`,
+    PYTHONUNBUFFERED, as in containers) is a raw file under its text layer, and a raw write
+    into a pipe may take only part of the bytes: the text layer drops the rest unsaid (seen
+    with `ccmon check --json` into a slow reader on uvloop: the document cut after the
+    pipe's first 4 KiB). Here the rest is written again, waiting while the pipe is full."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        try:
+            self.fd: int | None = stream.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            self.fd = None  # not a file (a StringIO): its own write takes everything
+
+    def write(self, text: str) -> int:
+        """Write all of `text`; the number of characters, as a stream's write says."""
+        if self.fd is None:
+            return self.stream.write(text)
+        self.stream.flush()  # whatever the stream holds goes first
+        data = memoryview(text.encode(self.stream.encoding or "utf-8",
+                                      self.stream.errors or "strict"))
+        while data:
+            try:
+                data = data[os.write(self.fd, data):]
+            except BlockingIOError:  # a non-blocking file that is full: wait for room
+                select.select([], [self.fd], [])
+        return len(text)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from json.encoder import encode_basestring
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from monitor.errors import EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARNING
 from monitor.perfdata import perfdata
@@ -172,7 +172,14 @@ JSON_WRITE_BATCH = 65_536  # characters handed to the stream at once
 _INDENT = "  "  # json.dumps(indent=2)
 
 
-def write_json_document(reports: Sequence[ZoneReport], out: TextIO) -> None:
+class TextOut(Protocol):
+    """Where text goes: a text stream, or anything else with its `write`."""
+
+    def write(self, text: str, /) -> object:
+        """Take all of `text`."""
+
+
+def write_json_document(reports: Sequence[ZoneReport], out: TextOut) -> None:
     """Write the `--json` document to `out` as it is encoded, zone by zone, in batches: the
     whole text of 309 zones as one string cost ~20 MB of peak memory, and one write per
     encoder chunk is one system call per chunk where stdout is unbuffered (PYTHONUNBUFFERED,

@@ -4,11 +4,13 @@
 `add_reader` (the transport's kernel receive stamps need it), costs about a sixth less CPU
 per query, and at 3,000 queries in flight its RTT error p99 was 0.058 ms against 0.164 ms
 on the standard loop (bench/rtt_accuracy.py --samples 800, same hour, idle machine).
-The one-shot commands (`ccmon check`) use the standard loop: with uvloop, `ccmon check
---json` into a pipe whose reader was slower than ccmon lost everything past the pipe's
-capacity about half the time, with exit status 2 and no error
-(tests/integration/test_check_lab.py, test_json_reaches_a_slow_reader_whole; the standard
-loop never did). CCMON_EVENT_LOOP=asyncio|uvloop overrides both choices.
+`ccmon check` prefers it too. With uvloop, `ccmon check --json` into a pipe whose reader
+was slower than ccmon once lost everything past the pipe's first page about half the time,
+with no error: under PYTHONUNBUFFERED stdout is a raw file, a write into the pipe took only
+part of the bytes, and the text layer dropped the rest. The check now writes its output
+with monitor.cli.WholeWriter, which writes the rest again
+(tests/integration/test_check_lab.py, test_json_reaches_a_slow_reader_whole).
+CCMON_EVENT_LOOP=asyncio|uvloop overrides both choices.
 """
 
 from __future__ import annotations
