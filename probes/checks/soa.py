@@ -10,6 +10,7 @@ import dns.rdtypes.ANY.SOA
 from probes.checks.registry import Tag, register
 from probes.evidence import Evidence, apex_soa, is_authoritative
 from probes.model import Finding, Observation, Severity, Transport
+from probes.names import name_text
 from probes.serial import highest_serial, serial_lag
 
 __all__ = ["highest_serial", "serial_lag"]  # re-exported: older imports keep working
@@ -74,7 +75,8 @@ SOA_FIELDS = ("mname", "rname", "refresh", "retry", "expire", "minimum")
 
 
 def _fields(soa: dns.rdtypes.ANY.SOA.SOA) -> tuple[str, ...]:
-    return tuple(str(getattr(soa, f)).lower() for f in SOA_FIELDS)
+    return (name_text(soa.mname).lower(), name_text(soa.rname).lower(),
+            *(str(getattr(soa, f)) for f in SOA_FIELDS[2:]))
 
 
 @register(
