@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib.metadata
 import io
 import os
 import select
@@ -16,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from monitor import runtime_options
 from monitor.config import (
@@ -56,6 +55,8 @@ class _PluginArgumentParser(argparse.ArgumentParser):
 
 
 def _version() -> str:
+    import importlib.metadata  # only for --version: ~15 ms of every command's start
+
     try:
         return importlib.metadata.version("ccmon")
     except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
@@ -66,9 +67,26 @@ def _version() -> str:
 # names the flag, exit 3, before anything runs (never an "internal error" traceback).
 
 
-def _parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse._VersionAction):
+    """--version, the version looked up only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
+        self.version = f"ccmon {_version()}"
+        super().__call__(parser, namespace, values, option_string)
+
+
+# Commands whose flags are defined by their own modules, which import much (the SLA
+# report: sqlite3, statistics, the history store): only a command line that may name them
+# loads them (see `main`).
+_COMMANDS_WITH_OWN_FLAGS = frozenset({"report", "precheck"})
+
+
+def _parser(full: bool = True) -> argparse.ArgumentParser:
+    """The command line. Not `full`: the commands of _COMMANDS_WITH_OWN_FLAGS without their
+    flags, for a command line that names another command."""
     parser = _PluginArgumentParser(prog="ccmon", description="Monitor ccTLD name servers.")
-    parser.add_argument("--version", action="version", version=f"ccmon {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True)
 
     check = commands.add_parser("check", help="probe zones once and report (Nagios-style exit)")
@@ -119,16 +137,20 @@ def _parser() -> argparse.ArgumentParser:
                       help="web listen address (127.0.0.1:9153)")
     runtime_options.add_logging_flags(demo)
 
-    from monitor.sla.command import add_parser as add_report_parser  # ccmon report
+    if full:
+        from monitor.sla.command import add_parser as add_report_parser  # ccmon report
 
-    add_report_parser(commands)
+        add_report_parser(commands)
+    else:
+        commands.add_parser("report")
 
     precheck = commands.add_parser(
         "precheck", help="probe a proposed delegation against IANA's technical checks"
     )
-    from monitor.precheck import add_arguments as add_precheck_arguments
+    if full:
+        from monitor.precheck import add_arguments as add_precheck_arguments
 
-    add_precheck_arguments(precheck)
+        add_precheck_arguments(precheck)
 
     test_email = commands.add_parser("test-email", help="send one test message and report")
     test_email.add_argument("--config", "-c", default=DEFAULT_CONFIG)
@@ -382,7 +404,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The `ccmon` entry point. Every error ccmon expects (a bad config or flag, a store it
     cannot open, ...) reaches here as a MonitorError: one line, and the exit status its
     kind names in the one table of monitor.errors."""
-    args = _parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    # The command is the first word that is not an option (ccmon's own options take no
+    # value); an unknown one, or none (ccmon --help), gets the full command line.
+    command = next((word for word in words if not word.startswith("-")), None)
+    full = command not in COMMANDS or command in _COMMANDS_WITH_OWN_FLAGS
+    args = _parser(full).parse_args(words)
     try:
         return COMMANDS[args.command](args)
     except MonitorError as exc:
