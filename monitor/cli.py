@@ -32,6 +32,7 @@ from monitor.errors import (
     EXIT_UNKNOWN,
     MonitorError,
 )
+from monitor.output import write_whole
 from monitor.report import exit_status, render_text, write_json_document
 from probes.limits import fit_descriptors, for_one_shot
 from probes.loop import run as run_loop
@@ -215,7 +216,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     config = replace(config, probe=for_one_shot(fit_descriptors(config.probe)[0]))
     try:
-        reports = run_loop(check_zones_within(config, args.timeout))
+        reports = run_loop(check_zones_within(config, args.timeout), prefer_uvloop=True)
     except DeadlineReached as exc:
         names = ", ".join(display_name(z) for z in exc.pending)
         print(f"CCMON UNKNOWN - {exc}; still pending: {len(exc.pending)} zone(s): {names}")
@@ -227,7 +228,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         write_json_document(reports, sys.stdout)
     else:
-        sys.stdout.write(render_text(reports, config.probe))
+        write_whole(render_text(reports, config.probe), sys.stdout)
     return exit_status(reports)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from monitor.errors import EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARNING
+from monitor.output import write_whole
 from monitor.perfdata import perfdata
 from probes.model import Finding, ServerStatus, Severity, ZoneReport
 from probes.names import display_name
@@ -181,8 +182,8 @@ def write_json_document(reports: Sequence[ZoneReport], out: TextIO) -> None:
         batch.append(chunk)
         size += len(chunk)
         if size >= JSON_WRITE_BATCH:
-            out.write("".join(batch))
+            write_whole("".join(batch), out)
             batch.clear()
             size = 0
     batch.append("\n")
-    out.write("".join(batch))
+    write_whole("".join(batch), out)
