@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import io
-import os
-import select
 import sys
 import time
 import traceback
@@ -15,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 from monitor import runtime_options
 from monitor.config import (
@@ -36,6 +33,7 @@ from monitor.errors import (
     EXIT_UNKNOWN,
     MonitorError,
 )
+from monitor.output import write_whole
 from monitor.report import exit_status, render_text, write_json_document
 from probes.limits import fit_descriptors, for_one_shot
 from probes.loop import run as run_loop
@@ -55,7 +53,7 @@ class _PluginArgumentParser(argparse.ArgumentParser):
 
 
 def _version() -> str:
-    import importlib.metadata  # only for --version: ~15 ms of every command's start
+    import importlib.metadata  # looked up for --version only
 
     try:
         return importlib.metadata.version("ccmon")
@@ -272,41 +270,11 @@ def _check_and_report(args: argparse.Namespace, config: Config) -> int:
         traceback.print_exc()
         print("ccmon: internal error while checking; the traceback is above", file=sys.stderr)
         return EXIT_UNKNOWN
-    out = WholeWriter(sys.stdout)
     if args.json:
-        write_json_document(reports, out)
+        write_json_document(reports, sys.stdout)
     else:
-        out.write(render_text(reports, config.probe))
+        write_whole(render_text(reports, config.probe), sys.stdout)
     return exit_status(reports)
-
-
-class WholeWriter:
-    """Writes text to a stream's file, every byte of it. An unbuffered stdout (`python -u`,
-    PYTHONUNBUFFERED, as in containers) is a raw file under its text layer, and a raw write
-    into a pipe may take only part of the bytes: the text layer drops the rest unsaid (seen
-    with `ccmon check --json` into a slow reader on uvloop: the document cut after the
-    pipe's first 4 KiB). Here the rest is written again, waiting while the pipe is full."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        try:
-            self.fd: int | None = stream.fileno()
-        except (AttributeError, OSError, io.UnsupportedOperation):
-            self.fd = None  # not a file (a StringIO): its own write takes everything
-
-    def write(self, text: str) -> int:
-        """Write all of `text`; the number of characters, as a stream's write says."""
-        if self.fd is None:
-            return self.stream.write(text)
-        self.stream.flush()  # whatever the stream holds goes first
-        data = memoryview(text.encode(self.stream.encoding or "utf-8",
-                                      self.stream.errors or "strict"))
-        while data:
-            try:
-                data = data[os.write(self.fd, data):]
-            except BlockingIOError:  # a non-blocking file that is full: wait for room
-                select.select([], [self.fd], [])
-        return len(text)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from json.encoder import encode_basestring
-from typing import Any, Protocol
+from typing import Any, TextIO
 
 from monitor.errors import EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, EXIT_WARNING
+from monitor.output import write_whole
 from monitor.perfdata import perfdata
 from probes.model import Finding, ServerStatus, Severity, ZoneReport
 from probes.names import display_name
@@ -172,14 +173,7 @@ JSON_WRITE_BATCH = 65_536  # characters handed to the stream at once
 _INDENT = "  "  # json.dumps(indent=2)
 
 
-class TextOut(Protocol):
-    """Where text goes: a text stream, or anything else with its `write`."""
-
-    def write(self, text: str, /) -> object:
-        """Take all of `text`."""
-
-
-def write_json_document(reports: Sequence[ZoneReport], out: TextOut) -> None:
+def write_json_document(reports: Sequence[ZoneReport], out: TextIO) -> None:
     """Write the `--json` document to `out` as it is encoded, zone by zone, in batches: the
     whole text of 309 zones as one string cost ~20 MB of peak memory, and one write per
     encoder chunk is one system call per chunk where stdout is unbuffered (PYTHONUNBUFFERED,
@@ -198,13 +192,13 @@ def write_json_document(reports: Sequence[ZoneReport], out: TextOut) -> None:
         batch.append(text)
         size += len(text)
         if size >= JSON_WRITE_BATCH:
-            out.write("".join(batch))
+            write_whole("".join(batch), out)
             batch.clear()
             size = 0
     if zones:
         batch.append("\n" + _INDENT + "]")
     batch.append("\n}\n")
-    out.write("".join(batch))
+    write_whole("".join(batch), out)
 
 
 def json_text(value: Any, level: int) -> str:
