@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import dns.exception
 import dns.name
 
@@ -53,10 +55,12 @@ def normalised_or_none(text: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def unicode_zone(zone: str) -> str:
     """The zone as a reader writes it: U-labels for IDN, no trailing dot ("xn--fiqs8s" →
     "中国"). Label by label: a label that is not a valid A-label (invalid punycode such as
-    ``xn--a``, which Python's codec decodes to a different name) stays as sent."""
+    ``xn--a``, which Python's codec decodes to a different name) stays as sent. Cached: a
+    report names each zone several times (summary, block, JSON, metrics, pages)."""
     try:
         labels = [raw for raw in dns.name.from_text(zone).labels if raw]
     except (dns.exception.DNSException, UnicodeError, ValueError):
