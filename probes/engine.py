@@ -133,10 +133,12 @@ class QueryEngine:
 
     async def ask(
         self, nameserver: str, address: str, qname: str, rdtype: str, transport: Transport,
-        *, port: int | None = None, query: dns.message.Message | None = None,
+        *, port: int | None = None, query: dns.message.Message | WireQuery | None = None,
+        variant: str = "",
     ) -> Observation:
-        """One question to one address; UDP retried on timeout and over TCP on TC=1."""
-        question = Question(qname.lower(), rdtype)
+        """One question to one address; UDP retried on timeout and over TCP on TC=1.
+        `variant` names a further query (probes.labels) in the observation's question."""
+        question = Question(qname.lower(), rdtype, variant)
         port = port or self.settings.port
         if transport is Transport.TCP:
             raw = await self._exchange(Transport.TCP, address, port, question, query)
@@ -152,7 +154,8 @@ class QueryEngine:
         return self._observation(nameserver, address, Transport.UDP, question, raw)
 
     async def _udp_with_retries(
-        self, address: str, port: int, question: Question, query: dns.message.Message | None
+        self, address: str, port: int, question: Question,
+        query: dns.message.Message | WireQuery | None,
     ) -> RawResult:
         raw = RawResult(0.0, failure=FailureKind.TIMEOUT)
         for _attempt in range(max(1, self.settings.udp_tries)):
@@ -163,7 +166,7 @@ class QueryEngine:
 
     async def _exchange(
         self, transport: Transport, address: str, port: int, question: Question,
-        query: dns.message.Message | None,
+        query: dns.message.Message | WireQuery | None,
     ) -> RawResult:
         tallies = [t for t in (self.totals, current_tally.get()) if t is not None]
         # Out of descriptors or buffers is ours: wait for the queries in flight to give some
@@ -185,7 +188,7 @@ class QueryEngine:
 
     async def _exchange_once(
         self, transport: Transport, address: str, port: int, question: Question,
-        query: dns.message.Message | None, tallies: list[QueryTally],
+        query: dns.message.Message | WireQuery | None, tallies: list[QueryTally],
     ) -> RawResult:
         message = self._wire_query(question, query).with_new_id()
         slot, bound = self._address_slot(address), self._global
@@ -217,8 +220,11 @@ class QueryEngine:
                 tally.udp_lost[address] += raw.failure is FailureKind.TIMEOUT
         return raw
 
-    def _wire_query(self, question: Question, query: dns.message.Message | None) -> WireQuery:
+    def _wire_query(self, question: Question,
+                    query: dns.message.Message | WireQuery | None) -> WireQuery:
         """The query's bytes; the standard ones are built once and reused with new IDs."""
+        if isinstance(query, WireQuery):  # bytes built by the caller (the further queries)
+            return query
         if query is not None:
             # The further queries share their messages (built once per zone and kind):
             # their bytes are made once per message too.
