@@ -20,11 +20,13 @@ def _reply(rcode: int, edns: bool) -> dns.message.Message:
     return dns.message.from_wire(reply.to_wire())
 
 
-@pytest.mark.parametrize("rcode", [0, 1, 2, 3, 4, 5, 9, 15, 16, 23, 4095])
-@pytest.mark.parametrize("edns", [True, False])
+# An extended rcode (over 15) needs an OPT record: without EDNS only the 4-bit ones exist.
+_PLAIN_RCODES = [0, 1, 2, 3, 4, 5, 9, 15]
+_CASES = [(r, True) for r in [*_PLAIN_RCODES, 16, 23, 4095]] + [(r, False) for r in _PLAIN_RCODES]
+
+
+@pytest.mark.parametrize(("rcode", "edns"), _CASES)
 def test_rcode_is_dnspythons(rcode: int, edns: bool) -> None:
-    if rcode > 15 and not edns:
-        pytest.skip("an extended rcode needs an OPT record")  # dnspython refuses to write it
     reply = _reply(rcode, edns)
     assert rcode_of(reply) == reply.rcode() == rcode
     assert isinstance(rcode_of(reply), int)
