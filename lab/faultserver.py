@@ -10,7 +10,9 @@ Run by the lab as ``python -m lab.faultserver --config CONFIG.json``. It also ho
 * a **control channel**: a unix socket taking one JSON object per line and answering one
   JSON object per line (``ping``, ``set_fault``, ``clear_fault``, ``relay_delay``,
   ``notify``, ``load_zone``, ``serials``, ``timings``, ``stop``);
-* per-query **timing records**: how long each query was held, receive to send, in ns.
+* per-query **timing records**: how long each query was held, receive to send, in ns; over
+  UDP also from the kernel's receive stamp of the query to the kernel's send stamp of the
+  reply (the reference bench/rtt_accuracy.py measures ccmon's RTT against).
 """
 
 from __future__ import annotations
@@ -57,6 +59,15 @@ from lab.faults import SIGNING_FAULTS, fault_params
 from lab.signing import ZoneKeys, resigned
 
 SO_TIMESTAMPNS = 35  # Linux; Python has no constant for it
+# Kernel send stamps of UDP replies (Linux SO_TIMESTAMPING, software stamps, from the error
+# queue): when a reply really left, not when this process was about to send it. Each
+# stamp carries the socket's count of datagrams sent (OPT_ID), without the packet (TSONLY).
+SO_TIMESTAMPING = 37
+TIMESTAMPING_TX = (1 << 1) | (1 << 4) | (1 << 7) | (1 << 11)  # TX_SOFTWARE SOFTWARE OPT_ID TSONLY
+MSG_ERRQUEUE = 0x2000
+SO_EE_ORIGIN_TIMESTAMPING = 4
+_EXTENDED_ERR = struct.Struct("IBBBBII")  # struct sock_extended_err
+TX_PENDING_MAX = 10_000  # replies awaiting their send stamp, per address
 TCP_IDLE_SECONDS = 120.0  # a silent TCP peer is closed after this, so nothing lives forever
 MAX_RECORDS = 500_000
 NOTIFY_TRIES = 5
@@ -150,6 +161,9 @@ class FaultServer:
         self.timing_log = config.get("timing_log")
         self._log_buffer: list[str] = []
         self.udp_socks: dict[str, socket.socket] = {}
+        # per address: datagrams sent, and the records awaiting their kernel send stamp
+        self.tx_sent: dict[str, int] = {}
+        self.tx_pending: dict[str, dict[int, tuple[dict, int]]] = {}
         self.servers: list[asyncio.AbstractServer] = []
         self.pending_notifies: dict[int, asyncio.TimerHandle] = {}
         self.stopping = asyncio.Event()
@@ -162,6 +176,10 @@ class FaultServer:
         for addr in self.addresses:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            with contextlib.suppress(OSError):  # without it, records have no send stamp
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, TIMESTAMPING_TX)
+                self.tx_sent[addr] = 0
+                self.tx_pending[addr] = {}
             sock.bind((addr, self.port))
             sock.setblocking(False)
             self.udp_socks[addr] = sock
@@ -194,9 +212,11 @@ class FaultServer:
         task.add_done_callback(self.tasks.discard)
 
     def _on_udp(self, sock: socket.socket, addr: str) -> None:
+        if addr in self.tx_pending:
+            self._read_send_stamps(sock, addr)  # else its error queue keeps the socket ready
         for _ in range(256):
             try:
-                data, ancdata, _flags, peer = sock.recvmsg(65535, socket.CMSG_SPACE(16))
+                data, ancdata, _flags, peer = sock.recvmsg(65535, socket.CMSG_SPACE(16) * 4)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -210,11 +230,46 @@ class FaultServer:
             if self.addresses[addr].kind == "relay" and self._relay_reply(data):
                 continue
 
-            def send(wire: bytes, sock=sock, peer=peer) -> None:
+            def send(wire: bytes, sock=sock, peer=peer, addr=addr) -> int | None:
                 with contextlib.suppress(OSError):
                     sock.sendto(wire, peer)
+                    if addr in self.tx_sent:  # the number its kernel send stamp will carry
+                        self.tx_sent[addr] += 1
+                        return self.tx_sent[addr] - 1
+                return None
 
             self._handle(data, addr, "udp", send, t_read, kernel_ns, peer)
+
+    def _read_send_stamps(self, sock: socket.socket, addr: str) -> None:
+        """Give each UDP reply's record its kernel send stamp: kernel_sent_held_ns, from the
+        kernel's receive stamp of the query to the kernel's send stamp of the reply."""
+        pending = self.tx_pending[addr]
+        for _ in range(1024):
+            try:
+                _data, ancdata, _flags, _peer = sock.recvmsg(1, 512, MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            stamp = number = None
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING and len(payload) >= 16:
+                    sec, nsec = struct.unpack("qq", payload[:16])
+                    stamp = sec * 1_000_000_000 + nsec
+                elif len(payload) >= _EXTENDED_ERR.size:
+                    fields = _EXTENDED_ERR.unpack(payload[:_EXTENDED_ERR.size])
+                    if fields[1] == SO_EE_ORIGIN_TIMESTAMPING:
+                        number = fields[6]
+            waiting = pending.pop(number, None) if number is not None else None
+            if waiting is not None and stamp:
+                rec, kernel_received = waiting
+                rec["kernel_sent_held_ns"] = stamp - kernel_received
+
+    def _await_send_stamp(self, addr: str, number: int, rec: dict, kernel_ns: int) -> None:
+        pending = self.tx_pending[addr]
+        if len(pending) >= TX_PENDING_MAX:  # stamps that never came (a send the kernel dropped)
+            pending.pop(next(iter(pending)))
+        pending[number] = (rec, kernel_ns)
 
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                       addr: str) -> None:
@@ -241,7 +296,7 @@ class FaultServer:
 
     def _record(self, addr: str, transport: str, query: dns.message.Message | None,
                 fault: str, t_read: int, kernel_ns: int | None,
-                sent_at: tuple[int, int] | None) -> None:
+                sent_at: tuple[int, int] | None) -> dict[str, Any]:
         """Record one query; `sent_at` is (perf_counter_ns, time_ns) taken just before the
         reply's send call, or None when nothing was sent."""
         rec: dict[str, Any] = {
@@ -262,8 +317,9 @@ class FaultServer:
         self.records.append(rec)
         if self.timing_log:
             self._log_buffer.append(json.dumps(rec))
+        return rec
 
-    def _handle(self, data: bytes, addr: str, transport: str, send: Callable[[bytes], None],
+    def _handle(self, data: bytes, addr: str, transport: str, send: Callable[[bytes], int | None],
                 t_read: int, kernel_ns: int | None, peer) -> None:
         state = self.addresses[addr]
         fault = state.fault
@@ -287,9 +343,10 @@ class FaultServer:
 
         def finish() -> None:
             sent_at = (time.perf_counter_ns(), time.time_ns())
-            for one in wire if isinstance(wire, list) else [wire]:
-                send(one)
-            self._record(addr, transport, query, fault, t_read, kernel_ns, sent_at)
+            numbers = [send(one) for one in (wire if isinstance(wire, list) else [wire])]
+            rec = self._record(addr, transport, query, fault, t_read, kernel_ns, sent_at)
+            if transport == "udp" and kernel_ns is not None and numbers[-1] is not None:
+                self._await_send_stamp(addr, numbers[-1], rec, kernel_ns)
 
         if fault == "delay":
             ms = state.params["ms"] + random.uniform(-1, 1) * state.params["jitter_ms"]

@@ -341,7 +341,9 @@ class Lab:
     def timings(self, address: str | None = None, clear: bool = False) -> list[dict]:
         """The fault server's per-query records: address, transport, qname, qtype, id,
         held_ns (receive to send, perf_counter_ns), kernel_held_ns (kernel receive timestamp
-        to send). Also appended as JSON lines to `timing_log`."""
+        to send), and over UDP kernel_sent_held_ns (kernel receive stamp to the kernel's send
+        stamp of the reply; set once the stamp is read, so a record taken at once may lack
+        it). Also appended as JSON lines to `timing_log` (without kernel_sent_held_ns)."""
         out: list[dict] = []
         for p in self.procs_by_software("fault"):
             cmd = {"cmd": "timings", "clear": clear}

@@ -13,6 +13,8 @@ import logging
 import time
 from typing import Any
 
+from monitor.output import write_whole
+
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "logfmt", "json")
 #: Context fields a log call may pass with `extra=`; emitted when present.
@@ -83,6 +85,21 @@ class TextFormatter(logging.Formatter):
         return f"{line} {' '.join(context)}" if context else line
 
 
+class WholeEventHandler(logging.StreamHandler):
+    """A StreamHandler whose events reach stderr whole: an event with a traceback can pass
+    the pipe's atomic 4,096 bytes, and an unbuffered stderr drops what a short write leaves
+    (monitor/output.py)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the formatted event and its newline whole; a failure goes to handleError."""
+        try:
+            write_whole(self.format(record) + self.terminator, self.stream)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+
 def configure(level: str = "info", fmt: str = "text") -> None:
     """Send every log event to stderr in `fmt` at `level` or above (replaces handlers)."""
     if level not in LEVELS:
@@ -92,7 +109,7 @@ def configure(level: str = "info", fmt: str = "text") -> None:
     formatter: logging.Formatter = {
         "text": TextFormatter, "logfmt": LogfmtFormatter, "json": JsonFormatter
     }[fmt]()
-    handler = logging.StreamHandler()
+    handler = WholeEventHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from monitor.config import parse_address
 from monitor.config.flags import port_flag, timeout_flag
+from monitor.output import write_whole
 from monitor.precheck_report import exit_code, judge, render, to_json
 from monitor.report import EXIT_UNKNOWN
 from probes.precheck.probe import probe_proposal
@@ -121,7 +122,8 @@ def cmd_precheck(args: argparse.Namespace) -> int:
         print("ccmon precheck: internal error; the traceback is above", file=sys.stderr)
         return EXIT_UNKNOWN
     if args.json:
-        print(json.dumps(to_json(report, verdict, run.evidence), indent=2, ensure_ascii=False))
+        write_whole(json.dumps(to_json(report, verdict, run.evidence), indent=2,
+                               ensure_ascii=False) + "\n", sys.stdout)
     else:
-        sys.stdout.write(render(report, verdict, settings))
+        write_whole(render(report, verdict, settings), sys.stdout)
     return exit_code(report, verdict)

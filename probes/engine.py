@@ -144,10 +144,12 @@ class QueryEngine:
 
     async def ask(
         self, nameserver: str, address: str, qname: str, rdtype: str, transport: Transport,
-        *, port: int | None = None, query: dns.message.Message | None = None,
+        *, port: int | None = None, query: dns.message.Message | WireQuery | None = None,
+        variant: str = "",
     ) -> Observation:
-        """One question to one address; UDP retried on timeout and over TCP on TC=1."""
-        question = Question(qname.lower(), rdtype)
+        """One question to one address; UDP retried on timeout and over TCP on TC=1.
+        `variant` names a further query (probes.labels) in the observation's question."""
+        question = Question(qname.lower(), rdtype, variant)
         port = port or self.settings.port
         # The first try straight from here (no retry or fallback layers in between: most
         # queries need none, and each layer costs a coroutine per query).
@@ -172,8 +174,8 @@ class QueryEngine:
         return [t for t in (self.totals, current_tally.get()) if t is not None]
 
     async def _udp_retries(
-        self, address: str, port: int, question: Question, query: dns.message.Message | None,
-        raw: RawResult,
+        self, address: str, port: int, question: Question,
+        query: dns.message.Message | WireQuery | None, raw: RawResult,
     ) -> RawResult:
         """The tries after a first one that timed out or got only junk."""
         for _attempt in range(max(1, self.settings.udp_tries) - 1):
@@ -184,7 +186,7 @@ class QueryEngine:
 
     async def _exchange(
         self, transport: Transport, address: str, port: int, question: Question,
-        query: dns.message.Message | None, short: RawResult | None = None,
+        query: dns.message.Message | WireQuery | None, short: RawResult | None = None,
     ) -> RawResult:
         """One try; `short`: a try that already failed for want of descriptors or buffers."""
         tallies = self._tallies()
@@ -211,7 +213,7 @@ class QueryEngine:
 
     async def _exchange_once(
         self, transport: Transport, address: str, port: int, question: Question,
-        query: dns.message.Message | None, tallies: list[QueryTally],
+        query: dns.message.Message | WireQuery | None, tallies: list[QueryTally],
     ) -> RawResult:
         message = self._wire_query(question, query).with_new_id()
         slot, bound = self._address_slot(address), self._global
@@ -243,8 +245,11 @@ class QueryEngine:
                 tally.udp_lost[address] += raw.failure is FailureKind.TIMEOUT
         return raw
 
-    def _wire_query(self, question: Question, query: dns.message.Message | None) -> WireQuery:
+    def _wire_query(self, question: Question,
+                    query: dns.message.Message | WireQuery | None) -> WireQuery:
         """The query's bytes; the standard ones are built once and reused with new IDs."""
+        if isinstance(query, WireQuery):  # bytes built by the caller (the further queries)
+            return query
         if query is not None:
             # The further queries share their messages (built once per zone and kind):
             # their bytes are made once per message too.

@@ -22,6 +22,7 @@ import dns.rdtypes.ANY.SOA
 
 from probes.addresses import family_of
 from probes.model import Delegation, FailureKind, FamilyHealth, Observation, Transport
+from probes.names import name_text
 from probes.settings import ProbeSettings
 
 
@@ -38,29 +39,44 @@ class Evidence:
     vantage: Mapping[str, FamilyHealth] = field(default_factory=dict)
     unmeasured: frozenset[str] = frozenset()
     nothing_measured: bool = False
+    # The observations by question, sorted out on first use: the judges and the summarise
+    # stage ask for the same few selections ~40 times per zone, each a scan of them all.
+    _selected: dict[tuple[str, str, Transport | None], tuple[Observation, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    _soa: dict[Transport, dict[tuple[str, str], Observation]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def select(self, rdtype: str, transport: Transport | None = None) -> Iterator[Observation]:
         """Observations of one core query type (and transport), in probe order; the further
         queries' variants of the same type are not among them (see `variant`)."""
-        for obs in self.observations:
-            question = obs.question
-            if question.rdtype == rdtype and not question.variant and (
-                    transport is None or obs.transport == transport):
-                yield obs
+        key = ("", rdtype, transport)
+        found = self._selected.get(key)
+        if found is None:
+            found = self._selected[key] = tuple(
+                obs for obs in self.observations
+                if obs.question.rdtype == rdtype and not obs.question.variant
+                and (transport is None or obs.transport == transport))
+        return iter(found)
 
     def variant(self, label: str) -> Iterator[Observation]:
         """Observations of one further query (probes.labels), in probe order."""
-        for obs in self.observations:
-            if obs.question.variant == label:
-                yield obs
+        key = (label, "", None)
+        found = self._selected.get(key)
+        if found is None:
+            found = self._selected[key] = tuple(
+                obs for obs in self.observations if obs.question.variant == label)
+        return iter(found)
 
     def soa(self, transport: Transport) -> dict[tuple[str, str], Observation]:
-        """The apex SOA observation per (name server, address)."""
-        return {
-            (o.nameserver, o.address): o
-            for o in self.select("SOA", transport)
-            if o.question.name == self.zone
-        }
+        """The apex SOA observation per (name server, address): a new dict each time."""
+        found = self._soa.get(transport)
+        if found is None:
+            found = self._soa[transport] = {
+                (o.nameserver, o.address): o
+                for o in self.select("SOA", transport)
+                if o.question.name == self.zone
+            }
+        return dict(found)
 
     def targets(self) -> list[tuple[str, str]]:
         """Every (name server, address) the sweep measured, in delegation order (unmeasured
@@ -93,7 +109,7 @@ LAME_REASONS: tuple[str, ...] = (
     "malformed", "other-rcode",
 )  # fmt: skip
 
-_RCODE_REASONS = {
+_RCODE_REASONS: dict[int, str] = {
     dns.rcode.REFUSED: "refused",
     dns.rcode.SERVFAIL: "servfail",
     dns.rcode.NXDOMAIN: "nxdomain",
@@ -196,10 +212,18 @@ def lame_reason(obs: Observation, zone: str) -> str | None:
     return reply_lame_reason(reply, zone)
 
 
+def rcode_of(reply: dns.message.Message) -> int:
+    """`reply.rcode()` as a plain int (equal to dnspython's Rcode members): the same bits,
+    header and OPT, without an enum member made per call (a tenth of the judging)."""
+    opt = reply.opt
+    extended = (opt.ttl >> 20) & 0xFF0 if opt else 0
+    return (int(reply.flags) & 0xF) | extended
+
+
 @per_reply
 def reply_lame_reason(reply: dns.message.Message, zone: str) -> str | None:
     """LAME01's reading of one reply to `zone SOA` (None: authoritative)."""
-    rcode = reply.rcode()
+    rcode = rcode_of(reply)
     if rcode != dns.rcode.NOERROR:
         return _RCODE_REASONS.get(rcode, "other-rcode")
     name = name_of(zone)
@@ -252,7 +276,7 @@ def apex_ns_names(reply: dns.message.Message, zone: str) -> frozenset[str]:
     """The NS target names for the zone apex in the answer section, lower case."""
     name = name_of(zone)
     return frozenset(
-        rdata.target.to_text().lower()
+        name_text(rdata.target).lower()
         for rrset in reply.answer
         if rrset.rdtype == dns.rdatatype.NS and rrset.name == name
         and rrset.rdclass == dns.rdataclass.IN

@@ -1,14 +1,14 @@
 """The event loop ccmon runs on, and the garbage collector's pace.
 
-`ccmon run` (and the benches that measure it) prefer uvloop when it is installed: it keeps
+`ccmon run`, `ccmon check` and the benches prefer uvloop when it is installed: it keeps
 `add_reader` (the transport's kernel receive stamps need it), costs about a sixth less CPU
 per query, and at 3,000 queries in flight its RTT error p99 was 0.058 ms against 0.164 ms
 on the standard loop (bench/rtt_accuracy.py --samples 800, same hour, idle machine).
-The one-shot commands (`ccmon check`) use the standard loop: with uvloop, `ccmon check
---json` into a pipe whose reader was slower than ccmon lost everything past the pipe's
-capacity about half the time, with exit status 2 and no error
-(tests/integration/test_check_lab.py, test_json_reaches_a_slow_reader_whole; the standard
-loop never did). CCMON_EVENT_LOOP=asyncio|uvloop overrides both choices.
+`ccmon check` once kept the standard loop because under uvloop its `--json` into a slow
+pipe lost everything past the pipe's capacity about half the time: a short write() that an
+unbuffered sys.stdout ignores; the reports now go out through `monitor.output.write_whole`
+(tests/integration/test_check_lab.py, test_json_reaches_a_slow_reader_whole).
+CCMON_EVENT_LOOP=asyncio|uvloop overrides the choice.
 """
 
 from __future__ import annotations

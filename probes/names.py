@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+
 import dns.exception
 import dns.name
+
+NAME_TEXTS_MAX = 16_384  # names remembered with their text; then the memo starts afresh
+# id(name) -> (name, its text); the name is kept so its id stays its own
+_name_texts: dict[int, tuple[dns.name.Name, str]] = {}
+
+
+def name_text(name: dns.name.Name) -> str:
+    """`name.to_text()`, made once per Name object: the reply reader hands out the same
+    Name objects for the same owners and targets, and the judges wrote them out again and
+    again (dnspython escapes every label of every name on each call)."""
+    hit = _name_texts.get(id(name))
+    if hit is not None and hit[0] is name:
+        return hit[1]
+    text = name.to_text()
+    if len(_name_texts) >= NAME_TEXTS_MAX:
+        _name_texts.clear()
+    _name_texts[id(name)] = (name, text)
+    return text
 
 
 class InvalidZoneName(ValueError):
@@ -35,10 +55,12 @@ def normalised_or_none(text: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def unicode_zone(zone: str) -> str:
     """The zone as a reader writes it: U-labels for IDN, no trailing dot ("xn--fiqs8s" →
     "中国"). Label by label: a label that is not a valid A-label (invalid punycode such as
-    ``xn--a``, which Python's codec decodes to a different name) stays as sent."""
+    ``xn--a``, which Python's codec decodes to a different name) stays as sent. Cached: a
+    report names each zone several times (summary, block, JSON, metrics, pages)."""
     try:
         labels = [raw for raw in dns.name.from_text(zone).labels if raw]
     except (dns.exception.DNSException, UnicodeError, ValueError):

@@ -12,16 +12,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-from collections.abc import Awaitable, Iterable
+import struct
+from collections.abc import Awaitable, Coroutine, Iterable
+from typing import Any
 
 import dns.edns
-import dns.message
+import dns.flags
+import dns.rdatatype
 
 from probes import labels
 from probes.engine import QueryEngine
 from probes.evidence import responded
 from probes.model import Delegation, FailureKind, Observation, Question, Transport
-from probes.transport import make_query
+from probes.transport import WireQuery
 
 DNSSEC_CHECKS = frozenset({"DNSSEC01", "DNSSEC02", "DNSSEC03", "DNSSEC04"})
 MAX_PARENT_TRIES = 2  # parent servers asked for the DS set, one after the other
@@ -32,7 +35,7 @@ class FurtherQuery:
     """One further query per address, and the checks that read its answer: it is sent
     while one of them is enabled."""
 
-    label: str  # probes.labels; build_query says what goes on the wire
+    label: str  # probes.labels; _WIRE says what goes on the wire
     readers: frozenset[str]
 
 
@@ -57,49 +60,70 @@ def wanted_queries(disabled: Iterable[str], *, responding: bool) -> list[str]:
     return wanted if responding else [label for label in wanted if label == labels.SOA_PLAIN]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Wire:
+    """What one further query puts on the wire beside its name and type."""
+
+    rdtype: str
+    transport: Transport = Transport.UDP
+    edns: bool = True  # an OPT record (EDNS version `version`, our buffer size)
+    version: int = 0
+    dnssec_ok: bool = False
+    option: int | None = None  # the code of one empty EDNS option
+    recursion_desired: bool = False
+    qname: str | None = None  # None: the zone
+
+
+_WIRE: dict[str, _Wire] = {
+    labels.SOA_PLAIN: _Wire("SOA", edns=False),
+    labels.SOA_EDNS1: _Wire("SOA", version=1),
+    labels.SOA_OPTION: _Wire("SOA", option=labels.UNKNOWN_OPTION_CODE),
+    labels.SOA_DO: _Wire("SOA", dnssec_ok=True),
+    labels.SOA_NSID: _Wire("SOA", option=int(dns.edns.OptionType.NSID)),
+    labels.RECURSION: _Wire("SOA", recursion_desired=True, qname=labels.RECURSION_QNAME),
+    labels.DNSKEY_DO: _Wire("DNSKEY", dnssec_ok=True),
+    labels.DS_DO: _Wire("DS", dnssec_ok=True),
+    labels.AXFR: _Wire("AXFR", transport=Transport.TCP, edns=False),
+}
+
+_FLAGS = struct.Struct("!H")
+_OPT = struct.Struct("!HHIH")  # the OPT record after its root owner: type, size, TTL, length
+_OPTION = struct.Struct("!HH")  # an EDNS option's code and length
+_OPT_LENGTH = 1 + _OPT.size  # the OPT the engine's standard query ends with (no options)
+
+
 @functools.lru_cache(maxsize=65536)
 def build_query(label: str, zone: str, edns_buffer: int) -> tuple[str, str, Transport,
-                                                                   dns.message.Message]:
-    """(qname, wire type, transport, message) for one labelled query. Built once per
-    (label, zone, buffer) and shared (the engine only reads it, and sends it under a fresh
-    ID each time): building a dnspython query cost ~40 µs, a tenth of a one-shot check."""
-    if label == labels.SOA_PLAIN:
-        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=None)
-    if label == labels.SOA_EDNS1:
-        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
-                                                      edns_version=1)
-    if label == labels.SOA_OPTION:
-        option = dns.edns.GenericOption(dns.edns.OptionType.make(labels.UNKNOWN_OPTION_CODE), b"")
-        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
-                                                      options=[option])
-    if label == labels.SOA_DO:
-        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
-                                                      dnssec_ok=True)
-    if label == labels.SOA_NSID:
-        return zone, "SOA", Transport.UDP, make_query(zone, "SOA", edns_buffer=edns_buffer,
-                                                      options=[dns.edns.NSIDOption(b"")])
-    if label == labels.RECURSION:
-        name = labels.RECURSION_QNAME
-        return name, "SOA", Transport.UDP, make_query(name, "SOA", edns_buffer=edns_buffer,
-                                                      recursion_desired=True)
-    if label == labels.DNSKEY_DO:
-        return zone, "DNSKEY", Transport.UDP, make_query(zone, "DNSKEY", edns_buffer=edns_buffer,
-                                                         dnssec_ok=True)
-    if label == labels.DS_DO:
-        return zone, "DS", Transport.UDP, make_query(zone, "DS", edns_buffer=edns_buffer,
-                                                     dnssec_ok=True)
-    if label == labels.AXFR:
-        return zone, "AXFR", Transport.TCP, make_query(zone, "AXFR", edns_buffer=None)
-    raise ValueError(f"unknown further query {label!r}")
+                                                                   WireQuery]:
+    """(qname, wire type, transport, query bytes) for one labelled query. Built once per
+    (label, zone, buffer) and shared (the engine sends it under a fresh ID each time). The
+    bytes are the engine's standard query (`WireQuery.standard`: the question, and an OPT
+    without options) with the header flags and the OPT record rewritten; dnspython built
+    each of these messages at ~100 µs, 5,000 of them in a one-shot check of the ccTLDs."""
+    spec = _WIRE.get(label)
+    if spec is None:
+        raise ValueError(f"unknown further query {label!r}")
+    qname = zone if spec.qname is None else spec.qname
+    base = WireQuery.standard(qname, spec.rdtype, edns_buffer if spec.edns else None)
+    wire = base.wire
+    if spec.recursion_desired:
+        wire = wire[:2] + _FLAGS.pack(dns.flags.RD) + wire[4:]
+    if spec.edns:
+        data = b"" if spec.option is None else _OPTION.pack(spec.option, 0)
+        ttl = spec.version << 16 | (dns.flags.DO if spec.dnssec_ok else 0)
+        opt = b"\0" + _OPT.pack(dns.rdatatype.OPT, edns_buffer, ttl, len(data)) + data
+        wire = wire[:-_OPT_LENGTH] + opt
+    return qname, spec.rdtype, spec.transport, WireQuery(wire, base.question, base.payload)
 
 
-async def ask_further(engine: QueryEngine, nameserver: str, address: str, zone: str,
-                      label: str) -> Observation:
-    """One further query; its observation's question carries the label as its variant."""
-    qname, wire_type, transport, message = build_query(label, zone, engine.settings.edns_buffer)
-    obs = await engine.ask(nameserver, address, qname, wire_type, transport, query=message)
-    return dataclasses.replace(
-        obs, question=Question(obs.question.name, obs.question.rdtype, label))
+def ask_further(engine: QueryEngine, nameserver: str, address: str, zone: str,
+                label: str) -> Coroutine[Any, Any, Observation]:
+    """One further query (to await); its observation's question carries the label as its
+    variant. The engine's own coroutine, with no frame of ours around it: ~20,000 of them
+    in a one-shot check of the ccTLDs, each resumed through every frame of its chain."""
+    qname, wire_type, transport, query = build_query(label, zone, engine.settings.edns_buffer)
+    return engine.ask(nameserver, address, qname, wire_type, transport, query=query,
+                      variant=label)
 
 
 def _responding(core: list[Observation], zone: str) -> set[tuple[str, str]]:
@@ -136,12 +160,13 @@ async def further_queries(
     zone = delegation.zone
     disabled = engine.settings.disabled_checks
     responding = _responding(core, zone)
-    tasks: list[Awaitable[list[Observation]]] = []
+    # One observation per query, or a list of them for the step by step ones, in probe order
+    tasks: list[Awaitable[Observation | list[Observation]]] = []
     for ns in delegation.nameservers:
         for address in ns.addresses:
             key = (ns.name, address)
             if key in responding:
-                tasks += [_one(ask_further(engine, ns.name, address, zone, label))
+                tasks += [ask_further(engine, ns.name, address, zone, label)
                           for label in wanted_queries(disabled, responding=True)]
             elif _silent_by_timeout(core, zone, key):
                 tasks.append(_plain_then_edns(engine, ns.name, address, zone, disabled))
@@ -151,11 +176,13 @@ async def further_queries(
         asyncio.gather(*tasks),
         parent_ds_queries(delegation, engine) if want_ds else _nothing(),
     )
-    return [o for batch in per_address for o in batch] + parent + _edns0_copies(core, zone)
-
-
-async def _one(query: Awaitable[Observation]) -> list[Observation]:
-    return [await query]
+    found: list[Observation] = []
+    for result in per_address:
+        if isinstance(result, list):
+            found += result
+        else:
+            found.append(result)
+    return found + parent + _edns0_copies(core, zone)
 
 
 async def _plain_then_edns(engine: QueryEngine, nameserver: str, address: str, zone: str,

@@ -13,8 +13,9 @@ __post_init__), so a report read back from the store carries the same summary.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from probes.addresses import address_key, is_ipv6
 from probes.checks import CHECKS, dnssec, edns, security
@@ -41,19 +42,40 @@ DNSSEC_VALIDITY_CHECKS = ("DNSSEC01", "DNSSEC02")
 
 
 def summarise(
-    full: Evidence, evidence: Evidence, findings: Sequence[Finding]
+    full: Evidence, evidence: Evidence, findings: Sequence[Finding],
+    measurement: Measurement | None = None,
 ) -> tuple[list[ServerStatus], DnssecState]:
     """The stage as the sweep runs it: the rows of every probed address (`full`, measured or
     not) with the further queries' facts of the measured ones (`evidence`), and the zone's
-    DNSSEC state from the judged findings."""
-    return with_address_facts(server_statuses(full), evidence), dnssec_state(evidence, findings)
+    DNSSEC state from the judged findings. With `measurement`, the rows of unmeasured
+    addresses say so and UDP rows carry their loss: each row is made once, whole."""
+    statuses = server_statuses(full, facts=address_facts(evidence), measurement=measurement)
+    return statuses, dnssec_state(evidence, findings)
 
 
 # --- rows ----------------------------------------------------------------------------
 
 
-def server_statuses(evidence: Evidence) -> list[ServerStatus]:
-    """The per (NS, address, transport) summary, in delegation order."""
+class Measurement(NamedTuple):
+    """What the sweep knows of its own measuring: the addresses it left unmeasured, and the
+    UDP loss per address."""
+
+    unmeasured: AbstractSet[str]
+    udp_loss: Callable[[str], float | None]
+
+
+#: The fields of an unmeasured address's rows: no verdict, nothing measured.
+_UNMEASURED: dict[str, Any] = {
+    "measured": False, "answered": False, "authoritative": False, "rtt": None,
+    "serial": None, "lame_reason": "", "within_threshold": False}
+
+Facts = Callable[[tuple[str, str]], dict[str, Any]]
+
+
+def server_statuses(evidence: Evidence, *, facts: Facts | None = None,
+                    measurement: Measurement | None = None) -> list[ServerStatus]:
+    """The per (NS, address, transport) summary, in delegation order; UDP rows with the
+    address's `facts` (see `address_facts`), and marked by `measurement` when given."""
     udp = evidence.soa(Transport.UDP)
     tcp = evidence.soa(Transport.TCP)
     thresholds = {Transport.UDP: evidence.settings.rtt_udp_threshold,
@@ -66,22 +88,29 @@ def server_statuses(evidence: Evidence) -> list[ServerStatus]:
                 continue
             verdict, reason = server_verdict(obs, None, evidence.zone)
             authoritative = verdict == "ok"
-            statuses.append(ServerStatus(
-                nameserver=key[0], address=key[1], transport=transport,
-                answered=obs.reply is not None,
-                authoritative=authoritative,
-                rtt=obs.rtt if obs.reply is not None else None,
-                serial=serial_of(obs, evidence.zone) if authoritative else None,
-                lame_reason=reason if verdict == "lame" else "",
-                failure=str(obs.failure) if obs.failure else "",
-                within_threshold=authoritative and obs.rtt is not None
+            row: dict[str, Any] = {
+                "answered": obs.reply is not None,
+                "authoritative": authoritative,
+                "rtt": obs.rtt if obs.reply is not None else None,
+                "serial": serial_of(obs, evidence.zone) if authoritative else None,
+                "lame_reason": reason if verdict == "lame" else "",
+                "failure": str(obs.failure) if obs.failure else "",
+                "within_threshold": authoritative and obs.rtt is not None
                 and obs.rtt <= thresholds[transport],
-            ))
+            }
+            if transport is Transport.UDP and facts is not None:
+                row.update(facts(key))
+            if measurement is not None:
+                if key[1] in measurement.unmeasured:
+                    row.update(_UNMEASURED)
+                elif transport is Transport.UDP:
+                    row["udp_loss"] = measurement.udp_loss(key[1])
+            statuses.append(ServerStatus(key[0], key[1], transport, **row))
     return statuses
 
 
-def with_address_facts(statuses: list[ServerStatus], evidence: Evidence) -> list[ServerStatus]:
-    """The statuses, their UDP rows with the per-address facts filled in (TCP rows as given)."""
+def address_facts(evidence: Evidence) -> Facts:
+    """The further queries' facts of one address, as ServerStatus fields (its UDP row's)."""
     expiries = dnssec.expiries(evidence)
     valid: dict[tuple[str, str], bool] = {}
     if dnssec.is_signed(evidence):
@@ -91,22 +120,26 @@ def with_address_facts(statuses: list[ServerStatus], evidence: Evidence) -> list
     outcomes = edns.edns_outcomes(evidence)
     axfr = by_label(evidence, AXFR)
     recursion = by_label(evidence, RECURSION)
-    out = []
-    for status in statuses:
-        key = (status.nameserver, status.address)
-        if status.transport is Transport.UDP:
-            expiry = expiries.get(key)
-            status = dataclasses.replace(
-                status,
-                rrsig_expires_at=expiry.expires_at if expiry else None,
-                dnssec_valid=valid.get(key),
-                nsid=nsids.get(key, ""),
-                edns=outcomes.get(key, {}),
-                axfr_open=security.axfr_granted(axfr.get(key), evidence.zone),
-                recursion_open=security.recursion_offered(recursion.get(key)),
-            )
-        out.append(status)
-    return out
+
+    def facts(key: tuple[str, str]) -> dict[str, Any]:
+        expiry = expiries.get(key)
+        return {
+            "rrsig_expires_at": expiry.expires_at if expiry else None,
+            "dnssec_valid": valid.get(key),
+            "nsid": nsids.get(key, ""),
+            "edns": outcomes.get(key, {}),
+            "axfr_open": security.axfr_granted(axfr.get(key), evidence.zone),
+            "recursion_open": security.recursion_offered(recursion.get(key)),
+        }
+
+    return facts
+
+
+def with_address_facts(statuses: list[ServerStatus], evidence: Evidence) -> list[ServerStatus]:
+    """The statuses, their UDP rows with the per-address facts filled in (TCP rows as given)."""
+    facts = address_facts(evidence)
+    return [dataclasses.replace(status, **facts((status.nameserver, status.address)))
+            if status.transport is Transport.UDP else status for status in statuses]
 
 
 # --- DNSSEC --------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -17,7 +16,6 @@ from probes.model import (
     FamilyHealth,
     Finding,
     Observation,
-    ServerStatus,
     Transport,
     ZoneReport,
 )
@@ -25,7 +23,7 @@ from probes.names import absolute, normalise_zone
 from probes.observe import observe_core, observe_further
 from probes.observe_further import parent_ds_queries
 from probes.settings import ProbeSettings
-from probes.summarise import summarise
+from probes.summarise import Measurement, summarise
 from probes.vantage import (
     Vantage,
     first_silent,
@@ -119,12 +117,13 @@ class Prober:
             findings = [f for f in judge(evidence) if f.check == "VANTAGE01"]
         else:
             findings = judge(evidence)
-        statuses, dnssec = summarise(full, evidence, findings)
+        statuses, dnssec = summarise(full, evidence, findings,
+                                     Measurement(unmeasured, tally.udp_loss))
         return ZoneReport(
             zone=name,
             started_at=started_at,
             duration=time.monotonic() - started,
-            servers=tuple(_with_measurement(statuses, unmeasured, tally)),
+            servers=tuple(statuses),
             findings=tuple(findings),
             parent_ns=delegation.parent_ns,
             child_ns=tuple(sorted(child_ns(kept, zone))),
@@ -161,22 +160,6 @@ class Prober:
 def _monotonic_of(unix_time: float) -> float:
     """A wall-clock stamp (Observation.sent_at) on the monotonic clock the vantage uses."""
     return time.monotonic() - (time.time() - unix_time)
-
-
-def _with_measurement(
-    statuses: list[ServerStatus], unmeasured: set[str], tally: QueryTally
-) -> list[ServerStatus]:
-    """Rows of unmeasured addresses say so and carry no verdict; UDP rows get the loss rate."""
-    out = []
-    for status in statuses:
-        if status.address in unmeasured:
-            status = dataclasses.replace(
-                status, measured=False, answered=False, authoritative=False, rtt=None,
-                serial=None, lame_reason="", within_threshold=False)
-        elif status.transport is Transport.UDP:
-            status = dataclasses.replace(status, udp_loss=tally.udp_loss(status.address))
-        out.append(status)
-    return out
 
 
 def child_ns(observations: list[Observation], zone: str) -> set[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from monitor.config import Config, ConfigError, load_config
 from monitor.errors import EXIT_CONFIG as EXIT_INPUT
 from monitor.errors import EXIT_OK
+from monitor.output import write_whole
 from monitor.sla.figures import Period, ReportError, compute, open_store
 from monitor.sla.render import render_csv, render_html, render_json
 from probes.names import InvalidZoneName, normalise_zone
@@ -100,7 +101,7 @@ def _write(text: str, out: str | None) -> None:
     """Write atomically (a temporary file renamed into place): a failed write leaves
     nothing behind that could pass for a report."""
     if out is None:
-        sys.stdout.write(text)
+        write_whole(text, sys.stdout)
         return
     target = Path(out)
     try:

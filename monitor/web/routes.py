@@ -38,7 +38,8 @@ from monitor.web.pages.common import DAY
 from monitor.web.pages.overview import render_status_page
 from monitor.web.pages.serve import accepts_gzip, page_response, respond, static_file
 from monitor.web.pages.zone import StoreReader, render_zone_page
-from monitor.web.views import ServerView, server_views, summarise
+from monitor.web.views import summarise
+from probes.model import AddressSummary
 from probes.names import normalised_or_none, unicode_zone
 
 __all__ = ["PAGE_CACHE_KEY", "PAGE_CSP", "make_app"]
@@ -140,7 +141,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, indent=1))
 
 
-def _view_dict(view: ServerView) -> dict[str, Any]:
+def _view_dict(view: AddressSummary) -> dict[str, Any]:
     return {
         "nameserver": view.nameserver,
         "address": view.address,
@@ -185,7 +186,7 @@ async def zone_detail(request: web.Request) -> web.Response:
             "name": unicode_zone(zone),
             "status": "swept",
             "summary": summarise(report, snap.history.get(zone)).to_dict(),
-            "servers": [_view_dict(v) for v in server_views(report)],
+            "servers": [_view_dict(v) for v in report.addresses],
             "report": report.to_dict(),
         }
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 from monitor.snapshot import ZoneHistory
 from probes.addresses import address_key
-from probes.model import AddressSummary, DnssecState, Finding, ServerState, Severity, ZoneReport
+from probes.model import DnssecState, Finding, ServerState, Severity, ZoneReport
 from probes.names import readable_label as readable_label
 from probes.names import unicode_zone as unicode_zone
 
@@ -25,15 +25,6 @@ STATES: tuple[str, ...] = tuple(ServerState)
 #: unknown state has none).
 DNSSEC_STATES: tuple[str, ...] = tuple(DnssecState)
 DNSSEC_RANK = {"secure": 3, "island": 2, "unsigned": 1, "bogus": 0}
-
-#: One (name server, address) with its UDP and TCP rows, serial, lag and state.
-ServerView = AddressSummary
-
-
-def server_views(report: ZoneReport) -> tuple[ServerView, ...]:
-    """The report's addresses, sorted by name server and address, as summarised."""
-    return report.addresses
-
 
 def percentile(values: Iterable[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..100) of the values, None when there are none."""

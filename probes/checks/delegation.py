@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import dns.flags
@@ -10,7 +11,7 @@ import dns.name
 import dns.rcode
 
 from probes.checks.registry import Tag, register
-from probes.evidence import Evidence, apex_ns_names, rrset_addresses
+from probes.evidence import Evidence, apex_ns_names, rcode_of, rrset_addresses
 from probes.model import Finding, Severity, Transport
 
 MIN_NAMESERVERS = 2  # RFC 2182
@@ -69,6 +70,7 @@ def judge_addresses(evidence: Evidence) -> Iterator[Finding]:
                 reason="no-address")
 
 
+@functools.lru_cache(maxsize=16_384)
 def _normal(name: str) -> str:
     return dns.name.from_text(name).to_text().lower()
 
@@ -150,7 +152,7 @@ def judge_glue(evidence: Evidence) -> Iterator[Finding]:
 
 
 def _authoritative_reply(reply: dns.message.Message) -> bool:
-    return bool(reply.flags & dns.flags.AA) and reply.rcode() == dns.rcode.NOERROR
+    return bool(reply.flags & dns.flags.AA) and rcode_of(reply) == dns.rcode.NOERROR
 
 
 @register(

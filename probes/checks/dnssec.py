@@ -26,7 +26,7 @@ from dns.rdtypes.ANY.DS import DS
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from probes.checks.registry import Tag, register
-from probes.evidence import Evidence, name_of, per_evidence
+from probes.evidence import Evidence, name_of, per_evidence, rcode_of
 from probes.labels import DNSKEY_DO, SOA_DO, by_label, parent_ds
 from probes.model import Finding, Observation, Severity
 from probes.text import utc_text
@@ -63,7 +63,7 @@ _STATUS_RANK = ("valid", "expired", "not-yet-valid", "bad-signature", "unsupport
 
 def _answered(obs: Observation | None) -> dns.message.Message | None:
     """The reply when it is a NOERROR answer, else None (LAME01/REACH01 speak for the rest)."""
-    if obs is None or obs.reply is None or obs.reply.rcode() != dns.rcode.NOERROR:
+    if obs is None or obs.reply is None or rcode_of(obs.reply) != dns.rcode.NOERROR:
         return None
     return obs.reply
 
@@ -85,7 +85,7 @@ def ds_records(evidence: Evidence) -> list[DS] | None:
     obs = parent_ds(evidence)
     if obs is None or obs.reply is None:
         return None
-    if obs.reply.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+    if rcode_of(obs.reply) not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
         return None
     rrset = answer_rrset(obs.reply, evidence.zone, dns.rdatatype.DS)
     return [] if rrset is None else list(rrset)

@@ -20,7 +20,7 @@ import dns.flags
 import dns.rcode
 
 from probes.checks.registry import Tag, register
-from probes.evidence import Evidence, is_authoritative, per_evidence
+from probes.evidence import Evidence, is_authoritative, per_evidence, rcode_of
 from probes.labels import (
     SOA_DO,
     SOA_EDNS0,
@@ -101,7 +101,7 @@ def outcome(test: str, obs: Observation | None) -> str:
     reply = obs.reply
     if reply is None:
         return _FAILURE_WORDS.get(obs.failure, "timeout") if obs.failure else "timeout"
-    rcode = reply.rcode()
+    rcode = rcode_of(reply)
     if test == "plain":
         if rcode != dns.rcode.NOERROR:
             return _rcode_word(rcode)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from probes.checks.registry import Tag, register
-from probes.evidence import LAME_REASONS, Evidence, has_reply, lame_reason
+from probes.evidence import LAME_REASONS, Evidence, has_reply, lame_reason, per_evidence
 from probes.model import FailureKind, Finding, Observation, Severity, Transport
 
 _LAME_WORDS = {
@@ -39,13 +39,14 @@ def server_verdict(udp: Observation | None, tcp: Observation | None, zone: str) 
     return "unreachable", str(failures[0])
 
 
-def verdicts(evidence: Evidence) -> Iterator[tuple[str, str, str, str]]:
-    """(name server, address, verdict, reason) for every probed address."""
+@per_evidence
+def verdicts(evidence: Evidence) -> tuple[tuple[str, str, str, str], ...]:
+    """(name server, address, verdict, reason) for every probed address; worked out once
+    per sweep for LAME01, REACH01 and AVAIL01."""
     udp = evidence.soa(Transport.UDP)
     tcp = evidence.soa(Transport.TCP)
-    for key in evidence.targets():
-        verdict, reason = server_verdict(udp.get(key), tcp.get(key), evidence.zone)
-        yield key[0], key[1], verdict, reason
+    return tuple((key[0], key[1], *server_verdict(udp.get(key), tcp.get(key), evidence.zone))
+                 for key in evidence.targets())
 
 
 @register(

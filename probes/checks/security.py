@@ -11,7 +11,7 @@ import dns.rcode
 import dns.rdatatype
 
 from probes.checks.registry import Check, Tag, register
-from probes.evidence import Evidence, name_of
+from probes.evidence import Evidence, name_of, rcode_of
 from probes.labels import AXFR, RECURSION, RECURSION_QNAME, by_label
 from probes.model import FailureKind, Finding, Observation, Severity
 
@@ -33,7 +33,7 @@ def axfr_granted(obs: Observation | None, zone: str) -> bool | None:
     if reply is None:
         closed = obs.failure in (FailureKind.NETWORK_ERROR, FailureKind.UNREACHABLE)
         return False if closed else None
-    if reply.rcode() != dns.rcode.NOERROR:
+    if rcode_of(reply) != dns.rcode.NOERROR:
         return False
     name = name_of(zone)
     return any(r.rdtype == dns.rdatatype.SOA and r.name == name for r in reply.answer)
@@ -50,7 +50,7 @@ def recursion_offered(obs: Observation | None) -> bool | None:
     reply: dns.message.Message = obs.reply
     return bool(
         reply.flags & dns.flags.RA and not reply.flags & dns.flags.AA
-        and reply.rcode() == dns.rcode.NOERROR and reply.answer
+        and rcode_of(reply) == dns.rcode.NOERROR and reply.answer
     )
 
 

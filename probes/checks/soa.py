@@ -8,8 +8,9 @@ from collections.abc import Iterator, Mapping
 import dns.rdtypes.ANY.SOA
 
 from probes.checks.registry import Tag, register
-from probes.evidence import Evidence, apex_soa, is_authoritative
+from probes.evidence import Evidence, apex_soa, is_authoritative, per_evidence
 from probes.model import Finding, Observation, Severity, Transport
+from probes.names import name_text
 from probes.serial import highest_serial, serial_lag
 
 __all__ = ["highest_serial", "serial_lag"]  # re-exported: older imports keep working
@@ -24,8 +25,10 @@ def authoritative_soa(evidence: Evidence) -> dict[tuple[str, str], Observation]:
     return chosen
 
 
+@per_evidence
 def served_soas(evidence: Evidence) -> dict[tuple[str, str], dns.rdtypes.ANY.SOA.SOA]:
-    """Per (NS, address), the apex SOA record of its authoritative answer."""
+    """Per (NS, address), the apex SOA record of its authoritative answer; worked out once
+    per sweep for SOA01, SOA02 and SOA03 (not to be changed by its readers)."""
     out = {}
     for key, obs in authoritative_soa(evidence).items():
         soa = apex_soa(obs.reply, evidence.zone) if obs.reply else None
@@ -74,7 +77,8 @@ SOA_FIELDS = ("mname", "rname", "refresh", "retry", "expire", "minimum")
 
 
 def _fields(soa: dns.rdtypes.ANY.SOA.SOA) -> tuple[str, ...]:
-    return tuple(str(getattr(soa, f)).lower() for f in SOA_FIELDS)
+    return (name_text(soa.mname).lower(), name_text(soa.rname).lower(),
+            *(str(getattr(soa, f)) for f in SOA_FIELDS[2:]))
 
 
 @register(

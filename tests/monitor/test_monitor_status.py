@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.snapshot import Histogram, Snapshot, ZoneTotals
-from monitor.web.views import percentile, server_views, summarise
+from monitor.web.views import percentile, summarise
 from probes.names import normalised_or_none, unicode_zone
 from probes.serial import highest_serial, serial_lag
 from tests.monitor import ccmon_fixtures as fx
@@ -30,17 +30,17 @@ def test_serial_lag_wraps() -> None:
 
 
 def test_server_states() -> None:
-    views = {(v.nameserver, v.address): v for v in server_views(fx.mx_report())}
+    views = {(v.nameserver, v.address): v for v in fx.mx_report().addresses}
     assert views[("ns3.mx.", "127.53.1.3")].state == "lame"
     assert views[("ns3.mx.", "127.53.1.3")].lame_reason == "refused"
     assert views[("ns1.mx.", "fd53::1:1")].ipv6
     assert views[("ns1.mx.", "127.53.1.1")].state == "ok"
-    ke = {v.nameserver: v for v in server_views(fx.ke_report())}
+    ke = {v.nameserver: v for v in fx.ke_report().addresses}
     assert ke["ns2.ke."].state == "stale" and ke["ns2.ke."].lag == 5
     assert ke["ns1.ke."].lag == 0
-    ec = {v.nameserver: v for v in server_views(fx.ec_report())}
+    ec = {v.nameserver: v for v in fx.ec_report().addresses}
     assert ec["ns2.ec."].state == "slow"
-    idn = {v.nameserver: v for v in server_views(fx.idn_report())}
+    idn = {v.nameserver: v for v in fx.idn_report().addresses}
     assert idn["ns2.xn--fiqs8s."].state == "down"
 
 
@@ -106,7 +106,7 @@ def test_summary_further_checks() -> None:
     assert ke.dnssec == "unsigned" and ke.dnssec_coverage == 0.0 and ke.rrsig_expires_at is None
     ec = summarise(fx.ec_report())
     assert ec.dnssec == "unknown" and ec.dnssec_coverage is None
-    views = {(v.nameserver, v.address): v for v in server_views(fx.mx_report())}
+    views = {(v.nameserver, v.address): v for v in fx.mx_report().addresses}
     ns2 = views[("ns2.mx.", "127.53.1.2")]
     assert ns2.axfr_open and ns2.recursion_open and ns2.edns_problems == {"do": "no-do"}
     lame = views[("ns3.mx.", "127.53.1.3")]

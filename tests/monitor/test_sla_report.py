@@ -25,7 +25,6 @@ from monitor.sla import svg
 from monitor.sla.definitions import DEFINITIONS
 from monitor.sla.figures import STATE_CLASS_SQL, histogram_quantile
 from monitor.store import MIGRATIONS, Store
-from monitor.web.views import server_views
 from tests.monitor.sla_fixtures import MONTH_START, SERVERS, build_store, status, sweep
 
 OUTAGE = range(600, 637)  # minutes: ns2 silent, both addresses
@@ -164,14 +163,14 @@ def test_histogram_quantile_matches_promql_rules():
 )
 def test_address_state_pins_the_slr_and_five_times_the_slr(rtt: float, state: str):
     report = sweep(0, rtt=rtt)
-    views = server_views(report)
+    views = report.addresses
     assert {address_state(v, report) for v in views} == {state}
 
 
 def test_zone_state_two_name_servers_up_is_available_one_is_not():
     def zone_state(**kw) -> str:
         report = sweep(0, **kw)
-        views = server_views(report)
+        views = report.addresses
         row = zone_row([(v, address_state(v, report)) for v in views], report, None)
         return next(k for k in ("up", "unanswered", "unmeasured") if row.get(k))
 
@@ -205,7 +204,7 @@ def test_zone_state_is_the_status_pages_zone_available(down, unmeasured, unknown
     """One rule: with every answer within the SLR, the history's zone state is the report's
     `available` (metrics, status page, API)."""
     report = sweep(0, down=down - unmeasured, unmeasured=unmeasured, unknown=unknown)
-    views = server_views(report)
+    views = report.addresses
     row = zone_row([(v, address_state(v, report)) for v in views], report, None)
     state = next(k for k in ("up", "unanswered", "unmeasured") if row.get(k))
     assert state == {True: "up", False: "unanswered", None: "unmeasured"}[report.available]

@@ -6,6 +6,7 @@ import dataclasses
 
 import dns.edns
 import dns.flags
+import dns.message
 import pytest
 
 from probes import labels
@@ -36,14 +37,16 @@ class RecordingEngine:
         self.silent = set(silent)
         self.asked = []
 
-    async def ask(self, nameserver, address, qname, rdtype, transport, *, port=None, query=None):
+    async def ask(self, nameserver, address, qname, rdtype, transport, *, port=None, query=None,
+                  variant=""):
         # Recorded by the further query it is: the label whose built message was sent (the
         # engine itself sees the record type only).
         label = next(label for label in (*ALL, labels.DS_DO) if build_query(
             label, ZONE, self.settings.edns_buffer)[3] is query)
         assert rdtype == build_query(label, ZONE, self.settings.edns_buffer)[1]
+        assert variant == label
         self.asked.append((nameserver, address, qname, label, transport, query))
-        question = Question(qname, rdtype)
+        question = Question(qname, rdtype, variant)
         if address in self.silent:
             return Observation(nameserver, address, transport, question, NOW,
                                failure=FailureKind.TIMEOUT)
@@ -81,7 +84,8 @@ def test_disabled_checks_send_no_queries(disabled, missing):
 
 def test_query_wire_details():
     def built(label):
-        return build_query(label, "fr.", 1232)
+        qname, rdtype, transport, query = build_query(label, "fr.", 1232)
+        return qname, rdtype, transport, dns.message.from_wire(query.wire)
 
     qname, rdtype, transport, plain = built(labels.SOA_PLAIN)
     assert (qname, rdtype, transport, plain.edns) == ("fr.", "SOA", Transport.UDP, -1)

@@ -95,7 +95,6 @@ def test_unmeasured_addresses_are_neither_up_nor_down_in_page_and_perfdata() -> 
     import dataclasses
 
     from monitor.perfdata import zone_perfdata
-    from monitor.web.views import server_views
 
     report = _report([7, 7])
     v6 = [dataclasses.replace(s, address="2001:db8::2", measured=False, answered=False,
@@ -103,7 +102,7 @@ def test_unmeasured_addresses_are_neither_up_nor_down_in_page_and_perfdata() -> 
           for s in report.servers if s.address == "192.0.2.2"]
     report = dataclasses.replace(report, servers=(*report.servers, *v6),
                                  unmeasured=("2001:db8::2",))
-    views = server_views(report)
+    views = report.addresses
     assert {v.address: v.state for v in views}["2001:db8::2"] == "unmeasured"
     assert report.nameservers_up == (2, 2)  # ns2 is up on its one measured address
     items = {i.split("=")[0]: i for i in zone_perfdata(report, ProbeSettings())}

@@ -13,8 +13,8 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
-from monitor.web.views import ServerView
 from probes.checks.dnssec import EXPIRY_CRITICAL, EXPIRY_WARNING
+from probes.model import AddressSummary
 from probes.names import unicode_zone
 from probes.text import duration_text
 
@@ -31,13 +31,13 @@ STATE_WORDS = {
     "unmeasured": "not measured: this vantage point could not reach it (not the server's fault)",
 }
 
-#: The marks a server cell can carry, and what they mean (shown as the page's legend).
-MARK_WORDS = (
-    ("AXFR open", "SEC01: grants a zone transfer (AXFR) to anyone"),
-    ("open resolver", "SEC02: answers recursive queries for other names"),
-    ("EDNS <tests>", "EDNS01: the named EDNS tests failed (the zone page says how)"),
-    ("DNSSEC invalid", "DNSSEC02: signatures over SOA/DNSKEY do not validate"),
-)
+#: The marks a server cell can carry, and what they mean: one wording for the cell's
+#: tooltip (`flags`) and the page's legend (MARK_WORDS).
+AXFR_MARK = ("AXFR open", "SEC01: grants a zone transfer (AXFR) to anyone")
+RESOLVER_MARK = ("open resolver", "SEC02: answers recursive queries for other names")
+EDNS_MARK = ("EDNS <tests>", "EDNS01: the named EDNS tests failed (the zone page says how)")
+DNSSEC_MARK = ("DNSSEC invalid", "DNSSEC02: signatures over SOA/DNSKEY do not validate")
+MARK_WORDS = (AXFR_MARK, RESOLVER_MARK, EDNS_MARK, DNSSEC_MARK)
 
 
 #: Autoescape on for every template; blocks take their own line's newline (trim_blocks),
@@ -94,17 +94,17 @@ def expiry_text(expires_at: float, now: float) -> tuple[str, str]:
     return f"in {duration_text(left)}", level
 
 
-def flags(view: ServerView) -> list[tuple[str, str]]:
+def flags(view: AddressSummary) -> list[tuple[str, str]]:
     """(short mark, explanation) for the address's problems found by the further checks."""
     out = []
     if view.axfr_open:
-        out.append(("AXFR open", "SEC01: grants a zone transfer (AXFR) to anyone"))
+        out.append(AXFR_MARK)
     if view.recursion_open:
-        out.append(("open resolver", "SEC02: answers recursive queries for other names"))
+        out.append(RESOLVER_MARK)
     problems = view.edns_problems
     if problems:
         words = ", ".join(f"{test}: {outcome}" for test, outcome in problems.items())
         out.append(("EDNS " + " ".join(problems), f"EDNS01 failed: {words}"))
     if view.dnssec_valid is False:
-        out.append(("DNSSEC invalid", "DNSSEC02: signatures over SOA/DNSKEY do not validate"))
+        out.append(DNSSEC_MARK)
     return out

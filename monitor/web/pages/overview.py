@@ -27,12 +27,11 @@ from monitor.web.pages.common import (
 from monitor.web.views import (
     DNSSEC_RANK,
     STATES,
-    ServerView,
     ZoneSummary,
     open_findings,
-    server_views,
     summarise,
 )
+from probes.model import AddressSummary
 from probes.names import unicode_zone
 from probes.text import utc_text
 
@@ -112,7 +111,7 @@ class ComparisonRow(NamedTuple):
     exposure: str
 
 
-def _cell(view: ServerView, now: float) -> Cell:
+def _cell(view: AddressSummary, now: float) -> Cell:
     detail = view.state if not view.lame_reason else f"lame: {view.lame_reason}"
     if view.lag:
         detail = f"{detail}, {view.lag} behind"
@@ -133,7 +132,7 @@ def _cell(view: ServerView, now: float) -> Cell:
 
 
 def _grid(snap: Snapshot, summaries: dict[str, ZoneSummary],
-          views: dict[str, tuple[ServerView, ...]], now: float) -> list[GridRow]:
+          views: dict[str, tuple[AddressSummary, ...]], now: float) -> list[GridRow]:
     rows = []
     for zone in snap.zones:
         name = unicode_zone(zone)
@@ -209,7 +208,7 @@ def _comparison_row(s: ZoneSummary, now: float) -> ComparisonRow:
     )  # fmt: skip
 
 
-def _counts(views: dict[str, tuple[ServerView, ...]]) -> str:
+def _counts(views: dict[str, tuple[AddressSummary, ...]]) -> str:
     counts = dict.fromkeys(STATES, 0)
     for zone_views in views.values():
         for view in zone_views:
@@ -222,7 +221,7 @@ def render_status_page(snap: Snapshot, now: float | None = None) -> str:
     """The status page HTML for this snapshot, as of `now` (default: the clock)."""
     now = time.time() if now is None else now
     healthy, detail = snap.health(now)
-    views = {zone: server_views(r) for zone, r in snap.reports.items() if zone in snap.zones}
+    views = {zone: r.addresses for zone, r in snap.reports.items() if zone in snap.zones}
     summaries = {zone: summarise(snap.reports[zone], snap.history.get(zone)) for zone in views}
     ordered = sorted(summaries.values(), key=lambda s: (-int(s.severity), s.name))
     return template("status.html").render(

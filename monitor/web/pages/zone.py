@@ -28,9 +28,9 @@ from monitor.web.pages.common import (
     ms,
     template,
 )
-from monitor.web.views import ServerView, ZoneSummary, open_findings, server_views, summarise
+from monitor.web.views import ZoneSummary, open_findings, summarise
 from probes.checks.history import History
-from probes.model import Finding
+from probes.model import AddressSummary, Finding
 from probes.names import unicode_zone
 from probes.text import duration_text, utc_text
 
@@ -134,7 +134,7 @@ class PeriodRow(NamedTuple):
     findings: str
 
 
-def _server_row(view: ServerView, since: dict[tuple[str, str], tuple[int, float]],
+def _server_row(view: AddressSummary, since: dict[tuple[str, str], tuple[int, float]],
                 now: float) -> ServerRow:
     serial = "–" if view.serial is None else str(view.serial)
     if view.lag:
@@ -283,7 +283,7 @@ def render_zone_page(snap: Snapshot, zone: str, record: ZoneRecord | None,
         zone=zone,
         generated=utc_text(now),
         summary=_summary_line(snap, zone, now),
-        servers=[_server_row(v, since, now) for v in server_views(report)] if report else [],
+        servers=[_server_row(v, since, now) for v in report.addresses] if report else [],
         states=STATE_WORDS.items(),
         serials=_serial_lines(record.history if record else None, now),
         findings=_findings(snap, zone, record, now),
