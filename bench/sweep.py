@@ -29,10 +29,23 @@ from probes.loop import run as run_loop
 from probes.sweep import Prober
 
 
+def _counts(prober: Prober) -> tuple[int, int, int]:
+    """UDP sockets opened, parse cache hits and misses so far."""
+    cache = transport.PARSE_CACHE
+    return prober.engine.udp_sockets.opened, cache.hits, cache.misses
+
+
 async def sweep_all(prober: Prober, zones: list[str]) -> tuple[int, float, float, dict]:
     wall0, cpu0 = time.perf_counter(), time.process_time()
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    before = _counts(prober)
     reports = await asyncio.gather(*(prober.sweep(z) for z in zones))
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    opened, hits, misses = (b - a for a, b in zip(before, _counts(prober), strict=True))
+    print(f"  this sweep: user {usage.ru_utime - usage0.ru_utime:.2f} s, system "
+          f"{usage.ru_stime - usage0.ru_stime:.2f} s; {opened} UDP sockets opened, "
+          f"{len(prober.engine.udp_sockets)} kept; parse cache {hits} hits, {misses} misses")
     queries = sum(r.queries for r in reports)
     failures: dict[str, int] = {}
     for report in reports:

@@ -17,7 +17,13 @@ from collections import Counter, deque
 import dns.flags
 import dns.message
 
-from probes.limits import kept_socket_cap, open_descriptors
+from probes.limits import (
+    ephemeral_ports,
+    kept_socket_cap,
+    kept_sockets_most,
+    open_descriptors,
+    parse_cache_budget,
+)
 from probes.model import FailureKind, Observation, Question, Transport
 from probes.settings import ProbeSettings
 from probes.transport import (
@@ -114,8 +120,9 @@ class QueryEngine:
         self._templates: dict[tuple[str, str], WireQuery] = {}
         # id(message) -> (message, its bytes); the message kept so its id stays its own
         self._given: dict[int, tuple[dns.message.Message, WireQuery]] = {}
-        # UDP sockets kept per address between queries: at most half our descriptor limit,
-        # and all closed at the first shortage of descriptors (see _exchange).
+        # UDP sockets kept per address between queries: what the descriptor budget leaves
+        # beside every query in flight, at most half the host's source ports, and all
+        # closed at the first shortage of descriptors or ports (see _exchange).
         self.udp_sockets = UdpSockets(settings.per_address_in_flight,
                                       _kept_socket_limit(settings.max_in_flight))
         weakref.finalize(self, self.udp_sockets.close)
@@ -129,6 +136,10 @@ class QueryEngine:
         slot = self._per_address.get(address)
         if slot is None:
             slot = self._per_address[address] = Gate(self.settings.per_address_in_flight)
+            # the parse cache follows the addresses monitored (see parse_cache_budget)
+            budget = parse_cache_budget(self.settings.parse_cache_bytes, len(self._per_address))
+            if budget != PARSE_CACHE.budget:
+                PARSE_CACHE.resize(budget)
         return slot
 
     async def ask(
@@ -140,10 +151,16 @@ class QueryEngine:
         `variant` names a further query (probes.labels) in the observation's question."""
         question = Question(qname.lower(), rdtype, variant)
         port = port or self.settings.port
+        # The first try straight from here (no retry or fallback layers in between: most
+        # queries need none, and each layer costs a coroutine per query).
+        raw = await self._exchange_once(transport, address, port, question, query,
+                                        self._tallies())
+        if raw.failure is FailureKind.LOCAL_ERROR and raw.errno in RESOURCE_ERRNOS:
+            raw = await self._exchange(transport, address, port, question, query, raw)
         if transport is Transport.TCP:
-            raw = await self._exchange(Transport.TCP, address, port, question, query)
             return self._observation(nameserver, address, Transport.TCP, question, raw)
-        raw = await self._udp_with_retries(address, port, question, query)
+        if raw.failure in _RETRYABLE:
+            raw = await self._udp_retries(address, port, question, query, raw)
         if raw.reply is not None and raw.reply.flags & dns.flags.TC:
             tcp = await self._exchange(Transport.TCP, address, port, question, query)
             if tcp.reply is None:  # truncated over UDP and nothing over TCP: no answer at all
@@ -153,12 +170,15 @@ class QueryEngine:
                                      truncated=True)
         return self._observation(nameserver, address, Transport.UDP, question, raw)
 
-    async def _udp_with_retries(
+    def _tallies(self) -> list[QueryTally]:
+        return [t for t in (self.totals, current_tally.get()) if t is not None]
+
+    async def _udp_retries(
         self, address: str, port: int, question: Question,
-        query: dns.message.Message | WireQuery | None,
+        query: dns.message.Message | WireQuery | None, raw: RawResult,
     ) -> RawResult:
-        raw = RawResult(0.0, failure=FailureKind.TIMEOUT)
-        for _attempt in range(max(1, self.settings.udp_tries)):
+        """The tries after a first one that timed out or got only junk."""
+        for _attempt in range(max(1, self.settings.udp_tries) - 1):
             raw = await self._exchange(Transport.UDP, address, port, question, query)
             if raw.failure not in _RETRYABLE:
                 break
@@ -166,15 +186,19 @@ class QueryEngine:
 
     async def _exchange(
         self, transport: Transport, address: str, port: int, question: Question,
-        query: dns.message.Message | WireQuery | None,
+        query: dns.message.Message | WireQuery | None, short: RawResult | None = None,
     ) -> RawResult:
-        tallies = [t for t in (self.totals, current_tally.get()) if t is not None]
+        """One try; `short`: a try that already failed for want of descriptors or buffers."""
+        tallies = self._tallies()
         # Out of descriptors or buffers is ours: wait for the queries in flight to give some
         # back (they all end by their timeouts), then try again; bounded by that same time.
         give_up = time.monotonic() + self.settings.udp_timeout + self.settings.tcp_timeout
         attempt = 0
+        raw = short
         while True:
-            raw = await self._exchange_once(transport, address, port, question, query, tallies)
+            if raw is None:
+                raw = await self._exchange_once(transport, address, port, question, query,
+                                                tallies)
             if raw.failure is not FailureKind.LOCAL_ERROR or raw.errno not in RESOURCE_ERRNOS:
                 return raw
             # Our kept sockets hold descriptors outside the in-flight budget: give them back
@@ -185,6 +209,7 @@ class QueryEngine:
                 return raw  # still short: this query stays unmeasured, never the server's
             await asyncio.sleep(pause)
             attempt += 1
+            raw = None
 
     async def _exchange_once(
         self, transport: Transport, address: str, port: int, question: Question,
@@ -264,10 +289,11 @@ KEPT_SOCKETS_MAX = 16_384  # the whole root zone has 11,561 server addresses
 
 
 def _kept_socket_limit(max_in_flight: int) -> int:
+    most = kept_sockets_most(ephemeral_ports(), KEPT_SOCKETS_MAX)
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
-        return KEPT_SOCKETS_MAX
-    return kept_socket_cap(soft, open_descriptors(), max_in_flight, KEPT_SOCKETS_MAX)
+        return most
+    return kept_socket_cap(soft, open_descriptors(), max_in_flight, most)
 
 
 def _check_size(raw: RawResult, limit: int) -> RawResult:

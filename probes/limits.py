@@ -56,12 +56,37 @@ def in_flight_cap(limit: int, open_now: int) -> int:
 
 def kept_socket_cap(limit: int, open_now: int, max_in_flight: int, most: int) -> int:
     """Idle UDP sockets the engine may keep between queries: what the limit leaves beside
-    the descriptors open, the reserve and every query in flight, at most half the limit and
-    `most`. Kept sockets are outside the in-flight budget, so without this a low limit
-    (64) ran short with 38 queries in flight and 32 sockets kept. Pure."""
+    the descriptors open, the reserve and every query in flight, at most `most`. Kept
+    sockets are outside the in-flight budget, so without this a low limit (64) ran short
+    with 38 queries in flight and 32 sockets kept; with it, the whole root zone's 11,561
+    server addresses each keep one at a 20,000 limit (half the limit, the earlier cap,
+    kept 10,000 and made a warm sweep open ~27,500 sockets). Pure."""
     # in_flight_cap floors at 1 query; with at least one in flight that still leaves no room
     room = in_flight_cap(limit, open_now) - max_in_flight
-    return max(0, min(most, limit // 2, room))
+    return max(0, min(most, room))
+
+
+PORT_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
+PORTS_ELSEWHERE = 16_384  # IANA's dynamic range, 49152-65535, where the file is absent
+
+
+def ephemeral_ports(path: str = PORT_RANGE_FILE) -> int:
+    """How many source ports the host hands out (Linux default 32768-60999: 28,232)."""
+    try:
+        with open(path) as text:
+            low, high = (int(word) for word in text.read().split())
+    except (OSError, ValueError):
+        return PORTS_ELSEWHERE
+    return max(0, high - low + 1)
+
+
+def kept_sockets_most(ports: int, most: int) -> int:
+    """Idle UDP sockets kept at most, whatever the descriptor limit: each holds a source
+    port of the host's range for as long as it is kept, and a connect() that finds none
+    free fails with EAGAIN for every program on the host. Half the range stays for the
+    others (a second sweep of the whole root on the same host met EAGAIN with 16,000
+    kept). Pure."""
+    return max(0, min(most, ports // 2))
 
 
 def raise_soft_limit() -> tuple[int, int, int]:
@@ -92,6 +117,25 @@ def fit_descriptors(settings: ProbeSettings) -> tuple[ProbeSettings, DescriptorB
     else:
         log.info("%s", budget.describe())
     return settings, budget
+
+
+# The parse cache follows the server addresses the engine has met, unless the config set a
+# budget of its own: a cached reply costs ~2.6 KB (probes/transport.py), the whole root
+# zone has 1.46 distinct replies per address (16,861 for 11,561), the ccTLDs 1.06; 6 KiB per
+# address leaves room for the replies a new serial adds before the old ones age out.
+# The floor is the default (a few hundred addresses share it), the ceiling bounds the RSS
+# whatever a config lists.
+PARSE_CACHE_PER_ADDRESS = 6 * 1024
+PARSE_CACHE_MOST = 128 * 1024 * 1024
+
+
+def parse_cache_budget(configured: int, addresses: int) -> int:
+    """The parse cache budget with `addresses` server addresses met: a configured budget
+    as it is; the default grown to PARSE_CACHE_PER_ADDRESS each, at most PARSE_CACHE_MOST.
+    Pure."""
+    if configured != DEFAULT_PARSE_CACHE_BYTES:
+        return configured
+    return max(configured, min(PARSE_CACHE_MOST, addresses * PARSE_CACHE_PER_ADDRESS))
 
 
 # A one-shot check meets each reply about once, and the repeats it does meet (a zone's

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import secrets
 import socket
 import struct
 import time
@@ -93,12 +92,42 @@ def _errno_detail(exc: OSError) -> str:
     return f"{name}: {text}" if name else text
 
 
+# Non-blocking from socket() on (Linux): two fcntl() calls fewer than setblocking(False).
+_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
+
+
 def _new_socket(address: str, kind: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, kind)
-    sock.setblocking(False)
+    sock = socket.socket(family, kind | _NONBLOCK)
+    if not _NONBLOCK:
+        sock.setblocking(False)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     return sock
+
+
+_ID_POOL_BYTES = 4096  # 2,048 query IDs per read of the OS's random source
+_id_pool = b""
+_id_at = 0
+
+
+def random_id() -> bytes:
+    """Two bytes from the OS's random source (as secrets.randbits), read 4 KiB at a time:
+    one getrandom() per 2,048 queries instead of one per query. Each ID is used once."""
+    global _id_pool, _id_at
+    at = _id_at
+    if at >= len(_id_pool):
+        _id_pool, at = os.urandom(_ID_POOL_BYTES), 0
+    _id_at = at + 2
+    return _id_pool[at : at + 2]
+
+
+def _forget_ids() -> None:
+    global _id_pool, _id_at
+    _id_pool, _id_at = b"", 0
+
+
+if hasattr(os, "register_at_fork"):  # a forked child must not send its parent's next IDs
+    os.register_at_fork(after_in_child=_forget_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +170,7 @@ class WireQuery:
 
     def with_new_id(self) -> WireQuery:
         """The same query under a fresh random ID (one per try, never reused)."""
-        return WireQuery(struct.pack("!H", secrets.randbits(16)) + self.wire[2:], self.question,
+        return WireQuery(random_id() + self.wire[2:], self.question,
                          self.payload)
 
 
@@ -191,15 +220,23 @@ class _ReplyMatcher:
 # a few KB; a 58 KB answer that changes every time filled 1.3 GB in 77 s.
 LARGE_REPLY_BYTES = 16384
 
-# What one cached reply costs, key and value (tracemalloc here, dnspython 2): a parsed
-# message is 2.2 KB (SOA alone) to 4 KB (with EDNS, NS and glue) plus ~7 bytes per wire
-# byte, the key its bytes plus ~33. Estimated on the high side.
+# What one cached reply costs, key and value (tracemalloc over re-parsing every distinct
+# reply of a scale world, dnspython 2.9). Read by probes.wire (no index, records shared
+# between replies): 2,553 bytes per entry for the whole root world's 16,861 replies (mean
+# 178 wire bytes) and 2,711 for the ccTLD world's 2,972 (mean 190), the shared name and
+# record tables included; the estimate below says 2,804 and 2,924. Parsed by dnspython
+# (the rest: DNSSEC, TXT, ...): 2.2 KB (SOA alone) to 4 KB (with EDNS, NS and glue) plus
+# ~7 bytes per wire byte; estimated on the high side.
+_READ_OVERHEAD = 1024
+_READ_BYTES_PER_WIRE_BYTE = 10
 _ENTRY_OVERHEAD = 4096
 _BYTES_PER_WIRE_BYTE = 8
 
 
-def entry_cost(wire: bytes) -> int:
+def entry_cost(wire: bytes, reply: dns.message.Message) -> int:
     """Estimated bytes one cache entry holds (the wire key and its parsed message)."""
+    if reply.index is None:  # read by probes.wire, which keeps no index
+        return _READ_OVERHEAD + _READ_BYTES_PER_WIRE_BYTE * len(wire)
     return _ENTRY_OVERHEAD + _BYTES_PER_WIRE_BYTE * len(wire)
 
 
@@ -242,7 +279,7 @@ class ParseCache:
             return entry[0]
         self.misses += 1
         reply = parse_reply(wire_without_id)
-        cost = entry_cost(wire_without_id)
+        cost = entry_cost(wire_without_id, reply)
         if len(wire_without_id) <= LARGE_REPLY_BYTES and cost <= self.budget:
             self._entries[wire_without_id] = (reply, cost)
             self.used += cost
@@ -339,8 +376,10 @@ class UdpSockets:
         self.per_address = max(0, per_address)
         self.limit = max(0, limit)
         self._idle: dict[tuple[str, int], list[_UdpChannel]] = {}
+        self._crowded: dict[tuple[str, int], None] = {}  # keys with 2 or more idle sockets
         self._count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.opened = 0  # sockets opened because none was idle (for the benches)
 
     def __len__(self) -> int:
         """The number of idle sockets kept, all addresses together."""
@@ -356,22 +395,38 @@ class UdpSockets:
             self._loop = loop
         idle = self._idle.get(key)
         while idle:
-            channel = idle.pop()
-            self._count -= 1
+            channel = self._pop(key, idle)
             if not channel.broken:
                 return channel
             channel.close()
         return None
 
     def give(self, channel: _UdpChannel) -> None:
-        """Keep a socket for the next query to its address; close it if broken or over a bound."""
-        idle = self._idle.setdefault(channel.key, [])
-        if (channel.broken or channel.loop is not self._loop or len(idle) >= self.per_address
-                or self._count >= self.limit):
+        """Keep a socket for the next query to its address; close it if broken or over a
+        bound. At the bound, an address without an idle socket takes the place of a second
+        one elsewhere: every address keeps one before any keeps two."""
+        key = channel.key
+        idle = self._idle.setdefault(key, [])
+        if channel.broken or channel.loop is not self._loop or len(idle) >= self.per_address:
             channel.close()
             return
+        if self._count >= self.limit:
+            if idle or not self._crowded:
+                channel.close()
+                return
+            crowded = next(iter(self._crowded))
+            self._pop(crowded, self._idle[crowded]).close()
         idle.append(channel)
         self._count += 1
+        if len(idle) == 2:
+            self._crowded[key] = None
+
+    def _pop(self, key: tuple[str, int], idle: list[_UdpChannel]) -> _UdpChannel:
+        channel = idle.pop()
+        self._count -= 1
+        if len(idle) == 1:
+            del self._crowded[key]
+        return channel
 
     def close(self) -> None:
         """Close every idle socket."""
@@ -379,6 +434,7 @@ class UdpSockets:
             for channel in idle:
                 channel.close()
         self._idle.clear()
+        self._crowded.clear()
         self._count = 0
 
 
@@ -448,6 +504,8 @@ async def udp_exchange(
             channel = _open_channel(loop, address, port)
         except OSError as exc:
             return _failed(time.time(), exc, matcher, before_packet=True)
+        if sockets is not None:
+            sockets.opened += 1
     channel.handler = exchange
     send, wire = channel.sock.send, query.wire
     sent_ns = time.time_ns()

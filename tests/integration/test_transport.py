@@ -186,3 +186,47 @@ def test_retry_after_a_timeout_leaves_from_a_fresh_source_port():
         lost, retry = asyncio.run(twice(server.port))
     assert lost.failure is FailureKind.TIMEOUT and retry.failure is FailureKind.TIMEOUT
     assert len(server.sources) == 2 and server.sources[0] != server.sources[1]
+
+
+def test_kept_sockets_at_their_bound_go_one_per_address_before_two():
+    """At the bound, an address without an idle socket takes the place of another address's
+    second one; an address that has one already gets no second. Below the bound, a second
+    one is kept."""
+    from probes.transport import UdpSockets, _open_channel
+
+    async def scenario() -> dict[str, object]:
+        loop = asyncio.get_running_loop()
+        port_a, port_b, port_c = closed_port(), closed_port(), closed_port()
+
+        def channel(port: int):  # a connected UDP socket (nothing is sent)
+            return _open_channel(loop, "127.0.0.1", port)
+
+        kept = UdpSockets(per_address=4, limit=3)
+        kept.take(loop, ("127.0.0.1", port_a))  # binds the pool to this loop
+        a1, a2, b1 = channel(port_a), channel(port_a), channel(port_b)
+        for ch in (a1, a2, b1):
+            kept.give(ch)
+        full = len(kept)
+        c1 = channel(port_c)
+        kept.give(c1)  # C has none: A's second one makes room
+        evicted = a2.sock.fileno() == -1
+        c2, a3 = channel(port_c), channel(port_a)
+        kept.give(c2)  # C has one, nobody has two: closed
+        kept.give(a3)
+        after = {"full": full, "evicted": evicted, "count": len(kept),
+                 "c2 closed": c2.sock.fileno() == -1, "a3 closed": a3.sock.fileno() == -1,
+                 "a1 kept": a1.sock.fileno() != -1, "c1 kept": c1.sock.fileno() != -1}
+        roomy = UdpSockets(per_address=4, limit=4)
+        roomy.take(loop, ("127.0.0.1", port_a))
+        pair = [channel(port_a), channel(port_a)]
+        for ch in pair:
+            roomy.give(ch)
+        after["below the bound, two kept"] = len(roomy) == 2
+        kept.close()
+        roomy.close()
+        return after
+
+    seen = asyncio.run(scenario())
+    assert seen == {"full": 3, "evicted": True, "count": 3, "c2 closed": True,
+                    "a3 closed": True, "a1 kept": True, "c1 kept": True,
+                    "below the bound, two kept": True}

@@ -33,6 +33,7 @@ from probes.transport import (
     entry_cost,
     make_query,
 )
+from probes.wire import parse_reply
 
 SOA = "ns1.nic.fr. h.nic.fr. 1 14400 3600 604800 3600"
 
@@ -60,7 +61,8 @@ def reply_wire(serial: int = 1, padding: int = 0, query: WireQuery | None = None
 
 def test_the_cache_holds_what_fits_its_budget_and_no_byte_more():
     a, b, c = (reply_wire(serial) for serial in (1, 2, 3))
-    cache = ParseCache(entry_cost(a) + entry_cost(b))  # exactly two entries
+    cache = ParseCache(entry_cost(a, parse_reply(a))
+                       + entry_cost(b, parse_reply(b)))  # exactly two entries
     first = cache.parse(a)
     cache.parse(b)
     assert len(cache) == 2 and cache.used == cache.budget
@@ -75,35 +77,39 @@ def test_the_cache_holds_what_fits_its_budget_and_no_byte_more():
 
 def test_one_byte_under_two_entries_keeps_one():
     a, b = reply_wire(1), reply_wire(2)
-    cache = ParseCache(entry_cost(a) + entry_cost(b) - 1)
+    cache = ParseCache(entry_cost(a, parse_reply(a)) + entry_cost(b, parse_reply(b)) - 1)
     cache.parse(a)
     cache.parse(b)
-    assert len(cache) == 1 and cache.used == entry_cost(b)
+    assert len(cache) == 1 and cache.used == entry_cost(b, parse_reply(b))
 
 
 def test_a_zero_budget_caches_nothing_and_shrinking_evicts():
     wire = reply_wire()
     off = ParseCache(0)
     assert off.parse(wire) is not off.parse(wire) and len(off) == 0
-    cache = ParseCache(10 * entry_cost(wire))
+    cache = ParseCache(10 * entry_cost(wire, parse_reply(wire)))
     for serial in range(10):
         cache.parse(reply_wire(serial))
     assert len(cache) == 10
-    cache.resize(3 * entry_cost(wire))
+    cache.resize(3 * entry_cost(wire, parse_reply(wire)))
     assert len(cache) == 3 and cache.used <= cache.budget
 
 
-def test_the_cost_estimate_covers_what_a_parsed_reply_holds():
+@pytest.mark.parametrize("padding", [0, 2_000, 14_000])
+def test_the_cost_estimate_covers_what_a_parsed_reply_holds(padding):
+    """Replies our reader reads (padding 0: SOA, NS, A) and those dnspython parses (TXT
+    padding), each with its own serial as a sweep meets them: the estimate is within
+    [0.8, 2] of what the key and the parsed message really hold (tracemalloc)."""
     import tracemalloc
 
-    for padding in (0, 2_000, 14_000):
-        wire = reply_wire(padding=padding)
-        tracemalloc.start()
-        kept = [dns.message.from_wire(wire) for _ in range(10)]
-        held = tracemalloc.get_traced_memory()[0] / len(kept)
-        tracemalloc.stop()
-        # the estimate is within [0.8, 2] of the key's bytes plus the measured message
-        assert 0.8 * (held + len(wire)) <= entry_cost(wire) <= 2 * (held + len(wire)) + 2048
+    wires = [reply_wire(serial, padding=padding) for serial in range(1, 21)]
+    parse_reply(reply_wire(1000))  # the shared name tables hold the names already
+    tracemalloc.start()
+    kept = [parse_reply(wire) for wire in wires]
+    held = tracemalloc.get_traced_memory()[0] / len(kept) + len(wires[0]) + 33  # + the key
+    tracemalloc.stop()
+    assert (kept[0].index is None) == (padding == 0)  # which parser read it
+    assert 0.8 * held <= entry_cost(wires[0], kept[0]) <= 2 * held
 
 
 def test_many_distinct_replies_stay_within_the_byte_budget():
@@ -112,7 +118,7 @@ def test_many_distinct_replies_stay_within_the_byte_budget():
     for serial in range(2_000):  # a server whose answers change every time
         cache.parse(serial.to_bytes(2, "big") + padded[2:])  # other bytes every time
     assert cache.used <= 200_000
-    assert len(cache) == 200_000 // entry_cost(padded)
+    assert len(cache) == 200_000 // entry_cost(padded, parse_reply(padded))
 
 
 @pytest.mark.parametrize("oversize", [False, True])

@@ -180,8 +180,11 @@ def test_in_flight_cap_keeps_a_reserve(limit, open_now, cap):
     (64, 10, in_flight_cap(64, 10) - 1, 1),
     # the Prober at 1,024 with 2,000 in flight (no budget applied): nothing kept
     (1024, 10, 2000, 0),
-    # a normal service limit: the engine's own maximum, then half the limit
-    (1 << 20, 30, 2000, 16_384), (20_000, 30, 2000, 10_000),
+    # a normal service limit: the engine's own maximum, then what the budget leaves
+    # (20,000 - 30 open - 2,000 reserve - 2,000 in flight: every root-zone address keeps one)
+    (1 << 20, 30, 2000, 16_384), (20_000, 30, 2000, 15_970),
+    # the boundary of the engine's maximum: room for 16,384 at 18,238, one short at 18,237
+    (18_238, 30, 1, 16_384), (18_237, 30, 1, 16_383), (18_239, 30, 1, 16_384),
 ])
 def test_kept_sockets_fit_beside_every_query_in_flight(limit, open_now, in_flight, kept):
     assert kept_socket_cap(limit, open_now, in_flight, 16_384) == kept
@@ -487,3 +490,19 @@ def test_a_fresh_verdict_must_be_younger_than_the_first_unanswered_query():
             dataclasses.replace(healthy("ns2.nic.fr.", V4[1])[0], sent_at=100.0)]
     assert first_silent(lost, default=99.0) == 105.0
     assert first_silent(healthy("ns1.nic.fr.", V4[0]), default=99.0) == 99.0
+
+
+def test_kept_sockets_leave_half_the_hosts_source_ports(tmp_path):
+    from probes.limits import PORTS_ELSEWHERE, ephemeral_ports, kept_sockets_most
+
+    linux = tmp_path / "range"
+    linux.write_text("32768\t60999\n")
+    assert ephemeral_ports(str(linux)) == 28_232
+    assert kept_sockets_most(28_232, 16_384) == 14_116  # half the range
+    assert kept_sockets_most(32_768, 16_384) == 16_384  # the engine's own maximum
+    assert kept_sockets_most(32_770, 16_384) == 16_384
+    assert kept_sockets_most(32_767, 16_384) == 16_383  # one port short of it
+    assert kept_sockets_most(1, 16_384) == 0
+    assert ephemeral_ports(str(tmp_path / "absent")) == PORTS_ELSEWHERE
+    linux.write_text("garbage\n")
+    assert ephemeral_ports(str(linux)) == PORTS_ELSEWHERE

@@ -33,7 +33,13 @@ def assert_same(ours: dns.message.Message, theirs: dns.message.Message) -> None:
     assert (ours.edns, ours.ednsflags, ours.payload, ours.options) == (
         theirs.edns, theirs.ednsflags, theirs.payload, theirs.options)
     assert ours.opt == theirs.opt and ours.wire == theirs.wire
-    assert list(ours.index) == list(theirs.index)
+    # Ours keeps no index (memory): find_rrset scans instead and finds the same RRsets.
+    for number, section in enumerate(theirs.sections):
+        for rrset in section:
+            key = (number, rrset.name, rrset.rdclass, rrset.rdtype)
+            found, expected = ours.find_rrset(*key), theirs.find_rrset(*key)
+            assert found == expected and found.ttl == expected.ttl
+            assert ours.sections[number].index(found) == section.index(expected)
     for mine, ref in zip(ours.sections, theirs.sections, strict=True):
         assert len(mine) == len(ref)
         for a, b in zip(mine, ref, strict=True):
@@ -255,3 +261,51 @@ def test_the_caches_stay_bounded_whatever_names_and_options_come() -> None:
     padded = struct.pack("!HH", 12, 400) + bytes(400)  # EDNS padding: read, never kept
     assert read_reply(header(counts=(1, 0, 0, 1)) + QUESTION + rr(b"\x00", 41, padded, 1232))
     assert len(wire._opts) == before
+
+
+def test_equal_records_of_different_replies_are_one_object_with_their_case_kept() -> None:
+    """Records are shared between replies (memory), but only byte-equal ones: the same NS
+    target in another case is another object and reads as sent."""
+    def ns_reply(target: bytes, serial: int) -> bytes:
+        soa = b"\x02ns\xc0\x0c\x01h\xc0\x0c" + struct.pack("!IIIII", serial, 1, 2, 3, 4)
+        return (header(counts=(1, 2, 0, 1)) + QUESTION + rr(b"\xc0\x0c", 6, soa)
+                + rr(b"\xc0\x0c", 2, target) + rr(b"\x01a\x02fr\x00", 1, b"\x01\x02\x03\x04"))
+    lower, again, upper = (check(ns_reply(t, s)) for t, s in (
+        (b"\x01a\x02fr\x00", 1), (b"\x01a\x02fr\x00", 2), (b"\x01A\x02FR\x00", 3)))
+    assert lower is not None and again is not None and upper is not None
+    assert lower.answer[1][0] is again.answer[1][0]  # the same NS record: one object
+    assert lower.additional[0][0] is upper.additional[0][0]  # the same A record
+    assert lower.answer[0][0] is not again.answer[0][0]  # SOA serials differ
+    assert upper.answer[1][0] is not lower.answer[1][0]
+    assert upper.answer[1][0].to_text() == "A.FR." and lower.answer[1][0].to_text() == "a.fr."
+    assert upper.answer[1][0] == lower.answer[1][0]  # equal as dnspython compares them
+
+
+def test_the_shared_record_table_is_dropped_whole_at_its_bound(monkeypatch) -> None:
+    import probes.wire as wire
+
+    monkeypatch.setattr(wire, "_RDATAS_KEPT", 4)
+    wire._rdatas.clear()
+    sizes = []
+    for serial in range(1, 7):  # one new SOA record per reply
+        soa = b"\x02ns\xc0\x0c\x01h\xc0\x0c" + struct.pack("!IIIII", serial, 1, 2, 3, 4)
+        assert check(header(counts=(1, 1, 0, 0)) + QUESTION + rr(b"\xc0\x0c", 6, soa))
+        sizes.append(len(wire._rdatas))
+    assert sizes == [1, 2, 3, 4, 1, 2]  # at 4 held, the fifth starts a new table
+    wire._rdatas.clear()
+
+
+def test_query_ids_come_from_the_random_pool_each_once_across_its_refills() -> None:
+    import probes.transport as transport
+
+    template = WireQuery.standard("fr.", "SOA", 1232)
+    transport._forget_ids()  # what a forked child does first (os.register_at_fork)
+    ids = [template.with_new_id().wire[:2] for _ in range(3 * 2048 + 5)]  # three refills
+    assert all(len(i) == 2 for i in ids)
+    # 6,149 draws of 16 bits: ~5,900 distinct expected; a stuck or repeating pool has far fewer
+    assert len(set(ids)) > 5_500
+    assert ids[:2048] != ids[2048:4096]  # each refill is a new read, not the same bytes again
+    pool = transport._id_pool
+    transport._forget_ids()
+    template.with_new_id()
+    assert transport._id_pool != pool and transport._id_at == 2
