@@ -126,7 +126,7 @@ class QueryEngine:
         self.udp_sockets = UdpSockets(settings.per_address_in_flight,
                                       _kept_socket_limit(settings.max_in_flight))
         weakref.finalize(self, self.udp_sockets.close)
-        PARSE_CACHE.resize(settings.parse_cache_bytes)
+        PARSE_CACHE.resize(parse_cache_budget(settings.parse_cache_bytes, 0))
 
     def close(self) -> None:
         """Close the UDP sockets kept between queries (the engine stays usable)."""

@@ -129,13 +129,14 @@ PARSE_CACHE_PER_ADDRESS = 6 * 1024
 PARSE_CACHE_MOST = 128 * 1024 * 1024
 
 
-def parse_cache_budget(configured: int, addresses: int) -> int:
+def parse_cache_budget(configured: int | None, addresses: int) -> int:
     """The parse cache budget with `addresses` server addresses met: a configured budget
-    as it is; the default grown to PARSE_CACHE_PER_ADDRESS each, at most PARSE_CACHE_MOST.
-    Pure."""
-    if configured != DEFAULT_PARSE_CACHE_BYTES:
+    as it is (16 MiB set in the config stays 16 MiB); without one the default, grown to
+    PARSE_CACHE_PER_ADDRESS each, at most PARSE_CACHE_MOST. Pure."""
+    if configured is not None:
         return configured
-    return max(configured, min(PARSE_CACHE_MOST, addresses * PARSE_CACHE_PER_ADDRESS))
+    return max(DEFAULT_PARSE_CACHE_BYTES,
+               min(PARSE_CACHE_MOST, addresses * PARSE_CACHE_PER_ADDRESS))
 
 
 # A one-shot check meets each reply about once, and the repeats it does meet (a zone's
@@ -148,6 +149,6 @@ ONE_SHOT_PARSE_CACHE_BYTES = 4 * 1024 * 1024
 def for_one_shot(settings: ProbeSettings) -> ProbeSettings:
     """Settings of a one-shot command (`ccmon check`): the parse cache at most
     ONE_SHOT_PARSE_CACHE_BYTES, unless the config set a budget of its own."""
-    if settings.parse_cache_bytes != DEFAULT_PARSE_CACHE_BYTES:
+    if settings.parse_cache_bytes is not None:
         return settings
     return dataclasses.replace(settings, parse_cache_bytes=ONE_SHOT_PARSE_CACHE_BYTES)

@@ -69,8 +69,10 @@ class ProbeSettings:
     max_nameservers: int = DEFAULT_MAX_NAMESERVERS
     max_addresses: int = DEFAULT_MAX_ADDRESSES
     # Budget of the parse cache (probes/transport.py), key and parsed reply estimated in
-    # bytes; 0 = parse every reply anew. One cache per process: the last engine sizes it.
-    parse_cache_bytes: int = DEFAULT_PARSE_CACHE_BYTES
+    # bytes; 0 = parse every reply anew; None (not configured) = DEFAULT_PARSE_CACHE_BYTES
+    # grown with the addresses met (probes.limits.parse_cache_budget). One cache per
+    # process: the last engine sizes it.
+    parse_cache_bytes: int | None = None
     disabled_checks: frozenset[str] = field(default_factory=frozenset)
     # `checks.severity`: (check ID, tag, severity) for every re-levelled tag; the judges
     # look up the registry's default, judge() applies these (probes.checks.registry.relevel).

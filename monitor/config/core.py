@@ -224,7 +224,7 @@ TOP_LEVEL_KEYS = {
 PROBE_CAP_KEYS = ("max_nameservers", "max_addresses", "parse_cache_bytes")
 
 
-def _probe_caps(probe: Section) -> dict[str, int]:
+def _probe_caps(probe: Section) -> dict[str, int | None]:
     """probe.max_nameservers and probe.max_addresses: what one delegation may make us probe;
     probe.parse_cache_bytes: what the parse cache may hold."""
     d = ProbeSettings()

@@ -199,7 +199,9 @@ def test_no_reading_keeps_a_reply_alive_after_its_sweep():
 
 
 def test_parse_cache_bytes_is_read_from_the_probe_section():
-    assert parse_config("zones: [fr]\n").probe.parse_cache_bytes == DEFAULT_PARSE_CACHE_BYTES
+    assert parse_config("zones: [fr]\n").probe.parse_cache_bytes is None  # the default, grown
+    explicit = f"zones: [fr]\nprobe:\n  parse_cache_bytes: {DEFAULT_PARSE_CACHE_BYTES}\n"
+    assert parse_config(explicit).probe.parse_cache_bytes == DEFAULT_PARSE_CACHE_BYTES
     config = parse_config("zones: [fr]\nprobe:\n  parse_cache_bytes: 0\n")
     assert config.probe.parse_cache_bytes == 0
     for bad in ("-1", str(2**30 + 1), "lots"):
