@@ -25,7 +25,7 @@ from probes.evidence import apex_ns_names
 from probes.model import Finding, Transport, ZoneReport
 from probes.precheck.probe import PrecheckRun
 from probes.settings import ProbeSettings
-from probes.summarise import server_statuses, with_address_facts
+from probes.summarise import address_facts, server_statuses
 
 VERDICT_PREFIX = "would pass IANA's technical checks:"
 
@@ -69,7 +69,7 @@ def judge(run: PrecheckRun) -> tuple[ZoneReport, Verdict]:
     pre = run.evidence
     findings = judge_precheck(pre)
     evidence = pre.evidence
-    statuses = with_address_facts(server_statuses(evidence), evidence)
+    statuses = server_statuses(evidence, facts=address_facts(evidence))
     report = ZoneReport(
         zone=pre.zone.rstrip("."),
         started_at=time.time() - run.duration,

@@ -12,7 +12,6 @@ __post_init__), so a report read back from the store carries the same summary.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -133,13 +132,6 @@ def address_facts(evidence: Evidence) -> Facts:
         }
 
     return facts
-
-
-def with_address_facts(statuses: list[ServerStatus], evidence: Evidence) -> list[ServerStatus]:
-    """The statuses, their UDP rows with the per-address facts filled in (TCP rows as given)."""
-    facts = address_facts(evidence)
-    return [dataclasses.replace(status, **facts((status.nameserver, status.address)))
-            if status.transport is Transport.UDP else status for status in statuses]
 
 
 # --- DNSSEC --------------------------------------------------------------------------

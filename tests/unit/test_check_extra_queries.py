@@ -21,7 +21,7 @@ from probes.model import (
 from probes.observe import EXTRA_PROBES
 from probes.observe_further import build_query, further_queries, wanted_queries
 from probes.settings import ProbeSettings
-from probes.summarise import server_statuses, with_address_facts
+from probes.summarise import address_facts, server_statuses
 from tests.unit.builders import ZONE, delegation, evidence, healthy, obs
 from tests.unit.builders_extra import NOW, answer, extra, signed_server, soa_rrset
 
@@ -177,7 +177,7 @@ def test_facts_on_the_udp_row_only():
                                                            rcode=5)),
     ]
     ev = evidence(observations)
-    rows = with_address_facts(server_statuses(ev), ev)
+    rows = server_statuses(ev, facts=address_facts(ev))
     udp, tcp = rows
     assert (udp.transport, tcp.transport) == (Transport.UDP, Transport.TCP)
     assert udp.rrsig_expires_at == NOW + 14 * 86400
