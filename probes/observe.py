@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any, TypeVar
 
-import dns.name
-
 from probes.engine import QueryEngine
-from probes.evidence import is_authoritative
+from probes.evidence import is_authoritative, name_of
 from probes.model import Delegation, Observation, Transport
 from probes.observe_further import further_queries
 
@@ -102,17 +100,12 @@ async def observe_further(
     return [obs for batch in found for obs in batch]
 
 
-@lru_cache(maxsize=32_768)  # the same zones and NS names every sweep (whole root: ~7,400)
-def _name(text: str) -> dns.name.Name:
-    return dns.name.from_text(text)
-
-
 async def _glue_questions(
     delegation: Delegation, observations: list[Observation], engine: QueryEngine
 ) -> list[Observation]:
     """A and AAAA of the in-zone NS names that have glue, asked of one authoritative server."""
-    zone = _name(delegation.zone)
-    in_zone = [n for n in delegation.glue if _name(n).is_subdomain(zone)]
+    zone = name_of(delegation.zone)
+    in_zone = [n for n in delegation.glue if name_of(n).is_subdomain(zone)]
     if not in_zone:
         return []
     answering = [
