@@ -9,7 +9,9 @@ case for the event loop), and scrapes /metrics back to back for the given number
 rounds. Prints p50/p99/max scrape latency over all scrapes and over the scrapes taken while a
 sweep round was in progress (zones at different sweep counts), the exposition size (plain and
 gzip) and series count, and the sweep durations. Exit status 1 if p99 during sweeps exceeds
---limit seconds.
+--limit seconds. ``--trace`` adds, for the scrapes during sweep rounds, where their time went
+inside ccmon (bench/scrape_trace/sitecustomize.py, loaded into the child): the web thread's
+CPU, run-queue wait and blocked time per scrape, and the garbage collections.
 
 ``--world root`` needs no DNS: it builds one ZoneReport per TLD of ``root.zone`` (every TLD,
 its real NS names and glue addresses, UDP and TCP rows, the further checks' facts) and
@@ -388,11 +390,18 @@ def report_trace(trace: dict[str, list[dict[str, Any]]], scrapes: list[Scrape]) 
               + ", ".join(f"{k} {v * 1000:.1f}" for k, v in row.items()
                           if k not in ("at", "path", "start") and v is not None)
               + f"; gc pauses within it: {', '.join(pauses) or 'none'}")  # fmt: skip
+    first = scrapes[0][0]
     for generation in (0, 1, 2):
-        pauses = [g["seconds"] for g in trace["gc"] if g["generation"] == generation]
-        if pauses:
-            print(f"  gc generation {generation}: {len(pauses)} collections, "
-                  f"max {max(pauses) * 1000:.1f} ms, total {sum(pauses) * 1000:.0f} ms")
+        pauses = [g for g in trace["gc"] if g["generation"] == generation]
+        if not pauses:
+            continue
+        longest = sorted(pauses, key=lambda g: -g["seconds"])[:4]
+        print(f"  gc generation {generation}: {len(pauses)} collections, total "
+              f"{sum(g['seconds'] for g in pauses) * 1000:.0f} ms "
+              f"({sum(g['cpu'] for g in pauses) * 1000:.0f} ms CPU); longest (ms, CPU ms @ s "
+              "after the first scrape): "
+              + ", ".join(f"{g['seconds'] * 1000:.1f}, {g['cpu'] * 1000:.1f} @ "
+                          f"{g['at'] - first:.1f}" for g in longest))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ written), the handler's wall and CPU time, and the thread's CPU time and run-que
 the middleware (``/proc/self/task/TID/schedstat``: time runnable but not on a CPU, that is
 the machine's other load). What is left (wall - CPU - run queue) is time the thread was
 blocked: waiting for the GIL, or for the client to take the body. Per garbage collection:
-generation, duration and thread (``gc.callbacks``).
+generation, duration, CPU time and thread (``gc.callbacks``): a collection holds the GIL
+for its whole duration, preempted or not.
 """
 
 from __future__ import annotations
@@ -26,18 +27,19 @@ from typing import Any
 
 OUT = os.environ.get("CCMON_SCRAPE_TRACE", "")
 RECORDS: dict[str, list[Any]] = {"gc": [], "requests": []}
-_gc_started: dict[int, float] = {}
+_gc_started: dict[int, tuple[float, float]] = {}
 
 
 def _gc_callback(phase: str, info: dict[str, int]) -> None:
-    now = time.perf_counter()
+    now, cpu = time.perf_counter(), time.thread_time()
     ident = threading.get_ident()
     if phase == "start":
-        _gc_started[ident] = now
+        _gc_started[ident] = (now, cpu)
         return
-    began = _gc_started.pop(ident, now)
+    began, cpu_began = _gc_started.pop(ident, (now, cpu))
     RECORDS["gc"].append({"at": time.time(), "generation": info["generation"],
-                          "seconds": now - began, "thread": threading.current_thread().name})
+                          "seconds": now - began, "cpu": cpu - cpu_began,
+                          "thread": threading.current_thread().name})  # fmt: skip
 
 
 def _schedstat() -> tuple[float, float]:
