@@ -369,8 +369,16 @@ def report_trace(trace: dict[str, list[dict[str, Any]]], scrapes: list[Scrape]) 
     if not rows:
         print("trace: no scrape during a sweep round matched a served request")
         return
+    for latency, row in rows:  # one clock (time.time) on both sides: the same machine
+        accepted = row["at"] - row["middleware"] - (row["queued"] or 0.0)
+        row["before_accept"] = accepted - row["start"]
+        row["after_written"] = row["start"] + latency - row["at"]
     columns = {
         "client latency": [lat for lat, _ in rows],
+        "client start to server accept (connect, web thread wake-up and GIL)": [
+            r["before_accept"] for _, r in rows],
+        "body written to client done (client reading, its scheduling)": [
+            r["after_written"] for _, r in rows],
         "server: accept to middleware": [r["queued"] or 0.0 for _, r in rows],
         "server: middleware (handler + body written)": [r["middleware"] for _, r in rows],
         "server: handler": [r["handler"] for _, r in rows],
