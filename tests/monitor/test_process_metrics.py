@@ -12,7 +12,9 @@ import pytest
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.metrics import Exporter
 from monitor.process_metrics import FD_DIR, ProcessMetrics, open_descriptors
+from monitor.snapshot import MonitorState, Snapshot
 
 # /proc/self/fdinfo lists the same descriptors as /proc/self/fd, and its stat() size is 0
 # on every kernel: the listing that kernels before 6.2 need, on this one.
@@ -83,3 +85,15 @@ def test_a_scrape_with_thousands_of_sockets_costs_no_listing(
         return time.thread_time() - started
 
     assert cpu(ours) < cpu(theirs) / 4
+
+
+def test_the_exporter_serves_the_count_without_a_listing() -> None:
+    """/metrics' tail: the client library's count would be one more (its listing's own
+    descriptor); ccmon's is the kernel's."""
+    exporter = Exporter(MonitorState(Snapshot(zones=("mx",))), build_version="1")
+    for body in (exporter.serve(False), exporter.text()):
+        served = {f.name: f.samples[0].value
+                  for f in text_string_to_metric_families(body.decode())
+                  if f.name.startswith("process_")}  # fmt: skip
+        assert served["process_open_fds"] == open_descriptors()
+        assert len(served) == 6
