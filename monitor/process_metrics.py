@@ -63,11 +63,12 @@ class ProcessMetrics(Collector):
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._fallback: ProcessCollector | None = None
-        self._ticks = float(os.sysconf("SC_CLK_TCK"))
-        self._page = float(os.sysconf("SC_PAGE_SIZE"))
+        self._ticks = self._page = self._start = 0.0
         try:
+            self._ticks = float(os.sysconf("SC_CLK_TCK"))
+            self._page = float(os.sysconf("SC_PAGE_SIZE"))
             self._start = float(_stat_fields()[19]) / self._ticks + _boot_time()
-        except (OSError, IndexError, ValueError):  # no /proc: the library's collector
+        except (OSError, IndexError, ValueError, AttributeError):  # no /proc: the library's
             self._fallback = ProcessCollector(registry=None)
         registry.register(self)
 
