@@ -37,7 +37,8 @@ def open_descriptors(fd_dir: str = FD_DIR) -> int:
 
 
 def _read(path: str) -> bytes:
-    """The whole of a small /proc file: open, one read, close (no buffered-file layers)."""
+    """A /proc file shorter than 4 KiB (/proc/self/stat): open, one read, close, no
+    buffered-file layers (each system call is a point where the GIL may change hands)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         return os.read(fd, 4096)
@@ -52,7 +53,11 @@ def _stat_fields() -> list[bytes]:
 
 
 def _boot_time() -> float:
-    for line in _read("/proc/stat").splitlines():
+    """The boot time (once, at start): /proc/stat runs to many kilobytes on big machines
+    (a line per CPU, one count per interrupt) before its btime line, so it is read whole."""
+    with open("/proc/stat", "rb") as f:
+        text = f.read()
+    for line in text.splitlines():
         if line.startswith(b"btime "):
             return float(line.split()[1])
     raise OSError("no btime in /proc/stat")
