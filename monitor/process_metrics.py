@@ -15,9 +15,9 @@ alerts written for any Prometheus client keep working.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
-from collections.abc import Iterator
 
 from prometheus_client import ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -77,26 +77,34 @@ class ProcessMetrics(Collector):
             self._fallback = ProcessCollector(registry=None)
         registry.register(self)
 
-    def collect(self) -> Iterator[Metric]:
-        """The samples of now: memory and CPU from one read of /proc/self/stat."""
+    def collect(self) -> list[Metric]:
+        """The samples of now. What cannot be read is left out, as the library does: out of
+        descriptors (EMFILE) /proc/self/stat cannot be opened, and /metrics must still work."""
         if self._fallback is not None:
-            yield from self._fallback.collect()
-            return
-        fields = _stat_fields()
-        yield GaugeMetricFamily("process_virtual_memory_bytes", "Virtual memory size in bytes.",
-                                value=float(fields[20]))  # fmt: skip
-        yield GaugeMetricFamily("process_resident_memory_bytes",
-                                "Resident memory size in bytes.",
-                                value=float(fields[21]) * self._page)  # fmt: skip
-        yield GaugeMetricFamily("process_start_time_seconds",
-                                "Start time of the process since unix epoch in seconds.",
-                                value=self._start)  # fmt: skip
-        cpu = (float(fields[11]) + float(fields[12])) / self._ticks
-        yield CounterMetricFamily("process_cpu_seconds_total",
-                                  "Total user and system CPU time spent in seconds.", value=cpu)
-        yield GaugeMetricFamily("process_open_fds", "Number of open file descriptors.",
-                                value=open_descriptors())  # fmt: skip
+            return list(self._fallback.collect())
+        out: list[Metric] = []
+        with contextlib.suppress(OSError):
+            out += self._from_stat(_stat_fields())
+        with contextlib.suppress(OSError):  # the listing of kernels before 6.2 needs one
+            out.append(GaugeMetricFamily("process_open_fds", "Number of open file descriptors.",
+                                         value=open_descriptors()))  # fmt: skip
         soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         limit = float("inf") if soft == resource.RLIM_INFINITY else float(soft)
-        yield GaugeMetricFamily("process_max_fds", "Maximum number of open file descriptors.",
-                                value=limit)  # fmt: skip
+        out.append(GaugeMetricFamily("process_max_fds", "Maximum number of open file descriptors.",
+                                     value=limit))  # fmt: skip
+        return out
+
+    def _from_stat(self, fields: list[bytes]) -> list[Metric]:
+        """Memory, start time and CPU from the fields of /proc/self/stat."""
+        cpu = (float(fields[11]) + float(fields[12])) / self._ticks
+        return [
+            GaugeMetricFamily("process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                              value=float(fields[20])),
+            GaugeMetricFamily("process_resident_memory_bytes", "Resident memory size in bytes.",
+                              value=float(fields[21]) * self._page),
+            GaugeMetricFamily("process_start_time_seconds",
+                              "Start time of the process since unix epoch in seconds.",
+                              value=self._start),
+            CounterMetricFamily("process_cpu_seconds_total",
+                                "Total user and system CPU time spent in seconds.", value=cpu),
+        ]  # fmt: skip

@@ -97,3 +97,30 @@ def test_the_exporter_serves_the_count_without_a_listing() -> None:
                   if f.name.startswith("process_")}  # fmt: skip
         assert served["process_open_fds"] == open_descriptors()
         assert len(served) == 6
+
+
+def test_out_of_descriptors_the_scrape_still_works() -> None:
+    """At the descriptor limit (EMFILE) /proc/self/stat cannot be opened: the families read
+    from it are left out, as the client library does, and the count is still there (stat()
+    needs no descriptor). The soft limit is lowered for the test, so filling it is cheap."""
+    registry = CollectorRegistry()
+    ProcessMetrics(registry)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = open_descriptors() + 16
+    held: list[int] = []
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    try:
+        with pytest.raises(OSError):
+            for _ in range(64):  # about 16 succeed (descriptors are numbered below the limit)
+                held.append(os.open("/dev/null", os.O_RDONLY))
+        served = families(registry)
+        limit = families(registry)["process_max_fds"][2]
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert "process_cpu_seconds" not in served
+    assert served["process_open_fds"][2] == open_descriptors() + len(held)
+    assert len(held) >= 1
+    assert limit == low
+    assert "process_cpu_seconds" in families(registry)  # with a descriptor free again
