@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import http.client
 import json
 import os
 import random
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,35 @@ def scrape(url: str, zipped: bool = True) -> tuple[float, bytes, int]:
     latency = time.perf_counter() - t
     body = gzip.decompress(wire) if encoding == "gzip" else wire
     return latency, body, len(wire)
+
+
+class KeptScraper:
+    """Scrapes over one kept-alive connection, as Prometheus does (urllib opens one per
+    scrape); reconnects when the server closed it."""
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port, self.path = parts.hostname or "", parts.port or 80, parts.path
+        self.conn: http.client.HTTPConnection | None = None
+
+    def __call__(self, url: str) -> tuple[float, bytes, int]:
+        t = time.perf_counter()
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            self.conn.request("GET", self.path, headers={"Accept-Encoding": "gzip"})
+            resp = self.conn.getresponse()
+            wire = resp.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            self.conn = None
+            raise
+        latency = time.perf_counter() - t
+        if resp.will_close:
+            self.conn.close()
+            self.conn = None
+        zipped = resp.headers.get("Content-Encoding", "") == "gzip"
+        return latency, gzip.decompress(wire) if zipped else wire, len(wire)
 
 
 def load() -> str:
@@ -196,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                              "of root.zone, synthetic reports (no DNS)")  # fmt: skip
     parser.add_argument("--spread", type=float, default=10.0,
                         help="root world: seconds over which a round publishes every zone")
+    parser.add_argument("--keep-alive", action="store_true",
+                        help="cctld world: scrape over one kept-alive connection, as "
+                             "Prometheus does (default: a new connection per scrape)")
     parser.add_argument("--trace", action="store_true",
                         help="cctld world: also print where the scrapes' time went inside "
                              "ccmon (bench/scrape_trace: web thread CPU, run queue, blocked; "
@@ -321,7 +355,9 @@ def measure(url: str, zones: list[str], args: argparse.Namespace,
                 raise
             time.sleep(0.1)
     print(f"scale world: {len(zones)} zones, lab {lab.mode} on port {lab.port}; "
-          f"ccmon interval {args.interval:.0f} s, no jitter")  # fmt: skip
+          f"ccmon interval {args.interval:.0f} s, no jitter; "
+          f"{'one kept-alive connection' if args.keep_alive else 'a connection per scrape'}")
+    get = KeptScraper(url) if args.keep_alive else scrape
     all_lat: list[float] = []
     during: list[float] = []
     stamps: list[tuple[float, float]] = []  # (latency, wall time at the start)
@@ -330,7 +366,7 @@ def measure(url: str, zones: list[str], args: argparse.Namespace,
     end = time.monotonic() + args.rounds * args.interval
     while time.monotonic() < end:
         start = time.time()
-        latency, body, wire = scrape(url)
+        latency, body, wire = get(url)
         stamps.append((latency, start))
         all_lat.append(latency)
         counts = [float(v) for v in SWEEPS.findall(body.decode())]
@@ -375,7 +411,7 @@ def report_trace(trace: dict[str, list[dict[str, Any]]], scrapes: list[Scrape]) 
         row["after_written"] = row["start"] + latency - row["at"]
     columns = {
         "client latency": [lat for lat, _ in rows],
-        "client start to server accept (connect, web thread wake-up and GIL)": [
+        "client start to server accept (kept alive: to the request's turn)": [
             r["before_accept"] for _, r in rows],
         "body written to client done (client reading, its scheduling)": [
             r["after_written"] for _, r in rows],
@@ -384,6 +420,8 @@ def report_trace(trace: dict[str, list[dict[str, Any]]], scrapes: list[Scrape]) 
         "server: handler": [r["handler"] for _, r in rows],
         "web thread CPU": [r["cpu"] for _, r in rows],
         "web thread run queue (machine load)": [r["runq"] for _, r in rows],
+        "web thread run queue before the request (its wake-up)": [
+            r.get("runq_before") or 0.0 for _, r in rows],
         "web thread blocked (GIL, client reading)": [
             max(0.0, r["middleware"] - r["cpu"] - r["runq"]) for _, r in rows],
     }  # fmt: skip

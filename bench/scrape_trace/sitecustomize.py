@@ -6,7 +6,8 @@ Per request, on the web thread: the time from the connection's accept to the req
 turn in the limiter's middleware, the middleware's whole time (handler, headers and body
 written), the handler's wall and CPU time, and the thread's CPU time and run-queue wait over
 the middleware (``/proc/self/task/TID/schedstat``: time runnable but not on a CPU, that is
-the machine's other load). What is left (wall - CPU - run queue) is time the thread was
+the machine's other load), and its run-queue wait since the previous request ended (the
+wake-up for this one). What is left (wall - CPU - run queue) is time the thread was
 blocked: waiting for the GIL, or for the client to take the body. Per garbage collection:
 generation, duration, CPU time and thread (``gc.callbacks``): a collection holds the GIL
 for its whole duration, preempted or not.
@@ -28,6 +29,7 @@ from typing import Any
 OUT = os.environ.get("CCMON_SCRAPE_TRACE", "")
 RECORDS: dict[str, list[Any]] = {"gc": [], "requests": []}
 _gc_started: dict[int, tuple[float, float]] = {}
+_last: dict[str, float] = {}  # the web thread's run-queue total when its last request ended
 
 
 def _gc_callback(phase: str, info: dict[str, int]) -> None:
@@ -57,8 +59,11 @@ def _patch_limits(module: Any) -> None:
     @web.middleware
     async def middleware(self: Any, request: Any, handler: Any) -> Any:
         conn = self.by_transport.get(request.transport) if request.transport else None
-        queued = self.loop.time() - conn.accepted if conn else None
+        # from the accept, for a connection's first request (later ones: kept alive)
+        queued = self.loop.time() - conn.accepted if conn and conn.requests == 0 else None
         started, (cpu0, runq0) = time.perf_counter(), _schedstat()
+        # run-queue wait since the previous request ended: the wake-up for this one
+        before = runq0 - _last["runq"] if "runq" in _last else None
         timing = {"wall": 0.0, "cpu": 0.0}
 
         async def timed(req: Any) -> Any:
@@ -73,10 +78,12 @@ def _patch_limits(module: Any) -> None:
             return await original(self, request, timed)
         finally:
             cpu1, runq1 = _schedstat()
+            _last["runq"] = runq1
             RECORDS["requests"].append({
                 "at": time.time(), "path": request.path, "queued": queued,
                 "middleware": time.perf_counter() - started, "handler": timing["wall"],
                 "handler_cpu": timing["cpu"], "cpu": cpu1 - cpu0, "runq": runq1 - runq0,
+                "runq_before": before,
             })  # fmt: skip
 
     module.ConnectionLimiter.middleware = middleware
