@@ -9,7 +9,9 @@ case for the event loop), and scrapes /metrics back to back for the given number
 rounds. Prints p50/p99/max scrape latency over all scrapes and over the scrapes taken while a
 sweep round was in progress (zones at different sweep counts), the exposition size (plain and
 gzip) and series count, and the sweep durations. Exit status 1 if p99 during sweeps exceeds
---limit seconds.
+--limit seconds. ``--trace`` adds, for the scrapes during sweep rounds, where their time went
+inside ccmon (bench/scrape_trace/sitecustomize.py, loaded into the child): the web thread's
+CPU, run-queue wait and blocked time per scrape, and the garbage collections.
 
 ``--world root`` needs no DNS: it builds one ZoneReport per TLD of ``root.zone`` (every TLD,
 its real NS names and glue addresses, UDP and TCP rows, the further checks' facts) and
@@ -25,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import http.client
+import json
 import os
 import random
 import re
@@ -34,10 +38,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+TRACER = Path(__file__).resolve().parent / "scrape_trace"  # its sitecustomize.py (--trace)
 sys.path.insert(0, str(REPO))
 
 from lab import Lab, load_scenario  # noqa: E402
@@ -78,6 +85,35 @@ def scrape(url: str, zipped: bool = True) -> tuple[float, bytes, int]:
     latency = time.perf_counter() - t
     body = gzip.decompress(wire) if encoding == "gzip" else wire
     return latency, body, len(wire)
+
+
+class KeptScraper:
+    """Scrapes over one kept-alive connection, as Prometheus does (urllib opens one per
+    scrape); reconnects when the server closed it."""
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port, self.path = parts.hostname or "", parts.port or 80, parts.path
+        self.conn: http.client.HTTPConnection | None = None
+
+    def __call__(self, url: str) -> tuple[float, bytes, int]:
+        t = time.perf_counter()
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            self.conn.request("GET", self.path, headers={"Accept-Encoding": "gzip"})
+            resp = self.conn.getresponse()
+            wire = resp.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            self.conn = None
+            raise
+        latency = time.perf_counter() - t
+        if resp.will_close:
+            self.conn.close()
+            self.conn = None
+        zipped = resp.headers.get("Content-Encoding", "") == "gzip"
+        return latency, gzip.decompress(wire) if zipped else wire, len(wire)
 
 
 def load() -> str:
@@ -191,6 +227,13 @@ def main(argv: list[str] | None = None) -> int:
                              "of root.zone, synthetic reports (no DNS)")  # fmt: skip
     parser.add_argument("--spread", type=float, default=10.0,
                         help="root world: seconds over which a round publishes every zone")
+    parser.add_argument("--keep-alive", action="store_true",
+                        help="cctld world: scrape over one kept-alive connection, as "
+                             "Prometheus does (default: a new connection per scrape)")
+    parser.add_argument("--trace", action="store_true",
+                        help="cctld world: also print where the scrapes' time went inside "
+                             "ccmon (bench/scrape_trace: web thread CPU, run queue, blocked; "
+                             "garbage collections)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.world == "root":
         return main_root(args)
@@ -206,17 +249,24 @@ def main(argv: list[str] | None = None) -> int:
         ))  # fmt: skip
         # CCMON_BENCH_PYTHONPATH: e.g. a sitecustomize.py that traces the child (diagnostics)
         extra = os.environ.get("CCMON_BENCH_PYTHONPATH", "")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), extra)))}
+        trace = Path(tmp) / "trace.json"
+        if args.trace:  # after the caller's (whose sitecustomize.py may run the tracer's)
+            extra = os.pathsep.join(filter(None, (extra, str(TRACER))))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), extra))),
+               "CCMON_SCRAPE_TRACE": str(trace) if args.trace else ""}  # fmt: skip
         log = open(Path(tmp) / "ccmon.log", "wb")  # noqa: SIM115
         argv = [sys.executable, "-m", "monitor", "run", "--config", str(config)]
         proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://{listen}/metrics"
         try:
-            return measure(url, zones, args, lab)
+            status, scrapes = measure(url, zones, args, lab)
         finally:
             proc.terminate()
             proc.wait(10)
             log.close()
+        if args.trace:
+            report_trace(json.loads(trace.read_text()), scrapes)
+        return status
 
 
 def main_root(args: argparse.Namespace) -> int:
@@ -290,7 +340,11 @@ def report_exposition(body: bytes, wire: int, addresses: int, zones: int) -> Non
     print("largest families: " + ", ".join(f"{name} {n}" for name, n in top))
 
 
-def measure(url: str, zones: list[str], args: argparse.Namespace, lab: Lab) -> int:
+Scrape = tuple[float, float, bool]  # (wall time at the start, latency, during a sweep round)
+
+
+def measure(url: str, zones: list[str], args: argparse.Namespace,
+            lab: Lab) -> tuple[int, list[Scrape]]:
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -301,20 +355,25 @@ def measure(url: str, zones: list[str], args: argparse.Namespace, lab: Lab) -> i
                 raise
             time.sleep(0.1)
     print(f"scale world: {len(zones)} zones, lab {lab.mode} on port {lab.port}; "
-          f"ccmon interval {args.interval:.0f} s, no jitter")  # fmt: skip
+          f"ccmon interval {args.interval:.0f} s, no jitter; "
+          f"{'one kept-alive connection' if args.keep_alive else 'a connection per scrape'}")
+    get = KeptScraper(url) if args.keep_alive else scrape
     all_lat: list[float] = []
     during: list[float] = []
     stamps: list[tuple[float, float]] = []  # (latency, wall time at the start)
+    scrapes: list[Scrape] = []
     body, wire = b"", 0
     end = time.monotonic() + args.rounds * args.interval
     while time.monotonic() < end:
         start = time.time()
-        latency, body, wire = scrape(url)
+        latency, body, wire = get(url)
         stamps.append((latency, start))
         all_lat.append(latency)
         counts = [float(v) for v in SWEEPS.findall(body.decode())]
-        if counts and min(counts) != max(counts):
+        sweeping = bool(counts) and min(counts) != max(counts)
+        if sweeping:
             during.append(latency)
+        scrapes.append((start, latency, sweeping))
         time.sleep(args.every)
     text = body.decode()
     durations = [float(v) for v in DURATIONS.findall(text)]
@@ -328,7 +387,67 @@ def measure(url: str, zones: list[str], args: argparse.Namespace, lab: Lab) -> i
     print("slowest scrapes (ms @ unix time): "
           + ", ".join(f"{lat * 1000:.0f} @ {at:.3f}" for lat, at in slowest))  # fmt: skip
     ok = not during or pct(during, 99) <= args.limit
-    return 0 if ok else 1
+    return (0 if ok else 1), scrapes
+
+
+def report_trace(trace: dict[str, list[dict[str, Any]]], scrapes: list[Scrape]) -> None:
+    """The server side of the scrapes during sweep rounds (bench/scrape_trace), each matched
+    to its client-side latency: scrapes go one at a time, so a scrape's request is the one
+    recorded after it started and before the next one started."""
+    served = sorted((r for r in trace["requests"] if r["path"] == "/metrics"),
+                    key=lambda r: r["at"])  # fmt: skip
+    rows: list[tuple[float, dict[str, Any]]] = []
+    starts = [start for start, _, _ in scrapes] + [float("inf")]
+    for (start, latency, sweeping), until in zip(scrapes, starts[1:], strict=True):
+        match = next((r for r in served if start <= r["at"] < until), None)
+        if sweeping and match is not None:
+            rows.append((latency, {**match, "start": start}))
+    if not rows:
+        print("trace: no scrape during a sweep round matched a served request")
+        return
+    for latency, row in rows:  # one clock (time.time) on both sides: the same machine
+        accepted = row["at"] - row["middleware"] - (row["queued"] or 0.0)
+        row["before_accept"] = accepted - row["start"]
+        row["after_written"] = row["start"] + latency - row["at"]
+    columns = {
+        "client latency": [lat for lat, _ in rows],
+        "client start to server accept (kept alive: to the request's turn)": [
+            r["before_accept"] for _, r in rows],
+        "body written to client done (client reading, its scheduling)": [
+            r["after_written"] for _, r in rows],
+        "server: accept to middleware": [r["queued"] or 0.0 for _, r in rows],
+        "server: middleware (handler + body written)": [r["middleware"] for _, r in rows],
+        "server: handler": [r["handler"] for _, r in rows],
+        "web thread CPU": [r["cpu"] for _, r in rows],
+        "web thread run queue (machine load)": [r["runq"] for _, r in rows],
+        "web thread run queue before the request (its wake-up)": [
+            r.get("runq_before") or 0.0 for _, r in rows],
+        "web thread blocked (GIL, client reading)": [
+            max(0.0, r["middleware"] - r["cpu"] - r["runq"]) for _, r in rows],
+    }  # fmt: skip
+    print(f"trace of the {len(rows)} scrapes during sweep rounds (ms):")
+    for name, values in columns.items():
+        print(f"  {name}: p50 {pct(values, 50) * 1000:.1f}, p90 {pct(values, 90) * 1000:.1f}, "
+              f"max {max(values) * 1000:.1f}")  # fmt: skip
+    for latency, row in sorted(rows, key=lambda row: -row[0])[:3]:
+        pauses = [f"gen{g['generation']} {g['seconds'] * 1000:.1f}" for g in trace["gc"]
+                  if row["start"] <= g["at"] and g["at"] - g["seconds"] <= row["start"] + latency]
+        print(f"  slow scrape, {latency * 1000:.1f} ms: "
+              + ", ".join(f"{k} {v * 1000:.1f}" for k, v in row.items()
+                          if k not in ("at", "path", "start") and v is not None)
+              + f"; gc pauses within it: {', '.join(pauses) or 'none'}")  # fmt: skip
+    first = scrapes[0][0]
+    for generation in (0, 1, 2):
+        pauses = [g for g in trace["gc"] if g["generation"] == generation]
+        if not pauses:
+            continue
+        longest = sorted(pauses, key=lambda g: -g["seconds"])[:4]
+        print(f"  gc generation {generation}: {len(pauses)} collections, total "
+              f"{sum(g['seconds'] for g in pauses) * 1000:.0f} ms "
+              f"({sum(g['cpu'] for g in pauses) * 1000:.0f} ms CPU); longest (ms, CPU ms @ s "
+              "after the first scrape): "
+              + ", ".join(f"{g['seconds'] * 1000:.1f}, {g['cpu'] * 1000:.1f} @ "
+                          f"{g['at'] - first:.1f}" for g in longest))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import ProcessCollector, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -40,6 +40,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from monitor.alerts import FAILURE_REASONS, OUTBOX_STATES
+from monitor.process_metrics import ProcessMetrics
 from monitor.snapshot import Histogram, MonitorState, Snapshot, ZoneHistory, ZoneTotals
 from probes.addresses import Family, family_of
 from probes.checks import CHECKS, Kind, edns
@@ -806,10 +807,10 @@ class Exporter:
         self.state = state
         self.collector = CcmonCollector(state, build_version, config_loaded_at)
         self.process = CollectorRegistry()
-        ProcessCollector(registry=self.process)
+        ProcessMetrics(self.process)
         self.registry = CollectorRegistry()
         self.registry.register(self.collector)
-        ProcessCollector(registry=self.registry)
+        ProcessMetrics(self.registry)
         self._rendered: Rendered | None = None
         self._wake = threading.Condition()
         self._wanted = False
