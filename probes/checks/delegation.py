@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 
-import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
 
 from probes.checks.registry import Tag, register
-from probes.evidence import Evidence, apex_ns_names, rcode_of, rrset_addresses
+from probes.evidence import Evidence, aa_set, apex_ns_names, rcode_of, rrset_addresses
 from probes.model import Finding, Severity, Transport
 
 MIN_NAMESERVERS = 2  # RFC 2182
@@ -152,7 +151,7 @@ def judge_glue(evidence: Evidence) -> Iterator[Finding]:
 
 
 def _authoritative_reply(reply: dns.message.Message) -> bool:
-    return bool(reply.flags & dns.flags.AA) and rcode_of(reply) == dns.rcode.NOERROR
+    return aa_set(reply) and rcode_of(reply) == dns.rcode.NOERROR
 
 
 @register(
