@@ -25,6 +25,9 @@ from probes.model import Delegation, FailureKind, FamilyHealth, Observation, Tra
 from probes.names import name_text
 from probes.settings import ProbeSettings
 
+#: The key that says the observations have been filed by question (Evidence._by_question).
+_SORTED: tuple[str, str, None] = ("", "", None)
+
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
@@ -39,36 +42,41 @@ class Evidence:
     vantage: Mapping[str, FamilyHealth] = field(default_factory=dict)
     unmeasured: frozenset[str] = frozenset()
     nothing_measured: bool = False
-    # The observations by question, sorted out on first use: the judges and the summarise
-    # stage ask for the same few selections ~40 times per zone, each a scan of them all.
-    _selected: dict[tuple[str, str, Transport | None], tuple[Observation, ...]] = field(
+    # The observations by question, sorted out in one pass on first use: the judges and the
+    # summarise stage ask for the same few selections ~40 times per zone.
+    _selected: dict[tuple[str, str, Transport | None], list[Observation]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
     _soa: dict[Transport, dict[tuple[str, str], Observation]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
 
+    def _by_question(self) -> dict[tuple[str, str, Transport | None], list[Observation]]:
+        """(variant, "", None) for further queries; ("", rdtype, transport) and
+        ("", rdtype, None) for core ones: each observation filed once, in probe order."""
+        groups = self._selected
+        if _SORTED not in groups:
+            for obs in self.observations:
+                question = obs.question
+                if question.variant:
+                    groups.setdefault((question.variant, "", None), []).append(obs)
+                else:
+                    groups.setdefault(("", question.rdtype, obs.transport), []).append(obs)
+                    groups.setdefault(("", question.rdtype, None), []).append(obs)
+            groups[_SORTED] = []
+        return groups
+
     def select(self, rdtype: str, transport: Transport | None = None) -> Iterator[Observation]:
         """Observations of one core query type (and transport), in probe order; the further
         queries' variants of the same type are not among them (see `variant`)."""
-        key = ("", rdtype, transport)
-        found = self._selected.get(key)
-        if found is None:
-            found = self._selected[key] = tuple(
-                obs for obs in self.observations
-                if obs.question.rdtype == rdtype and not obs.question.variant
-                and (transport is None or obs.transport == transport))
-        return iter(found)
+        return iter(self._by_question().get(("", rdtype, transport), ()))
 
     def variant(self, label: str) -> Iterator[Observation]:
         """Observations of one further query (probes.labels), in probe order."""
-        key = (label, "", None)
-        found = self._selected.get(key)
-        if found is None:
-            found = self._selected[key] = tuple(
-                obs for obs in self.observations if obs.question.variant == label)
-        return iter(found)
+        if not label:  # "": the core queries, of every type
+            return (obs for obs in self.observations if not obs.question.variant)
+        return iter(self._by_question().get((label, "", None), ()))
 
-    def soa(self, transport: Transport) -> dict[tuple[str, str], Observation]:
-        """The apex SOA observation per (name server, address): a new dict each time."""
+    def soa(self, transport: Transport) -> Mapping[tuple[str, str], Observation]:
+        """The apex SOA observation per (name server, address), made once: read only."""
         found = self._soa.get(transport)
         if found is None:
             found = self._soa[transport] = {
@@ -76,7 +84,7 @@ class Evidence:
                 for o in self.select("SOA", transport)
                 if o.question.name == self.zone
             }
-        return dict(found)
+        return found
 
     def targets(self) -> list[tuple[str, str]]:
         """Every (name server, address) the sweep measured, in delegation order (unmeasured

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from probes.addresses import address_key, is_ipv6
 from probes.checks import CHECKS, dnssec, edns, security
 from probes.checks.availability import spec10_available, tally_servers
-from probes.checks.lame import server_verdict
+from probes.checks.lame import own_verdicts
 from probes.evidence import Evidence, serial_of
 from probes.labels import AXFR, DNSKEY_DO, RECURSION, by_label
 from probes.model import (
@@ -78,6 +78,8 @@ def server_statuses(evidence: Evidence, *, facts: Facts | None = None,
     address's `facts` (see `address_facts`), and marked by `measurement` when given."""
     udp = evidence.soa(Transport.UDP)
     tcp = evidence.soa(Transport.TCP)
+    own = own_verdicts(evidence)
+    udp_verdicts, tcp_verdicts = own[Transport.UDP], own[Transport.TCP]
     zone = evidence.zone
     udp_threshold = evidence.settings.rtt_udp_threshold
     tcp_threshold = evidence.settings.rtt_tcp_threshold
@@ -85,7 +87,7 @@ def server_statuses(evidence: Evidence, *, facts: Facts | None = None,
     for key in evidence.targets():
         obs = udp.get(key)
         if obs is not None:
-            row = _row(obs, zone, udp_threshold)
+            row = _row(obs, udp_verdicts[key], zone, udp_threshold)
             if facts is not None:
                 row.update(facts(key))
             if measurement is not None:
@@ -96,16 +98,16 @@ def server_statuses(evidence: Evidence, *, facts: Facts | None = None,
             statuses.append(ServerStatus(key[0], key[1], Transport.UDP, **row))
         obs = tcp.get(key)
         if obs is not None:
-            row = _row(obs, zone, tcp_threshold)
+            row = _row(obs, tcp_verdicts[key], zone, tcp_threshold)
             if measurement is not None and key[1] in measurement.unmeasured:
                 row.update(_UNMEASURED)
             statuses.append(ServerStatus(key[0], key[1], Transport.TCP, **row))
     return statuses
 
 
-def _row(obs: Observation, zone: str, threshold: float) -> dict[str, Any]:
-    """The fields of one observation's row that its own reply tells."""
-    verdict, reason = server_verdict(obs, None, zone)
+def _row(obs: Observation, own: tuple[str, str], zone: str, threshold: float) -> dict[str, Any]:
+    """The fields of one observation's row that its own reply (and `own` verdict) tell."""
+    verdict, reason = own
     authoritative = verdict == "ok"
     answered = obs.reply is not None
     return {

@@ -7,8 +7,9 @@ from collections.abc import Iterator, Mapping
 
 import dns.rdtypes.ANY.SOA
 
+from probes.checks.lame import own_verdicts
 from probes.checks.registry import Tag, register
-from probes.evidence import Evidence, apex_soa, is_authoritative, per_evidence
+from probes.evidence import Evidence, apex_soa, per_evidence
 from probes.model import Finding, Observation, Severity, Transport
 from probes.names import name_text
 from probes.serial import highest_serial, serial_lag
@@ -18,9 +19,11 @@ __all__ = ["highest_serial", "serial_lag"]  # re-exported: older imports keep wo
 def authoritative_soa(evidence: Evidence) -> dict[tuple[str, str], Observation]:
     """Per (NS, address), the authoritative apex SOA observation (UDP preferred, TCP else)."""
     chosen: dict[tuple[str, str], Observation] = {}
+    own = own_verdicts(evidence)
     for transport in (Transport.TCP, Transport.UDP):  # UDP last, so it wins
+        ok = own[transport]
         for key, obs in evidence.soa(transport).items():
-            if is_authoritative(obs, evidence.zone):
+            if ok[key][0] == "ok":  # an authoritative answer
                 chosen[key] = obs
     return chosen
 
