@@ -48,6 +48,10 @@ class Evidence:
         default_factory=dict, init=False, repr=False, compare=False)
     _soa: dict[Transport, dict[tuple[str, str], Observation]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
+    _labelled: dict[str, dict[tuple[str, str], Observation]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    _targets: list[tuple[tuple[str, str], ...]] = field(
+        default_factory=list, init=False, repr=False, compare=False)
 
     def _by_question(self) -> dict[tuple[str, str, Transport | None], list[Observation]]:
         """(variant, "", None) for further queries; ("", rdtype, transport) and
@@ -86,11 +90,23 @@ class Evidence:
             }
         return found
 
-    def targets(self) -> list[tuple[str, str]]:
+    def by_address(self, label: str) -> Mapping[tuple[str, str], Observation]:
+        """The observation of one further query per (name server, address), the last of
+        each in probe order; made once: read only."""
+        found = self._labelled.get(label)
+        if found is None:
+            found = self._labelled[label] = {(o.nameserver, o.address): o
+                                             for o in self.variant(label)}
+        return found
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
         """Every (name server, address) the sweep measured, in delegation order (unmeasured
-        addresses are left out: no check judges them)."""
-        return [(ns.name, a) for ns in self.delegation.nameservers for a in ns.addresses
-                if a not in self.unmeasured]
+        addresses are left out: no check judges them); made once."""
+        if not self._targets:
+            self._targets.append(tuple(
+                (ns.name, a) for ns in self.delegation.nameservers for a in ns.addresses
+                if a not in self.unmeasured))
+        return self._targets[0]
 
     def unmeasured_servers(self) -> list[str]:
         """NS names with addresses none of which could be measured: neither up nor down."""

@@ -121,8 +121,9 @@ def _row(obs: Observation, own: tuple[str, str], zone: str, threshold: float) ->
     }
 
 
-def address_facts(evidence: Evidence) -> Facts:
-    """The further queries' facts of one address, as ServerStatus fields (its UDP row's)."""
+def address_facts(evidence: Evidence) -> Facts | None:
+    """The further queries' facts of one address, as ServerStatus fields (its UDP row's);
+    None when the sweep holds none (the core checks alone): every row keeps its defaults."""
     expiries = dnssec.expiries(evidence)
     valid: dict[tuple[str, str], bool] = {}
     if dnssec.is_signed(evidence):
@@ -132,6 +133,8 @@ def address_facts(evidence: Evidence) -> Facts:
     outcomes = edns.edns_outcomes(evidence)
     axfr = by_label(evidence, AXFR)
     recursion = by_label(evidence, RECURSION)
+    if not (expiries or valid or nsids or outcomes or axfr or recursion):
+        return None
 
     def facts(key: tuple[str, str]) -> dict[str, Any]:
         expiry = expiries.get(key)

@@ -93,7 +93,13 @@ def _fields(soa: dns.rdtypes.ANY.SOA.SOA) -> tuple[str, ...]:
     reasons=("differs",),
 )
 def judge_fields(evidence: Evidence) -> Iterator[Finding]:
-    per_server = {key: _fields(soa) for key, soa in served_soas(evidence).items()}
+    texts: dict[int, tuple[str, ...]] = {}  # by record: servers mostly share one reply
+    per_server = {}
+    for key, soa in served_soas(evidence).items():
+        fields = texts.get(id(soa))
+        if fields is None:
+            fields = texts[id(soa)] = _fields(soa)
+        per_server[key] = fields
     if len(set(per_server.values())) < 2:
         return
     common, _count = Counter(per_server.values()).most_common(1)[0]
