@@ -146,3 +146,23 @@ def test_server_state_of_each_pair_of_rows(udp: str, tcp: str | None, lag: int |
     rows = tuple(_state_row(t, k) for t, k in ((Transport.UDP, udp), (Transport.TCP, tcp))
                  if k is not None)
     assert server_state(rows, lag) == (state, reason)
+
+
+@pytest.mark.parametrize(("address", "prefix"), [
+    ("192.0.2.0", "192.0.2.0/24"), ("192.0.2.255", "192.0.2.0/24"),
+    ("192.0.3.0", "192.0.3.0/24"),  # one past the /24
+    ("2001:db8:1:ffff:ffff:ffff:ffff:ffff", "2001:db8:1::/48"),
+    ("2001:db8:2::", "2001:db8:2::/48"),  # one past the /48
+    ("::ffff:192.0.2.1", "::/48"), ("fe80::1%eth0", "fe80::/48"),  # mapped, scoped
+    ("not-an-ip", "not-an-ip"), ("192.0.2", "192.0.2"),
+])
+def test_network_prefix_is_the_networks_text(address: str, prefix: str) -> None:
+    import ipaddress
+
+    from probes.addresses import network_prefix
+
+    assert network_prefix(address) == prefix
+    if prefix != address:  # what ipaddress itself names as the network
+        length = 48 if ":" in address else 24
+        ip = ipaddress.ip_address(address)
+        assert prefix == str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
