@@ -2,10 +2,12 @@
 without the lab: the CPU of `Prober._report` (judge → summarise → ZoneReport) alone.
 
     python bench/judge.py capture --world root --port P --out /tmp/root.pickle [--all-checks]
+        [--warm N]
     python bench/judge.py time /tmp/root.pickle [--rounds 5] [--tree DIR] [--dump out.json]
 
-`capture` sweeps the world twice (cold, then warm) and pickles what the warm sweep handed
-to `_report`, zone by zone (replies shared between observations stay shared). `time`
+`capture` sweeps the world cold, then `--warm` times, prints the CPU each warm sweep spent in
+`_report` (judging in situ), and pickles what the last one handed to `_report`, zone by
+zone (replies shared between observations stay shared). `time`
 judges those inputs `--rounds` times, each round as a sweep does (one reading scope per
 zone), and prints the process CPU per round; `--tree` runs another checkout's code on the
 same inputs, and `--dump` writes every report (its duration left out) so two trees can be
@@ -24,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 
-def capture(world: str, port: int | None, out: str, all_checks: bool) -> None:
-    """Sweep the world cold and warm; pickle the warm sweep's `_report` inputs."""
+def capture(world: str, port: int | None, out: str, all_checks: bool, warm: int) -> None:
+    """Sweep the world cold, then `warm` times; print each warm sweep's CPU and the part of
+    it spent in `_report`; pickle the last warm sweep's `_report` inputs."""
     from _world import lab_settings, world_lab, world_zones
 
     from probes import observe
@@ -39,7 +42,7 @@ def capture(world: str, port: int | None, out: str, all_checks: bool) -> None:
     spent = [0.0]
 
     def recording(self: Prober, *args: Any) -> Any:
-        inputs.append(args)
+        inputs.append(args)  # the last sweep's only: emptied before each
         cpu0 = time.process_time()
         try:
             return original(self, *args)
@@ -54,10 +57,13 @@ def capture(world: str, port: int | None, out: str, all_checks: bool) -> None:
             async with Prober(settings) as prober:
                 await asyncio.gather(*(prober.sweep(z) for z in zones))
                 Prober._report = recording  # type: ignore[method-assign]
-                cpu0 = time.process_time()
-                await asyncio.gather(*(prober.sweep(z) for z in zones))
-                print(f"warm sweep: {time.process_time() - cpu0:.2f} CPU-s, of which "
-                      f"{spent[0]:.2f} in Prober._report (judge, summarise, report)")
+                for n in range(1, warm + 1):
+                    inputs.clear()
+                    spent[0] = 0.0
+                    cpu0 = time.process_time()
+                    await asyncio.gather(*(prober.sweep(z) for z in zones))
+                    print(f"warm sweep {n}: {time.process_time() - cpu0:.2f} CPU-s, of which "
+                          f"{spent[0]:.3f} in Prober._report (judge, summarise, report)")
 
         run_loop(run(), prefer_uvloop=True)
     with open(out, "wb") as file:
@@ -104,6 +110,7 @@ def main() -> int:
     cap.add_argument("--port", type=int, default=None)
     cap.add_argument("--out", required=True)
     cap.add_argument("--all-checks", action="store_true")
+    cap.add_argument("--warm", type=int, default=1, help="warm sweeps (the last is kept)")
     tim = commands.add_parser("time")
     tim.add_argument("path")
     tim.add_argument("--rounds", type=int, default=5)
@@ -111,7 +118,7 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, args.tree)
     if args.command == "capture":
-        capture(args.world, args.port, args.out, args.all_checks)
+        capture(args.world, args.port, args.out, args.all_checks, args.warm)
     else:
         judge_rounds(args.path, args.rounds, args.dump)
     return 0
