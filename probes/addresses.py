@@ -48,4 +48,6 @@ def network_prefix(address: str) -> str:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
-    return str(ipaddress.ip_network(f"{ip}/{PREFIX_LENGTH[family_of(address)]}", strict=False))
+    length = PREFIX_LENGTH[family_of(address)]
+    host_bits = ip.max_prefixlen - length  # the network from the number: no second parse
+    return f"{type(ip)(int(ip) >> host_bits << host_bits)}/{length}"

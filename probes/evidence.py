@@ -25,6 +25,9 @@ from probes.model import Delegation, FailureKind, FamilyHealth, Observation, Tra
 from probes.names import name_text
 from probes.settings import ProbeSettings
 
+#: The key that says the observations have been filed by question (Evidence._by_question).
+_SORTED: tuple[str, str, None] = ("", "", None)
+
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
@@ -39,36 +42,45 @@ class Evidence:
     vantage: Mapping[str, FamilyHealth] = field(default_factory=dict)
     unmeasured: frozenset[str] = frozenset()
     nothing_measured: bool = False
-    # The observations by question, sorted out on first use: the judges and the summarise
-    # stage ask for the same few selections ~40 times per zone, each a scan of them all.
-    _selected: dict[tuple[str, str, Transport | None], tuple[Observation, ...]] = field(
+    # The observations by question, sorted out in one pass on first use: the judges and the
+    # summarise stage ask for the same few selections ~40 times per zone.
+    _selected: dict[tuple[str, str, Transport | None], list[Observation]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
     _soa: dict[Transport, dict[tuple[str, str], Observation]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
+    _labelled: dict[str, dict[tuple[str, str], Observation]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    _targets: list[tuple[tuple[str, str], ...]] = field(
+        default_factory=list, init=False, repr=False, compare=False)
+
+    def _by_question(self) -> dict[tuple[str, str, Transport | None], list[Observation]]:
+        """(variant, "", None) for further queries; ("", rdtype, transport) and
+        ("", rdtype, None) for core ones: each observation filed once, in probe order."""
+        groups = self._selected
+        if _SORTED not in groups:
+            for obs in self.observations:
+                question = obs.question
+                if question.variant:
+                    groups.setdefault((question.variant, "", None), []).append(obs)
+                else:
+                    groups.setdefault(("", question.rdtype, obs.transport), []).append(obs)
+                    groups.setdefault(("", question.rdtype, None), []).append(obs)
+            groups[_SORTED] = []
+        return groups
 
     def select(self, rdtype: str, transport: Transport | None = None) -> Iterator[Observation]:
         """Observations of one core query type (and transport), in probe order; the further
         queries' variants of the same type are not among them (see `variant`)."""
-        key = ("", rdtype, transport)
-        found = self._selected.get(key)
-        if found is None:
-            found = self._selected[key] = tuple(
-                obs for obs in self.observations
-                if obs.question.rdtype == rdtype and not obs.question.variant
-                and (transport is None or obs.transport == transport))
-        return iter(found)
+        return iter(self._by_question().get(("", rdtype, transport), ()))
 
     def variant(self, label: str) -> Iterator[Observation]:
         """Observations of one further query (probes.labels), in probe order."""
-        key = (label, "", None)
-        found = self._selected.get(key)
-        if found is None:
-            found = self._selected[key] = tuple(
-                obs for obs in self.observations if obs.question.variant == label)
-        return iter(found)
+        if not label:  # "": the core queries, of every type
+            return (obs for obs in self.observations if not obs.question.variant)
+        return iter(self._by_question().get((label, "", None), ()))
 
-    def soa(self, transport: Transport) -> dict[tuple[str, str], Observation]:
-        """The apex SOA observation per (name server, address): a new dict each time."""
+    def soa(self, transport: Transport) -> Mapping[tuple[str, str], Observation]:
+        """The apex SOA observation per (name server, address), made once: read only."""
         found = self._soa.get(transport)
         if found is None:
             found = self._soa[transport] = {
@@ -76,13 +88,25 @@ class Evidence:
                 for o in self.select("SOA", transport)
                 if o.question.name == self.zone
             }
-        return dict(found)
+        return found
 
-    def targets(self) -> list[tuple[str, str]]:
+    def by_address(self, label: str) -> Mapping[tuple[str, str], Observation]:
+        """The observation of one further query per (name server, address), the last of
+        each in probe order; made once: read only."""
+        found = self._labelled.get(label)
+        if found is None:
+            found = self._labelled[label] = {(o.nameserver, o.address): o
+                                             for o in self.variant(label)}
+        return found
+
+    def targets(self) -> tuple[tuple[str, str], ...]:
         """Every (name server, address) the sweep measured, in delegation order (unmeasured
-        addresses are left out: no check judges them)."""
-        return [(ns.name, a) for ns in self.delegation.nameservers for a in ns.addresses
-                if a not in self.unmeasured]
+        addresses are left out: no check judges them); made once."""
+        if not self._targets:
+            self._targets.append(tuple(
+                (ns.name, a) for ns in self.delegation.nameservers for a in ns.addresses
+                if a not in self.unmeasured))
+        return self._targets[0]
 
     def unmeasured_servers(self) -> list[str]:
         """NS names with addresses none of which could be measured: neither up nor down."""
@@ -189,12 +213,27 @@ def per_evidence(
     return cached
 
 
+def same_name(owner: dns.name.Name, name: dns.name.Name) -> bool:
+    """`owner == name` (case-insensitive), equal labels first: a reply's owners mostly carry
+    the labels we asked with, and dnspython's full comparison of every pair was a tenth of
+    the judging."""
+    return owner.labels == name.labels or owner == name
+
+
+_AA = int(dns.flags.AA)
+
+
+def aa_set(reply: dns.message.Message) -> bool:
+    """The reply has the AA bit: read as an int, not as a Flag member made per test."""
+    return bool(int(reply.flags) & _AA)
+
+
 @per_reply
 def apex_soa(reply: dns.message.Message, zone: str) -> dns.rdtypes.ANY.SOA.SOA | None:
     """The SOA record for the zone apex in the answer section, if there is one."""
     name = name_of(zone)
     for rrset in reply.answer:
-        if rrset.rdtype == dns.rdatatype.SOA and rrset.name == name and len(rrset):
+        if rrset.rdtype == dns.rdatatype.SOA and same_name(rrset.name, name) and len(rrset):
             return rrset[0]
     return None
 
@@ -229,16 +268,17 @@ def reply_lame_reason(reply: dns.message.Message, zone: str) -> str | None:
         return _RCODE_REASONS.get(rcode, "other-rcode")
     name = name_of(zone)
     soa_any_owner = [r for r in reply.answer if r.rdtype == dns.rdatatype.SOA]
-    if soa_any_owner and all(r.name != name for r in soa_any_owner):
+    if soa_any_owner and not any(same_name(r.name, name) for r in soa_any_owner):
         return "wrong-owner"
-    authoritative = bool(reply.flags & dns.flags.AA)
+    authoritative = aa_set(reply)
     delegates = any(r.rdtype == dns.rdatatype.NS for r in reply.authority)
     if not reply.answer and delegates and not authoritative:
         return "referral"
     if not authoritative:
         return "not-authoritative"
     if apex_soa(reply, zone) is None:
-        if any(r.rdtype == dns.rdatatype.SOA and r.name != name for r in reply.authority):
+        if any(r.rdtype == dns.rdatatype.SOA and not same_name(r.name, name)
+               for r in reply.authority):
             return "wrong-owner"  # authoritative for some other zone: NODATA from elsewhere
         return "malformed"  # claims authority yet has no apex SOA
     return None
@@ -279,7 +319,7 @@ def apex_ns_names(reply: dns.message.Message, zone: str) -> frozenset[str]:
     return frozenset(
         name_text(rdata.target).lower()
         for rrset in reply.answer
-        if rrset.rdtype == dns.rdatatype.NS and rrset.name == name
+        if rrset.rdtype == dns.rdatatype.NS and same_name(rrset.name, name)
         and rrset.rdclass == dns.rdataclass.IN
         for rdata in rrset
     )
@@ -291,6 +331,6 @@ def rrset_addresses(reply: dns.message.Message, owner: str) -> set[str]:
     return {
         rdata.address
         for rrset in reply.answer
-        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA) and rrset.name == name
+        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA) and same_name(rrset.name, name)
         for rdata in rrset
     }

@@ -8,6 +8,8 @@ the record type it asked (`Question.rdtype`, e.g. "SOA"); the core queries have 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from probes.evidence import Evidence
 from probes.model import Observation
 
@@ -29,9 +31,9 @@ UNKNOWN_OPTION_CODE = 100  # unassigned in the IANA EDNS option registry (as ISC
 PARENT = "parent"  # Observation.nameserver of the parent's DS answer
 
 
-def by_label(evidence: Evidence, label: str) -> dict[tuple[str, str], Observation]:
-    """The observation of one further query per (name server, address)."""
-    return {(o.nameserver, o.address): o for o in evidence.variant(label)}
+def by_label(evidence: Evidence, label: str) -> Mapping[tuple[str, str], Observation]:
+    """The observation of one further query per (name server, address): read only."""
+    return evidence.by_address(label)
 
 
 def parent_ds(evidence: Evidence) -> Observation | None:

@@ -19,8 +19,8 @@ def highest_serial(serials: Iterable[int]) -> int | None:
     equals the numerically smallest (a fixed rule, so every reader agrees).
     """
     distinct = sorted(set(serials))
-    if not distinct:
-        return None
+    if len(distinct) < 2:  # none, or one: no arithmetic to do (most zones, most sweeps)
+        return distinct[0] if distinct else None
     wrapped = {s: dns.serial.Serial(s) for s in distinct}
 
     def beaten_by(s: int) -> int:

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from probes.addresses import address_key, is_ipv6
 from probes.checks import CHECKS, dnssec, edns, security
 from probes.checks.availability import spec10_available, tally_servers
-from probes.checks.lame import server_verdict
+from probes.checks.lame import own_verdicts
 from probes.evidence import Evidence, serial_of
 from probes.labels import AXFR, DNSKEY_DO, RECURSION, by_label
 from probes.model import (
     AddressSummary,
     DnssecState,
     Finding,
+    Observation,
     ServerState,
     ServerStatus,
     Severity,
@@ -77,39 +78,52 @@ def server_statuses(evidence: Evidence, *, facts: Facts | None = None,
     address's `facts` (see `address_facts`), and marked by `measurement` when given."""
     udp = evidence.soa(Transport.UDP)
     tcp = evidence.soa(Transport.TCP)
-    thresholds = {Transport.UDP: evidence.settings.rtt_udp_threshold,
-                  Transport.TCP: evidence.settings.rtt_tcp_threshold}
+    own = own_verdicts(evidence)
+    udp_verdicts, tcp_verdicts = own[Transport.UDP], own[Transport.TCP]
+    zone = evidence.zone
+    udp_threshold = evidence.settings.rtt_udp_threshold
+    tcp_threshold = evidence.settings.rtt_tcp_threshold
     statuses = []
     for key in evidence.targets():
-        for transport, observed in ((Transport.UDP, udp), (Transport.TCP, tcp)):
-            obs = observed.get(key)
-            if obs is None:
-                continue
-            verdict, reason = server_verdict(obs, None, evidence.zone)
-            authoritative = verdict == "ok"
-            row: dict[str, Any] = {
-                "answered": obs.reply is not None,
-                "authoritative": authoritative,
-                "rtt": obs.rtt if obs.reply is not None else None,
-                "serial": serial_of(obs, evidence.zone) if authoritative else None,
-                "lame_reason": reason if verdict == "lame" else "",
-                "failure": str(obs.failure) if obs.failure else "",
-                "within_threshold": authoritative and obs.rtt is not None
-                and obs.rtt <= thresholds[transport],
-            }
-            if transport is Transport.UDP and facts is not None:
+        obs = udp.get(key)
+        if obs is not None:
+            row = _row(obs, udp_verdicts[key], zone, udp_threshold)
+            if facts is not None:
                 row.update(facts(key))
             if measurement is not None:
                 if key[1] in measurement.unmeasured:
                     row.update(_UNMEASURED)
-                elif transport is Transport.UDP:
+                else:
                     row["udp_loss"] = measurement.udp_loss(key[1])
-            statuses.append(ServerStatus(key[0], key[1], transport, **row))
+            statuses.append(ServerStatus(key[0], key[1], Transport.UDP, **row))
+        obs = tcp.get(key)
+        if obs is not None:
+            row = _row(obs, tcp_verdicts[key], zone, tcp_threshold)
+            if measurement is not None and key[1] in measurement.unmeasured:
+                row.update(_UNMEASURED)
+            statuses.append(ServerStatus(key[0], key[1], Transport.TCP, **row))
     return statuses
 
 
-def address_facts(evidence: Evidence) -> Facts:
-    """The further queries' facts of one address, as ServerStatus fields (its UDP row's)."""
+def _row(obs: Observation, own: tuple[str, str], zone: str, threshold: float) -> dict[str, Any]:
+    """The fields of one observation's row that its own reply (and `own` verdict) tell."""
+    verdict, reason = own
+    authoritative = verdict == "ok"
+    answered = obs.reply is not None
+    return {
+        "answered": answered,
+        "authoritative": authoritative,
+        "rtt": obs.rtt if answered else None,
+        "serial": serial_of(obs, zone) if authoritative else None,
+        "lame_reason": reason if verdict == "lame" else "",
+        "failure": str(obs.failure) if obs.failure else "",
+        "within_threshold": authoritative and obs.rtt is not None and obs.rtt <= threshold,
+    }
+
+
+def address_facts(evidence: Evidence) -> Facts | None:
+    """The further queries' facts of one address, as ServerStatus fields (its UDP row's);
+    None when the sweep holds none (the core checks alone): every row keeps its defaults."""
     expiries = dnssec.expiries(evidence)
     valid: dict[tuple[str, str], bool] = {}
     if dnssec.is_signed(evidence):
@@ -119,6 +133,8 @@ def address_facts(evidence: Evidence) -> Facts:
     outcomes = edns.edns_outcomes(evidence)
     axfr = by_label(evidence, AXFR)
     recursion = by_label(evidence, RECURSION)
+    if not (expiries or valid or nsids or outcomes or axfr or recursion):
+        return None
 
     def facts(key: tuple[str, str]) -> dict[str, Any]:
         expiry = expiries.get(key)
@@ -175,26 +191,32 @@ class ReportFacts(NamedTuple):
 
 def summarise_addresses(report: ZoneReport) -> ReportFacts:
     """The per-address and per-zone facts of the report's rows."""
-    grouped: dict[tuple[str, str], dict[Transport, ServerStatus]] = {}
-    for status in report.servers:
-        grouped.setdefault((status.nameserver, status.address), {})[status.transport] = status
-    serials = {key: s for key, by in grouped.items()
-               if (s := _serial_of(by.get(Transport.UDP), by.get(Transport.TCP))) is not None}
+    grouped: dict[tuple[str, str], list[ServerStatus | None]] = {}
+    for status in report.servers:  # [UDP row, TCP row] per address
+        rows = grouped.get((status.nameserver, status.address))
+        if rows is None:
+            rows = grouped[(status.nameserver, status.address)] = [None, None]
+        rows[status.transport is Transport.TCP] = status
+    serials = {key: s for key, (udp, tcp) in grouped.items()
+               if (s := _serial_of(udp, tcp)) is not None}
     top = highest_serial(serials.values())
     out = []
-    for (ns, address), by in grouped.items():
-        udp, tcp = by.get(Transport.UDP), by.get(Transport.TCP)
+    for (ns, address), (udp, tcp) in grouped.items():
         serial = serials.get((ns, address))
         lag = None if serial is None or top is None else serial_lag(serial, top)
         state, reason = server_state(tuple(s for s in (udp, tcp) if s is not None), lag)
         out.append(AddressSummary(ns, address, udp, tcp, serial, lag, reason, state,
                                   is_ipv6(address)))
-    out.sort(key=lambda a: (a.nameserver, address_key(a.address)))
+    out.sort(key=_address_order)
     addresses = tuple(out)
     up, measured, unmeasured = tally_servers(
         (a.nameserver, a.up if a.measured else None) for a in addresses)
     available = None if report.unknown else spec10_available(up, unmeasured)
     return ReportFacts(addresses, (up, measured), available, top, len(set(serials.values())))
+
+
+def _address_order(summary: AddressSummary) -> tuple[str, tuple[int, int, str]]:
+    return summary.nameserver, address_key(summary.address)
 
 
 def _serial_of(udp: ServerStatus | None, tcp: ServerStatus | None) -> int | None:
@@ -206,18 +228,23 @@ def _serial_of(udp: ServerStatus | None, tcp: ServerStatus | None) -> int | None
 
 def server_state(rows: tuple[ServerStatus, ...], lag: int | None) -> tuple[ServerState, str]:
     """(state, lame reason) of one address from its UDP and TCP rows and its serial lag."""
-    if not all(s.measured for s in rows):
-        return ServerState.UNMEASURED, ""
-    answered = [s for s in rows if s.answered]
-    lame = [s for s in rows if s.lame_reason or (s.answered and not s.authoritative)]
-    if lame:  # a reply that came only as garbage is lame ("malformed") though unanswered
-        return ServerState.LAME, lame[0].lame_reason or "unknown"
+    answered = 0
+    slow = False
+    for s in rows:
+        if not s.measured:
+            return ServerState.UNMEASURED, ""
+    for s in rows:  # a reply that came only as garbage is lame ("malformed") though unanswered
+        if s.lame_reason or (s.answered and not s.authoritative):
+            return ServerState.LAME, s.lame_reason or "unknown"
+        if s.answered:
+            answered += 1
+            slow = slow or not s.within_threshold
     if not answered:
         return ServerState.DOWN, ""
     if lag:
         return ServerState.STALE, ""
-    if any(not s.within_threshold for s in answered):
+    if slow:
         return ServerState.SLOW, ""
-    if len(answered) < len(rows):
+    if answered < len(rows):
         return ServerState.DEGRADED, ""
     return ServerState.OK, ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 
 from probes.checks import Evidence, judge
@@ -111,7 +111,10 @@ class Prober:
         settings = self.settings.for_zone(zone)  # the zone's own thresholds, if any
         evidence = Evidence(zone, delegation, tuple(kept), settings, health,
                             frozenset(unmeasured), nothing)
-        full = Evidence(zone, delegation, tuple(observations), settings)
+        # The rows read every probed address: with none unmeasured and nothing dropped they
+        # read what the judges read, and its selections are made once, not twice.
+        same = not unmeasured and len(kept) == len(observations)
+        full = evidence if same else Evidence(zone, delegation, tuple(observations), settings)
         findings: list[Finding]
         if nothing:
             findings = [f for f in judge(evidence) if f.check == "VANTAGE01"]
@@ -126,10 +129,10 @@ class Prober:
             servers=tuple(statuses),
             findings=tuple(findings),
             parent_ns=delegation.parent_ns,
-            child_ns=tuple(sorted(child_ns(kept, zone))),
+            child_ns=tuple(sorted(child_ns(evidence.select("NS"), zone))),
             queries=tally.sent,
             query_failures=dict(tally.failures),
-            rtts={t.value: tuple(_rtts(kept, t)) for t in Transport},
+            rtts={t.value: _rtts(evidence, t) for t in Transport},
             dnssec=DnssecState.UNKNOWN if nothing else dnssec,
             vantage={f: str(h.state) for f, h in sorted(health.items())},
             unmeasured=tuple(a for a in dict.fromkeys(targets) if a in unmeasured),
@@ -162,7 +165,7 @@ def _monotonic_of(unix_time: float) -> float:
     return time.monotonic() - (time.time() - unix_time)
 
 
-def child_ns(observations: list[Observation], zone: str) -> set[str]:
+def child_ns(observations: Iterable[Observation], zone: str) -> set[str]:
     """The union of the apex NS sets the zone's servers returned."""
     names: set[str] = set()
     for obs in observations:
@@ -173,9 +176,7 @@ def child_ns(observations: list[Observation], zone: str) -> set[str]:
     return names
 
 
-def _rtts(observations: list[Observation], transport: Transport) -> list[float]:
-    return [
-        o.rtt for o in observations
-        if o.transport is transport and o.rtt is not None and o.reply is not None
-        and o.question.rdtype == "SOA" and not o.question.variant
-    ]
+def _rtts(evidence: Evidence, transport: Transport) -> tuple[float, ...]:
+    """The round trips of the core SOA queries over `transport` that were answered."""
+    return tuple(o.rtt for o in evidence.select("SOA", transport)
+                 if o.rtt is not None and o.reply is not None)

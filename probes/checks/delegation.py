@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 
-import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
 
 from probes.checks.registry import Tag, register
-from probes.evidence import Evidence, apex_ns_names, rcode_of, rrset_addresses
+from probes.evidence import Evidence, aa_set, apex_ns_names, rcode_of, rrset_addresses
 from probes.model import Finding, Severity, Transport
 
 MIN_NAMESERVERS = 2  # RFC 2182
@@ -122,19 +121,25 @@ def judge_ns_sets(evidence: Evidence) -> Iterator[Finding]:
 )
 def judge_glue(evidence: Evidence) -> Iterator[Finding]:
     """DELEG04: the parent's glue matches the addresses the zone itself serves for each name."""
-    served: dict[str, set[str]] = {}
+    served: dict[str, set[str]] = {}  # name -> addresses, for names the child answered
     answered: set[tuple[str, str]] = set()
     for rdtype in ("A", "AAAA"):
         for obs in evidence.select(rdtype, Transport.UDP):
             if obs.reply is None or not _authoritative_reply(obs.reply):
                 continue
-            answered.add((obs.question.name, rdtype))
-            served.setdefault(obs.question.name, set()).update(
-                rrset_addresses(obs.reply, obs.question.name))
+            name = obs.question.name
+            answered.add((name, rdtype))
+            addresses = rrset_addresses(obs.reply, name)
+            if name in served:
+                served[name] |= addresses
+            else:
+                served[name] = addresses
+    if not served:
+        return  # the child was not asked or did not answer: nothing to compare
     for name, glue in sorted(evidence.delegation.glue.items()):
-        if not any((name, t) in answered for t in ("A", "AAAA")):
+        child = served.get(name)
+        if child is None:
             continue  # the child was not asked or did not answer: nothing to compare
-        child = served.get(name, set())
         wrong = sorted(set(glue) - child)
         missing = sorted(a for a in child - set(glue)
                          if (name, "AAAA" if ":" in a else "A") in answered)
@@ -152,7 +157,7 @@ def judge_glue(evidence: Evidence) -> Iterator[Finding]:
 
 
 def _authoritative_reply(reply: dns.message.Message) -> bool:
-    return bool(reply.flags & dns.flags.AA) and rcode_of(reply) == dns.rcode.NOERROR
+    return aa_set(reply) and rcode_of(reply) == dns.rcode.NOERROR
 
 
 @register(

@@ -49,9 +49,13 @@ def judge_diversity(evidence: Evidence) -> Iterator[Finding]:
     if evidence.settings.ipv6:
         families.append((Family.IPV6, 6, "IPv6"))
     for kind, version, family in families:
-        names = [ns.name for ns in servers
-                 if any(family_of(a) is kind for a in ns.addresses)]
-        addresses = {a for ns in servers for a in ns.addresses if family_of(a) is kind}
+        names: list[str] = []
+        addresses: set[str] = set()
+        for ns in servers:
+            mine = [a for a in ns.addresses if family_of(a) is kind]
+            if mine:
+                names.append(ns.name)
+                addresses.update(mine)
         if len(names) < MIN_PER_FAMILY:
             yield judge_diversity.finding(
                 f"TOO_FEW_{family.upper()}",

@@ -26,7 +26,7 @@ from dns.rdtypes.ANY.DS import DS
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
 from probes.checks.registry import Tag, register
-from probes.evidence import Evidence, name_of, per_evidence, rcode_of
+from probes.evidence import Evidence, name_of, per_evidence, rcode_of, same_name
 from probes.labels import DNSKEY_DO, SOA_DO, by_label, parent_ds
 from probes.model import Finding, Observation, Severity
 from probes.text import utc_text
@@ -73,7 +73,7 @@ def answer_rrset(reply: dns.message.Message, zone: str, rdtype: int,
     """An RRset of the apex from the answer section (read only: replies are shared)."""
     name = name_of(zone)
     for rrset in reply.answer:
-        if (rrset.name == name and rrset.rdtype == rdtype and rrset.covers == covers
+        if (rrset.rdtype == rdtype and rrset.covers == covers and same_name(rrset.name, name)
                 and rrset.rdclass == dns.rdataclass.IN and len(rrset)):
             return rrset
     return None

@@ -122,7 +122,7 @@ def outcome(test: str, obs: Observation | None) -> str:
     return "ok"
 
 
-def _observations(evidence: Evidence) -> dict[str, dict[tuple[str, str], Observation]]:
+def _observations(evidence: Evidence) -> dict[str, Mapping[tuple[str, str], Observation]]:
     return {
         "plain": by_label(evidence, SOA_PLAIN),
         # The EDNS0 answer of the further queries' own moment; the core one if none was kept.

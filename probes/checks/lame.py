@@ -40,6 +40,16 @@ def server_verdict(udp: Observation | None, tcp: Observation | None, zone: str) 
 
 
 @per_evidence
+def own_verdicts(evidence: Evidence) -> dict[Transport, dict[tuple[str, str], tuple[str, str]]]:
+    """Per transport and (name server, address), the `server_verdict` of its SOA observation
+    over that transport alone: read once per sweep by the rows, SOA01/02 and TCP01."""
+    zone = evidence.zone
+    return {transport: {key: server_verdict(obs, None, zone)
+                        for key, obs in evidence.soa(transport).items()}
+            for transport in (Transport.UDP, Transport.TCP)}
+
+
+@per_evidence
 def verdicts(evidence: Evidence) -> tuple[tuple[str, str, str, str], ...]:
     """(name server, address, verdict, reason) for every probed address; worked out once
     per sweep for LAME01, REACH01 and AVAIL01."""

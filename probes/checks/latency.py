@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from probes.checks.lame import server_verdict
+from probes.checks.lame import own_verdicts
 from probes.checks.registry import Check, Tag, register
-from probes.evidence import Evidence, has_reply, is_authoritative
+from probes.evidence import Evidence, has_reply
 from probes.model import Finding, Severity, Transport
 
 
@@ -65,11 +65,11 @@ def judge_tcp_rtt(evidence: Evidence) -> Iterator[Finding]:
 )
 def judge_tcp(evidence: Evidence) -> Iterator[Finding]:
     """TCP01: servers fine over UDP that fail or lack authority over TCP."""
-    udp = evidence.soa(Transport.UDP)
+    own = own_verdicts(evidence)
+    over_udp, over_tcp = own[Transport.UDP], own[Transport.TCP]
     for key, tcp_obs in evidence.soa(Transport.TCP).items():
         nameserver, address = key
-        verdict, _ = server_verdict(udp.get(key), None, evidence.zone)
-        if verdict != "ok":
+        if key not in over_udp or over_udp[key][0] != "ok":
             continue  # silent or lame over UDP already has its own finding (REACH01, LAME01)
         if not has_reply(tcp_obs):
             reason = str(tcp_obs.failure or "timeout")
@@ -78,7 +78,7 @@ def judge_tcp(evidence: Evidence) -> Iterator[Finding]:
                 f"{nameserver} {address} does not answer over TCP ({reason})",
                 nameserver=nameserver, address=address, reason=reason,
             )
-        elif not is_authoritative(tcp_obs, evidence.zone):
+        elif over_tcp[key][0] != "ok":  # a reply, not authoritative for the zone
             yield judge_tcp.finding(
                 "TCP_NOT_AUTHORITATIVE",
                 f"{nameserver} {address} answers over TCP without authority for the zone",

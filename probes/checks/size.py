@@ -41,7 +41,7 @@ def judge_sizes(evidence: Evidence) -> Iterator[Finding]:
     """SIZE01: per address, replies over LARGE_REPLY_BYTES, cut to their useful sections."""
     large: dict[tuple[str, str], list[tuple[int, str]]] = {}
     for obs in evidence.observations:
-        if obs.reply is None:
+        if obs.reply is None or not obs.detail:  # an answer with no detail was kept whole
             continue
         size = large_reply_size(obs.detail)
         if size > LARGE_REPLY_BYTES:

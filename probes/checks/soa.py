@@ -7,8 +7,9 @@ from collections.abc import Iterator, Mapping
 
 import dns.rdtypes.ANY.SOA
 
+from probes.checks.lame import own_verdicts
 from probes.checks.registry import Tag, register
-from probes.evidence import Evidence, apex_soa, is_authoritative, per_evidence
+from probes.evidence import Evidence, apex_soa, per_evidence
 from probes.model import Finding, Observation, Severity, Transport
 from probes.names import name_text
 from probes.serial import highest_serial, serial_lag
@@ -18,9 +19,11 @@ __all__ = ["highest_serial", "serial_lag"]  # re-exported: older imports keep wo
 def authoritative_soa(evidence: Evidence) -> dict[tuple[str, str], Observation]:
     """Per (NS, address), the authoritative apex SOA observation (UDP preferred, TCP else)."""
     chosen: dict[tuple[str, str], Observation] = {}
+    own = own_verdicts(evidence)
     for transport in (Transport.TCP, Transport.UDP):  # UDP last, so it wins
+        ok = own[transport]
         for key, obs in evidence.soa(transport).items():
-            if is_authoritative(obs, evidence.zone):
+            if ok[key][0] == "ok":  # an authoritative answer
                 chosen[key] = obs
     return chosen
 
@@ -90,7 +93,13 @@ def _fields(soa: dns.rdtypes.ANY.SOA.SOA) -> tuple[str, ...]:
     reasons=("differs",),
 )
 def judge_fields(evidence: Evidence) -> Iterator[Finding]:
-    per_server = {key: _fields(soa) for key, soa in served_soas(evidence).items()}
+    texts: dict[int, tuple[str, ...]] = {}  # by record: servers mostly share one reply
+    per_server = {}
+    for key, soa in served_soas(evidence).items():
+        fields = texts.get(id(soa))
+        if fields is None:
+            fields = texts[id(soa)] = _fields(soa)
+        per_server[key] = fields
     if len(set(per_server.values())) < 2:
         return
     common, _count = Counter(per_server.values()).most_common(1)[0]

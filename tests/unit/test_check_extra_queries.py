@@ -188,6 +188,25 @@ def test_facts_on_the_udp_row_only():
     assert tcp == server_statuses(ev)[1]  # the TCP row keeps its defaults
 
 
+def test_core_checks_alone_give_no_facts_and_rows_of_defaults():
+    """Without further queries the rows carry the defaults; one further answer (an AXFR
+    refused by a closed connection) and the facts are back, defaults for the rest."""
+    ns = ("ns1.nic.fr.", "192.0.2.1")
+    core = evidence(healthy(*ns))
+    assert address_facts(core) is None
+    udp, _tcp = server_statuses(core, facts=address_facts(core))
+    defaults = ServerStatus(*ns, Transport.UDP, udp.answered, udp.authoritative, udp.rtt,
+                            udp.serial, within_threshold=udp.within_threshold)
+    assert udp == defaults and udp.authoritative and udp.serial is not None
+    one = evidence(healthy(*ns) + [
+        extra(labels.AXFR, *ns, failure=FailureKind.NETWORK_ERROR, transport=Transport.TCP)])
+    facts = address_facts(one)
+    assert facts is not None and facts(ns) == {
+        "rrsig_expires_at": None, "dnssec_valid": None, "nsid": "", "edns": {},
+        "axfr_open": False, "recursion_open": None}
+    assert server_statuses(one, facts=facts)[0] == dataclasses.replace(defaults, axfr_open=False)
+
+
 def test_report_round_trip_and_old_documents_still_load():
     status = ServerStatus("ns1.nic.fr.", "192.0.2.1", Transport.UDP, True, True, 0.01, 5,
                           rrsig_expires_at=NOW, dnssec_valid=False, nsid="x",

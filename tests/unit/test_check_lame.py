@@ -44,6 +44,20 @@ def test_owner_is_compared_case_insensitively():
     assert lame_reason(obs(msg=soa_reply(owner="FR.")), ZONE) is None
 
 
+@pytest.mark.parametrize(("owner", "lame"), [
+    ("fr.", False), ("FR.", False), ("Fr.", False),  # the same name, whatever its case
+    ("fr.fr.", True), ("r.", True), ("f.", True), ("fr\\.", True),  # other names
+])
+def test_the_apex_owner_on_both_sides(owner, lame):
+    """Equal labels, equal names of another case, and names of other labels that differ
+    from the apex in one way each (a label more, a letter less, an escaped dot)."""
+    for section in ("answer", "authority"):
+        records = [f"{owner} 3600 IN SOA a. b. 1 2 3 4 5"]
+        msg = reply(**{section: records})
+        expected = "wrong-owner" if lame else (None if section == "answer" else "malformed")
+        assert lame_reason(obs(msg=msg), ZONE) == expected, (owner, section)
+
+
 def test_timeout_is_unreachable_never_lame():
     silent = [
         obs("ns2.nic.fr.", "192.0.2.2", failure=FailureKind.TIMEOUT),

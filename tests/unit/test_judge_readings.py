@@ -56,3 +56,43 @@ def test_name_text_memo_is_bounded_and_never_mixes_names(monkeypatch: pytest.Mon
         fresh = dns.name.from_text("other.example.")
         assert name_text(fresh) == "other.example."
         del fresh
+
+
+def test_the_aa_bit_is_read_as_dnspython_reads_it() -> None:
+    import dns.flags
+
+    from probes.evidence import aa_set
+
+    for flags in (dns.flags.QR, dns.flags.QR | dns.flags.AA, dns.flags.AA | dns.flags.TC,
+                  dns.flags.QR | dns.flags.RD | dns.flags.RA):
+        reply = _reply(dns.rcode.NOERROR, edns=False)
+        reply.flags = flags
+        assert aa_set(reply) is bool(reply.flags & dns.flags.AA)
+
+
+def test_evidence_selections_file_each_observation_by_its_question() -> None:
+    """select: core queries of one type (and transport) in probe order, never a further
+    query of the same type; variant: one further query; soa: the apex SOA per address."""
+    from probes.model import Question, Transport
+    from tests.unit.builders import ZONE, evidence, obs
+
+    core_udp = obs("ns1.nic.fr.", "192.0.2.1")
+    core_tcp = obs("ns1.nic.fr.", "192.0.2.1", transport=Transport.TCP)
+    other_udp = obs("ns2.nic.fr.", "192.0.2.2")
+    glue_a = obs("ns1.nic.fr.", "192.0.2.1", rdtype="A", qname="ns1.nic.fr.")
+    not_apex = obs("ns2.nic.fr.", "192.0.2.2", qname="www.fr.")
+    do = obs("ns1.nic.fr.", "192.0.2.1", variant="SOA/do")
+    nsid = obs("ns2.nic.fr.", "192.0.2.2", variant="SOA/nsid")
+    ev = evidence([do, core_udp, glue_a, core_tcp, nsid, other_udp, not_apex])
+    assert list(ev.select("SOA")) == [core_udp, core_tcp, other_udp, not_apex]
+    assert list(ev.select("SOA", Transport.UDP)) == [core_udp, other_udp, not_apex]
+    assert list(ev.select("SOA", Transport.TCP)) == [core_tcp]
+    assert list(ev.select("A", Transport.UDP)) == [glue_a]
+    assert list(ev.select("AAAA")) == [] and list(ev.select("NS", Transport.TCP)) == []
+    assert list(ev.variant("SOA/do")) == [do] and list(ev.variant("SOA/nsid")) == [nsid]
+    assert list(ev.variant("DNSKEY/do")) == []
+    assert list(ev.variant("")) == [core_udp, glue_a, core_tcp, other_udp, not_apex]
+    assert dict(ev.soa(Transport.UDP)) == {("ns1.nic.fr.", "192.0.2.1"): core_udp,
+                                           ("ns2.nic.fr.", "192.0.2.2"): other_udp}
+    assert ev.soa(Transport.UDP) is ev.soa(Transport.UDP)  # made once, read only
+    assert not_apex.question == Question("www.fr.", "SOA") and ZONE == "fr."

@@ -104,3 +104,65 @@ def test_summary_survives_the_stores_json_and_old_documents_get_one() -> None:
 def test_dnssec_words_of_a_newer_version_read_as_unknown() -> None:
     assert [DnssecState.of(w) for w in ("secure", "", "half-baked")] == [
         DnssecState.SECURE, DnssecState.UNKNOWN, DnssecState.UNKNOWN]
+
+
+def _state_row(transport: Transport, kind: str) -> ServerStatus:
+    """A row of one kind: ok, slow, down, lame (reason refused), garbage (unanswered yet
+    lame "malformed"), noaa (answered, not authoritative, no reason), unmeasured."""
+    answered = kind in ("ok", "slow", "lame", "noaa")
+    return ServerStatus(
+        "ns1.fr.", "192.0.2.1", transport, answered=answered,
+        authoritative=kind in ("ok", "slow"), rtt=0.01 if answered else None,
+        serial=7 if kind in ("ok", "slow") else None,
+        lame_reason={"lame": "refused", "garbage": "malformed"}.get(kind, ""),
+        within_threshold=kind == "ok", measured=kind != "unmeasured")
+
+
+@pytest.mark.parametrize(("udp", "tcp", "lag", "state", "reason"), [
+    ("ok", "ok", 0, ServerState.OK, ""),
+    ("ok", None, None, ServerState.OK, ""),
+    ("ok", "ok", 1, ServerState.STALE, ""),  # one step behind is stale, 0 is not
+    ("slow", "ok", 0, ServerState.SLOW, ""),
+    ("ok", "slow", 0, ServerState.SLOW, ""),  # either transport slow
+    ("slow", "ok", 3, ServerState.STALE, ""),  # stale before slow
+    ("ok", "down", 0, ServerState.DEGRADED, ""),
+    ("down", "ok", 0, ServerState.DEGRADED, ""),
+    ("slow", "down", 0, ServerState.SLOW, ""),  # slow before degraded
+    ("down", "down", None, ServerState.DOWN, ""),
+    ("down", None, None, ServerState.DOWN, ""),
+    ("lame", "ok", 0, ServerState.LAME, "refused"),
+    ("ok", "lame", 0, ServerState.LAME, "refused"),  # lame over either transport
+    ("garbage", "down", None, ServerState.LAME, "malformed"),  # unanswered, still lame
+    ("noaa", "ok", 0, ServerState.LAME, "unknown"),
+    ("noaa", "lame", None, ServerState.LAME, "unknown"),  # the first lame row's reason
+    ("down", "lame", None, ServerState.LAME, "refused"),
+    ("unmeasured", "lame", None, ServerState.UNMEASURED, ""),  # unmeasured before lame
+    ("ok", "unmeasured", 0, ServerState.UNMEASURED, ""),
+])
+def test_server_state_of_each_pair_of_rows(udp: str, tcp: str | None, lag: int | None,
+                                           state: ServerState, reason: str) -> None:
+    from probes.summarise import server_state
+
+    rows = tuple(_state_row(t, k) for t, k in ((Transport.UDP, udp), (Transport.TCP, tcp))
+                 if k is not None)
+    assert server_state(rows, lag) == (state, reason)
+
+
+@pytest.mark.parametrize(("address", "prefix"), [
+    ("192.0.2.0", "192.0.2.0/24"), ("192.0.2.255", "192.0.2.0/24"),
+    ("192.0.3.0", "192.0.3.0/24"),  # one past the /24
+    ("2001:db8:1:ffff:ffff:ffff:ffff:ffff", "2001:db8:1::/48"),
+    ("2001:db8:2::", "2001:db8:2::/48"),  # one past the /48
+    ("::ffff:192.0.2.1", "::/48"), ("fe80::1%eth0", "fe80::/48"),  # mapped, scoped
+    ("not-an-ip", "not-an-ip"), ("192.0.2", "192.0.2"),
+])
+def test_network_prefix_is_the_networks_text(address: str, prefix: str) -> None:
+    import ipaddress
+
+    from probes.addresses import network_prefix
+
+    assert network_prefix(address) == prefix
+    if prefix != address:  # what ipaddress itself names as the network
+        length = 48 if ":" in address else 24
+        ip = ipaddress.ip_address(address)
+        assert prefix == str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
