@@ -21,7 +21,10 @@ import socket
 import struct
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
 
 import dns.edns
 import dns.flags
@@ -438,24 +441,38 @@ class UdpSockets:
         self._count = 0
 
 
+class Cancellable(Protocol):
+    """What a started exchange hands back: a way to drop it (no callback after that)."""
+
+    def cancel(self) -> object:
+        """Drop the exchange: close what it holds, cancel its timer, never call back."""
+
+
+Done = Callable[[RawResult], None]
+
+
 class _UdpExchange:
-    """One query on a channel: the datagrams it gets, until an accepted reply or an error."""
+    """One query on a channel, as callbacks: the datagrams it gets until an accepted reply,
+    an error or its deadline; then the channel goes back (or is closed), the timer is
+    cancelled and `on_done` gets the result, once."""
 
-    __slots__ = ("done", "matcher", "sent_at", "sent_ns")
+    __slots__ = ("channel", "matcher", "on_done", "sent_at", "sent_ns", "sockets", "timeout",
+                 "timer")
 
-    def __init__(self, done: asyncio.Future[RawResult], matcher: _ReplyMatcher) -> None:
-        self.done = done
+    def __init__(self, channel: _UdpChannel, matcher: _ReplyMatcher, on_done: Done,
+                 sent_ns: int, timeout: float, sockets: UdpSockets | None) -> None:
+        self.channel = channel
         self.matcher = matcher
-        self.sent_at = 0.0
-        self.sent_ns = 0
-
-    def finish(self, result: RawResult) -> None:
-        if not self.done.done():
-            self.done.set_result(result)
+        self.on_done: Done | None = on_done
+        self.sent_ns = sent_ns
+        self.sent_at = sent_ns / 1e9
+        self.timeout = timeout
+        self.sockets = sockets
+        self.timer = channel.loop.call_later(timeout, self.on_deadline)
 
     def on_datagram(self, data: bytes, ancillary: list[tuple[int, int, bytes]]) -> bool:
         """True once finished (the channel stops reading for us)."""
-        if self.done.done():
+        if self.on_done is None:
             return True
         stamp = _kernel_stamp_ns(ancillary) or time.time_ns()
         reply = self.matcher.accept(data)
@@ -468,12 +485,43 @@ class _UdpExchange:
     def on_error(self, exc: OSError) -> None:
         self.finish(_failed(self.sent_at, exc, self.matcher))
 
-    def on_deadline(self, channel: _UdpChannel) -> None:
-        channel.on_readable()  # a reply may be waiting that a busy loop has not read yet
+    def on_deadline(self) -> None:
+        self.channel.on_readable()  # a reply may be waiting that a busy loop has not read yet
+        if self.on_done is None:
+            return
         failure, detail = self.matcher.failure_without_reply()
         self.finish(RawResult(self.sent_at, failure=failure, detail=detail,
                               mismatches=self.matcher.mismatches,
                               malformed=self.matcher.malformed))
+
+    def finish(self, result: RawResult) -> None:
+        on_done = self.on_done
+        if on_done is None:
+            return
+        matcher = self.matcher
+        self._release(result.reply is not None and not matcher.mismatches
+                      and not matcher.malformed)
+        if result.rtt is not None and result.rtt > self.timeout:
+            # Read late by a busy loop, but the kernel stamp says it really was too late.
+            result = RawResult(result.sent_at, failure=FailureKind.TIMEOUT,
+                               detail=f"reply after {result.rtt:.3f} s",
+                               mismatches=matcher.mismatches)
+        on_done(result)
+
+    def cancel(self) -> None:
+        """Drop the exchange: its socket is closed (never kept), no callback follows."""
+        if self.on_done is not None:
+            self._release(False)
+
+    def _release(self, clean: bool) -> None:
+        self.on_done = None
+        self.timer.cancel()
+        channel = self.channel
+        channel.handler = None
+        if clean and self.sockets is not None:
+            self.sockets.give(channel)
+        else:
+            channel.close()
 
 
 def _open_channel(
@@ -488,6 +536,49 @@ def _open_channel(
         raise
 
 
+def start_udp(
+    loop: asyncio.AbstractEventLoop, query: WireQuery, address: str, port: int,
+    timeout: float, sockets: UdpSockets | None, on_done: Done,
+) -> Cancellable:
+    """Send one query over UDP; `on_done` gets its result from the loop (never from inside
+    this call), at most `timeout` seconds later, unless the returned handle is cancelled
+    first. On a socket from `sockets` when one is idle for the address, else a fresh one."""
+    matcher = _ReplyMatcher(query)
+    channel = sockets.take(loop, (address, port)) if sockets is not None else None
+    fresh = channel is None
+    if channel is None:
+        try:
+            channel = _open_channel(loop, address, port)
+        except OSError as exc:
+            return loop.call_soon(on_done, _failed(time.time(), exc, matcher, before_packet=True))
+        if sockets is not None:
+            sockets.opened += 1
+    send, wire = channel.sock.send, query.wire
+    sent_ns = time.time_ns()
+    try:
+        send(wire)  # nothing between the stamp and the send: the RTT's start is this moment
+    except OSError as exc:
+        channel.close()
+        # A kept socket's send may report an ICMP error of the path that arrived since its
+        # last read: only a shortage or our own filter is certainly ours then.
+        ours = fresh or exc.errno in RESOURCE_ERRNOS | FILTERED_ERRNOS
+        return loop.call_soon(on_done, _failed(sent_ns / 1e9, exc, matcher, before_packet=ours))
+    # Set before any reply can be read: the loop reads only after we return.
+    exchange = _UdpExchange(channel, matcher, on_done, sent_ns, timeout, sockets)
+    channel.handler = exchange
+    return exchange
+
+
+async def _until_done(start: Callable[[Done], Cancellable]) -> RawResult:
+    """Await an exchange started by callbacks; cancelling the wait drops the exchange."""
+    done: asyncio.Future[RawResult] = asyncio.get_running_loop().create_future()
+    handle = start(done.set_result)
+    try:
+        return await done
+    finally:
+        handle.cancel()  # nothing left once finished; else its socket and timer go
+
+
 async def udp_exchange(
     query: WireQuery, address: str, port: int, timeout: float,
     sockets: UdpSockets | None = None,
@@ -495,50 +586,7 @@ async def udp_exchange(
     """Send one query over UDP and wait for its reply, at most `timeout` seconds; on a
     socket from `sockets` when one is idle for the address, else on a fresh one."""
     loop = asyncio.get_running_loop()
-    matcher = _ReplyMatcher(query)
-    exchange = _UdpExchange(loop.create_future(), matcher)
-    channel = sockets.take(loop, (address, port)) if sockets is not None else None
-    fresh = channel is None
-    if channel is None:
-        try:
-            channel = _open_channel(loop, address, port)
-        except OSError as exc:
-            return _failed(time.time(), exc, matcher, before_packet=True)
-        if sockets is not None:
-            sockets.opened += 1
-    channel.handler = exchange
-    send, wire = channel.sock.send, query.wire
-    sent_ns = time.time_ns()
-    try:
-        send(wire)  # nothing between the stamp and the send: the RTT's start is this moment
-    except OSError as exc:
-        exchange.sent_at = sent_ns / 1e9
-        channel.close()
-        # A kept socket's send may report an ICMP error of the path that arrived since its
-        # last read: only a shortage or our own filter is certainly ours then.
-        ours = fresh or exc.errno in RESOURCE_ERRNOS | FILTERED_ERRNOS
-        return _failed(exchange.sent_at, exc, matcher, before_packet=ours)
-    exchange.sent_ns = sent_ns  # set before any reply can be read: the loop runs after us
-    exchange.sent_at = sent_ns / 1e9
-    timer = loop.call_later(timeout, exchange.on_deadline, channel)
-    try:
-        result = await exchange.done
-    finally:
-        timer.cancel()
-        channel.handler = None
-        clean = (exchange.done.done() and not exchange.done.cancelled()
-                 and exchange.done.result().reply is not None
-                 and not matcher.mismatches and not matcher.malformed)
-        if clean and sockets is not None:
-            sockets.give(channel)
-        else:
-            channel.close()
-    if result.rtt is not None and result.rtt > timeout:
-        # Read late by a busy loop, but the kernel stamp says it really was too late.
-        failure, detail = FailureKind.TIMEOUT, f"reply after {result.rtt:.3f} s"
-        return RawResult(result.sent_at, failure=failure, detail=detail,
-                         mismatches=matcher.mismatches)
-    return result
+    return await _until_done(partial(start_udp, loop, query, address, port, timeout, sockets))
 
 
 def _answered(
@@ -558,24 +606,29 @@ def _failed(
                      errno=(exc.errno or 0) if failure is FailureKind.LOCAL_ERROR else 0)
 
 
-async def tcp_exchange(query: WireQuery, address: str, port: int, timeout: float) -> RawResult:
-    """Connect, send one length-prefixed query, read one reply; RTT includes the handshake."""
-    loop = asyncio.get_running_loop()
+def start_tcp(
+    loop: asyncio.AbstractEventLoop, query: WireQuery, address: str, port: int,
+    timeout: float, on_done: Done,
+) -> Cancellable:
+    """Connect, send one length-prefixed query, read one reply; RTT includes the handshake.
+    `on_done` gets the result from the loop (never from inside this call), at most
+    `timeout` seconds later, unless the returned handle is cancelled first."""
     matcher = _ReplyMatcher(query)
     started_ns = time.time_ns()
     try:
         sock = _new_socket(address, socket.SOCK_STREAM)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError as exc:
-        return _failed(started_ns / 1e9, exc, matcher, before_packet=True)
-    conversation = _TcpConversation(loop, sock, query.wire, matcher, started_ns)
-    timer = loop.call_later(timeout, conversation.give_up)
-    try:
-        conversation.start(address, port)
-        return await conversation.done
-    finally:
-        timer.cancel()
-        conversation.close()
+        return loop.call_soon(on_done, _failed(started_ns / 1e9, exc, matcher,
+                                               before_packet=True))
+    conversation = _TcpConversation(loop, sock, query.wire, matcher, started_ns, on_done)
+    return conversation.start(address, port, timeout)
+
+
+async def tcp_exchange(query: WireQuery, address: str, port: int, timeout: float) -> RawResult:
+    """Connect, send one length-prefixed query, read one reply; RTT includes the handshake."""
+    loop = asyncio.get_running_loop()
+    return await _until_done(partial(start_tcp, loop, query, address, port, timeout))
 
 
 class _TcpConversation:
@@ -583,9 +636,12 @@ class _TcpConversation:
     message. Cheaper than a coroutine per step (half the CPU of the TCP path here), and the
     RTT end is the kernel's receive stamp of the message's last segment."""
 
+    __slots__ = ("buffer", "fd", "loop", "matcher", "on_done", "reading", "sent_at", "sock",
+                 "stamp", "started_ns", "timer", "unsent")
+
     def __init__(
         self, loop: asyncio.AbstractEventLoop, sock: socket.socket, wire: bytes,
-        matcher: _ReplyMatcher, started_ns: int,
+        matcher: _ReplyMatcher, started_ns: int, on_done: Done,
     ) -> None:
         self.loop = loop
         self.sock = sock
@@ -596,17 +652,24 @@ class _TcpConversation:
         self.sent_at = started_ns / 1e9
         self.buffer = bytearray()
         self.stamp: int | None = None
-        self.done: asyncio.Future[RawResult] = loop.create_future()
+        self.on_done: Done | None = on_done
+        self.timer: asyncio.TimerHandle | None = None
+        self.reading = False
 
-    def start(self, address: str, port: int) -> None:
+    def start(self, address: str, port: int, timeout: float) -> Cancellable:
         try:
             self.sock.connect((address, port))
         except BlockingIOError:
             pass  # in progress: writable once the handshake is over
         except OSError as exc:  # refused by our own host before the SYN left
-            self._finish(_failed(self.sent_at, exc, self.matcher, before_packet=True))
-            return
+            on_done, self.on_done = self.on_done, None
+            self.sock.close()
+            assert on_done is not None
+            return self.loop.call_soon(on_done, _failed(self.sent_at, exc, self.matcher,
+                                                         before_packet=True))
         self.loop.add_writer(self.fd, self._on_writable)
+        self.timer = self.loop.call_later(timeout, self.give_up)
+        return self
 
     def _on_writable(self) -> None:
         error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -620,11 +683,14 @@ class _TcpConversation:
             self._finish(_failed(self.sent_at, exc, self.matcher))
             return
         if not self.unsent:
-            self.loop.remove_writer(self.fd)
+            # The reader first, then the writer off: the event loop keeps one poll handle
+            # for the socket (the other order closes it and opens a new one).
             self.loop.add_reader(self.fd, self._on_readable)
+            self.reading = True
+            self.loop.remove_writer(self.fd)
 
     def _on_readable(self) -> None:
-        while not self.done.done():
+        while self.on_done is not None:
             try:
                 data, ancillary, _flags, _src = self.sock.recvmsg(_MAX_UDP, _ANCILLARY_SIZE)
             except (BlockingIOError, InterruptedError):
@@ -665,12 +731,22 @@ class _TcpConversation:
                                malformed=self.matcher.malformed))
 
     def _finish(self, result: RawResult) -> None:
-        if not self.done.done():
-            self.done.set_result(result)
+        on_done = self.on_done
+        if on_done is not None:
+            self.cancel()
+            on_done(result)
 
-    def close(self) -> None:
-        self.loop.remove_writer(self.fd)
-        self.loop.remove_reader(self.fd)
+    def cancel(self) -> None:
+        """Drop the conversation: timer cancelled, socket closed, no callback follows."""
+        if self.on_done is None:
+            return
+        self.on_done = None
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.reading:
+            self.loop.remove_reader(self.fd)
+        else:
+            self.loop.remove_writer(self.fd)
         self.sock.close()
 
 
