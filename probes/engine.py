@@ -33,6 +33,7 @@ from probes.transport import (
     PARSE_CACHE,
     RESOURCE_ERRNOS,
     Cancellable,
+    Deadlines,
     RawResult,
     UdpSockets,
     WireQuery,
@@ -131,6 +132,9 @@ class QueryEngine:
         self._templates: dict[tuple[str, str], WireQuery] = {}
         # id(message) -> (message, its bytes); the message kept so its id stays its own
         self._given: dict[int, tuple[dns.message.Message, WireQuery]] = {}
+        self._deadlines: dict[float, Deadlines] = {}
+        # Questions are immutable and few (names x types x variants): shared, not made anew
+        self._questions: dict[tuple[str, str, str], Question] = {}
         # UDP sockets kept per address between queries: what the descriptor budget leaves
         # beside every query in flight, at most half the host's source ports, and all
         # closed at the first shortage of descriptors or ports (see _exchange).
@@ -138,6 +142,13 @@ class QueryEngine:
                                       _kept_socket_limit(settings.max_in_flight))
         weakref.finalize(self, self.udp_sockets.close)
         PARSE_CACHE.resize(parse_cache_budget(settings.parse_cache_bytes, 0))
+
+    def deadlines(self, loop: asyncio.AbstractEventLoop, length: float) -> Deadlines:
+        """The queue of deadlines `length` seconds away on this loop (one loop timer each)."""
+        queue = self._deadlines.get(length)
+        if queue is None or queue.loop is not loop:
+            queue = self._deadlines[length] = Deadlines(loop, length)
+        return queue
 
     def close(self) -> None:
         """Close the UDP sockets kept between queries (the engine stays usable)."""
@@ -163,7 +174,12 @@ class QueryEngine:
         TC=1. `variant` names a further query (probes.labels) in the observation's question.
         With `start=False` it waits for `Asking.start` or `Asking.follow`. Cancelling it
         drops its socket, its timer and its place in line."""
-        question = Question(qname.lower(), rdtype, variant)
+        question = self._questions.get((qname, rdtype, variant))
+        if question is None:
+            if len(self._questions) > 50_000:  # bounded like the templates
+                self._questions.clear()
+            question = self._questions[(qname, rdtype, variant)] = Question(
+                qname.lower(), rdtype, variant)
         asking = Asking(self, nameserver, address, port or self.settings.port, question,
                         transport, query, self._tallies())
         if start:
@@ -295,8 +311,9 @@ class _Try(asyncio.Future[R]):
     then in the global bound, then the transport's exchange; its RawResult counted in the
     tallies. A future of RawResult; `Asking` (below) turns it into an Observation."""
 
-    __slots__ = ("address", "engine", "handle", "held", "loop", "nameserver", "port", "query",
-                 "question", "slot", "started", "tallies", "transport", "wire")
+    __slots__ = ("address", "batch", "engine", "follower", "handle", "held", "loop",
+                 "nameserver", "port", "query", "question", "slot", "started", "tallies",
+                 "transport", "wire")
 
     def __init__(
         self, engine: QueryEngine, nameserver: str, address: str, port: int,
@@ -316,29 +333,39 @@ class _Try(asyncio.Future[R]):
         self.wire = engine._wire_query(question, query)
         self.tallies = tallies
         self.slot = engine._address_slot(address)
-        self.handle: Cancellable | None = None  # the exchange, a follow timer or a task
+        self.handle: Cancellable | None = None  # the exchange or the task under way
         self.held = 0  # 1: a place at the address; 2: and one in the global bound
         self.started = False
+        # Told at once when this one is done, without a done callback's trip through the
+        # loop: the question that follows it (`follow`) and its batch (`Answers`).
+        self.follower: _Try[Any] | None = None
+        self.batch: Answers | None = None
 
     def start(self) -> None:
         """Queue for the bounds and send once inside (again: nothing)."""
         if self.started or self.done():
             return
         self.started = True
-        if self.handle is not None:  # the timer of `follow`
-            self.handle.cancel()
-            self.handle = None
         if self.slot.try_enter():
             self._in_slot()
         else:
             self.slot.waiters.append(self._take_slot)
 
-    def follow(self, first: asyncio.Future[Any], most: float) -> None:
-        """Start once `first` is done, or after `most` seconds, whichever comes first."""
-        self.handle = self.loop.call_later(most, self.start)
-        first.add_done_callback(self._first_done)
+    def follow(self, first: _Try[Any], most: float) -> None:
+        """Start once `first` has its result, or after `most` seconds, whichever comes
+        first (a cancelled `first` leaves only the bound)."""
+        if first.done():
+            self.start()
+            return
+        self.engine.deadlines(self.loop, most).add(self)
+        first.follower = self
 
-    def _first_done(self, _first: asyncio.Future[Any]) -> None:
+    def pending(self) -> bool:
+        """Not started yet (for the deadline of `follow`)."""
+        return not self.started and not self.done()
+
+    def expire(self) -> None:
+        """The bound of `follow` passed: start now."""
         self.start()
 
     def _take_slot(self) -> bool:
@@ -370,12 +397,13 @@ class _Try(asyncio.Future[R]):
         settings = engine.settings
         try:
             if self.transport is Transport.TCP:
-                self.handle = start_tcp(self.loop, message, self.address, self.port,
-                                        settings.tcp_timeout, self._on_raw)
-            else:
-                self.handle = start_udp(self.loop, message, self.address, self.port,
-                                        settings.udp_timeout, engine.udp_sockets,
+                self.handle = start_tcp(message, self.address, self.port,
+                                        engine.deadlines(self.loop, settings.tcp_timeout),
                                         self._on_raw)
+            else:
+                self.handle = start_udp(message, self.address, self.port,
+                                        engine.deadlines(self.loop, settings.udp_timeout),
+                                        engine.udp_sockets, self._on_raw)
         except BaseException as exc:  # a bug, not the server: raised to whoever waits
             self._release()
             self.set_exception(exc)
@@ -407,10 +435,28 @@ class _Try(asyncio.Future[R]):
     def _settle(self, raw: RawResult) -> None:
         self.set_result(raw)  # type: ignore[arg-type]  # R is RawResult for a plain try
 
+    def set_result(self, result: R) -> None:
+        """The result; the follower starts and the batch is told, at once."""
+        super().set_result(result)
+        self._tell(start_follower=True)
+
+    def set_exception(self, exception: type | BaseException) -> None:
+        """A failure of ours (never the server's); told like a result."""
+        super().set_exception(exception)
+        self._tell(start_follower=True)
+
+    def _tell(self, start_follower: bool) -> None:
+        follower, self.follower = self.follower, None
+        if follower is not None and start_follower:
+            follower.start()  # first: it takes the socket this one just gave back
+        if self.batch is not None:
+            self.batch.one_done(self)
+
     def cancel(self, msg: Any | None = None) -> bool:
         """Cancel: the exchange, timer or task under way dropped, the places given back."""
         if not super().cancel(msg=msg):
             return False
+        self._tell(start_follower=False)  # a follower of a cancelled one waits its bound
         handle, self.handle = self.handle, None
         if handle is not None:
             handle.cancel()
@@ -450,6 +496,51 @@ class Asking(_Try[Observation]):
             self.set_exception(exc)
         else:
             self.set_result(task.result())
+
+
+class Answers(asyncio.Future[list[Observation]]):
+    """The observations of questions under way, in their order, once all are in: as
+    asyncio.gather, without a done callback per question (each question tells its batch
+    at once). A question cancelled or failed alone ends the batch so (the others go on);
+    the batch cancelled cancels every question in it."""
+
+    __slots__ = ("asked", "left")
+
+    def __init__(self, asked: list[Asking]) -> None:
+        super().__init__(loop=asyncio.get_running_loop())
+        self.asked = asked
+        self.left = len(asked)
+        if not asked:
+            self.set_result([])
+        for asking in asked:
+            if asking.batch is not None:
+                raise ValueError("a question belongs to one batch at most")
+            asking.batch = self
+            if asking.done():
+                self.one_done(asking)
+
+    def one_done(self, asking: _Try[Any]) -> None:
+        """One question is done: the last one completes the batch."""
+        if self.done():
+            return
+        if asking.cancelled():
+            asyncio.Future.cancel(self)  # this batch only: the others go on, as gather's
+            return
+        failure = asking.exception()
+        if failure is not None:
+            self.set_exception(failure)
+            return
+        self.left -= 1
+        if not self.left:
+            self.set_result([a.result() for a in self.asked])
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        """Cancel the batch and every question in it."""
+        if not super().cancel(msg=msg):
+            return False
+        for asking in self.asked:
+            asking.cancel(msg=msg)
+        return True
 
 
 KEPT_SOCKETS_MAX = 16_384  # the whole root zone has 11,561 server addresses

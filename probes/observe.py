@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from probes.engine import Asking, QueryEngine
+from probes.engine import Answers, Asking, QueryEngine
 from probes.evidence import is_authoritative, name_of
 from probes.model import Delegation, Observation, Transport
 from probes.observe_further import further_queries
@@ -43,7 +43,7 @@ async def observe_core(
     for ns in delegation.nameservers:
         for address in ns.addresses:
             asked.extend(_core_of(engine, ns.name, address, zone, most))
-    core = list(await asyncio.gather(*asked))  # futures: no task per question
+    core = await Answers(asked)  # futures: no task per question
     return core, await _glue_questions(delegation, core, engine)
 
 
@@ -92,4 +92,4 @@ async def _glue_questions(
         for name in sorted(in_zone)
         for rdtype in ("A", "AAAA")
     ]
-    return list(await asyncio.gather(*asked))
+    return await Answers(asked)

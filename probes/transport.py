@@ -20,7 +20,7 @@ import os
 import socket
 import struct
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -44,9 +44,10 @@ _QUESTION_TAIL = struct.Struct("!HH")
 _OPT_HEADER = struct.Struct("!HHIH")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawResult:
-    """What one exchange produced, before it becomes an Observation."""
+    """What one exchange produced, before it becomes an Observation. Not frozen: built
+    once per try (a frozen one costs three times as much to build); never changed."""
 
     sent_at: float  # unix seconds
     rtt: float | None = None
@@ -451,24 +452,80 @@ class Cancellable(Protocol):
 Done = Callable[[RawResult], None]
 
 
+class Expiring(Protocol):
+    """What waits in `Deadlines`: told when its deadline passed, unless finished before."""
+
+    def pending(self) -> bool:
+        """Still waiting for its deadline (False: finished, its entry is dropped)."""
+
+    def expire(self) -> None:
+        """Its deadline passed."""
+
+
+class Deadlines:
+    """The deadlines of one length on one event loop, in one queue and under one loop
+    timer: entries come in deadline order (same length, added in time order), so the
+    queue's head is always the next due. A timer per exchange cost a loop timer made and
+    cancelled per query; a finished exchange here just waits to be dropped when the queue
+    reaches it (at most one length later)."""
+
+    __slots__ = ("length", "loop", "queue", "timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, length: float) -> None:
+        self.loop = loop
+        self.length = length
+        self.queue: deque[tuple[float, Expiring]] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, waiting: Expiring) -> None:
+        """`waiting.expire()` in `length` seconds, unless it is no longer pending then."""
+        deadline = self.loop.time() + self.length
+        self.queue.append((deadline, waiting))
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline, self._due)
+
+    def pending(self) -> int:
+        """Entries still waiting for their deadline (for tests and benches)."""
+        return sum(1 for _deadline, waiting in self.queue if waiting.pending())
+
+    def _due(self) -> None:
+        # self.timer stays set meanwhile: an expiry that adds an entry (a question that
+        # starts at its bound) must not arm a second timer; it is armed once, below.
+        queue, now = self.queue, self.loop.time()
+        while queue:
+            deadline, waiting = queue[0]
+            if not waiting.pending():
+                queue.popleft()
+            elif deadline <= now:
+                queue.popleft()
+                waiting.expire()
+            else:
+                self.timer = self.loop.call_at(deadline, self._due)
+                return
+        self.timer = None
+
+
 class _UdpExchange:
     """One query on a channel, as callbacks: the datagrams it gets until an accepted reply,
     an error or its deadline; then the channel goes back (or is closed), the timer is
     cancelled and `on_done` gets the result, once."""
 
-    __slots__ = ("channel", "matcher", "on_done", "sent_at", "sent_ns", "sockets", "timeout",
-                 "timer")
+    __slots__ = ("channel", "matcher", "on_done", "sent_at", "sent_ns", "sockets", "timeout")
 
     def __init__(self, channel: _UdpChannel, matcher: _ReplyMatcher, on_done: Done,
-                 sent_ns: int, timeout: float, sockets: UdpSockets | None) -> None:
+                 sent_ns: int, deadlines: Deadlines, sockets: UdpSockets | None) -> None:
         self.channel = channel
         self.matcher = matcher
         self.on_done: Done | None = on_done
         self.sent_ns = sent_ns
         self.sent_at = sent_ns / 1e9
-        self.timeout = timeout
+        self.timeout = deadlines.length
         self.sockets = sockets
-        self.timer = channel.loop.call_later(timeout, self.on_deadline)
+        deadlines.add(self)
+
+    def pending(self) -> bool:
+        """Still waiting for a reply."""
+        return self.on_done is not None
 
     def on_datagram(self, data: bytes, ancillary: list[tuple[int, int, bytes]]) -> bool:
         """True once finished (the channel stops reading for us)."""
@@ -485,8 +542,9 @@ class _UdpExchange:
     def on_error(self, exc: OSError) -> None:
         self.finish(_failed(self.sent_at, exc, self.matcher))
 
-    def on_deadline(self) -> None:
-        self.channel.on_readable()  # a reply may be waiting that a busy loop has not read yet
+    def expire(self) -> None:
+        """The timeout: a reply may be waiting that a busy loop has not read yet, else none."""
+        self.channel.on_readable()
         if self.on_done is None:
             return
         failure, detail = self.matcher.failure_without_reply()
@@ -515,7 +573,6 @@ class _UdpExchange:
 
     def _release(self, clean: bool) -> None:
         self.on_done = None
-        self.timer.cancel()
         channel = self.channel
         channel.handler = None
         if clean and self.sockets is not None:
@@ -537,12 +594,14 @@ def _open_channel(
 
 
 def start_udp(
-    loop: asyncio.AbstractEventLoop, query: WireQuery, address: str, port: int,
-    timeout: float, sockets: UdpSockets | None, on_done: Done,
+    query: WireQuery, address: str, port: int, deadlines: Deadlines,
+    sockets: UdpSockets | None, on_done: Done,
 ) -> Cancellable:
     """Send one query over UDP; `on_done` gets its result from the loop (never from inside
-    this call), at most `timeout` seconds later, unless the returned handle is cancelled
-    first. On a socket from `sockets` when one is idle for the address, else a fresh one."""
+    this call), at most `deadlines.length` seconds later, unless the returned handle is
+    cancelled first. On a socket from `sockets` when one is idle for the address, else a
+    fresh one."""
+    loop = deadlines.loop
     matcher = _ReplyMatcher(query)
     channel = sockets.take(loop, (address, port)) if sockets is not None else None
     fresh = channel is None
@@ -564,7 +623,7 @@ def start_udp(
         ours = fresh or exc.errno in RESOURCE_ERRNOS | FILTERED_ERRNOS
         return loop.call_soon(on_done, _failed(sent_ns / 1e9, exc, matcher, before_packet=ours))
     # Set before any reply can be read: the loop reads only after we return.
-    exchange = _UdpExchange(channel, matcher, on_done, sent_ns, timeout, sockets)
+    exchange = _UdpExchange(channel, matcher, on_done, sent_ns, deadlines, sockets)
     channel.handler = exchange
     return exchange
 
@@ -585,8 +644,8 @@ async def udp_exchange(
 ) -> RawResult:
     """Send one query over UDP and wait for its reply, at most `timeout` seconds; on a
     socket from `sockets` when one is idle for the address, else on a fresh one."""
-    loop = asyncio.get_running_loop()
-    return await _until_done(partial(start_udp, loop, query, address, port, timeout, sockets))
+    deadlines = Deadlines(asyncio.get_running_loop(), timeout)
+    return await _until_done(partial(start_udp, query, address, port, deadlines, sockets))
 
 
 def _answered(
@@ -607,12 +666,12 @@ def _failed(
 
 
 def start_tcp(
-    loop: asyncio.AbstractEventLoop, query: WireQuery, address: str, port: int,
-    timeout: float, on_done: Done,
+    query: WireQuery, address: str, port: int, deadlines: Deadlines, on_done: Done,
 ) -> Cancellable:
     """Connect, send one length-prefixed query, read one reply; RTT includes the handshake.
     `on_done` gets the result from the loop (never from inside this call), at most
-    `timeout` seconds later, unless the returned handle is cancelled first."""
+    `deadlines.length` seconds later, unless the returned handle is cancelled first."""
+    loop = deadlines.loop
     matcher = _ReplyMatcher(query)
     started_ns = time.time_ns()
     try:
@@ -622,13 +681,13 @@ def start_tcp(
         return loop.call_soon(on_done, _failed(started_ns / 1e9, exc, matcher,
                                                before_packet=True))
     conversation = _TcpConversation(loop, sock, query.wire, matcher, started_ns, on_done)
-    return conversation.start(address, port, timeout)
+    return conversation.start(address, port, deadlines)
 
 
 async def tcp_exchange(query: WireQuery, address: str, port: int, timeout: float) -> RawResult:
     """Connect, send one length-prefixed query, read one reply; RTT includes the handshake."""
-    loop = asyncio.get_running_loop()
-    return await _until_done(partial(start_tcp, loop, query, address, port, timeout))
+    deadlines = Deadlines(asyncio.get_running_loop(), timeout)
+    return await _until_done(partial(start_tcp, query, address, port, deadlines))
 
 
 class _TcpConversation:
@@ -637,7 +696,7 @@ class _TcpConversation:
     RTT end is the kernel's receive stamp of the message's last segment."""
 
     __slots__ = ("buffer", "fd", "loop", "matcher", "on_done", "reading", "sent_at", "sock",
-                 "stamp", "started_ns", "timer", "unsent")
+                 "stamp", "started_ns", "unsent")
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, sock: socket.socket, wire: bytes,
@@ -653,10 +712,9 @@ class _TcpConversation:
         self.buffer = bytearray()
         self.stamp: int | None = None
         self.on_done: Done | None = on_done
-        self.timer: asyncio.TimerHandle | None = None
         self.reading = False
 
-    def start(self, address: str, port: int, timeout: float) -> Cancellable:
+    def start(self, address: str, port: int, deadlines: Deadlines) -> Cancellable:
         try:
             self.sock.connect((address, port))
         except BlockingIOError:
@@ -668,14 +726,15 @@ class _TcpConversation:
             return self.loop.call_soon(on_done, _failed(self.sent_at, exc, self.matcher,
                                                          before_packet=True))
         self.loop.add_writer(self.fd, self._on_writable)
-        self.timer = self.loop.call_later(timeout, self.give_up)
+        deadlines.add(self)
         return self
 
+    def pending(self) -> bool:
+        """Still under way."""
+        return self.on_done is not None
+
     def _on_writable(self) -> None:
-        error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        try:
-            if error:
-                raise OSError(error, os.strerror(error))
+        try:  # a handshake that failed raises its error here (ECONNREFUSED, ...)
             self.unsent = self.unsent[self.sock.send(self.unsent):]
         except (BlockingIOError, InterruptedError):
             return
@@ -724,7 +783,8 @@ class _TcpConversation:
         return RawResult(self.sent_at, failure=FailureKind.NETWORK_ERROR,
                          detail="connection closed without a reply")
 
-    def give_up(self) -> None:
+    def expire(self) -> None:
+        """The timeout: no whole reply in time."""
         failure, detail = self.matcher.failure_without_reply()
         self._finish(RawResult(self.sent_at, failure=failure, detail=detail,
                                mismatches=self.matcher.mismatches,
@@ -741,8 +801,6 @@ class _TcpConversation:
         if self.on_done is None:
             return
         self.on_done = None
-        if self.timer is not None:
-            self.timer.cancel()
         if self.reading:
             self.loop.remove_reader(self.fd)
         else:

@@ -208,7 +208,7 @@ def test_cancelled_questions_leave_no_socket_timer_or_place_behind() -> None:
     listener, silent = _silent_pair()
     port = listener.getsockname()[1]
 
-    async def main() -> tuple[int, int, list[asyncio.TimerHandle], int, int]:
+    async def main() -> tuple[int, int, list[asyncio.TimerHandle], int, int, int]:
         loop = asyncio.get_running_loop()
         engine = QueryEngine(ProbeSettings(port=port, udp_timeout=5.0, tcp_timeout=5.0,
                                            per_address_in_flight=4, max_in_flight=5))
@@ -220,13 +220,18 @@ def test_cancelled_questions_leave_no_socket_timer_or_place_behind() -> None:
         with pytest.raises(asyncio.CancelledError):
             await sweep
         await asyncio.sleep(0.05)  # the loop's deferred closes run
-        left = [h for h in loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+        # The loop timers left: only the deadline queues' own (one per length, dropping
+        # finished entries when due), and none of their entries still waiting.
+        queues = list(engine._deadlines.values())
+        left = [h for h in loop._scheduled if not h.cancelled()  # type: ignore[attr-defined]
+                and h not in [q.timer for q in queues]]
+        waiting = sum(q.pending() for q in queues)
         slot = engine._address_slot("127.0.0.1")
-        return during - before, _open_descriptors() - before, left, slot.free, \
+        return during - before, _open_descriptors() - before, left, waiting, slot.free, \
             engine._global.free
 
     try:
-        in_flight, left_open, timers, address_free, global_free = asyncio.run(main())
+        in_flight, left_open, timers, waiting, address_free, global_free = asyncio.run(main())
         silent.setblocking(False)
         datagrams = 0
         while datagrams < 100:
@@ -243,5 +248,5 @@ def test_cancelled_questions_leave_no_socket_timer_or_place_behind() -> None:
     assert datagrams == 2
     assert in_flight >= 4  # the questions under way held sockets ...
     assert left_open == 0  # ... all closed once cancelled (none kept: no clean answer)
-    assert timers == []  # no deadline or follow timer left to fire
+    assert timers == [] and waiting == 0  # no deadline or follow bound left to act
     assert (address_free, global_free) == (4, 5)  # every place given back
