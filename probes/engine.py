@@ -349,7 +349,7 @@ class _Try(asyncio.Future[R]):
         if self.slot.try_enter():
             self._in_slot()
         else:
-            self.slot.waiters.append(self._take_slot)
+            self.slot.waiters.append(self)  # no bound method per question in line
 
     def follow(self, first: _Try[Any], most: float) -> None:
         """Start once `first` has its result, or after `most` seconds, whichever comes
@@ -368,10 +368,15 @@ class _Try(asyncio.Future[R]):
         """The bound of `follow` passed: start now."""
         self.start()
 
-    def _take_slot(self) -> bool:
+    def __call__(self) -> bool:
+        """A place handed over by a gate (`Gate.leave`): the address's when it holds none
+        yet, else the global bound's. Taken, or declined (False) once cancelled."""
         if self.done():
             return False
-        self._in_slot()
+        if self.held:
+            self._send()
+        else:
+            self._in_slot()
         return True
 
     def _in_slot(self) -> None:
@@ -380,13 +385,7 @@ class _Try(asyncio.Future[R]):
         if bound.try_enter():
             self._send()
         else:
-            bound.waiters.append(self._take_bound)
-
-    def _take_bound(self) -> bool:
-        if self.done():
-            return False
-        self._send()
-        return True
+            bound.waiters.append(self)
 
     def _send(self) -> None:
         self.held = 2
