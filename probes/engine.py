@@ -448,8 +448,9 @@ class _Try(asyncio.Future[R]):
         follower, self.follower = self.follower, None
         if follower is not None and start_follower:
             follower.start()  # first: it takes the socket this one just gave back
-        if self.batch is not None:
-            self.batch.one_done(self)
+        batch, self.batch = self.batch, None  # the batch holds us: no cycle left behind
+        if batch is not None:
+            batch.one_done(self)
 
     def cancel(self, msg: Any | None = None) -> bool:
         """Cancel: the exchange, timer or task under way dropped, the places given back."""

@@ -579,6 +579,9 @@ class _UdpExchange:
             self.sockets.give(channel)
         else:
             channel.close()
+        # The deadline queue holds a finished exchange until its deadline: it keeps nothing
+        # else alive meanwhile (a whole sweep's sockets and queries, else).
+        del self.channel, self.matcher, self.sockets
 
 
 def _open_channel(
@@ -806,6 +809,8 @@ class _TcpConversation:
         else:
             self.loop.remove_writer(self.fd)
         self.sock.close()
+        # Held by the deadline queue until its deadline: nothing else kept alive meanwhile.
+        del self.sock, self.buffer, self.unsent, self.matcher
 
 
 def make_query(

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import weakref
 
 import pytest
 
@@ -132,3 +134,27 @@ def test_a_failure_of_ours_ends_the_batch_with_it() -> None:
         assert not asked[1].done()  # the others go on, as with asyncio.gather
 
     asyncio.run(main())
+
+
+def test_a_finished_batch_and_its_questions_go_without_the_collector() -> None:
+    """No reference cycle between a batch and its questions once done: a whole-root sweep
+    left ~56,000 questions (with their observations) for the collector otherwise, and the
+    peak RSS of a ccTLD sweep rose from 69 to 86-94 MiB."""
+
+    async def main() -> list[weakref.ref[Asking]]:
+        engine = QueryEngine(ProbeSettings())
+        asked = _questions(engine, 3)
+        refs = [weakref.ref(a) for a in asked]
+        batch = Answers(asked)
+        for n, asking in enumerate(asked):
+            asking.set_result(_observation(n))
+        await batch
+        del asked, batch, asking
+        return refs
+
+    gc.disable()
+    try:
+        refs = asyncio.run(main())
+        assert [r() for r in refs] == [None, None, None]
+    finally:
+        gc.enable()
