@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
-from functools import partial
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
 
-from probes.engine import QueryEngine
+from probes.engine import Answers, Asking, QueryEngine
 from probes.evidence import is_authoritative, name_of
 from probes.model import Delegation, Observation, Transport
 from probes.observe_further import further_queries
-
-T = TypeVar("T")
 
 # Per address: the apex SOA over both transports, and the apex NS set over UDP (in this
 # order in a sweep's observations: `_core_of` asks them so).
@@ -42,54 +38,29 @@ async def observe_core(
     """The core questions of every (NS, address), then the glue questions (DELEG04).
     Observations in CORE_QUERIES order per address."""
     zone = delegation.zone
-    pairs = await asyncio.gather(*(
-        _core_of(engine, ns.name, address, zone)
-        for ns in delegation.nameservers for address in ns.addresses))
-    core = [obs for pair in pairs for obs in pair]
+    most = engine.settings.udp_timeout
+    asked: list[Asking] = []
+    for ns in delegation.nameservers:
+        for address in ns.addresses:
+            asked.extend(_core_of(engine, ns.name, address, zone, most))
+    core = await Answers(asked)  # futures: no task per question
     return core, await _glue_questions(delegation, core, engine)
 
 
-async def _core_of(
-    engine: QueryEngine, nameserver: str, address: str, zone: str
-) -> tuple[Observation, Observation, Observation]:
-    """One address's core questions (CORE_QUERIES order): the SOA over TCP alongside the
-    SOA then the NS over UDP."""
-    loop = asyncio.get_running_loop()
-    tcp = loop.create_task(engine.ask(nameserver, address, zone, "SOA", Transport.TCP))
-    try:
-        soa, ns = await in_turn(
-            partial(engine.ask, nameserver, address, zone, "SOA", Transport.UDP),
-            partial(engine.ask, nameserver, address, zone, "NS", Transport.UDP),
-            engine.settings.udp_timeout)
-    except BaseException:
-        tcp.cancel()
-        raise
-    return soa, await tcp, ns
-
-
-async def in_turn(first: Callable[[], Awaitable[T]], then: Callable[[], Coroutine[Any, Any, T]],
-                  most: float) -> tuple[T, T]:
-    """`first()`, then `then()` once it is done or after `most` seconds, whichever comes
-    first. The NS question follows the SOA's over UDP so it goes out on the socket the SOA's
-    exchange gave back (a sweep of the whole root zone opened ~27,500 UDP sockets for
-    ~41,700 UDP queries when both went at once); a silent server still gets it after one
-    UDP timeout, so the pair takes no longer than the SOA over TCP would."""
-    loop = asyncio.get_running_loop()
-    early: list[asyncio.Task[T]] = []
-
-    def start() -> None:
-        early.append(loop.create_task(then()))
-
-    timer = loop.call_later(most, start)
-    try:
-        result = await first()
-    except BaseException:
-        for task in early:
-            task.cancel()
-        raise
-    finally:
-        timer.cancel()
-    return result, await (early[0] if early else then())
+def _core_of(
+    engine: QueryEngine, nameserver: str, address: str, zone: str, most: float
+) -> tuple[Asking, Asking, Asking]:
+    """One address's core questions under way, in CORE_QUERIES order: the SOA over TCP
+    alongside the SOA then the NS over UDP. The NS question follows the SOA's over UDP so
+    it goes out on the socket the SOA's exchange gave back (a sweep of the whole root zone
+    opened ~27,500 UDP sockets for ~41,700 UDP queries when both went at once); a silent
+    server still gets it after `most` seconds (one UDP timeout), so the pair takes no
+    longer than the SOA over TCP would."""
+    soa = engine.asking(nameserver, address, zone, "SOA", Transport.UDP)
+    tcp = engine.asking(nameserver, address, zone, "SOA", Transport.TCP)
+    ns = engine.asking(nameserver, address, zone, "NS", Transport.UDP, start=False)
+    ns.follow(soa, most)
+    return soa, tcp, ns
 
 
 async def observe_further(
@@ -116,9 +87,9 @@ async def _glue_questions(
     if not answering:
         return []
     server = min(answering, key=lambda o: (o.rtt or 0.0, o.address))
-    tasks = [
-        engine.ask(server.nameserver, server.address, name, rdtype, Transport.UDP)
+    asked = [
+        engine.asking(server.nameserver, server.address, name, rdtype, Transport.UDP)
         for name in sorted(in_zone)
         for rdtype in ("A", "AAAA")
     ]
-    return list(await asyncio.gather(*tasks))
+    return await Answers(asked)

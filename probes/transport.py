@@ -20,8 +20,11 @@ import os
 import socket
 import struct
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
 
 import dns.edns
 import dns.flags
@@ -41,9 +44,10 @@ _QUESTION_TAIL = struct.Struct("!HH")
 _OPT_HEADER = struct.Struct("!HHIH")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawResult:
-    """What one exchange produced, before it becomes an Observation."""
+    """What one exchange produced, before it becomes an Observation. Not frozen: built
+    once per try (a frozen one costs three times as much to build); never changed."""
 
     sent_at: float  # unix seconds
     rtt: float | None = None
@@ -438,24 +442,94 @@ class UdpSockets:
         self._count = 0
 
 
+class Cancellable(Protocol):
+    """What a started exchange hands back: a way to drop it (no callback after that)."""
+
+    def cancel(self) -> object:
+        """Drop the exchange: close what it holds, cancel its timer, never call back."""
+
+
+Done = Callable[[RawResult], None]
+
+
+class Expiring(Protocol):
+    """What waits in `Deadlines`: told when its deadline passed, unless finished before."""
+
+    def pending(self) -> bool:
+        """Still waiting for its deadline (False: finished, its entry is dropped)."""
+
+    def expire(self) -> None:
+        """Its deadline passed."""
+
+
+class Deadlines:
+    """The deadlines of one length on one event loop, in one queue and under one loop
+    timer: entries come in deadline order (same length, added in time order), so the
+    queue's head is always the next due. A timer per exchange cost a loop timer made and
+    cancelled per query; a finished exchange here just waits to be dropped when the queue
+    reaches it (at most one length later)."""
+
+    __slots__ = ("length", "loop", "queue", "timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, length: float) -> None:
+        self.loop = loop
+        self.length = length
+        self.queue: deque[tuple[float, Expiring]] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, waiting: Expiring) -> None:
+        """`waiting.expire()` in `length` seconds, unless it is no longer pending then."""
+        deadline = self.loop.time() + self.length
+        self.queue.append((deadline, waiting))
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline, self._due)
+
+    def pending(self) -> int:
+        """Entries still waiting for their deadline (for tests and benches)."""
+        return sum(1 for _deadline, waiting in self.queue if waiting.pending())
+
+    def _due(self) -> None:
+        # self.timer stays set meanwhile: an expiry that adds an entry (a question that
+        # starts at its bound) must not arm a second timer; it is armed once, below.
+        queue, now = self.queue, self.loop.time()
+        while queue:
+            deadline, waiting = queue[0]
+            if not waiting.pending():
+                queue.popleft()
+            elif deadline <= now:
+                queue.popleft()
+                waiting.expire()
+            else:
+                self.timer = self.loop.call_at(deadline, self._due)
+                return
+        self.timer = None
+
+
 class _UdpExchange:
-    """One query on a channel: the datagrams it gets, until an accepted reply or an error."""
+    """One query on a channel, as callbacks: the datagrams it gets until an accepted reply,
+    an error or its deadline; then the channel goes back (or is closed), the timer is
+    cancelled and `on_done` gets the result, once."""
 
-    __slots__ = ("done", "matcher", "sent_at", "sent_ns")
+    __slots__ = ("channel", "matcher", "on_done", "sent_at", "sent_ns", "sockets", "timeout")
 
-    def __init__(self, done: asyncio.Future[RawResult], matcher: _ReplyMatcher) -> None:
-        self.done = done
+    def __init__(self, channel: _UdpChannel, matcher: _ReplyMatcher, on_done: Done,
+                 sent_ns: int, deadlines: Deadlines, sockets: UdpSockets | None) -> None:
+        self.channel = channel
         self.matcher = matcher
-        self.sent_at = 0.0
-        self.sent_ns = 0
+        self.on_done: Done | None = on_done
+        self.sent_ns = sent_ns
+        self.sent_at = sent_ns / 1e9
+        self.timeout = deadlines.length
+        self.sockets = sockets
+        deadlines.add(self)
 
-    def finish(self, result: RawResult) -> None:
-        if not self.done.done():
-            self.done.set_result(result)
+    def pending(self) -> bool:
+        """Still waiting for a reply."""
+        return self.on_done is not None
 
     def on_datagram(self, data: bytes, ancillary: list[tuple[int, int, bytes]]) -> bool:
         """True once finished (the channel stops reading for us)."""
-        if self.done.done():
+        if self.on_done is None:
             return True
         stamp = _kernel_stamp_ns(ancillary) or time.time_ns()
         reply = self.matcher.accept(data)
@@ -468,12 +542,46 @@ class _UdpExchange:
     def on_error(self, exc: OSError) -> None:
         self.finish(_failed(self.sent_at, exc, self.matcher))
 
-    def on_deadline(self, channel: _UdpChannel) -> None:
-        channel.on_readable()  # a reply may be waiting that a busy loop has not read yet
+    def expire(self) -> None:
+        """The timeout: a reply may be waiting that a busy loop has not read yet, else none."""
+        self.channel.on_readable()
+        if self.on_done is None:
+            return
         failure, detail = self.matcher.failure_without_reply()
         self.finish(RawResult(self.sent_at, failure=failure, detail=detail,
                               mismatches=self.matcher.mismatches,
                               malformed=self.matcher.malformed))
+
+    def finish(self, result: RawResult) -> None:
+        on_done = self.on_done
+        if on_done is None:
+            return
+        matcher = self.matcher
+        self._release(result.reply is not None and not matcher.mismatches
+                      and not matcher.malformed)
+        if result.rtt is not None and result.rtt > self.timeout:
+            # Read late by a busy loop, but the kernel stamp says it really was too late.
+            result = RawResult(result.sent_at, failure=FailureKind.TIMEOUT,
+                               detail=f"reply after {result.rtt:.3f} s",
+                               mismatches=matcher.mismatches)
+        on_done(result)
+
+    def cancel(self) -> None:
+        """Drop the exchange: its socket is closed (never kept), no callback follows."""
+        if self.on_done is not None:
+            self._release(False)
+
+    def _release(self, clean: bool) -> None:
+        self.on_done = None
+        channel = self.channel
+        channel.handler = None
+        if clean and self.sockets is not None:
+            self.sockets.give(channel)
+        else:
+            channel.close()
+        # The deadline queue holds a finished exchange until its deadline: it keeps nothing
+        # else alive meanwhile (a whole sweep's sockets and queries, else).
+        del self.channel, self.matcher, self.sockets
 
 
 def _open_channel(
@@ -488,57 +596,59 @@ def _open_channel(
         raise
 
 
-async def udp_exchange(
-    query: WireQuery, address: str, port: int, timeout: float,
-    sockets: UdpSockets | None = None,
-) -> RawResult:
-    """Send one query over UDP and wait for its reply, at most `timeout` seconds; on a
-    socket from `sockets` when one is idle for the address, else on a fresh one."""
-    loop = asyncio.get_running_loop()
+def start_udp(
+    query: WireQuery, address: str, port: int, deadlines: Deadlines,
+    sockets: UdpSockets | None, on_done: Done,
+) -> Cancellable:
+    """Send one query over UDP; `on_done` gets its result from the loop (never from inside
+    this call), at most `deadlines.length` seconds later, unless the returned handle is
+    cancelled first. On a socket from `sockets` when one is idle for the address, else a
+    fresh one."""
+    loop = deadlines.loop
     matcher = _ReplyMatcher(query)
-    exchange = _UdpExchange(loop.create_future(), matcher)
     channel = sockets.take(loop, (address, port)) if sockets is not None else None
     fresh = channel is None
     if channel is None:
         try:
             channel = _open_channel(loop, address, port)
         except OSError as exc:
-            return _failed(time.time(), exc, matcher, before_packet=True)
+            return loop.call_soon(on_done, _failed(time.time(), exc, matcher, before_packet=True))
         if sockets is not None:
             sockets.opened += 1
-    channel.handler = exchange
     send, wire = channel.sock.send, query.wire
     sent_ns = time.time_ns()
     try:
         send(wire)  # nothing between the stamp and the send: the RTT's start is this moment
     except OSError as exc:
-        exchange.sent_at = sent_ns / 1e9
         channel.close()
         # A kept socket's send may report an ICMP error of the path that arrived since its
         # last read: only a shortage or our own filter is certainly ours then.
         ours = fresh or exc.errno in RESOURCE_ERRNOS | FILTERED_ERRNOS
-        return _failed(exchange.sent_at, exc, matcher, before_packet=ours)
-    exchange.sent_ns = sent_ns  # set before any reply can be read: the loop runs after us
-    exchange.sent_at = sent_ns / 1e9
-    timer = loop.call_later(timeout, exchange.on_deadline, channel)
+        return loop.call_soon(on_done, _failed(sent_ns / 1e9, exc, matcher, before_packet=ours))
+    # Set before any reply can be read: the loop reads only after we return.
+    exchange = _UdpExchange(channel, matcher, on_done, sent_ns, deadlines, sockets)
+    channel.handler = exchange
+    return exchange
+
+
+async def _until_done(start: Callable[[Done], Cancellable]) -> RawResult:
+    """Await an exchange started by callbacks; cancelling the wait drops the exchange."""
+    done: asyncio.Future[RawResult] = asyncio.get_running_loop().create_future()
+    handle = start(done.set_result)
     try:
-        result = await exchange.done
+        return await done
     finally:
-        timer.cancel()
-        channel.handler = None
-        clean = (exchange.done.done() and not exchange.done.cancelled()
-                 and exchange.done.result().reply is not None
-                 and not matcher.mismatches and not matcher.malformed)
-        if clean and sockets is not None:
-            sockets.give(channel)
-        else:
-            channel.close()
-    if result.rtt is not None and result.rtt > timeout:
-        # Read late by a busy loop, but the kernel stamp says it really was too late.
-        failure, detail = FailureKind.TIMEOUT, f"reply after {result.rtt:.3f} s"
-        return RawResult(result.sent_at, failure=failure, detail=detail,
-                         mismatches=matcher.mismatches)
-    return result
+        handle.cancel()  # nothing left once finished; else its socket and timer go
+
+
+async def udp_exchange(
+    query: WireQuery, address: str, port: int, timeout: float,
+    sockets: UdpSockets | None = None,
+) -> RawResult:
+    """Send one query over UDP and wait for its reply, at most `timeout` seconds; on a
+    socket from `sockets` when one is idle for the address, else on a fresh one."""
+    deadlines = Deadlines(asyncio.get_running_loop(), timeout)
+    return await _until_done(partial(start_udp, query, address, port, deadlines, sockets))
 
 
 def _answered(
@@ -558,24 +668,29 @@ def _failed(
                      errno=(exc.errno or 0) if failure is FailureKind.LOCAL_ERROR else 0)
 
 
-async def tcp_exchange(query: WireQuery, address: str, port: int, timeout: float) -> RawResult:
-    """Connect, send one length-prefixed query, read one reply; RTT includes the handshake."""
-    loop = asyncio.get_running_loop()
+def start_tcp(
+    query: WireQuery, address: str, port: int, deadlines: Deadlines, on_done: Done,
+) -> Cancellable:
+    """Connect, send one length-prefixed query, read one reply; RTT includes the handshake.
+    `on_done` gets the result from the loop (never from inside this call), at most
+    `deadlines.length` seconds later, unless the returned handle is cancelled first."""
+    loop = deadlines.loop
     matcher = _ReplyMatcher(query)
     started_ns = time.time_ns()
     try:
         sock = _new_socket(address, socket.SOCK_STREAM)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError as exc:
-        return _failed(started_ns / 1e9, exc, matcher, before_packet=True)
-    conversation = _TcpConversation(loop, sock, query.wire, matcher, started_ns)
-    timer = loop.call_later(timeout, conversation.give_up)
-    try:
-        conversation.start(address, port)
-        return await conversation.done
-    finally:
-        timer.cancel()
-        conversation.close()
+        return loop.call_soon(on_done, _failed(started_ns / 1e9, exc, matcher,
+                                               before_packet=True))
+    conversation = _TcpConversation(loop, sock, query.wire, matcher, started_ns, on_done)
+    return conversation.start(address, port, deadlines)
+
+
+async def tcp_exchange(query: WireQuery, address: str, port: int, timeout: float) -> RawResult:
+    """Connect, send one length-prefixed query, read one reply; RTT includes the handshake."""
+    deadlines = Deadlines(asyncio.get_running_loop(), timeout)
+    return await _until_done(partial(start_tcp, query, address, port, deadlines))
 
 
 class _TcpConversation:
@@ -583,9 +698,12 @@ class _TcpConversation:
     message. Cheaper than a coroutine per step (half the CPU of the TCP path here), and the
     RTT end is the kernel's receive stamp of the message's last segment."""
 
+    __slots__ = ("buffer", "fd", "loop", "matcher", "on_done", "reading", "sent_at", "sock",
+                 "stamp", "started_ns", "unsent")
+
     def __init__(
         self, loop: asyncio.AbstractEventLoop, sock: socket.socket, wire: bytes,
-        matcher: _ReplyMatcher, started_ns: int,
+        matcher: _ReplyMatcher, started_ns: int, on_done: Done,
     ) -> None:
         self.loop = loop
         self.sock = sock
@@ -596,23 +714,30 @@ class _TcpConversation:
         self.sent_at = started_ns / 1e9
         self.buffer = bytearray()
         self.stamp: int | None = None
-        self.done: asyncio.Future[RawResult] = loop.create_future()
+        self.on_done: Done | None = on_done
+        self.reading = False
 
-    def start(self, address: str, port: int) -> None:
+    def start(self, address: str, port: int, deadlines: Deadlines) -> Cancellable:
         try:
             self.sock.connect((address, port))
         except BlockingIOError:
             pass  # in progress: writable once the handshake is over
         except OSError as exc:  # refused by our own host before the SYN left
-            self._finish(_failed(self.sent_at, exc, self.matcher, before_packet=True))
-            return
+            on_done, self.on_done = self.on_done, None
+            self.sock.close()
+            assert on_done is not None
+            return self.loop.call_soon(on_done, _failed(self.sent_at, exc, self.matcher,
+                                                         before_packet=True))
         self.loop.add_writer(self.fd, self._on_writable)
+        deadlines.add(self)
+        return self
+
+    def pending(self) -> bool:
+        """Still under way."""
+        return self.on_done is not None
 
     def _on_writable(self) -> None:
-        error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        try:
-            if error:
-                raise OSError(error, os.strerror(error))
+        try:  # a handshake that failed raises its error here (ECONNREFUSED, ...)
             self.unsent = self.unsent[self.sock.send(self.unsent):]
         except (BlockingIOError, InterruptedError):
             return
@@ -620,11 +745,14 @@ class _TcpConversation:
             self._finish(_failed(self.sent_at, exc, self.matcher))
             return
         if not self.unsent:
-            self.loop.remove_writer(self.fd)
+            # The reader first, then the writer off: the event loop keeps one poll handle
+            # for the socket (the other order closes it and opens a new one).
             self.loop.add_reader(self.fd, self._on_readable)
+            self.reading = True
+            self.loop.remove_writer(self.fd)
 
     def _on_readable(self) -> None:
-        while not self.done.done():
+        while self.on_done is not None:
             try:
                 data, ancillary, _flags, _src = self.sock.recvmsg(_MAX_UDP, _ANCILLARY_SIZE)
             except (BlockingIOError, InterruptedError):
@@ -658,20 +786,31 @@ class _TcpConversation:
         return RawResult(self.sent_at, failure=FailureKind.NETWORK_ERROR,
                          detail="connection closed without a reply")
 
-    def give_up(self) -> None:
+    def expire(self) -> None:
+        """The timeout: no whole reply in time."""
         failure, detail = self.matcher.failure_without_reply()
         self._finish(RawResult(self.sent_at, failure=failure, detail=detail,
                                mismatches=self.matcher.mismatches,
                                malformed=self.matcher.malformed))
 
     def _finish(self, result: RawResult) -> None:
-        if not self.done.done():
-            self.done.set_result(result)
+        on_done = self.on_done
+        if on_done is not None:
+            self.cancel()
+            on_done(result)
 
-    def close(self) -> None:
-        self.loop.remove_writer(self.fd)
-        self.loop.remove_reader(self.fd)
+    def cancel(self) -> None:
+        """Drop the conversation: timer cancelled, socket closed, no callback follows."""
+        if self.on_done is None:
+            return
+        self.on_done = None
+        if self.reading:
+            self.loop.remove_reader(self.fd)
+        else:
+            self.loop.remove_writer(self.fd)
         self.sock.close()
+        # Held by the deadline queue until its deadline: nothing else kept alive meanwhile.
+        del self.sock, self.buffer, self.unsent, self.matcher
 
 
 def make_query(
