@@ -75,11 +75,12 @@ def capture(world: str, port: int | None, out: str, all_checks: bool, warm: int)
 
 def judge_rounds(path: str, rounds: int, dump: str | None) -> None:
     """Judge the captured inputs `rounds` times; print the CPU of each round."""
+    from probes.collector import CollectorPace
     from probes.evidence import sweep_readings
-    from probes.loop import pace_collector
     from probes.sweep import Prober
 
-    pace_collector()  # as the sweeps run it
+    collector = CollectorPace()  # as `ccmon run` paces it
+    collector.take_over()
     with open(path, "rb") as file:
         settings, inputs = pickle.load(file)
     prober = Prober(settings)  # _report reads only the settings: no engine needed
@@ -90,6 +91,7 @@ def judge_rounds(path: str, rounds: int, dump: str | None) -> None:
         for args in inputs:
             with sweep_readings():
                 reports.append(prober._report(*args))
+            collector.collect_due()
         cpu = time.process_time() - cpu0
         findings = sum(len(r.findings) for r in reports)
         print(f"round {n}: {len(inputs)} zones judged in {cpu:.3f} CPU-s "

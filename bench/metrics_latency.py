@@ -19,7 +19,8 @@ publishes them into the real MonitorState, Exporter and web app, served on loopb
 real WebServer thread. A sweeper thread republishes every zone with new RTTs and serials each
 round (as ``Service.sweep_zone`` does: publish, then ``warm(zone)``), so the scrapes meet the
 same collector work as during real sweeps; the sweeper's own CPU stands in for the prober's.
-The garbage collector is tuned as ``ccmon run`` tunes it (``monitor.service.tune_gc``).
+The garbage collector is paced as ``ccmon run`` paces it (``probes.collector``; the
+sweeper thread ticks it).
 Every NS name of root.zone has glue there (7,568 NS pairs: 7,546 IPv4 and 7,043 IPv6 rows).
 """
 
@@ -50,9 +51,9 @@ sys.path.insert(0, str(REPO))
 from lab import Lab, load_scenario  # noqa: E402
 from monitor.demo import demo_config_text  # noqa: E402
 from monitor.metrics import Exporter  # noqa: E402
-from monitor.service import tune_gc  # noqa: E402
 from monitor.snapshot import MonitorState, Snapshot, ZoneHistory, ZoneTotals  # noqa: E402
 from monitor.web import WebServer, make_app  # noqa: E402
+from probes.collector import CollectorPace  # noqa: E402
 from probes.model import Finding, ServerStatus, Severity, Transport, ZoneReport  # noqa: E402
 
 ROOT_ZONE = Path(os.environ.get("CCMON_ROOT_ZONE", "/work/shared/data/root.zone"))
@@ -180,6 +181,7 @@ class RootSweeper(threading.Thread):
         self.sweeping = threading.Event()  # set while a round publishes
         self.rounds = 0
         self.rng = random.Random(16)
+        self.collector = CollectorPace()  # as `ccmon run` paces it; ticked by this thread
 
     def publish_round(self, pause: float = 0.0) -> bool:
         """Publish every zone once; False if stopped midway."""
@@ -191,6 +193,7 @@ class RootSweeper(threading.Thread):
             totals = self.state.snapshot.totals.get(zone, ZoneTotals()).add_report(report)
             self.state.publish(report, totals, ZoneHistory())
             self.exporter.collector.warm(zone)
+            self.collector.collect_due()
             if pause:
                 time.sleep(pause)
         return True
@@ -281,7 +284,7 @@ def main_root(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     sweeper.publish_round()
     print(f"first publication of all zones: {time.perf_counter() - t:.2f} s")
-    tune_gc()  # as `ccmon run` does once its state is loaded
+    sweeper.collector.take_over()  # as `ccmon run` does once its state is loaded
     server = WebServer(make_app(state, exporter=exporter), f"127.0.0.1:{free_port()}")
     server.start()
     try:

@@ -19,6 +19,7 @@ import dns.asyncquery
 import dns.message
 from _world import lab_settings, percentile, scale_lab
 
+from probes.collector import CollectorPace
 from probes.engine import QueryEngine
 from probes.loop import loop_name
 from probes.loop import run as run_loop
@@ -110,6 +111,8 @@ def main() -> int:
               f"event loop {loop_name(prefer_uvloop=True)}")
 
         async def run() -> tuple[dict[int, float], dict[int, float], int, float]:
+            collector = CollectorPace()  # as `ccmon run` paces it
+            collector.start(asyncio.get_running_loop())
             stop = asyncio.Event()
             load = asyncio.create_task(background_load(lab, args.in_flight, stop))
             await asyncio.sleep(1.0)  # let the load reach its plateau
@@ -117,7 +120,9 @@ def main() -> int:
             ours, naive = await measure(lab, args.samples)
             elapsed = time.monotonic() - started
             stop.set()
-            return ours, naive, await load, elapsed
+            result = ours, naive, await load, elapsed
+            collector.stop()
+            return result
 
         ours, naive, load_sent, elapsed = run_loop(run(), prefer_uvloop=True)
         records = [r for r in lab.timings(TARGET) if r["transport"] == "udp"]

@@ -24,6 +24,7 @@ import dns.message
 from _world import WORLDS, lab_settings, world_lab, world_zones
 
 from probes import observe, transport
+from probes.collector import CollectorPace
 from probes.loop import loop_name
 from probes.loop import run as run_loop
 from probes.sweep import Prober
@@ -122,6 +123,8 @@ def main() -> int:
             cache = ({} if args.parse_cache_mib is None
                      else {"parse_cache_bytes": int(args.parse_cache_mib * 2**20)})
             settings = lab_settings(lab, udp_timeout=2.0, tcp_timeout=4.0, **cache)
+            collector = CollectorPace()  # as `ccmon run` paces it
+            collector.start(asyncio.get_running_loop())
             async with Prober(settings) as prober:
                 for n in range(1, args.sweeps + 1):
                     parser_name = use_parser(args.parser, n)
@@ -132,6 +135,10 @@ def main() -> int:
                     print(f"sweep {n} ({label}): {queries} queries in {wall:.2f} s wall = "
                           f"{queries / wall:,.0f} q/s; CPU {cpu:.2f} s = "
                           f"{cpu / queries * 1e6:.0f} µs/query; failures {failures or 'none'}")
+            collector.stop()
+            print(f"garbage collector: {collector.collections} timed collections "
+                  f"({collector.whole_collections} of everything), {collector.seconds:.2f} "
+                  f"CPU-s in all")
 
         run_loop(run(), prefer_uvloop=True)
         for name, cache in (_CACHES or {args.parser: transport.PARSE_CACHE}).items():

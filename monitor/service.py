@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import time
@@ -40,6 +39,7 @@ from monitor.store import Store, StoreError, StoreWriteError
 from monitor.web import WebServer, make_app
 from monitor.web.pages.zone import StoreReader
 from probes.checks.history import History, judge_history
+from probes.collector import CollectorPace
 from probes.loop import run as run_loop
 from probes.model import ZoneReport
 from probes.settings import ProbeSettings
@@ -68,22 +68,6 @@ def _default_prober(settings: ProbeSettings) -> AbstractAsyncContextManager[Any]
     return Prober(settings)
 
 
-#: Garbage-collector thresholds while ccmon runs. With the defaults (700, 10, 10)
-#: a sweep round of 309 zones promoted its short-lived objects into the oldest generation
-#: and caused ~24 full collections per 100 s, each holding the GIL 340-660 ms over ~500k
-#: objects: /metrics p99 300-400 ms. A larger young generation lets sweep objects die
-#: young (measured: one full collection per run, /metrics p99 19 ms during sweeps).
-GC_THRESHOLDS = (50_000, 20, 10)
-
-
-def tune_gc() -> None:
-    """Fewer full collections; what start-up loaded (modules, config, store) is frozen out
-    of them (it lives as long as the process)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
 class Service:
     """The running monitor; :func:`run` drives it, tests can drive it directly."""
 
@@ -99,7 +83,8 @@ class Service:
         self.prober: ZoneProber | None = None
         self.alerter: Alerter | None = None
         self.ready = asyncio.Event()  # set once the web server listens and jobs are added
-        self.tune_gc = False  # run() sets it: the process is ccmon's alone (not a test's)
+        self.pace_collector = False  # run() sets it: the process is ccmon's alone (not a test's)
+        self.collector: CollectorPace | None = None
 
     # --- the sweep path ------------------------------------------------------------------
 
@@ -212,8 +197,9 @@ class Service:
             log.error("%s", exc)
             return exc.exit_code
         assert self.state is not None and self.store is not None
-        if self.tune_gc:
-            tune_gc()
+        if self.pace_collector:  # start-up's objects frozen, then the sweeps' paced
+            self.collector = CollectorPace()
+            self.collector.start(asyncio.get_running_loop())
         try:
             self.exporter = Exporter(self.state)
             reader = StoreReader(self.store, asyncio.get_running_loop())  # zone pages' history
@@ -230,6 +216,8 @@ class Service:
         finally:
             self.web.stop()
             self.store.close()
+            if self.collector is not None:
+                self.collector.stop()
         log.info("stopped")
         return EXIT_OK
 
@@ -273,7 +261,7 @@ class Service:
 
 async def _main(config: Config, prober_factory: ProberFactory | None) -> int:
     service = Service(config, prober_factory)
-    service.tune_gc = True
+    service.pace_collector = True
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:

@@ -14,7 +14,6 @@ CCMON_EVENT_LOOP=asyncio|uvloop overrides the choice.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -35,20 +34,10 @@ def loop_name(prefer_uvloop: bool = False) -> str:
     return "uvloop"
 
 
-YOUNG_COLLECTION_EVERY = 10_000  # allocations; Python's default is 700
-
-
-def pace_collector() -> None:
-    """Collect young objects less often (never more often than Python's default)."""
-    young, middle, old = gc.get_threshold()
-    if 0 < young < YOUNG_COLLECTION_EVERY:
-        gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, old)
-
-
 def run(main: Coroutine[Any, Any, T], prefer_uvloop: bool = False) -> T:
-    """`asyncio.run(main)`, on uvloop when installed (see `loop_name`), with the collector
-    paced for sweeps (`pace_collector`)."""
-    pace_collector()
+    """`asyncio.run(main)`, on uvloop when installed (see `loop_name`). The garbage
+    collector is the caller's: `ccmon run` paces it (probes.collector), `ccmon check`
+    pauses it."""
     if loop_name(prefer_uvloop) == "uvloop":
         import uvloop
 

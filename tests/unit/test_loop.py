@@ -4,7 +4,6 @@ the one-shot commands, CCMON_EVENT_LOOP over both."""
 from __future__ import annotations
 
 import asyncio
-import gc
 
 from probes import loop
 
@@ -34,19 +33,3 @@ def test_environment_decides_over_both(monkeypatch):
     monkeypatch.setenv("CCMON_EVENT_LOOP", "uvloop")
     assert loop.loop_name() == "uvloop"
     assert loop.run(_loop_type()).startswith("uvloop")
-
-
-def test_collector_paced_but_never_faster_than_default():
-    before = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        loop.pace_collector()
-        assert gc.get_threshold() == (loop.YOUNG_COLLECTION_EVERY, 10, 10)
-        gc.set_threshold(50_000, 10, 10)  # already slower: left alone
-        loop.pace_collector()
-        assert gc.get_threshold() == (50_000, 10, 10)
-        gc.set_threshold(0, 10, 10)  # collection switched off: left off
-        loop.pace_collector()
-        assert gc.get_threshold()[0] == 0
-    finally:
-        gc.set_threshold(*before)
