@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import dns.dnssec
-import dns.flags
 import dns.rcode
 import dns.rdatatype
 import dns.rdtypes.ANY.SOA
@@ -30,6 +29,7 @@ from probes.checks.registry import Check, Kind, Tag, catalogue, register, releve
 from probes.checks.security import open_resolver_findings
 from probes.evidence import (
     Evidence,
+    aa_set,
     apex_ns_names,
     apex_soa,
     lame_reason,
@@ -307,7 +307,7 @@ def judge_source(pre: PrecheckEvidence) -> Iterator[Finding]:
 
 def _authoritative(obs: Observation | None) -> bool:
     return (obs is not None and obs.reply is not None
-            and obs.reply.rcode() == dns.rcode.NOERROR and bool(obs.reply.flags & dns.flags.AA))
+            and obs.reply.rcode() == dns.rcode.NOERROR and aa_set(obs.reply))
 
 
 @register_precheck(
